@@ -1,0 +1,328 @@
+"""Typed recipe sections and their validation.
+
+Every recipe section is a dataclass whose fields are declared with :func:`setting`, carrying the
+documentation, unit and allowed range of the key. :func:`build` turns a parsed YAML mapping into
+that dataclass, collecting *all* problems (key path, line, what was expected, what was found)
+instead of stopping at the first one. The recipe reference in ``docs/recipes.md`` is generated
+from the same declarations (:mod:`xpipe.recipe.reference`), so the two cannot drift apart.
+
+A section may define ``check(self, ctx)`` yielding ``(key, message)`` pairs for rules that involve
+several keys or the file system; it runs only when the section itself parsed cleanly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from .yamlio import LineDict, LineList
+
+
+class InputFile(str):
+    """Marker type: a path to an existing file, relative to the recipe's folder."""
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a recipe."""
+
+    key: str
+    line: int | None
+    message: str
+
+    def format(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line else source
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class RecipeInvalid(Exception):
+    """The recipe cannot be run; ``problems`` lists every reason found."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = sorted(problems, key=lambda p: p.line or 0)
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        n = len(self.problems)
+        head = f"{self.source}: {n} problem{'s' if n != 1 else ''} found"
+        return "\n".join([head] + ["  " + p.format(self.source) for p in self.problems])
+
+
+@dataclass
+class Context:
+    """What validation needs besides the data: the recipe folder and the problem list."""
+
+    base_dir: Path
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, key: str, line: int | None, message: str) -> None:
+        self.problems.append(Problem(key, line, message))
+
+    def resolve(self, path: str | Path) -> Path:
+        """A recipe path made absolute against the recipe's folder (``~`` expanded)."""
+        p = Path(path).expanduser()
+        return Path(os.path.normpath(p if p.is_absolute() else self.base_dir / p))
+
+
+_MISSING = dataclasses.MISSING
+
+
+def setting(
+    default: Any = _MISSING,
+    *,
+    doc: str,
+    unit: str | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+    length: int | None = None,
+    increasing: bool = False,
+    default_factory: Any = _MISSING,
+) -> Any:
+    """Declare one recipe key: its default, documentation, unit and allowed range."""
+    meta = {
+        "doc": doc,
+        "unit": unit,
+        "minimum": minimum,
+        "maximum": maximum,
+        "exclusive_minimum": exclusive_minimum,
+        "length": length,
+        "increasing": increasing,
+    }
+    if default_factory is not _MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------- type helpers
+
+
+def _origin(tp: Any) -> Any:
+    return typing.get_origin(tp)
+
+
+def _is_union(tp: Any) -> bool:
+    return _origin(tp) in (Union, types.UnionType)
+
+
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def describe(tp: Any) -> str:
+    """A short human description of a type, used in messages and the reference."""
+    if tp is type(None):
+        return "null"
+    if _is_union(tp):
+        return " or ".join(describe(a) for a in typing.get_args(tp))
+    if _origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if _origin(tp) in (list, tuple):
+        args = typing.get_args(tp)
+        inner = describe(args[0]) if args else "value"
+        return f"list of {inner}"
+    if _is_section(tp):
+        return "mapping"
+    return {
+        bool: "true/false",
+        int: "integer",
+        float: "number",
+        str: "text",
+        InputFile: "path to an existing file",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _found(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    kind = "null" if value is None else type(value).__name__
+    kind = {"LineDict": "mapping", "LineList": "list", "dict": "mapping"}.get(kind, kind)
+    return f"{text} ({kind})" if value is not None else "null"
+
+
+class _Bad(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _convert(tp: Any, value: Any, key: str, line: int | None, meta: dict, ctx: Context) -> Any:
+    """Convert one value to ``tp``; raise :class:`_Bad` with "expected ..., found ..."."""
+    if _is_union(tp):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, key, line, meta, ctx)
+            except _Bad as exc:
+                errors.append(exc.message)
+        if len(errors) == 1:
+            raise _Bad(errors[0])
+        raise _Bad(f"expected {describe(tp)}, found {_found(value)}")
+
+    if _is_section(tp):
+        if value is None:
+            value = LineDict()
+        return build(tp, value, key, line, ctx)
+
+    if _origin(tp) is Literal:
+        choices = typing.get_args(tp)
+        if value in choices and type(value) is type(choices[0]):
+            return value
+        hint = ""
+        if isinstance(value, str):
+            close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise _Bad(f"expected {describe(tp)}, found {_found(value)}{hint}")
+
+    if _origin(tp) in (list, tuple):
+        if not isinstance(value, list):
+            raise _Bad(f"expected {describe(tp)}, found {_found(value)}")
+        (inner,) = set(typing.get_args(tp)) - {Ellipsis} or {Any}
+        n = meta.get("length")
+        if n is not None and len(value) != n:
+            raise _Bad(f"expected a list of exactly {n} {describe(inner)} values, found {len(value)}")
+        item_meta = {k: v for k, v in meta.items() if k not in ("length", "increasing")}
+        out = []
+        for i, item in enumerate(value):
+            item_line = value.item_lines[i] if isinstance(value, LineList) else line
+            out.append(_convert(inner, item, f"{key}[{i}]", item_line, item_meta, ctx))
+        if meta.get("increasing") and any(b <= a for a, b in zip(out, out[1:])):
+            raise _Bad(f"expected increasing values (low, high), found {list(value)}")
+        return tuple(out) if _origin(tp) is tuple else out
+
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Bad(f"expected true or false, found {_found(value)}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Bad(f"expected an integer{_range_text(meta)}, found {_found(value)}")
+        _check_range(value, meta, "an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _Bad(f"expected a number{_range_text(meta)}, found {_found(value)}")
+        if not math.isfinite(value):
+            raise _Bad(f"expected a finite number{_range_text(meta)}, found {value!r}")
+        _check_range(float(value), meta, "a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str) or not value.strip():
+            raise _Bad(f"expected non-empty text, found {_found(value)}")
+        return value
+    if tp is InputFile:
+        if not isinstance(value, str) or not value.strip():
+            raise _Bad(f"expected a file path, found {_found(value)}")
+        path = ctx.resolve(value)
+        if not path.is_file():
+            why = "is a folder" if path.is_dir() else "does not exist"
+            raise _Bad(f"file '{value}' {why} (looked for {path})")
+        return InputFile(str(path))
+    raise TypeError(f"unsupported recipe type {tp!r} for {key}")  # a bug in a section
+
+
+def _range_text(meta: dict) -> str:
+    lo, hi = meta.get("minimum"), meta.get("maximum")
+    op = ">" if meta.get("exclusive_minimum") else ">="
+    if lo is not None and hi is not None:
+        return f" in [{lo}, {hi}]" if op == ">=" else f" {op} {lo} and <= {hi}"
+    if lo is not None:
+        return f" {op} {lo}"
+    if hi is not None:
+        return f" <= {hi}"
+    return ""
+
+
+def _check_range(value: float, meta: dict, kind: str) -> None:
+    lo, hi = meta.get("minimum"), meta.get("maximum")
+    too_low = lo is not None and (value <= lo if meta.get("exclusive_minimum") else value < lo)
+    if too_low or (hi is not None and value > hi):
+        raise _Bad(f"expected {kind}{_range_text(meta)}, found {value!r}")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def build(cls: type, data: Any, prefix: str, line: int | None, ctx: Context) -> Any:
+    """Build section ``cls`` from a parsed mapping, recording problems in ``ctx``.
+
+    Returns the section instance, or ``None`` when this section had problems.
+    """
+    if not isinstance(data, dict):
+        raise _Bad(f"expected a mapping of keys ({', '.join(_keys(cls))}), found {_found(data)}")
+    key_lines = data.key_lines if isinstance(data, LineDict) else {}
+    names = _keys(cls)
+    n_before = len(ctx.problems)
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            ctx.add(
+                _join(prefix, key),
+                key_lines.get(key, line),
+                f"unknown key{hint}; allowed here: {', '.join(names)}",
+            )
+    hints = _hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = _join(prefix, f.name)
+        if f.name not in data:
+            if f.default is _MISSING and f.default_factory is _MISSING:
+                ctx.add(key, line, f"missing required key ({f.metadata.get('doc', '')})")
+            continue
+        key_line = key_lines.get(f.name, line)
+        try:
+            values[f.name] = _convert(hints[f.name], data[f.name], key, key_line, f.metadata, ctx)
+        except _Bad as exc:
+            ctx.add(key, key_line, exc.message)
+    if len(ctx.problems) > n_before:
+        return None
+    section = cls(**values)
+    check = getattr(section, "check", None)
+    if check is not None:
+        for sub_key, message in check(ctx):
+            sub_line = key_lines.get(sub_key.split(".")[0].split("[")[0], line)
+            ctx.add(_join(prefix, sub_key), sub_line, message)
+    return section if len(ctx.problems) == n_before else None
+
+
+def _keys(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def iter_settings(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
+    """Walk a section tree: (key path, field, resolved type) for every key, depth first."""
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        yield _join(prefix, f.name), f, tp
+        inner = [a for a in typing.get_args(tp) if _is_section(a)] if _is_union(tp) else [tp]
+        for sub in inner:
+            if _is_section(sub):
+                yield from iter_settings(sub, _join(prefix, f.name))
