@@ -1,0 +1,155 @@
+"""The ``xpipe`` command line: validate, run, info.
+
+Exit codes: 0 all done; 1 finished but some items failed (each recorded in the results);
+2 bad recipe, bad arguments or an output folder that cannot be resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILED_ITEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xpipe", description="Operando X-ray data of battery materials, from raw files to results, driven by recipes.")
+    p.add_argument("--version", action="version", version=f"xpipe {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check a recipe without running it")
+    v.add_argument("recipe", help="recipe file (YAML)")
+
+    r = sub.add_parser("run", help="run a recipe")
+    r.add_argument("recipe", help="recipe file (YAML)")
+    r.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default: the recipe's 'output')")
+    r.add_argument("--workers", type=int, metavar="N", help="worker processes (default: the recipe's run.workers)")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted run in OUTDIR, skipping finished frames")
+    r.add_argument("--dry-run", action="store_true", help="validate and show what would be done, then stop")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    g.add_argument("-v", "--verbose", action="store_true", help="more detail")
+
+    i = sub.add_parser("info", help="summarise a results file")
+    i.add_argument("results", help="results file (results.h5)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    level = logging.WARNING if getattr(args, "quiet", False) else (logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    for noisy in ("pyFAI", "fabio", "silx", "matplotlib", "h5py", "numexpr"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return {"validate": _validate, "run": _run, "info": _info}[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted; finished chunks are kept, continue with --resume", file=sys.stderr)
+        return 130
+
+
+def _load(path: str):
+    from .recipe.model import load_recipe
+    from .recipe.schema import RecipeInvalid
+
+    try:
+        return load_recipe(path)
+    except RecipeInvalid as exc:
+        print(exc.report(), file=sys.stderr)
+        return None
+
+
+def _validate(args) -> int:
+    loaded = _load(args.recipe)
+    if loaded is None:
+        return EXIT_USAGE
+    from .runner import build_stages
+
+    print(f"{args.recipe}: valid")
+    for st in build_stages(loaded):
+        print(f"  {st.name}: {len(st.keys())} {st.label}")
+    return EXIT_OK
+
+
+def _run(args) -> int:
+    if args.workers is not None and args.workers < 1:
+        print(f"xpipe run: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    loaded = _load(args.recipe)
+    if loaded is None:
+        print("xpipe run: not started, the recipe is invalid", file=sys.stderr)
+        return EXIT_USAGE
+    from .runner import ResumeError, output_dir, run
+
+    outdir = output_dir(loaded, args.output)
+    log = logging.getLogger("xpipe")
+    if not args.dry_run:
+        log.info("running %s -> %s", loaded.path.name, outdir)
+    try:
+        report = run(loaded, outdir, workers=args.workers, resume=args.resume, dry_run=args.dry_run, quiet=args.quiet)
+    except ResumeError as exc:
+        print(f"xpipe run: cannot resume: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
+        return EXIT_OK
+    log.info("wrote %s (%d integrated, %d failed, %d engine build(s))", report.results, report.done, len(report.failed), report.engine_builds)
+    for f in report.files:
+        log.debug("wrote %s", f)
+    if report.failed:
+        log.warning("%d item(s) failed; see /entry/xrd/failed in %s and xrd_frames.csv", len(report.failed), report.results)
+        for key, reason in report.failed[:10]:
+            log.warning("  %s", reason if key in reason else f"{key}: {reason}")
+        return EXIT_FAILED_ITEMS
+    return EXIT_OK
+
+
+def _info(args) -> int:
+    from .results import open_results
+
+    try:
+        res = open_results(args.results)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"xpipe info: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with res:
+        print(describe(res))
+    return EXIT_OK
+
+
+def describe(res) -> str:
+    """Human summary of a results file."""
+    lines = [f"{res.path}"]
+    prov = res.provenance() if res.has("provenance") else {}
+    if prov:
+        v = prov.get("versions", {})
+        lines.append(f"  made by xpipe {v.get('xpipe')} (pyFAI {v.get('pyFAI')}, numpy {v.get('numpy')}) "
+                     f"on {prov.get('host')}, {prov.get('start_time')} -> {prov.get('end_time')}")
+        lines.append(f"  recipe {prov.get('recipe_path')} (sha256 {str(prov.get('recipe_sha256'))[:12]})")
+    if res.has("xrd/integrated"):
+        s = res.patterns()
+        st = res.integration_settings()
+        span = f"{s.radial.min():.4g}..{s.radial.max():.4g} {s.radial_units}" if s.radial.size else "empty"
+        lines.append(f"  /entry/xrd/integrated: {s.n_frames} frames x {s.radial.size} bins, {s.radial_name} {span}")
+        if s.n_frames and s.frame_time_s.size and s.frame_time_s[-1] == s.frame_time_s[-1]:
+            lines.append(f"    time: start {s.start_time}, last frame at {s.frame_time_s[-1] / 3600:.3f} h")
+        lines.append(f"    method {st.get('method_used')}, engine builds {st.get('engine_builds')}, "
+                     f"error model {st.get('error_model')}, polarisation {st.get('polarization_factor')}")
+        failed = res.failed()
+        lines.append(f"  /entry/xrd/failed: {len(failed)} frame(s)")
+        for _src, reason in failed[:5]:
+            lines.append(f"    {reason}")
+    if res.has("xrd/cake"):
+        shape = res.entry["xrd/cake/intensity"].shape
+        lines.append(f"  /entry/xrd/cake: {shape[0]} caked frames, {shape[1]} azimuthal x {shape[2]} radial")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The runner: orders stages, hands chunks to the executor, checkpoints, assembles results.
+
+It knows nothing about diffraction or spectroscopy. A stage provides its item keys, a worker,
+and a ``write`` that turns the checkpoints into its part of the results file; the runner does
+validation, resume, progress, failure accounting, the atomic results file and provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .executor import run_chunks
+from .progress import Progress
+from .recipe.model import LoadedRecipe
+from .store import CheckpointStore, atomic_h5, now_iso, nx_group, versions, write_provenance
+
+log = logging.getLogger("xpipe")
+
+RESULTS_NAME = "results.h5"
+
+
+class Stage(Protocol):
+    name: str
+    label: str
+
+    def keys(self) -> list[str]: ...
+    def worker(self) -> Any: ...
+    def plan_lines(self) -> list[str]: ...
+    def write(self, entry: Any, checkpoints: CheckpointStore) -> StageSummary: ...
+    def after(self, results_path: Path, outdir: Path) -> list[Path]: ...
+
+
+@dataclass
+class StageSummary:
+    done: int
+    failed: list[tuple[str, str]]
+    inputs: list[tuple[str, str | None]]
+    engine_builds: int = 0
+
+
+@dataclass
+class RunReport:
+    outdir: Path
+    results: Path | None
+    done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    engine_builds: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+class ResumeError(Exception):
+    """--resume cannot continue the run found in the output folder."""
+
+
+def build_stages(loaded: LoadedRecipe) -> list[Stage]:
+    from .stages.xrd_integrate import IntegrateStage
+
+    r = loaded.recipe
+    stages: list[Stage] = []
+    if r.xrd is not None:
+        stages.append(IntegrateStage(r.xrd, loaded.base_dir))
+    return stages
+
+
+def output_dir(loaded: LoadedRecipe, override: str | Path | None) -> Path:
+    if override is not None:
+        return Path(override).expanduser().resolve()
+    out = Path(loaded.recipe.output).expanduser()
+    return (out if out.is_absolute() else (loaded.base_dir / out)).resolve()
+
+
+def run(
+    loaded: LoadedRecipe,
+    outdir: Path,
+    workers: int | None = None,
+    resume: bool = False,
+    dry_run: bool = False,
+    quiet: bool = False,
+    echo=print,
+) -> RunReport:
+    """Run a validated recipe into ``outdir``. See :class:`RunReport` for what comes back."""
+    recipe = loaded.recipe
+    workers = workers or recipe.run.workers
+    if workers == "auto":
+        workers = os.cpu_count() or 1
+    chunk = recipe.run.chunk_frames
+    stages = build_stages(loaded)
+    work = outdir / ".xpipe"
+    report = RunReport(outdir=outdir, results=None)
+
+    manifest = {"recipe_sha256": loaded.sha256, "recipe": str(loaded.path), "xpipe": versions()["xpipe"]}
+    if dry_run:
+        echo(f"recipe   {loaded.path} (valid)")
+        echo(f"output   {outdir / RESULTS_NAME}")
+        echo(f"workers  {workers}, {chunk} frames per chunk")
+        for st in stages:
+            keys = st.keys()
+            ck = CheckpointStore(work / st.name)
+            done = len(set(keys) & ck.done_keys()) if resume else 0
+            echo(f"stage    {st.name}: {len(keys)} {st.label}" + (f", {done} already done" if resume else ""))
+            for line in st.plan_lines():
+                echo(f"         {line}")
+        echo("dry run: nothing was processed or written")
+        return report
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    started = now_iso()
+    runs_path = work / "runs.json"
+    runs: list[dict] = []
+    if resume:
+        try:
+            runs = json.loads(runs_path.read_text())
+        except (OSError, ValueError):
+            runs = []
+
+    for st in stages:
+        ck = CheckpointStore(work / st.name)
+        keys = st.keys()
+        if resume:
+            old = ck.manifest()
+            if old is None:
+                raise ResumeError(f"nothing to resume in {outdir}: no unfinished run of this recipe found")
+            if old.get("recipe_sha256") != loaded.sha256:
+                raise ResumeError(
+                    f"the run in {outdir} was made with a different version of the recipe "
+                    f"(sha256 {old.get('recipe_sha256', '?')[:12]}, now {loaded.sha256[:12]}); "
+                    "run without --resume to start afresh, or use another -o"
+                )
+            done_keys = ck.done_keys()
+        else:
+            ck.reset(manifest)
+            done_keys = set()
+        pending = [i for i, k in enumerate(keys) if k not in done_keys]
+        already = len(keys) - len(pending)
+        if resume:
+            log.info("%s: %d of %d %s already done, %d to do", st.name, already, len(keys), st.label, len(pending))
+        progress = Progress(len(keys), st.label, quiet=quiet, done=already)
+        seq = [ck.next_sequence()]
+
+        def on_result(indices: list[int], result: dict, ck=ck, keys=keys, progress=progress, seq=seq) -> None:
+            ck.save(seq[0], keys, result)
+            seq[0] += 1
+            for _, reason in result.get("failures", []):
+                log.warning("failed: %s", reason)
+            progress.update(len(indices), failed=len(result.get("failures", [])))
+
+        chunks = [pending[i : i + chunk] for i in range(0, len(pending), chunk)]
+        run_chunks(st.worker(), chunks, workers, on_result)
+        runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": len(pending),
+                     "resumed": resume, "workers": workers, "rate_per_s": round(progress.rate, 3)})
+
+    work.mkdir(parents=True, exist_ok=True)
+    runs_path.write_text(json.dumps(runs, indent=1))
+    results = outdir / RESULTS_NAME
+    inputs: list[tuple[str, str | None]] = []
+    with atomic_h5(results) as h5:
+        h5.attrs["NX_class"] = "NXroot"
+        h5.attrs["creator"] = f"xpipe {versions()['xpipe']}"
+        h5.attrs["file_time"] = now_iso()
+        h5.attrs["default"] = "entry"
+        entry = nx_group(h5, "entry", "NXentry")
+        entry.create_dataset("title", data=recipe.name)
+        if recipe.description:
+            entry.create_dataset("description", data=recipe.description)
+        for st in stages:
+            summary = st.write(entry, CheckpointStore(work / st.name))
+            report.done += summary.done
+            report.failed.extend(summary.failed)
+            report.engine_builds += summary.engine_builds
+            inputs.extend(summary.inputs)
+        write_provenance(entry, recipe_text=loaded.text, recipe_sha256=loaded.sha256,
+                         recipe_path=str(loaded.path), inputs=inputs, started=runs[0]["started"] if runs else started,
+                         runs=runs)
+    report.results = results
+    for st in stages:
+        report.files.extend(st.after(results, outdir))
+    return report
+

@@ -1,0 +1,523 @@
+"""The ``xrd`` recipe section and the stage that integrates 2D frames into a pattern stack.
+
+Recipe keys map one-to-one onto the dataclasses below; ``docs/recipes.md`` is generated from
+them. The stage hands frames to :class:`IntegrateWorker` (one per process, integrator built once)
+and turns the finished chunks into ``/entry/xrd`` of the results file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..io.frames import (
+    FrameReader,
+    FrameReadError,
+    FrameRef,
+    FrameTime,
+    expand_inputs,
+    hdf5_times,
+    match_scan_log,
+    mtime,
+    read_scan_log,
+)
+from ..recipe.schema import Context, InputFile, setting
+from ..xrd.integrate import FrameError, FrameIntegrator, IntegrationSettings, azimuthal_integrator
+
+# ----------------------------------------------------------------------------- recipe sections
+
+
+@dataclass(kw_only=True)
+class ScanLogConfig:
+    """A CSV with one row per frame or scan: an identifier and start (and end) times."""
+
+    file: InputFile = setting(doc="Scan-log CSV file, relative to the recipe.")
+    file_column: str = setting(
+        "file",
+        doc="Column naming the frame: file name, stem, or a scan id the file name starts with.",
+    )
+    start_column: str = setting("start_time", doc="Column with the exposure start time (ISO 8601).")
+    end_column: str | None = setting(
+        "end_time", doc="Column with the exposure end time; frame time is then mid-exposure."
+    )
+
+
+@dataclass(kw_only=True)
+class FramesConfig:
+    """Which 2D frames to integrate, and where their times come from."""
+
+    files: str | list[str] = setting(
+        doc="Frames: a glob ('frames/*.cbf'), a list of paths or globs, or an HDF5 dataset "
+        "'scan.h5::/entry/data/data' (an Eiger master's '/entry/data' group works too). "
+        "Globs are sorted naturally (frame_2 before frame_10)."
+    )
+    time_source: Literal["auto", "header", "hdf5", "mtime", "scan_log"] = setting(
+        "auto",
+        doc="Frame time from the file header (CBF/EDF/TIFF date), HDF5 timestamps, file "
+        "modification time, or the scan log. 'auto': scan log if given, else header/HDF5, "
+        "else modification time.",
+    )
+    scan_log: ScanLogConfig | None = setting(None, doc="Scan-log CSV giving frame times.")
+    hdf5_time_dataset: str | None = setting(
+        None,
+        doc="HDF5 dataset of per-frame times (epoch seconds, or seconds after /entry/start_time).",
+    )
+
+    def check(self, ctx: Context):
+        try:
+            self._refs = expand_inputs(self.files, ctx.base_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            yield "files", str(exc)
+            return
+        if self.time_source == "scan_log" and self.scan_log is None:
+            yield "scan_log", "time_source is 'scan_log' but no scan_log is given"
+            return
+        if self.scan_log is not None and self.time_source in ("auto", "scan_log"):
+            s = self.scan_log
+            try:
+                rows = read_scan_log(s.file, s.file_column, s.start_column, s.end_column)
+            except (ValueError, OSError) as exc:
+                yield "scan_log", str(exc)
+                return
+            times = match_scan_log(self._refs, rows)
+            missing = [r.key for r, t in zip(self._refs, times) if t is None]
+            if missing:
+                yield "scan_log", (
+                    f"{len(missing)} frame(s) have no row in '{s.file}', e.g. "
+                    f"{os.path.basename(missing[0])}"
+                )
+            self._log_times = times
+
+    @property
+    def refs(self) -> list[FrameRef]:
+        return self._refs
+
+
+@dataclass(kw_only=True)
+class GeometryConfig:
+    """Detector geometry in pyFAI's PONI convention, when no .poni file is given."""
+
+    detector: str = setting(doc="pyFAI detector name, e.g. 'Pilatus1M', 'Eiger2_4M', 'Perkin'.")
+    distance_m: float = setting(doc="Sample to PONI distance.", unit="m", minimum=0, exclusive_minimum=True)
+    poni1_m: float = setting(doc="PONI coordinate along the slow (row) axis.", unit="m")
+    poni2_m: float = setting(doc="PONI coordinate along the fast (column) axis.", unit="m")
+    rot1_rad: float = setting(0.0, doc="Rotation 1 (pyFAI convention).", unit="rad")
+    rot2_rad: float = setting(0.0, doc="Rotation 2 (pyFAI convention).", unit="rad")
+    rot3_rad: float = setting(0.0, doc="Rotation 3 (pyFAI convention).", unit="rad")
+    wavelength_a: float = setting(doc="X-ray wavelength.", unit="angstrom", minimum=0, exclusive_minimum=True)
+
+    def check(self, ctx: Context):
+        import pyFAI.detectors
+
+        try:
+            pyFAI.detector_factory(self.detector)
+        except Exception:
+            names = sorted(pyFAI.detectors.ALL_DETECTORS)
+            close = difflib.get_close_matches(self.detector.lower(), names, n=3)
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            yield "detector", f"pyFAI knows no detector '{self.detector}'{hint}"
+
+
+_SPLITS = ("no", "bbox", "pseudo", "full")
+_ALGOS = ("histogram", "csr", "csc", "lut")
+_IMPLS = ("python", "cython", "opencl")
+
+
+@dataclass(kw_only=True)
+class IntegrateConfig:
+    """pyFAI azimuthal integration: geometry, corrections, masks and binning."""
+
+    poni: InputFile | None = setting(None, doc="pyFAI geometry file (.poni); the last calibration in the file is used.")
+    geometry: GeometryConfig | None = setting(None, doc="Inline geometry instead of a .poni file.")
+    wavelength_a: float | None = setting(
+        None, doc="Override the wavelength of the .poni file.", unit="angstrom", minimum=0, exclusive_minimum=True
+    )
+    npt: int = setting(2000, doc="Number of radial bins.", minimum=16, maximum=100000)
+    unit: Literal["2th_deg", "q_nm^-1", "q_A^-1"] = setting(
+        "2th_deg", doc="Radial unit; d-spacing is stored as a derived axis."
+    )
+    radial_range: list[float] | None = setting(
+        None, doc="Radial range (low, high) in 'unit'; default: all unmasked pixels.", length=2, increasing=True
+    )
+    azimuth_range_deg: list[float] | None = setting(
+        None, doc="Azimuthal (chi) range (low, high); default: all.", unit="deg", length=2, increasing=True
+    )
+    method: str = setting(
+        "bbox/csr/cython",
+        doc="pyFAI method: pixel splitting (no, bbox, pseudo, full) / algorithm (histogram, csr, "
+        "csc, lut) / implementation (cython, opencl, python). OpenCL needs pyopencl and a device.",
+    )
+    polarization_factor: float | None = setting(
+        0.99,
+        doc="Polarisation factor (-1..1; 0.99 for a horizontally polarised synchrotron beam, "
+        "0 for an unpolarised lab source); null disables the correction.",
+        minimum=-1,
+        maximum=1,
+    )
+    correct_solid_angle: bool = setting(True, doc="Divide by the solid angle of each pixel.")
+    error_model: Literal["poisson", "azimuthal", "none"] = setting(
+        "poisson",
+        doc="Uncertainty model: 'poisson' (variance = counts), 'azimuthal' (spread around each "
+        "ring), or 'none' (sigma stored as NaN).",
+    )
+    mask: InputFile | None = setting(
+        None, doc="User mask image (EDF, TIFF, NPY or any fabio format); non-zero pixels are excluded."
+    )
+    use_detector_mask: bool = setting(True, doc="Also exclude the detector's own mask (module gaps).")
+    mask_negative: bool = setting(True, doc="Exclude pixels with negative values (Pilatus/Eiger gaps, dead pixels).")
+    dummy: float | None = setting(None, doc="Pixel value that marks invalid pixels.")
+    delta_dummy: float | None = setting(None, doc="Tolerance around 'dummy'.", minimum=0)
+    dark: InputFile | None = setting(None, doc="Dark-current image subtracted from every frame.")
+    flat: InputFile | None = setting(None, doc="Flat-field image every frame is divided by.")
+    cake: bool = setting(False, doc="Also store 2D caked images (radial x azimuth) for texture checks.")
+    cake_every: int = setting(
+        10, doc="With 'cake': cake every Nth frame (first frame always).", minimum=1
+    )
+    npt_azimuthal: int = setting(360, doc="Azimuthal bins of the caked images.", minimum=4, maximum=3600)
+
+    def check(self, ctx: Context):
+        if (self.poni is None) == (self.geometry is None):
+            yield "poni", "give exactly one of 'poni' (a .poni file) or 'geometry' (inline)"
+            return
+        parts = self.method.split("/")
+        if len(parts) != 3 or parts[0] not in _SPLITS or parts[1] not in _ALGOS or parts[2] not in _IMPLS:
+            yield "method", (
+                f"expected 'split/algorithm/implementation' with split in {_SPLITS}, algorithm in "
+                f"{_ALGOS}, implementation in {_IMPLS}; found '{self.method}'"
+            )
+            return
+        if parts[2] == "opencl" and not _opencl_available(parts):
+            yield "method", (
+                f"'{self.method}' asks for OpenCL, which is not available here (pyopencl missing "
+                "or no OpenCL device); use 'bbox/csr/cython'"
+            )
+        if self.delta_dummy is not None and self.dummy is None:
+            yield "delta_dummy", "'delta_dummy' needs 'dummy'"
+        try:
+            ai = build_ai(self)
+        except Exception as exc:
+            yield ("poni" if self.poni else "geometry"), f"cannot build the geometry: {exc}"
+            return
+        if not ai.wavelength:
+            yield "wavelength_a", "the geometry has no wavelength; set 'wavelength_a'"
+        shape = tuple(ai.detector.shape) if ai.detector.shape is not None else None
+        for key in ("mask", "dark", "flat"):
+            path = getattr(self, key)
+            if path is None:
+                continue
+            try:
+                arr = load_image(path)
+            except Exception as exc:
+                yield key, f"cannot read '{path}' as an image: {exc}"
+                continue
+            if shape is not None and arr.shape != shape:
+                yield key, f"'{path}' has shape {arr.shape}, but the detector is {shape} (rows, columns)"
+            elif key != "mask" and not np.all(np.isfinite(arr)):
+                yield key, f"'{path}' contains NaN or infinite pixels"
+
+    def settings(self) -> IntegrationSettings:
+        return IntegrationSettings(
+            npt=self.npt,
+            unit=self.unit,
+            radial_range=tuple(self.radial_range) if self.radial_range else None,
+            azimuth_range_deg=tuple(self.azimuth_range_deg) if self.azimuth_range_deg else None,
+            method=tuple(self.method.split("/")),
+            polarization_factor=self.polarization_factor,
+            correct_solid_angle=self.correct_solid_angle,
+            error_model=self.error_model,
+            mask_negative=self.mask_negative,
+            dummy=self.dummy,
+            delta_dummy=self.delta_dummy,
+            npt_azimuthal=self.npt_azimuthal if self.cake else 0,
+        )
+
+
+@dataclass(kw_only=True)
+class ExportConfig:
+    """Extra files written beside results.h5."""
+
+    xye: bool = setting(False, doc="Write one .xye file (radial, intensity, sigma) per frame, GSAS-II/TOPAS friendly.")
+
+
+@dataclass(kw_only=True)
+class XrdFiguresConfig:
+    """Quick-look figures."""
+
+    contour: bool = setting(True, doc="Draw figures/xrd_contour.png (radial axis against time).")
+    contour_scale: Literal["sqrt", "log", "linear"] = setting("sqrt", doc="Colour scale of the contour map.")
+    time_unit: Literal["s", "min", "h"] = setting("h", doc="Time unit on the contour map.")
+
+
+@dataclass(kw_only=True)
+class XrdConfig:
+    """Operando XRD: frames, integration, exports and figures."""
+
+    frames: FramesConfig = setting(doc="Input frames (see xrd.frames).")
+    integrate: IntegrateConfig = setting(doc="Integration settings (see xrd.integrate).")
+    export: ExportConfig = setting(default_factory=ExportConfig, doc="Exports (see xrd.export).")
+    figures: XrdFiguresConfig = setting(default_factory=XrdFiguresConfig, doc="Figures (see xrd.figures).")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _opencl_available(parts: list[str]) -> bool:
+    try:
+        from pyFAI.method_registry import IntegrationMethod
+
+        found = IntegrationMethod.select_method(1, parts[0], parts[1], "opencl")
+        return bool(found) and found[0].impl_lower == "opencl"
+    except Exception:
+        return False
+
+
+def build_ai(cfg: IntegrateConfig):
+    """The pyFAI AzimuthalIntegrator described by the recipe (file or inline geometry)."""
+    import pyFAI
+
+    if cfg.poni is not None:
+        ai = pyFAI.load(str(cfg.poni))
+    else:
+        g = cfg.geometry
+        ai = azimuthal_integrator(
+            g.detector, g.distance_m, g.poni1_m, g.poni2_m, g.rot1_rad, g.rot2_rad, g.rot3_rad, g.wavelength_a
+        )
+    if cfg.wavelength_a is not None:
+        ai.wavelength = cfg.wavelength_a * 1e-10
+    return ai
+
+
+def load_image(path: str) -> np.ndarray:
+    """Read a mask/dark/flat image: NPY or any format fabio reads."""
+    if str(path).lower().endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    import fabio
+
+    return np.asarray(fabio.open(path).data)
+
+
+def sha256_file(path: str, block: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def geometry_record(ai) -> dict:
+    """The resolved geometry, for provenance and the results file."""
+    return {
+        "detector": ai.detector.name,
+        "detector_shape": list(ai.detector.shape) if ai.detector.shape is not None else None,
+        "pixel1_m": float(ai.detector.pixel1),
+        "pixel2_m": float(ai.detector.pixel2),
+        "distance_m": float(ai.dist),
+        "poni1_m": float(ai.poni1),
+        "poni2_m": float(ai.poni2),
+        "rot1_rad": float(ai.rot1),
+        "rot2_rad": float(ai.rot2),
+        "rot3_rad": float(ai.rot3),
+        "wavelength_a": float(ai.wavelength * 1e10) if ai.wavelength else None,
+    }
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+class IntegrateWorker:
+    """Reads and integrates chunks of frames; built once per process (picklable before setup)."""
+
+    def __init__(self, cfg: IntegrateConfig, refs: list[FrameRef], prefetch: int = 2) -> None:
+        self.cfg = cfg
+        self.refs = refs
+        self.prefetch = prefetch
+        self.integrator: FrameIntegrator | None = None
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        ai = build_ai(cfg)
+        mask = load_image(cfg.mask) if cfg.mask else None
+        dark = load_image(cfg.dark) if cfg.dark else None
+        flat = load_image(cfg.flat) if cfg.flat else None
+        self.integrator = FrameIntegrator(
+            ai, cfg.settings(), mask=mask, dark=dark, flat=flat, use_detector_mask=cfg.use_detector_mask
+        )
+        self.reader = FrameReader()
+        self._checksums: dict[str, str] = {}
+
+    def warm_up(self) -> None:
+        """Build the integration engine(s) now, on a blank frame (before forking workers)."""
+        fi = self.integrator
+        if fi.shape is None:
+            return
+        blank = np.zeros(fi.shape, np.float32)
+        fi.integrate(blank)
+        if fi.settings.npt_azimuthal:
+            fi.cake(blank)
+
+    def __getstate__(self) -> dict:
+        """Only the configuration travels to spawned processes; each sets itself up there."""
+        return {"cfg": self.cfg, "refs": self.refs, "prefetch": self.prefetch, "integrator": None}
+
+    def _load(self, index: int):
+        ref = self.refs[index]
+        try:
+            data, ftime = self.reader.read(ref)
+            if ref.path not in self._checksums:
+                self._checksums[ref.path] = sha256_file(ref.path)
+            return data, ftime, None
+        except (FrameReadError, OSError) as exc:
+            return None, None, str(exc)
+        except Exception as exc:  # any decoder failure is this frame's failure, not the run's
+            return None, None, f"cannot read {ref.key}: {type(exc).__name__}: {exc}"
+
+    def process(self, indices: list[int]) -> dict:
+        """Integrate frames ``indices``; returns arrays for successes and reasons for failures."""
+        from ..executor import prefetched
+
+        fi = self.integrator
+        rows, intens, sigmas, cakes, meta, failures = [], [], [], [], [], []
+        for index, (data, ftime, err) in prefetched(self._load, indices, self.prefetch):
+            ref = self.refs[index]
+            if err is not None:
+                failures.append((index, err))
+                continue
+            try:
+                pattern = fi.integrate(data)
+                if fi.settings.npt_azimuthal and index % self.cfg.cake_every == 0:
+                    cakes.append((index, fi.cake(data)))
+            except FrameError as exc:
+                failures.append((index, f"{ref.key}: {exc}"))
+                continue
+            except Exception as exc:  # pyFAI errors on a damaged frame must not stop the run
+                failures.append((index, f"{ref.key}: integration failed: {type(exc).__name__}: {exc}"))
+                continue
+            rows.append(index)
+            intens.append(pattern.intensity)
+            sigmas.append(pattern.sigma)
+            meta.append(
+                {
+                    "index": index,
+                    "header_time": ftime.start.isoformat() if ftime and ftime.start else None,
+                    "exposure_s": ftime.exposure_s if ftime else None,
+                    "valid_pixels": pattern.valid_pixels,
+                    "sha256": self._checksums.get(ref.path),
+                }
+            )
+            self._radial = pattern.radial
+        arrays = {}
+        if rows:
+            arrays = {
+                "index": np.asarray(rows, dtype=np.int64),
+                "intensity": np.stack(intens),
+                "sigma": np.stack(sigmas),
+                "radial": self._radial,
+            }
+        if cakes:
+            arrays["cake_intensity"] = np.stack([c[1].intensity for c in cakes])
+            arrays["cake_azimuthal_deg"] = cakes[0][1].azimuthal_deg
+        return {
+            "arrays": arrays,
+            "meta": meta,
+            "failures": failures,
+            "engine_builds": fi.engine_builds_by_process(),
+            "method_used": fi.method_used,
+            "cake_keys": [self.refs[c[0]].key for c in cakes],  # rows of cake_intensity
+            "pid": os.getpid(),
+        }
+
+
+def frame_times(cfg: FramesConfig, refs: list[FrameRef], header_times: dict[int, FrameTime]) -> list[FrameTime | None]:
+    """Resolve every frame's time by the recipe's ``time_source`` ('auto' falls back in order)."""
+    n = len(refs)
+    src = cfg.time_source
+    if src in ("auto", "scan_log") and getattr(cfg, "_log_times", None) is not None:
+        return list(cfg._log_times)
+    out: list[FrameTime | None] = [None] * n
+    if src in ("auto", "hdf5"):
+        by_file: dict[tuple[str, str], list[int]] = {}
+        for i, r in enumerate(refs):
+            if r.dataset is not None:
+                by_file.setdefault((r.path, r.dataset), []).append(i)
+        for (path, dset), idx in by_file.items():
+            times = hdf5_times(path, dset, max(refs[i].index for i in idx) + 1, cfg.hdf5_time_dataset)
+            if times:
+                for i in idx:
+                    out[i] = times[refs[i].index]
+    if src in ("auto", "header"):
+        for i, t in header_times.items():
+            if out[i] is None and t is not None and t.start is not None:
+                out[i] = t
+    if src == "mtime" or src == "auto":
+        for i, r in enumerate(refs):
+            if out[i] is None and os.path.exists(r.path):
+                exposure = header_times[i].exposure_s if header_times.get(i) else None
+                out[i] = FrameTime(mtime(r.path), exposure, "mtime")
+    return out
+
+
+def relative_path(path: str, base: Path) -> str:
+    """``path`` relative to ``base`` when it lies inside it, else unchanged."""
+    try:
+        rel = os.path.relpath(path, base)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+# ----------------------------------------------------------------------------- stage
+
+
+class IntegrateStage:
+    """Recipe stage ``xrd.integrate``: frames in, ``/entry/xrd`` of the results file out."""
+
+    name = "xrd.integrate"
+    label = "frames"
+
+    def __init__(self, cfg: XrdConfig, base_dir: Path) -> None:
+        self.cfg = cfg
+        self.base_dir = Path(base_dir)
+        self.refs = cfg.frames.refs
+        self._keys = [r.key for r in self.refs]
+        self.index_of = {k: i for i, k in enumerate(self._keys)}
+
+    def keys(self) -> list[str]:
+        return self._keys
+
+    def worker(self) -> IntegrateWorker:
+        return IntegrateWorker(self.cfg.integrate, self.refs)
+
+    def plan_lines(self) -> list[str]:
+        c = self.cfg.integrate
+        first, last = self.refs[0].key, self.refs[-1].key
+        geom = f"poni {relative_path(c.poni, self.base_dir)}" if c.poni else f"inline geometry ({c.geometry.detector})"
+        return [
+            f"first {relative_path(first, self.base_dir)}",
+            f"last  {relative_path(last, self.base_dir)}",
+            f"{geom}; {c.npt} bins in {c.unit}; method {c.method}; error model {c.error_model}",
+            f"frame times from: {self.cfg.frames.time_source}",
+        ]
+
+    def write(self, entry, checkpoints):
+        from ..runner import StageSummary
+        from .xrd_results import write_xrd
+
+        return StageSummary(**write_xrd(entry, self, checkpoints))
+
+    def after(self, results_path: Path, outdir: Path) -> list[Path]:
+        from .xrd_results import export_xye, frames_table, plot_contour
+
+        files = [frames_table(results_path, outdir / "xrd_frames.csv", self.base_dir)]
+        if self.cfg.figures.contour:
+            fig = plot_contour(results_path, outdir / "figures" / "xrd_contour.png", self.cfg.figures)
+            if fig is not None:
+                files.append(fig)
+        if self.cfg.export.xye:
+            files.extend(export_xye(results_path, outdir / "xye"))
+        return files

@@ -1,0 +1,290 @@
+"""Writing ``/entry/xrd`` from the integrate stage's checkpoints, and what is made from it:
+the frames table, the contour map and the per-frame ``.xye`` exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from ..io.frames import FrameTime
+from ..store import nx_group, set_attrs, write_record, write_strings
+from ..xrd.integrate import RADIAL_AXES, d_spacing_a
+from .xrd_integrate import build_ai, frame_times, geometry_record, relative_path, sha256_file
+
+
+def _collect(stage, checkpoints):
+    """Which chunk row holds each frame (later results override earlier failures)."""
+    index_of = stage.index_of
+    ok: dict[int, tuple[int, int, dict]] = {}
+    failed: dict[int, str] = {}
+    builds: dict[int, int] = {}
+    method_used = None
+    for c, (info, _) in enumerate(checkpoints.iter_chunks()):
+        extra = info["extra"]
+        for pid, n in extra["engine_builds"].items():  # per process; forked copies repeat the parent's
+            builds[int(pid)] = max(builds.get(int(pid), 0), n)
+        method_used = extra.get("method_used") or method_used
+        for row, (key, meta) in enumerate(zip(info["ok_keys"], info["meta"])):
+            if key in index_of:
+                ok[index_of[key]] = (c, row, meta)
+                failed.pop(index_of[key], None)
+        for key, reason in info["failures"]:
+            if key in index_of and index_of[key] not in ok:
+                failed[index_of[key]] = reason
+    return ok, failed, sum(builds.values()), method_used
+
+
+def _relative_times(times: list[FrameTime | None]) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(mid-exposure seconds after the first start, exposure seconds, ISO first start)."""
+    starts = [t.start if t else None for t in times]
+    known = [s for s in starts if s is not None]
+    if not known:
+        return np.full(len(times), np.nan), np.full(len(times), np.nan), None
+    if any(s.tzinfo for s in known) and any(s.tzinfo is None for s in known):
+        starts = [s.astimezone().replace(tzinfo=None) if s and s.tzinfo else s for s in starts]
+        known = [s for s in starts if s is not None]
+    t0: datetime = min(known)
+    exposure = np.array([t.exposure_s if t and t.exposure_s is not None else np.nan for t in times])
+    rel = np.array([(s - t0).total_seconds() if s else np.nan for s in starts])
+    mid = rel + np.where(np.isfinite(exposure), exposure / 2.0, 0.0)
+    return mid, exposure, t0.isoformat()
+
+
+def write_xrd(entry, stage, checkpoints) -> dict:
+    """Write ``/entry/xrd/{integrated,failed,integration[,cake]}``; returns the stage summary."""
+    cfg = stage.cfg.integrate
+    refs = stage.refs
+    ok, failed, engine_builds, method_used = _collect(stage, checkpoints)
+    order = sorted(ok)
+    row_of = {idx: r for r, idx in enumerate(order)}
+    n = len(order)
+
+    xrd = nx_group(entry, "xrd", "NXsubentry", default="integrated")
+    entry.attrs["default"] = "xrd"
+    data = nx_group(xrd, "integrated", "NXdata", signal="intensity")
+    ai = build_ai(cfg)
+    settings = cfg.settings()
+    axis_name, axis_units = RADIAL_AXES[settings.unit]
+    radial = None
+    intensity = sigma = None
+    cake_rows: list[tuple[int, np.ndarray]] = []
+    cake_azim = None
+    for c, (info, arrays) in enumerate(checkpoints.iter_chunks()):
+        if "index" not in arrays.files:
+            continue
+        if radial is None:
+            radial = arrays["radial"]
+            intensity = data.create_dataset("intensity", (n, radial.size), np.float32, chunks=(min(max(n, 1), 64), radial.size))
+            sigma = data.create_dataset("sigma", (n, radial.size), np.float32, chunks=(min(max(n, 1), 64), radial.size))
+        block_i, block_s = arrays["intensity"], arrays["sigma"]
+        for row, key in enumerate(info["ok_keys"]):
+            idx = stage.index_of.get(key)
+            if idx is not None and ok.get(idx, (None,))[0] == c:
+                intensity[row_of[idx]] = block_i[row]
+                sigma[row_of[idx]] = block_s[row]
+        if "cake_intensity" in arrays.files:
+            cake_azim = arrays["cake_azimuthal_deg"]
+            for j, key in enumerate(info["extra"]["cake_keys"]):
+                if stage.index_of.get(key) in ok:
+                    cake_rows.append((stage.index_of[key], arrays["cake_intensity"][j]))
+    if radial is None:  # every frame failed: keep the layout, with empty arrays
+        radial = np.zeros(0)
+        intensity = data.create_dataset("intensity", (0, 0), np.float32)
+        sigma = data.create_dataset("sigma", (0, 0), np.float32)
+    set_attrs(intensity, units="counts (pyFAI normalised)", long_name="intensity")
+    set_attrs(sigma, units="counts (pyFAI normalised)", long_name=f"standard uncertainty ({settings.error_model})")
+    data["intensity_errors"] = sigma  # NeXus convention: <signal>_errors (a link, no copy)
+
+    rad = data.create_dataset("radial", data=radial)
+    set_attrs(rad, units=axis_units, long_name=axis_name, pyfai_unit=settings.unit)
+    data[axis_name] = rad  # unit-named alias of the same data
+    wavelength_a = ai.wavelength * 1e10 if ai.wavelength else None
+    if radial.size and wavelength_a:
+        dsp = data.create_dataset("d_spacing_a", data=d_spacing_a(radial, settings.unit, wavelength_a))
+        set_attrs(dsp, units="angstrom", long_name="d-spacing (derived from the radial axis)")
+
+    header_times = {idx: _meta_time(meta) for idx, (_, _, meta) in ok.items()}
+    times = frame_times(stage.cfg.frames, refs, header_times)
+    mid, exposure, t0 = _relative_times([times[i] for i in order])
+    ft = data.create_dataset("frame_time_s", data=mid)
+    set_attrs(ft, units="s", long_name="mid-exposure time after start_time", start_time=t0)
+    data.create_dataset("exposure_s", data=exposure).attrs["units"] = "s"
+    write_strings(data, "time_source", [times[i].source if times[i] else "none" for i in order])
+    data.create_dataset("frame_index", data=np.asarray(order, dtype=np.int64))
+    write_strings(data, "source_file", [refs[i].key for i in order])
+    data.create_dataset("valid_pixels", data=np.asarray([ok[i][2]["valid_pixels"] for i in order], dtype=np.int64))
+    data.attrs["axes"] = ["frame_time_s", "radial"]
+    data.attrs["frame_time_s_indices"] = 0
+    data.attrs["radial_indices"] = 1
+
+    fail = nx_group(xrd, "failed", "NXcollection")
+    f_idx = sorted(failed)
+    fail.create_dataset("frame_index", data=np.asarray(f_idx, dtype=np.int64))
+    write_strings(fail, "source_file", [refs[i].key for i in f_idx])
+    write_strings(fail, "reason", [failed[i] for i in f_idx])
+
+    if cake_rows:
+        cake_rows.sort(key=lambda t: t[0])
+        cake = nx_group(xrd, "cake", "NXdata", signal="intensity")
+        cake.create_dataset("intensity", data=np.stack([c for _, c in cake_rows]), compression="gzip", compression_opts=4)
+        cake.create_dataset("frame_index", data=np.asarray([i for i, _ in cake_rows], dtype=np.int64))
+        cake.create_dataset("azimuthal_deg", data=cake_azim).attrs["units"] = "deg"
+        r = cake.create_dataset("radial", data=radial)
+        set_attrs(r, units=axis_units, long_name=axis_name)
+        cake.attrs["axes"] = ["frame_index", "azimuthal_deg", "radial"]
+
+    proc = nx_group(xrd, "integration", "NXprocess")
+    proc.create_dataset("program", data="pyFAI")
+    rec = settings.as_record()
+    rec.update(
+        method_requested=cfg.method,
+        method_used=method_used or "",
+        engine_builds=engine_builds,
+        poni_file=cfg.poni or "",
+        mask_file=cfg.mask or "",
+        dark_file=cfg.dark or "",
+        flat_file=cfg.flat or "",
+        use_detector_mask=cfg.use_detector_mask,
+        frames_time_source=stage.cfg.frames.time_source,
+        n_frames_requested=len(refs),
+        n_frames_integrated=n,
+        n_frames_failed=len(failed),
+    )
+    write_record(proc, {k: v for k, v in rec.items() if v is not None})
+    write_record(proc.require_group("geometry"), {k: v for k, v in geometry_record(ai).items() if v is not None})
+    proc.create_dataset("settings_json", data=json.dumps(rec, default=str))
+
+    inputs = {}
+    for i, (_, _, meta) in ok.items():
+        inputs[refs[i].path] = meta.get("sha256")
+    for key in ("poni", "mask", "dark", "flat"):
+        p = getattr(cfg, key)
+        if p:
+            inputs[p] = sha256_file(p)
+    return {
+        "done": n,
+        "failed": [(refs[i].key, failed[i]) for i in f_idx],
+        "inputs": sorted(inputs.items()),
+        "engine_builds": engine_builds,
+    }
+
+
+def _meta_time(meta: dict) -> FrameTime:
+    start = datetime.fromisoformat(meta["header_time"]) if meta.get("header_time") else None
+    return FrameTime(start, meta.get("exposure_s"), "header")
+
+
+# ----------------------------------------------------------------------------- products
+
+
+def frames_table(results_path: Path, out: Path, base_dir: Path) -> Path:
+    """CSV of every frame: index, file, time, status and failure reason."""
+    from ..results import open_results
+
+    with open_results(results_path) as res:
+        stack = res.patterns()
+        failed = res.failed()
+        g = res.entry["xrd/failed"]
+        f_idx = g["frame_index"][()]
+    def shown(src: str) -> str:  # file relative to the recipe, dataset part kept
+        path, sep, rest = src.partition("::")
+        return relative_path(path, base_dir) + sep + rest
+
+    rows = [(int(i), shown(src), f"{t:.3f}", "ok", "")
+            for i, src, t in zip(stack.frame_index, stack.source_file, stack.frame_time_s)]
+    rows += [(int(i), shown(src), "", "failed", reason) for i, (src, reason) in zip(f_idx, failed)]
+    rows.sort()
+    with open(out, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["frame_index", "source_file", "frame_time_s", "status", "reason"])
+        w.writerows(rows)
+    return out
+
+
+def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
+    """figures/xrd_contour.png: radial axis against time, robust colour limits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm, Normalize, PowerNorm
+
+    from ..results import open_results
+
+    with open_results(results_path) as res:
+        s = res.patterns()
+    if s.n_frames == 0:
+        return None
+    scale = {"s": 1.0, "min": 60.0, "h": 3600.0}[fig_cfg.time_unit]
+    t = s.frame_time_s / scale
+    has_time = np.all(np.isfinite(t)) and s.n_frames > 1 and np.ptp(t) > 0
+    y = t if has_time else s.frame_index.astype(float)
+    z = np.where(np.isfinite(s.intensity), s.intensity, np.nan)
+    positive = z[np.isfinite(z) & (z > 0)]
+    lo, hi = (np.percentile(positive, [2, 99.7]) if positive.size else (0.1, 1.0))
+    norm = {
+        "log": LogNorm(vmin=max(lo, 1e-6), vmax=hi),
+        "sqrt": PowerNorm(0.5, vmin=max(lo, 0), vmax=hi),
+        "linear": Normalize(vmin=lo, vmax=hi),
+    }[fig_cfg.contour_scale]
+    label = {"two_theta_deg": "2θ (deg)", "q_nm_inv": "Q (nm⁻¹)", "q_a_inv": "Q (Å⁻¹)"}.get(s.radial_name, s.radial_name)
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=150)
+    if s.n_frames > 1:
+        mesh = ax.pcolormesh(s.radial, y, np.clip(z, norm.vmin, None), shading="nearest", cmap="viridis", norm=norm, rasterized=True)
+    else:
+        mesh = ax.imshow(z, aspect="auto", cmap="viridis", norm=norm)
+    ax.set_xlabel(label)
+    ax.set_ylabel(f"time ({fig_cfg.time_unit})" if has_time else "frame")
+    ax.set_title(f"{s.n_frames} frames" + (f", start {s.start_time}" if s.start_time else ""), fontsize=9)
+    cb = fig.colorbar(mesh, ax=ax, pad=0.02)
+    cb.set_label(f"intensity ({fig_cfg.contour_scale} scale)")
+    if s.d_spacing_a is not None and s.radial_name == "two_theta_deg":
+        sec = ax.secondary_xaxis("top", functions=(_tth_to_d(s.wavelength_a), _d_to_tth(s.wavelength_a)))
+        sec.set_xlabel("d (Å)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def _tth_to_d(wl):
+    def f(tth):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return wl / (2 * np.sin(np.deg2rad(np.asarray(tth, float)) / 2))
+    return f
+
+
+def _d_to_tth(wl):
+    def f(d):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.rad2deg(2 * np.arcsin(np.clip(wl / (2 * np.asarray(d, float)), -1, 1)))
+    return f
+
+
+def export_xye(results_path: Path, folder: Path) -> list[Path]:
+    """One ``<frame>.xye`` per integrated frame: radial, intensity, sigma, with a '#' header."""
+    from ..results import open_results
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    with open_results(results_path) as res:
+        s = res.patterns()
+        settings = res.integration_settings()
+    for j in range(s.n_frames):
+        src = s.source_file[j]
+        stem = Path(src.split("::")[0]).stem + (f"_{s.frame_index[j]:05d}" if "::" in src else "")
+        path = folder / f"{stem}.xye"
+        header = (
+            f"xpipe integrated pattern of {src}\n"
+            f"columns: {s.radial_name} ({s.radial_units}), intensity, sigma\n"
+            f"wavelength_a: {s.wavelength_a}\nframe_time_s: {s.frame_time_s[j]:.3f} after {s.start_time}\n"
+            f"method: {settings.get('method_used')}; polarization_factor: {settings.get('polarization_factor')}"
+        )
+        np.savetxt(path, np.column_stack([s.radial, s.intensity[j], s.sigma[j]]), fmt="%.6f %.6e %.6e", header=header)
+        out.append(path)
+    return out

@@ -1,0 +1,246 @@
+"""Results store: crash-safe checkpoints during a run, and the NeXus/HDF5 results file.
+
+While a run goes on, each finished chunk is written to ``OUTDIR/.xpipe/<stage>/chunk_NNNNNN.npz``
+by write-to-temporary, fsync, rename: a chunk file either exists whole or not at all, so a run
+killed at any instant (even ``kill -9``) loses at most the chunks in flight. Items are tracked by
+their key (the frame's file and index), so ``--resume`` skips exactly the items already done.
+``results.h5`` is assembled from the checkpoints at the end, again into a temporary file renamed
+into place, so a reader never sees a half-written results file.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import io
+import json
+import os
+import platform
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that the file is either old, or new and complete."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class CheckpointStore:
+    """Chunk results of one stage, on disk, in the order they were finished."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / "manifest.json"
+
+    def reset(self, manifest: dict) -> None:
+        """Start afresh: remove old chunks and write the manifest of this run."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for p in self.folder.iterdir():
+            if p.name.startswith("chunk_") or p.name.startswith("."):
+                p.unlink()
+        atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
+
+    def manifest(self) -> dict | None:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def chunk_files(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("chunk_*.npz"))
+
+    def next_sequence(self) -> int:
+        files = self.chunk_files()
+        return int(files[-1].stem.split("_")[1]) + 1 if files else 0
+
+    def save(self, seq: int, keys: list[str], result: dict) -> None:
+        """Store one chunk: its arrays, per-item metadata and failures (keys, not indices)."""
+        arrays = dict(result.get("arrays", {}))
+        info = {
+            "ok_keys": [keys[m["index"]] for m in result.get("meta", [])],
+            "meta": result.get("meta", []),
+            "failures": [[keys[i], reason] for i, reason in result.get("failures", [])],
+            "extra": {k: v for k, v in result.items() if k not in ("arrays", "meta", "failures")},
+        }
+        arrays["info_json"] = np.frombuffer(json.dumps(info).encode(), dtype=np.uint8)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(self.folder / f"chunk_{seq:06d}.npz", buf.getvalue())
+
+    def iter_chunks(self) -> Iterator[tuple[dict, dict]]:
+        """Yield ``(info, arrays)`` per chunk in finishing order; arrays load lazily."""
+        for path in self.chunk_files():
+            with np.load(path, allow_pickle=False) as npz:
+                info = json.loads(npz["info_json"].tobytes().decode())
+                yield info, npz
+
+    def done_keys(self) -> set[str]:
+        """Keys of items finished successfully (failed items are retried on resume)."""
+        done: set[str] = set()
+        for info, _ in self.iter_chunks():
+            done.update(info["ok_keys"])
+        return done
+
+
+# ----------------------------------------------------------------------------- HDF5 helpers
+
+
+def set_attrs(obj, **attrs) -> None:
+    for k, v in attrs.items():
+        if v is None:
+            continue
+        obj.attrs[k] = v
+
+
+def nx_group(parent, name: str, nx_class: str, **attrs):
+    grp = parent.require_group(name)
+    grp.attrs["NX_class"] = nx_class
+    set_attrs(grp, **attrs)
+    return grp
+
+
+def write_strings(group, name: str, values: list[str], **attrs):
+    import h5py
+
+    ds = group.create_dataset(name, data=np.array(values, dtype=object), dtype=h5py.string_dtype())
+    set_attrs(ds, **attrs)
+    return ds
+
+
+def write_record(group, record: dict) -> None:
+    """Store a flat or nested dict: scalars and strings as datasets, dicts as sub-groups."""
+    for key, value in record.items():
+        if isinstance(value, dict):
+            write_record(group.require_group(key), value)
+        elif value is None:
+            group.create_dataset(key, data="null")
+        elif isinstance(value, (list, tuple)):
+            if value and all(isinstance(v, str) for v in value):
+                write_strings(group, key, list(value))
+            else:
+                group.create_dataset(key, data=np.asarray(value))
+        elif isinstance(value, str):
+            group.create_dataset(key, data=str(value))
+        else:
+            group.create_dataset(key, data=value)
+
+
+def read_record(group) -> dict:
+    """Inverse of :func:`write_record` (strings decoded, ``"null"`` back to None)."""
+    import h5py
+
+    out: dict = {}
+    for key, obj in group.items():
+        if isinstance(obj, h5py.Group):
+            out[key] = read_record(obj)
+            continue
+        value = obj[()]
+        if isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, np.ndarray) and value.dtype == object:
+            value = [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = None if isinstance(value, str) and value == "null" else value
+    return out
+
+
+@contextmanager
+def atomic_h5(path: Path):
+    """Open a new HDF5 file that appears at ``path`` only once closed without error."""
+    import h5py
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    h5 = h5py.File(tmp, "w", libver="latest")
+    try:
+        yield h5
+    except BaseException:
+        h5.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    h5.close()
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> dict[str, str]:
+    """Versions of xpipe and the libraries that decide its numbers."""
+    from importlib import metadata
+
+    from . import __version__
+
+    out = {"xpipe": __version__, "python": platform.python_version()}
+    for dist in ("pyFAI", "fabio", "numpy", "scipy", "h5py", "hdf5plugin", "matplotlib", "PyYAML", "xraylarch"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def write_provenance(entry, *, recipe_text: str, recipe_sha256: str, recipe_path: str,
+                     inputs: list[tuple[str, str | None]], started: str, runs: list[dict]) -> None:
+    """``/entry/provenance``: recipe, input checksums, versions, times, host, command line."""
+    prov = nx_group(entry, "provenance", "NXcollection")
+    prov.create_dataset("recipe", data=recipe_text)
+    prov.create_dataset("recipe_sha256", data=recipe_sha256)
+    prov.create_dataset("recipe_path", data=recipe_path)
+    write_record(prov.require_group("versions"), versions())
+    files = prov.require_group("input_files")
+    files.attrs["NX_class"] = "NXcollection"
+    write_strings(files, "path", [p for p, _ in inputs])
+    write_strings(files, "sha256", [s or "" for _, s in inputs])
+    prov.create_dataset("start_time", data=started)
+    prov.create_dataset("end_time", data=now_iso())
+    prov.create_dataset("host", data=socket.gethostname())
+    prov.create_dataset("user", data=_user())
+    prov.create_dataset("platform", data=platform.platform())
+    prov.create_dataset("command", data=" ".join(sys.argv))
+    prov.create_dataset("runs", data=json.dumps(runs))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
