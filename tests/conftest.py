@@ -1,0 +1,66 @@
+"""Shared fixtures: paths to the real data beside the repository, and a small frame set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(),
+    reason="../shared/data is not present (real measured data is not shipped with the repository)",
+)
+
+WAVELENGTH_A = 0.7749
+DETECTOR = "Pilatus100k"  # 195 x 487 pixels, 172 um
+
+
+def make_ai():
+    """A small, tilted geometry on a Pilatus 100K."""
+    from xpipe.xrd.integrate import azimuthal_integrator
+
+    return azimuthal_integrator(DETECTOR, 0.12, 0.005, 0.03, 0.02, -0.01, 0.0, WAVELENGTH_A)
+
+
+def ring_frame(ai, peaks_deg, rng, scale=200.0, width_deg=0.08):
+    """Poisson frame of Debye-Scherrer rings at ``peaks_deg`` (2theta) over a flat background."""
+    tth = np.linspace(0, 40, 8000)
+    prof = 5.0 + sum(np.exp(-0.5 * ((tth - p) / width_deg) ** 2) * 100 for p in peaks_deg)
+    img = ai.calcfrom1d(tth, prof, dim1_unit="2th_deg", correctSolidAngle=True, polarization_factor=0.99)
+    img = rng.poisson(np.clip(img, 0, None) * scale / 100).astype(np.int32)
+    return img
+
+
+@pytest.fixture(scope="session")
+def frame_set(tmp_path_factory):
+    """Eight CBF frames with a ring that shifts, a .poni, and header times 60 s apart."""
+    import fabio
+
+    folder = tmp_path_factory.mktemp("frames")
+    ai = make_ai()
+    ai.write(str(folder / "geometry.poni"))
+    rng = np.random.default_rng(7)
+    truth = []
+    for i in range(8):
+        peaks = [8.0 + 0.05 * i, 12.5, 15.0 - 0.03 * i]
+        img = ring_frame(ai, peaks, rng)
+        img[:, 200:205] = -1  # a dead column, as Pilatus writes it
+        header = {
+            "_array_data.header_contents": (
+                "# Detector: PILATUS 100K (test)\r\n"
+                f"# 2025-03-14T09:{i:02d}:00.000\r\n"
+                "# Exposure_time 30.000000 s\r\n"
+            )
+        }
+        fabio.cbfimage.CbfImage(data=img, header=header).write(str(folder / f"frame_{i + 1}.cbf"))
+        truth.append(peaks)
+    return folder, truth
+
+
+def write_recipe(folder: Path, text: str, name: str = "recipe.yaml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
