@@ -528,7 +528,8 @@ sub-pixel average), smooth background (fluorescence, air, cell window and
 electrolyte humps), Poisson noise (seed {seed}). Integrate with
 `polarization_factor=0.99`, the detector mask and pixels < 0 masked.
 
-Regenerate (byte-identical for the same seed):
+Regenerate (byte-identical for the same seed and the same fabio version, which each CBF names
+in its first line):
 
 ```
 python scripts/make_example_data.py --out example_data/nvp_operando --frames {n_frames} --seed {seed}

@@ -50,6 +50,9 @@ from pathlib import Path
 import gemmi
 import numpy as np
 
+from ..xrd import reflections as _xrd_reflections
+from ..xrd.reflections import Reflections
+
 __all__ = [
     "BUNDLED_STRUCTURES",
     "Lattice",
@@ -163,17 +166,13 @@ def load_structure(path_or_name: str | Path) -> gemmi.SmallStructure:
     """Read a small-molecule/inorganic CIF with gemmi.
 
     ``path_or_name`` is a file path or the short name of a bundled structure.
-    The first data block is used; the space group must be resolvable.
+    The first data block is used; the space group must be resolvable
+    (:func:`xpipe.xrd.reflections.load_structure`).
     """
     path = Path(path_or_name)
     if not path.is_file():
         path = structure_path(str(path_or_name))
-    doc = gemmi.cif.read(str(path))
-    structure = gemmi.make_small_structure_from_block(doc[0])
-    if structure.spacegroup is None:
-        raise ValueError(f"{path}: space group not recognised")
-    structure.setup_cell_images()
-    return structure
+    return _xrd_reflections.load_structure(path)
 
 
 def copy_structure(
@@ -181,22 +180,10 @@ def copy_structure(
 ) -> gemmi.SmallStructure:
     """Independent copy of a structure, optionally with another cell.
 
-    Fractional coordinates, occupancies and displacement parameters are kept.
+    Fractional coordinates, occupancies and displacement parameters are kept
+    (:func:`xpipe.xrd.reflections.copy_structure`).
     """
-    new = gemmi.SmallStructure()
-    new.name = structure.name
-    new.cell = structure.cell if lattice is None else lattice.unit_cell()
-    new.spacegroup_hm = structure.spacegroup_hm
-    new.spacegroup_hall = structure.spacegroup_hall
-    new.spacegroup_number = structure.spacegroup_number
-    new.symops = list(structure.symops)
-    new.determine_and_set_spacegroup("s.h1")
-    if new.spacegroup is None or new.spacegroup.number != structure.spacegroup.number:
-        raise RuntimeError("space group lost while copying the structure")
-    for site in structure.sites:
-        new.add_site(site.clone())
-    new.setup_cell_images()
-    return new
+    return _xrd_reflections.copy_structure(structure, lattice)
 
 
 def with_lattice(structure: gemmi.SmallStructure, lattice: Lattice) -> gemmi.SmallStructure:
@@ -228,8 +215,10 @@ def cell_mass_amu(structure: gemmi.SmallStructure) -> float:
 
 
 @dataclass(frozen=True)
-class ReflectionList:
+class ReflectionList(Reflections):
     """Symmetry-unique reflections of one structure, sorted by decreasing d.
+
+    :class:`xpipe.xrd.reflections.Reflections` with the powder intensity ``m |F|^2``.
 
     Attributes
     ----------
@@ -240,17 +229,6 @@ class ReflectionList:
     f_squared : (n,) |F|^2 in electrons^2 per unit cell (site U_iso and the optional
         overall B included).
     """
-
-    hkl: np.ndarray
-    d_a: np.ndarray
-    multiplicity: np.ndarray
-    f_squared: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.d_a)
-
-    def two_theta_deg(self, wavelength_a: float) -> np.ndarray:
-        return bragg_two_theta_deg(self.d_a, wavelength_a)
 
     def intensity(
         self, wavelength_a: float | None = None, lorentz: str | None = None
@@ -264,20 +242,6 @@ class ReflectionList:
         return out
 
 
-def _equivalent_hkl(ops: gemmi.GroupOps, hkl: Sequence[int]) -> set[tuple[int, int, int]]:
-    out = set()
-    for op in ops.sym_ops:
-        h = tuple(int(v) for v in op.apply_to_hkl(list(hkl)))
-        out.add(h)
-        out.add((-h[0], -h[1], -h[2]))
-    return out
-
-
-def _conventional_hkl(equivalents: set[tuple[int, int, int]]) -> tuple[int, int, int]:
-    """Representative for listing: fewest negative indices, then largest h, k, l."""
-    return min(equivalents, key=lambda v: (sum(x < 0 for x in v), -v[0], -v[1], -v[2]))
-
-
 def reflections(
     structure: gemmi.SmallStructure,
     d_min_a: float,
@@ -289,7 +253,8 @@ def reflections(
     One representative per set of symmetry-equivalent reflections (gemmi reciprocal
     ASU); systematic absences of the space group (lattice centring, glides, screws)
     are removed with :meth:`gemmi.GroupOps.is_systematically_absent`. Multiplicities
-    count all equivalents including Friedel mates (no anomalous scattering).
+    count all equivalents including Friedel mates (no anomalous scattering). The work
+    is done by :func:`xpipe.xrd.reflections.structure_reflections`.
 
     Parameters
     ----------
@@ -301,42 +266,8 @@ def reflections(
         Optional overall Debye-Waller factor B (A^2) applied on top of the site U_iso:
         ``|F|^2 * exp(-B / (2 d^2))``.
     """
-    sg = structure.spacegroup
-    ops = sg.operations()
-    cell = structure.cell
-    # gemmi's calculator sums over all symmetry images of every site; atoms on special
-    # positions must therefore carry the crystallographic occupancy (chemical
-    # occupancy / number of coinciding images), on a private copy.
-    sf_structure = copy_structure(structure)
-    sf_structure.change_occupancies_to_crystallographic()
-    hkl_all = gemmi.make_miller_array(cell, sg, float(d_min_a), 0.0, True)
-    rows = []
-    calc = gemmi.StructureFactorCalculatorX(cell)
-    for h, k, l in hkl_all.tolist():
-        if ops.is_systematically_absent([h, k, l]):
-            continue
-        d = cell.calculate_d([h, k, l])
-        if d < d_min_a or d > d_max_a:
-            continue
-        f = calc.calculate_sf_from_small_structure(sf_structure, [h, k, l])
-        equivalents = _equivalent_hkl(ops, (h, k, l))
-        mult = len(equivalents)
-        h, k, l = _conventional_hkl(equivalents)
-        rows.append((d, h, k, l, mult, abs(f) ** 2))
-    # deterministic order: decreasing d, ties broken by the indices
-    rows.sort(key=lambda r: (-r[0], r[1], r[2], r[3]))
-    if not rows:
-        empty = np.zeros((0,))
-        return ReflectionList(np.zeros((0, 3), dtype=int), empty, empty.astype(int), empty)
-    arr = np.array(rows, dtype=float)
-    d = arr[:, 0]
-    f2 = arr[:, 5] * np.exp(-b_iso_a2 / (2.0 * d * d))
-    return ReflectionList(
-        hkl=arr[:, 1:4].astype(int),
-        d_a=d,
-        multiplicity=arr[:, 4].astype(int),
-        f_squared=f2,
-    )
+    refl = _xrd_reflections.structure_reflections(structure, d_min_a, d_max_a, b_iso_a2)
+    return ReflectionList(refl.hkl, refl.d_a, refl.multiplicity, refl.f_squared)
 
 
 # --------------------------------------------------------------------- peak profiles
