@@ -1,12 +1,13 @@
 """Read xpipe results files from Python (notebooks, scripts, later stages).
 
-Example
--------
->>> from xpipe.results import open_results            # doctest: +SKIP
->>> res = open_results("results/results.h5")          # doctest: +SKIP
->>> stack = res.patterns()                            # doctest: +SKIP
->>> stack.intensity.shape, stack.radial_name, stack.radial_units   # doctest: +SKIP
-((48, 2000), 'two_theta_deg', 'deg')
+Example (after ``xpipe run recipes/nvp_operando.yaml``)::
+
+    from xpipe.results import open_results
+
+    with open_results("results/nvp_operando/results.h5") as res:
+        stack = res.patterns()
+    stack.intensity.shape, stack.radial_name, stack.radial_units
+    # ((38, 2000), 'two_theta_deg', 'deg')
 """
 
 from __future__ import annotations
