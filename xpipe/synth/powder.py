@@ -51,7 +51,7 @@ import gemmi
 import numpy as np
 
 from ..xrd import reflections as _xrd_reflections
-from ..xrd.reflections import Reflections
+from ..xrd.reflections import Cell, Reflections
 
 __all__ = [
     "BUNDLED_STRUCTURES",
@@ -90,30 +90,8 @@ BUNDLED_STRUCTURES = {
 # --------------------------------------------------------------------------- lattice
 
 
-@dataclass(frozen=True)
-class Lattice:
-    """Unit cell: lengths in angstrom, angles in degrees."""
-
-    a_a: float
-    b_a: float
-    c_a: float
-    alpha_deg: float = 90.0
-    beta_deg: float = 90.0
-    gamma_deg: float = 90.0
-
-    @classmethod
-    def hexagonal(cls, a_a: float, c_a: float) -> Lattice:
-        """Hexagonal axes (also the hexagonal setting of rhombohedral groups)."""
-        return cls(a_a, a_a, c_a, 90.0, 90.0, 120.0)
-
-    def unit_cell(self) -> gemmi.UnitCell:
-        return gemmi.UnitCell(
-            self.a_a, self.b_a, self.c_a, self.alpha_deg, self.beta_deg, self.gamma_deg
-        )
-
-    @property
-    def volume_a3(self) -> float:
-        return self.unit_cell().volume
+class Lattice(Cell):
+    """Unit cell of the simulation (a :class:`xpipe.xrd.reflections.Cell`) that can be scaled."""
 
     def scaled(self, fa: float = 1.0, fc: float = 1.0) -> Lattice:
         """Return the cell with a and b multiplied by ``fa`` and c by ``fc``."""
