@@ -60,6 +60,19 @@ def frame_set(tmp_path_factory):
     return folder, truth
 
 
+@pytest.fixture(scope="session")
+def example_run(tmp_path_factory):
+    """Output folder of the README's main job: ``xpipe run recipes/nvp_operando.yaml``."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo")
+    res = subprocess.run([sys.executable, "-m", "xpipe", "run", str(ROOT / "recipes" / "nvp_operando.yaml"),
+                          "-o", str(out), "-q"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
 def write_recipe(folder: Path, text: str, name: str = "recipe.yaml") -> Path:
     path = folder / name
     path.write_text(text)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -31,12 +29,8 @@ def _centroid(x, y, centre, half_width=0.12):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    res = subprocess.run([sys.executable, "-m", "xpipe", "run", str(ROOT / "recipes" / "nvp_operando.yaml"),
-                          "-o", str(out), "-q"], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    with open_results(out / "results.h5") as r:
+def stack(example_run):
+    with open_results(example_run / "results.h5") as r:
         assert r.failed() == []
         return r.patterns()
 

@@ -79,7 +79,7 @@ MALFORMED = [
      "    geometry: {detector: Pilatus100k, distance_m: -0.1, poni1_m: 0, poni2_m: 0, wavelength_a: 1.0}\n"),
      ["xrd.integrate.geometry.distance_m: expected a number > 0, found -0.1"]),
     ("section-not-mapping", "name: x\nxrd: [1, 2]\n",
-     ["recipe.yaml:2: xrd: expected a mapping of keys (frames, integrate, export, figures), found [1, 2] (list)"]),
+     ["recipe.yaml:2: xrd: expected a mapping of keys (frames, integrate, export, figures, peaks, phases, lattice), found [1, 2] (list)"]),
     ("bool-as-string", GOOD + "    correct_solid_angle: 'yes please'\n",
      ["xrd.integrate.correct_solid_angle: expected true or false, found 'yes please' (str)"]),
     ("duplicate-key", GOOD + "    npt: 600\n",

@@ -248,10 +248,10 @@ def test_projection_equals_calcfrom1d():
 
 def test_generation_is_deterministic(generated):
     a, b, _ = generated
-    names = sorted(p.name for p in a.iterdir())
-    assert names == sorted(p.name for p in b.iterdir())
+    names = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
+    assert names == sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
     assert {"nvp_0001.cbf", "nvp_0002.cbf", "geometry.poni", "cycler.csv", "scan_log.csv",
-            "truth.json", "README.md"} <= set(names)
+            "truth.json", "README.md", "structures/Na3V2PO43_R-3c.cif"} <= set(names)
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     for name in ("nvp_0001.cbf", "nvp_0002.cbf"):

@@ -33,6 +33,7 @@ class PatternStack:
     frame_time_s : mid-exposure time of each frame in seconds after ``start_time`` (NaN if unknown).
     frame_index : position of each frame in the recipe's input list.
     source_file : where each frame came from (``file`` or ``file::dataset[i]``).
+    unit : the radial unit in pyFAI's spelling (``2th_deg``, ``q_nm^-1``, ``q_A^-1``).
     """
 
     intensity: np.ndarray
@@ -46,6 +47,7 @@ class PatternStack:
     source_file: list[str]
     start_time: str | None
     wavelength_a: float | None
+    unit: str = ""
 
     @property
     def n_frames(self) -> int:
@@ -89,23 +91,7 @@ class Results:
         """The integrated pattern stack of ``/entry/xrd/integrated``."""
         if not self.has("xrd/integrated"):
             raise KeyError(f"'{self.path}' holds no integrated XRD patterns (/entry/xrd/integrated)")
-        g = self.entry["xrd/integrated"]
-        radial = g["radial"]
-        return PatternStack(
-            intensity=g["intensity"][()],
-            sigma=g["sigma"][()],
-            radial=radial[()],
-            radial_name=_s(radial.attrs.get("long_name", "radial")),
-            radial_units=_s(radial.attrs.get("units", "")),
-            d_spacing_a=g["d_spacing_a"][()] if "d_spacing_a" in g else None,
-            frame_time_s=g["frame_time_s"][()],
-            frame_index=g["frame_index"][()],
-            source_file=[_s(v) for v in g["source_file"][()]],
-            start_time=_s(g["frame_time_s"].attrs.get("start_time")) if "start_time" in g["frame_time_s"].attrs else None,
-            wavelength_a=float(self.entry["xrd/integration/geometry/wavelength_a"][()])
-            if self.has("xrd/integration/geometry/wavelength_a")
-            else None,
-        )
+        return read_patterns(self.entry)
 
     def failed(self) -> list[tuple[str, str]]:
         """(source, reason) of every item that failed."""
@@ -119,6 +105,27 @@ class Results:
 
     def provenance(self) -> dict:
         return read_record(self.entry["provenance"])
+
+
+def read_patterns(entry) -> PatternStack:
+    """The pattern stack under an open ``/entry`` group (``xrd/integrated``)."""
+    g = entry["xrd/integrated"]
+    radial = g["radial"]
+    wl = "xrd/integration/geometry/wavelength_a"
+    return PatternStack(
+        intensity=g["intensity"][()],
+        sigma=g["sigma"][()],
+        radial=radial[()],
+        radial_name=_s(radial.attrs.get("long_name", "radial")),
+        radial_units=_s(radial.attrs.get("units", "")),
+        d_spacing_a=g["d_spacing_a"][()] if "d_spacing_a" in g else None,
+        frame_time_s=g["frame_time_s"][()],
+        frame_index=g["frame_index"][()],
+        source_file=[_s(v) for v in g["source_file"][()]],
+        start_time=_s(g["frame_time_s"].attrs.get("start_time")) if "start_time" in g["frame_time_s"].attrs else None,
+        wavelength_a=float(entry[wl][()]) if wl in entry else None,
+        unit=_s(radial.attrs.get("pyfai_unit", "")),
+    )
 
 
 def open_results(path: str | Path) -> Results:

@@ -3,6 +3,8 @@
 It knows nothing about diffraction or spectroscopy. A stage provides its item keys, a worker,
 and a ``write`` that turns the checkpoints into its part of the results file; the runner does
 validation, resume, progress, failure accounting, the atomic results file and provenance.
+A stage with no keys is a whole-stack stage: it does its work in ``write``, on what the
+stages before it have written into the results being assembled.
 """
 
 from __future__ import annotations
@@ -63,11 +65,14 @@ class ResumeError(Exception):
 
 def build_stages(loaded: LoadedRecipe) -> list[Stage]:
     from .stages.xrd_integrate import IntegrateStage
+    from .stages.xrd_phases import PhasesStage
 
     r = loaded.recipe
     stages: list[Stage] = []
     if r.xrd is not None:
         stages.append(IntegrateStage(r.xrd, loaded.base_dir))
+        if r.xrd.peaks is not None:
+            stages.append(PhasesStage(r.xrd, loaded.base_dir))
     return stages
 
 
@@ -106,7 +111,10 @@ def run(
             keys = st.keys()
             ck = CheckpointStore(work / st.name)
             done = len(set(keys) & ck.done_keys()) if resume else 0
-            echo(f"stage    {st.name}: {len(keys)} {st.label}" + (f", {done} already done" if resume else ""))
+            if not keys:  # a whole-stack stage, run when the results are assembled
+                echo(f"stage    {st.name}: the whole {st.label}")
+            else:
+                echo(f"stage    {st.name}: {len(keys)} {st.label}" + (f", {done} already done" if resume else ""))
             for line in st.plan_lines():
                 echo(f"         {line}")
         echo("dry run: nothing was processed or written")
@@ -123,8 +131,10 @@ def run(
             runs = []
 
     for st in stages:
-        ck = CheckpointStore(work / st.name)
         keys = st.keys()
+        if not keys:  # whole-stack stages work in write(), on what the stages before produced
+            continue
+        ck = CheckpointStore(work / st.name)
         if resume:
             old = ck.manifest()
             if old is None:

@@ -29,6 +29,7 @@ from ..io.frames import (
 )
 from ..recipe.schema import Context, InputFile, setting
 from ..xrd.integrate import FrameError, FrameIntegrator, IntegrationSettings, azimuthal_integrator
+from .xrd_phases import LatticeConfig, PeaksConfig, PhaseConfig
 
 # ----------------------------------------------------------------------------- recipe sections
 
@@ -252,16 +253,28 @@ class XrdFiguresConfig:
     contour: bool = setting(True, doc="Draw figures/xrd_contour.png (radial axis against time).")
     contour_scale: Literal["sqrt", "log", "linear"] = setting("sqrt", doc="Colour scale of the contour map.")
     time_unit: Literal["s", "min", "h"] = setting("h", doc="Time unit on the contour map.")
+    tracked: bool = setting(True, doc="With xrd.peaks: draw figures/xrd_contour_tracked.png (contour with the fitted peak positions and hkl labels).")
+    lattice: bool = setting(True, doc="With xrd.phases: draw figures/lattice.png (cell parameters, volume and phase fractions against time).")
 
 
 @dataclass(kw_only=True)
 class XrdConfig:
-    """Operando XRD: frames, integration, exports and figures."""
+    """Operando XRD: frames, integration, exports, figures, peak tracking and cells."""
 
     frames: FramesConfig = setting(doc="Input frames (see xrd.frames).")
     integrate: IntegrateConfig = setting(doc="Integration settings (see xrd.integrate).")
     export: ExportConfig = setting(default_factory=ExportConfig, doc="Exports (see xrd.export).")
     figures: XrdFiguresConfig = setting(default_factory=XrdFiguresConfig, doc="Figures (see xrd.figures).")
+    peaks: PeaksConfig | None = setting(None, doc="Track peaks through the stack (see xrd.peaks); an empty mapping takes the defaults.")
+    phases: list[PhaseConfig] = setting(default_factory=list, doc="Phases to index the tracked peaks and refine cells for (see xrd.phases[]); needs xrd.peaks.")
+    lattice: LatticeConfig = setting(default_factory=LatticeConfig, doc="Indexing and cell refinement (see xrd.lattice).")
+
+    def check(self, ctx: Context):
+        if self.phases and self.peaks is None:
+            yield "phases", "phases are indexed on tracked peaks: add an xrd.peaks section (an empty mapping takes the defaults)"
+        names = [p.name for p in self.phases]
+        for n in sorted({n for n in names if names.count(n) > 1}):
+            yield "phases", f"phase name {n!r} is used twice; names must be unique"
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -488,6 +488,7 @@ experiment on a Na | Na3V2(PO4)3 half cell at a synchrotron beamline.
 | --- | --- |
 | `nvp_0001.cbf` ... `nvp_{last:04d}.cbf` | {n_frames} Pilatus 300K frames (mini-CBF, byte-offset, int32; gaps = -1) |
 | `geometry.poni` | pyFAI geometry (PONI 2.1) |
+| `structures/*.cif` | the three structures the patterns were calculated from |
 | `cycler.csv` | potentiostat log: `time_s,voltage_v,current_ma,capacity_mah`, every 30 s |
 | `scan_log.csv` | `file,start_time,end_time` of every exposure (ISO 8601, ms) |
 | `truth.json` | ground truth: geometry, cycling protocol, per-frame Na content, voltage, lattice parameters and weight fractions, strongest reflections |
@@ -657,6 +658,11 @@ def make_example_data(
             w.writerow([fr["file"], fr["start_time_iso"], fr["end_time_iso"]])
 
     (out / "geometry.poni").write_text(geometry.poni_text())
+    # the structures the frames were made from, for recipes that index and refine them
+    (out / "structures").mkdir(exist_ok=True)
+    for name in PHASE_NAMES:
+        src = powder.structure_path(name)
+        (out / "structures" / src.name).write_bytes(src.read_bytes())
 
     tth_range = (tth_min, tth_max)
     first = _phases_for_state(phase_state(float(cyc["x_na"][0]), path, base), structures, path)

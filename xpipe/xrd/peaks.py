@@ -473,6 +473,8 @@ def fit_peaks(
     max_iter: int = 100,
     ftol: float = 1e-8,
     xtol: float = 1e-8,
+    present: np.ndarray | None = None,
+    guide: np.ndarray | None = None,
 ) -> PeakFits:
     """Fit the same pseudo-Voigt peaks in every frame of a stack, all problems batched.
 
@@ -500,6 +502,12 @@ def fit_peaks(
         ``no peak above noise``.
     max_iter, ftol, xtol : Levenberg-Marquardt limits: iterations, relative chi-square decrease,
         relative parameter step.
+    present : optional ``[frame, peak]`` booleans (tracked peaks that appear or vanish): a peak
+        that is absent in a frame is left out of that frame's model (area held at 0) and gets
+        NaN values with the reason ``absent in this frame``.
+    guide : optional ``[frame, peak]`` starting positions (e.g. the maxima found in each frame
+        by a tracker); where finite they replace the warm-start position, the other
+        parameters still come from the previous block.
 
     Returns
     -------
@@ -523,6 +531,15 @@ def fit_peaks(
     n_peaks = init.shape[0]
     if eta is not None:
         init[:, 3] = eta
+    if present is None:
+        present = np.ones((n_frames, n_peaks), dtype=bool)
+    present = np.asarray(present, dtype=bool)
+    if present.shape != (n_frames, n_peaks):
+        raise ValueError(f"present must be (n_frames, n_peaks) = {(n_frames, n_peaks)}, got {present.shape}")
+    if guide is not None:
+        guide = np.asarray(guide, dtype=float)
+        if guide.shape != (n_frames, n_peaks):
+            raise ValueError(f"guide must be (n_frames, n_peaks) = {(n_frames, n_peaks)}, got {guide.shape}")
 
     # peaks -> windows
     peak_window = np.full(n_peaks, -1)
@@ -584,7 +601,6 @@ def fit_peaks(
         free[j, 4 * k_max :] = fit_background
         if not fit_background:
             lower[j, 4 * k_max :] = upper[j, 4 * k_max :] = 0.0
-    n_free = free.sum(axis=1)
 
     def window_data(frames):
         yb = y_all[frames][:, pidx]  # (nb, n_win, m_max)
@@ -626,6 +642,7 @@ def fit_peaks(
     out_iter = np.zeros((n_frames, n_win), dtype=int)
     out_conv = np.zeros((n_frames, n_win), dtype=bool)
     out_nvalid = np.zeros((n_frames, n_win), dtype=int)
+    out_nfree = np.zeros((n_frames, n_win), dtype=int)
 
     bs = max(1, int(block_size))
     current = guess.copy()
@@ -636,6 +653,21 @@ def fit_peaks(
         th0 = np.broadcast_to(current if warm_start else guess, (nb, n_win, n_par)).copy()
         if fit_background:
             th0[:, :, 4 * k_max :] = initial_background(yb, wb)
+        free_b = np.broadcast_to(free, (nb, n_win, n_par)).copy()
+        lower_b = np.broadcast_to(lower, (nb, n_win, n_par)).copy()
+        upper_b = np.broadcast_to(upper, (nb, n_win, n_par)).copy()
+        for j, s in enumerate(slots):
+            for k, pk in enumerate(s):
+                if guide is not None:
+                    g = guide[frames, pk]
+                    ok_g = np.isfinite(g) & (g >= win[j, 0]) & (g <= win[j, 1])
+                    th0[ok_g, j, 4 * k] = g[ok_g]
+                gone = ~present[frames, pk]
+                if gone.any():
+                    free_b[gone, j, 4 * k : 4 * k + 4] = False
+                    th0[gone, j, 4 * k + 2] = 0.0
+                    lower_b[gone, j, 4 * k + 2] = upper_b[gone, j, 4 * k + 2] = 0.0
+        out_nfree[frames] = free_b.sum(axis=2)
         shape_p = (nb * n_win,)
         theta, chi2, hess, iters, conv = _levenberg_marquardt(
             th0.reshape(shape_p + (n_par,)),
@@ -643,15 +675,15 @@ def fit_peaks(
             np.broadcast_to(xc, (nb, n_win)).reshape(shape_p),
             yb.reshape(shape_p + (m_max,)),
             wb.reshape(shape_p + (m_max,)),
-            np.broadcast_to(free, (nb, n_win, n_par)).reshape(shape_p + (n_par,)),
-            np.broadcast_to(lower, (nb, n_win, n_par)).reshape(shape_p + (n_par,)),
-            np.broadcast_to(upper, (nb, n_win, n_par)).reshape(shape_p + (n_par,)),
+            free_b.reshape(shape_p + (n_par,)),
+            lower_b.reshape(shape_p + (n_par,)),
+            upper_b.reshape(shape_p + (n_par,)),
             k_max,
             max_iter,
             ftol,
             xtol,
         )
-        var = _covariance(hess, np.broadcast_to(free, (nb, n_win, n_par)).reshape(shape_p + (n_par,)))
+        var = _covariance(hess, free_b.reshape(shape_p + (n_par,)))
         out_theta[frames] = theta.reshape(nb, n_win, n_par)
         out_var[frames] = var.reshape(nb, n_win, n_par)
         out_chi2[frames] = chi2.reshape(nb, n_win)
@@ -664,12 +696,13 @@ def fit_peaks(
             for j, s in enumerate(slots):
                 for k in range(len(s)):
                     a, sa = last[j, 4 * k + 2], sig_a[j, 4 * k + 2]
-                    good = out_conv[frames[-1], j] and np.all(np.isfinite(last[j])) and a > min_significance * sa
+                    good = (out_conv[frames[-1], j] and np.all(np.isfinite(last[j])) and a > min_significance * sa
+                            and present[frames[-1], s[k]])
                     if good:
                         current[j, 4 * k : 4 * k + 4] = last[j, 4 * k : 4 * k + 4]
 
     # results
-    dof = out_nvalid - n_free[None, :]
+    dof = out_nvalid - out_nfree
     with np.errstate(divide="ignore", invalid="ignore"):
         redchi = np.where(dof > 0, out_chi2 / dof, np.nan)
     scale = redchi if (sigma is None or not absolute_sigma) else np.ones_like(redchi)
@@ -695,7 +728,7 @@ def fit_peaks(
             tol_pos = 1e-6 * (hi - lo)
             with np.errstate(invalid="ignore"):
                 checks = [
-                    (out_nvalid[:, j] <= n_free[j], f"too few valid points in window {wtxt}"),
+                    (out_nvalid[:, j] <= out_nfree[:, j], f"too few valid points in window {wtxt}"),
                     (~np.isfinite(out_chi2[:, j]), f"non-finite data or model in window {wtxt}"),
                     (~out_conv[:, j], f"not converged in {max_iter} iterations in window {wtxt}"),
                     (~(a > min_significance * sa), f"no peak above noise in window {wtxt} (area < {min_significance:g} sigma)"),
@@ -703,6 +736,7 @@ def fit_peaks(
                     ((w - w_lo[j] < 1e-6 * w_lo[j]) | (w_hi[j] - w < 1e-6 * w_hi[j]), f"fwhm at its bound in window {wtxt}"),
                     (~np.isfinite(errs["position"][:, pk]), f"position undetermined in window {wtxt}"),
                 ]
+            checks.insert(0, (~present[:, pk], "absent in this frame"))
             for bad, text in reversed(checks):  # the first applicable reason wins
                 reason[bad, pk] = text
             success[:, pk] = reason[:, pk] == ""

@@ -1,0 +1,406 @@
+"""Stage: tracked peaks, events, lattice parameters and phase fractions from the pattern stack.
+
+Runs on the whole integrated stack once the integrate stage has written it (no per-frame work
+for the runner to distribute); the science is in :mod:`xpipe.xrd.operando`. Writes
+``/entry/xrd/{peaks,events,lattice}``, the matching CSV tables and the figures
+``xrd_contour_tracked.png`` and ``lattice.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..recipe.schema import Context, InputFile, setting
+from ..store import nx_group, set_attrs, write_record, write_strings
+from ..xrd.operando import CELL_KEYS, AnalysisSettings, PhaseAnalysis, analyse_stack
+from ..xrd.phases import PhaseModel, make_phase
+from ..xrd.reflections import Cell, crystal_system
+
+log = logging.getLogger("xpipe")
+
+#: Names of the cell datasets in /entry/xrd/lattice/<phase>/ and the CSV columns.
+LATTICE_NAMES = {"a_a": "a", "b_a": "b", "c_a": "c", "alpha_deg": "alpha", "beta_deg": "beta",
+                 "gamma_deg": "gamma", "volume_a3": "volume"}
+LATTICE_UNITS = {"a_a": "angstrom", "b_a": "angstrom", "c_a": "angstrom", "alpha_deg": "deg",
+                 "beta_deg": "deg", "gamma_deg": "deg", "volume_a3": "angstrom^3"}
+
+
+# ----------------------------------------------------------------------------- recipe
+
+
+@dataclass(kw_only=True)
+class CellConfig:
+    """An approximate unit cell; lengths the lattice system fixes may be left out."""
+
+    a: float = setting(doc="Cell length a.", unit="angstrom", minimum=0.5, exclusive_minimum=True)
+    b: float | None = setting(None, doc="Cell length b (default: as the lattice system implies, else a).", unit="angstrom", minimum=0.5, exclusive_minimum=True)
+    c: float | None = setting(None, doc="Cell length c (default: as the lattice system implies, else a).", unit="angstrom", minimum=0.5, exclusive_minimum=True)
+    alpha: float = setting(90.0, doc="Cell angle alpha.", unit="deg", minimum=0.0, maximum=180.0, exclusive_minimum=True)
+    beta: float = setting(90.0, doc="Cell angle beta.", unit="deg", minimum=0.0, maximum=180.0, exclusive_minimum=True)
+    gamma: float | None = setting(None, doc="Cell angle gamma (default: 120 for hexagonal/trigonal axes, else 90).", unit="deg", minimum=0.0, maximum=180.0, exclusive_minimum=True)
+
+
+@dataclass(kw_only=True)
+class PhaseConfig:
+    """One phase: a CIF, or a space group and an approximate cell."""
+
+    name: str = setting(doc="Phase name used in results, tables and figures (e.g. 'Na3V2(PO4)3').")
+    cif: InputFile | None = setting(None, doc="CIF of the structure: reflections with |F|^2, cell, and the cell mass for weight fractions.")
+    space_group: str | None = setting(None, doc="Space group (Hermann-Mauguin, gemmi spelling: 'F m -3 m', 'R -3 c:H', 'P 1 21/c 1'), when no CIF is given.")
+    cell: CellConfig | None = setting(None, doc="Approximate cell; with a CIF it replaces the CIF's cell.")
+    family: str | None = setting(None, doc="Members of one family can coexist in a two-phase reaction (default: phases of one space group whose cell lengths differ by < 10 %).")
+
+    def check(self, ctx: Context):
+        if self.cif is None and (self.space_group is None or self.cell is None):
+            yield "cif", f"phase {self.name!r}: give a CIF, or both space_group and cell"
+        if self.space_group is not None:
+            try:
+                crystal_system(self.space_group)
+            except ValueError as exc:
+                yield "space_group", str(exc)
+
+    def approximate_cell(self) -> Cell | None:
+        if self.cell is None:
+            return None
+        c = self.cell
+        system = crystal_system(self.space_group) if self.space_group else None
+        hexa = system == "hexagonal"
+        gamma = c.gamma if c.gamma is not None else (120.0 if hexa else 90.0)
+        b = c.b if c.b is not None else c.a
+        cc = c.c if c.c is not None else c.a
+        return Cell(c.a, b, cc, c.alpha, c.beta, gamma)
+
+
+@dataclass(kw_only=True)
+class PeaksConfig:
+    """Peak finding, tracking and fitting on the integrated stack."""
+
+    range: list[float] | None = setting(None, doc="Radial range analysed (low, high), in the unit of xrd.integrate.unit; default the whole axis.", length=2, increasing=True)
+    background: str = setting("snip", doc="pybaselines method for the per-frame background (snip, asls, arpls, ...).")
+    prominence: float = setting(10.0, doc="Smallest peak prominence, in units of the pattern noise.", minimum=0.0, exclusive_minimum=True)
+    max_shift_fwhm: float = setting(1.0, doc="Largest move of a peak between frames, in FWHM (tracking gate).", minimum=0.0, exclusive_minimum=True)
+    max_gap: int = setting(1, doc="Frames a peak may be missed and its track still continue.", minimum=0)
+    min_frames: int = setting(3, doc="Tracks seen in fewer frames are dropped as noise.", minimum=1)
+    separation_fwhm: float = setting(3.0, doc="Peaks closer than this many FWHM are fitted together in one window.", minimum=0.5)
+    block_size: int = setting(16, doc="Frames fitted together per batch (warm start from the block before).", minimum=1)
+    absolute_sigma: bool = setting(True, doc="Take the integration's error model as absolute (false: scale uncertainties by the reduced chi-square).")
+    split_relative: float = setting(0.03, doc="Without indexed phases: a new peak closer than this relative distance to a live one is a split.", minimum=0.0)
+    shift_sigma: float = setting(5.0, doc="A shift event must move a peak by more than this many standard uncertainties.", minimum=0.0)
+
+
+@dataclass(kw_only=True)
+class LatticeConfig:
+    """Indexing of the tracked peaks and cell refinement."""
+
+    method: Literal["auto", "peaks", "pawley"] = setting("auto", doc="peaks: least squares on 1/d^2 of clean indexed peaks; pawley: whole-window fit of the cells; auto: peaks, and pawley where two cells of one family coexist or a phase has too few clean peaks.")
+    zero_shift: bool = setting(False, doc="Refine a 2theta zero shift with each cell (2theta axes only).")
+    tolerance_relative: float = setting(0.004, doc="How far (relative) a reflection of a not yet located phase may be from a tracked peak to match it.", minimum=0.0, exclusive_minimum=True, maximum=0.05)
+    tolerance_fwhm: float = setting(0.35, doc="How far (in FWHM) a reflection of a located phase may be from a tracked peak to match it.", minimum=0.0, exclusive_minimum=True)
+    clean_fwhm: float = setting(1.5, doc="A peak is used for the 1/d^2 cell only if no other expected reflection lies within this many FWHM.", minimum=0.0)
+    lorentz: Literal["area_detector", "line_detector"] = setting("area_detector", doc="Lorentz factor of the calculated intensities for phase fractions: area_detector 1/(sin(theta) sin(2 theta)) for solid-angle-corrected 2D integration, line_detector 1/(sin^2(theta) cos(theta)).")
+
+
+# ----------------------------------------------------------------------------- stage
+
+
+def analysis_settings(peaks: PeaksConfig, lattice: LatticeConfig) -> AnalysisSettings:
+    return AnalysisSettings(
+        radial_range=tuple(peaks.range) if peaks.range else None,
+        background_method=peaks.background,
+        prominence_noise=peaks.prominence,
+        shift_fwhm=peaks.max_shift_fwhm,
+        max_gap=peaks.max_gap,
+        min_frames=peaks.min_frames,
+        separation_fwhm=peaks.separation_fwhm,
+        block_size=peaks.block_size,
+        absolute_sigma=peaks.absolute_sigma,
+        split_relative=peaks.split_relative,
+        shift_sigma=peaks.shift_sigma,
+        tolerance_relative=lattice.tolerance_relative,
+        tolerance_fwhm=lattice.tolerance_fwhm,
+        clean_fwhm=lattice.clean_fwhm,
+        zero_shift=lattice.zero_shift,
+        cell_method=lattice.method,
+        lorentz=lattice.lorentz,
+    )
+
+
+def build_phases(configs: list[PhaseConfig], d_min_a: float, d_max_a: float) -> list[PhaseModel]:
+    """Phase models with reflections from ``d_min_a`` to ``d_max_a`` (a margin is added)."""
+    out = []
+    for pc in configs:
+        out.append(make_phase(pc.name, cif=pc.cif, space_group=pc.space_group, cell=pc.approximate_cell(),
+                              family=pc.family, d_min_a=d_min_a * 0.95, d_max_a=d_max_a * 1.05))
+    return out
+
+
+def d_range(x: np.ndarray, unit: str, wavelength_a: float | None, radial_range) -> tuple[float, float]:
+    from ..xrd.integrate import d_spacing_a
+
+    lo, hi = (radial_range if radial_range else (float(np.nanmin(x)), float(np.nanmax(x))))
+    d = d_spacing_a(np.array([max(lo, 1e-6), hi]), unit, wavelength_a)
+    return float(np.min(d)), float(min(np.max(d), 1e3))
+
+
+class PhasesStage:
+    """Whole-stack stage: no items of its own, it works in :meth:`write`."""
+
+    name = "xrd_phases"
+    label = "pattern stack"
+
+    def __init__(self, xrd, base_dir: Path) -> None:
+        self.cfg = xrd
+        self.base_dir = base_dir
+        self.analysis: PhaseAnalysis | None = None
+        self.error: str | None = None
+
+    def keys(self) -> list[str]:
+        return []
+
+    def worker(self):
+        return None
+
+    def plan_lines(self) -> list[str]:
+        names = ", ".join(p.name for p in self.cfg.phases) or "none (tracks and events only)"
+        rng = self.cfg.peaks.range
+        return [f"peaks in {list(rng) if rng else 'the whole radial range'}, phases: {names}, "
+                f"cells by {self.cfg.lattice.method}"]
+
+    def write(self, entry, checkpoints):
+        from ..results import read_patterns
+        from ..runner import StageSummary
+
+        if "xrd/integrated" not in entry:
+            return StageSummary(0, [("xrd peaks", "no integrated patterns to analyse")], [])
+        stack = read_patterns(entry)
+        if stack.n_frames < 1:
+            return StageSummary(0, [("xrd peaks", "no frame was integrated, nothing to track")], [])
+        unit = stack.unit or self.cfg.integrate.unit
+        try:
+            lo, hi = d_range(stack.radial, unit, stack.wavelength_a, self.cfg.peaks.range)
+            phases = build_phases(self.cfg.phases, lo, hi)
+            self.analysis = analyse_stack(
+                stack.radial, stack.intensity, stack.sigma if np.isfinite(stack.sigma).any() else None,
+                unit=unit, wavelength_a=stack.wavelength_a, phases=phases, frame_time_s=stack.frame_time_s,
+                settings=analysis_settings(self.cfg.peaks, self.cfg.lattice))
+        except ValueError as exc:
+            self.error = str(exc)
+            log.error("xrd peaks: %s", exc)
+            return StageSummary(0, [("xrd peaks", str(exc))], [])
+        for m in self.analysis.messages:
+            log.warning("xrd peaks: %s", m)
+        write_analysis(entry["xrd"], self.analysis)
+        inputs = [(str(pc.cif), None) for pc in self.cfg.phases if pc.cif]
+        return StageSummary(0, [], inputs)
+
+    def after(self, results_path: Path, outdir: Path) -> list[Path]:
+        from .xrd_figures import plot_lattice, plot_tracked_contour
+
+        if self.analysis is None:
+            return []
+        files = write_tables(self.analysis, outdir)
+        figs = self.cfg.figures
+        if figs.tracked:
+            files.append(plot_tracked_contour(results_path, self.analysis, outdir / "figures" / "xrd_contour_tracked.png", figs))
+        if figs.lattice and self.analysis.lattices:
+            files.append(plot_lattice(self.analysis, outdir / "figures" / "lattice.png", figs))
+        return [f for f in files if f is not None]
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def _hkl_of(an: PhaseAnalysis) -> np.ndarray:
+    out = np.full((an.tracks.n_tracks, 3), -9999, dtype=int)
+    if an.assignment is None:
+        return out
+    for t in range(an.tracks.n_tracks):
+        if an.assignment.status[t] == "indexed":
+            p = an.phases[an.assignment.phase[t]]
+            out[t] = p.group_hkl()[an.assignment.group[t]]
+    return out
+
+
+def _phase_of(an: PhaseAnalysis) -> list[str]:
+    if an.assignment is None:
+        return [""] * an.tracks.n_tracks
+    return [an.phases[i].name if i >= 0 else "" for i in an.assignment.phase]
+
+
+def write_analysis(xrd, an: PhaseAnalysis) -> None:
+    """Write ``peaks``, ``events`` and ``lattice`` groups under ``/entry/xrd``."""
+    unit_name = {"2th_deg": "deg", "q_A^-1": "1/angstrom", "q_nm^-1": "1/nm"}.get(an.unit, an.unit)
+    fits = an.fits
+    g = nx_group(xrd, "peaks", "NXcollection")
+    set_attrs(g, description="tracked peaks: [frame, track] arrays, NaN where a track is absent or its fit failed",
+              radial_unit=an.unit)
+    g.create_dataset("frame_time_s", data=an.frame_time_s).attrs["units"] = "s"
+    g.create_dataset("track", data=np.arange(an.tracks.n_tracks))
+    for name, arr, err, unit in (
+        ("position", fits.position, fits.position_sigma, unit_name),
+        ("fwhm", fits.fwhm, fits.fwhm_sigma, unit_name),
+        ("area", fits.area, fits.area_sigma, f"intensity x {unit_name}"),
+        ("eta", fits.eta, fits.eta_sigma, "1 (Lorentzian fraction)"),
+    ):
+        g.create_dataset(name, data=arr).attrs["units"] = unit
+        g.create_dataset(f"{name}_err", data=err).attrs["units"] = unit
+    g.create_dataset("detected_position", data=an.tracks.position).attrs["units"] = unit_name
+    g.create_dataset("success", data=fits.success)
+    write_strings(g, "reason", [str(r) for r in fits.reason.ravel()]).attrs["shape"] = fits.reason.shape
+    g.create_dataset("clean", data=an.clean)
+    g.create_dataset("track_first_frame", data=an.tracks.first)
+    g.create_dataset("track_last_frame", data=an.tracks.last)
+    write_strings(g, "track_phase", _phase_of(an))
+    g.create_dataset("track_hkl", data=_hkl_of(an)).attrs["note"] = "-9999 where not indexed to one reflection"
+    write_strings(g, "track_label", [an.track_label(t) for t in range(an.tracks.n_tracks)])
+    status = an.assignment.status if an.assignment is not None else np.full(an.tracks.n_tracks, "unindexed")
+    write_strings(g, "track_status", [str(s) for s in status])
+    g.create_dataset("windows", data=fits.windows).attrs["units"] = unit_name
+    g.create_dataset("track_window", data=fits.peak_window)
+    bg = nx_group(g, "background", "NXcollection")
+    bg.create_dataset("radial", data=an.x).attrs["units"] = unit_name
+    bg.create_dataset("baseline", data=an.baseline, compression="gzip", shuffle=True)
+    write_record(nx_group(g, "settings", "NXcollection"), _jsonable(an.settings))
+
+    ev = nx_group(xrd, "events", "NXcollection")
+    rows = event_rows(an)
+    cols = ["kind", "track", "frame", "end_frame", "frame_time_s", "end_time_s", "partner", "phase", "hkl",
+            "position", "change", "change_err"]
+    for c in cols:
+        vals = [r[c] for r in rows]
+        if c in ("kind", "phase", "hkl"):
+            write_strings(ev, c, [str(v) for v in vals])
+        else:
+            ev.create_dataset(c, data=np.asarray(vals, dtype=float if c not in ("track", "frame", "end_frame", "partner") else int))
+    ev["position"].attrs["units"] = unit_name
+    ev["change"].attrs["units"] = unit_name
+    ev["frame_time_s"].attrs["units"] = "s"
+    write_strings(ev, "frame_kind", [str(k) for k in an.frame_kind])
+    st = an.stretches()
+    write_strings(ev, "stretch_kind", [s[0] for s in st])
+    ev.create_dataset("stretch_first_frame", data=np.array([s[1] for s in st], dtype=int))
+    ev.create_dataset("stretch_last_frame", data=np.array([s[2] for s in st], dtype=int))
+
+    if an.lattices:
+        lat_root = nx_group(xrd, "lattice", "NXcollection")
+        for lat, ph in zip(an.lattices, an.phases):
+            lg = nx_group(lat_root, lat.phase, "NXcollection")
+            set_attrs(lg, system=lat.system, space_group=ph.space_group, family=ph.family, source=ph.source)
+            lg.create_dataset("frame_time_s", data=an.frame_time_s).attrs["units"] = "s"
+            for k in CELL_KEYS:
+                name = LATTICE_NAMES[k]
+                lg.create_dataset(name, data=lat.values[k]).attrs["units"] = LATTICE_UNITS[k]
+                lg.create_dataset(f"{name}_err", data=lat.errors[k]).attrs["units"] = LATTICE_UNITS[k]
+                lg.create_dataset(f"{name}_change_percent", data=lat.change_percent(k)).attrs["units"] = "percent"
+            lg.create_dataset("phase_fraction", data=lat.fraction).attrs["basis"] = (
+                "weight fraction (Hill & Howard)" if ph.has_structure else "share of diffracted intensity")
+            lg.create_dataset("phase_fraction_err", data=lat.fraction_err)
+            lg.create_dataset("present", data=lat.present)
+            lg.create_dataset("n_reflections", data=lat.n_reflections)
+            write_strings(lg, "method", [str(m) for m in lat.method])
+            write_strings(lg, "status", [str(m) for m in lat.status])
+            write_strings(lg, "reason", [str(m) for m in lat.reason])
+            lg.create_dataset("start_cell", data=[ph.cell.a_a, ph.cell.b_a, ph.cell.c_a, ph.cell.alpha_deg,
+                                                  ph.cell.beta_deg, ph.cell.gamma_deg])
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        if obj and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj):
+            return list(obj)
+        return str(obj) if obj and not all(isinstance(v, str) for v in obj) else list(obj)
+    if isinstance(obj, bool):
+        return obj
+    if isinstance(obj, (int, float, str)):
+        return obj
+    if obj is None:
+        return None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def event_rows(an: PhaseAnalysis) -> list[dict]:
+    phase_of = _phase_of(an)
+    t = an.frame_time_s
+    out = []
+    for e in an.events:
+        label = an.assignment.label[e.track] if an.assignment is not None else ""
+        out.append({
+            "kind": e.kind, "track": e.track, "frame": e.frame, "end_frame": e.end_frame,
+            "frame_time_s": float(t[min(e.frame, t.size - 1)]), "end_time_s": float(t[min(e.end_frame, t.size - 1)]),
+            "partner": e.partner, "phase": phase_of[e.track], "hkl": label,
+            "position": e.position, "change": e.change, "change_err": e.change_sigma,
+        })
+    return out
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if not math.isfinite(v) else f"{v:.8g}"
+    return str(v)
+
+
+def write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
+    """``xrd_peaks.csv``, ``xrd_events.csv`` and ``xrd_lattice.csv`` beside results.h5."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    files = []
+    fits = an.fits
+    phase_of = _phase_of(an)
+    labels = an.assignment.label if an.assignment is not None else [""] * an.tracks.n_tracks
+    path = outdir / "xrd_peaks.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["track", "frame", "frame_time_s", "phase", "hkl", "position", "position_err", "fwhm", "fwhm_err",
+                    "area", "area_err", "eta", "eta_err", "success", "reason"])
+        alive = an.tracks.alive()
+        for t in range(an.tracks.n_tracks):
+            for f in np.flatnonzero(alive[:, t]):
+                w.writerow([t, f, _fmt(an.frame_time_s[f]), phase_of[t], labels[t]] + [
+                    _fmt(v) for v in (fits.position[f, t], fits.position_sigma[f, t], fits.fwhm[f, t], fits.fwhm_sigma[f, t],
+                                      fits.area[f, t], fits.area_sigma[f, t], fits.eta[f, t], fits.eta_sigma[f, t])]
+                    + [int(fits.success[f, t]), fits.reason[f, t]])
+    files.append(path)
+    path = outdir / "xrd_events.csv"
+    rows = event_rows(an)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        cols = ["kind", "track", "frame", "end_frame", "frame_time_s", "end_time_s", "partner", "phase", "hkl",
+                "position", "change", "change_err"]
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([_fmt(r[c]) for c in cols])
+        w.writerow([])
+        w.writerow(["stretch", "first_frame", "last_frame", "start_time_s", "end_time_s"])
+        for kind, a, b in an.stretches():
+            w.writerow([kind, a, b, _fmt(an.frame_time_s[a]), _fmt(an.frame_time_s[b])])
+    files.append(path)
+    if an.lattices:
+        path = outdir / "xrd_lattice.csv"
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            head = ["phase", "frame", "frame_time_s"]
+            for k in CELL_KEYS:
+                head += [LATTICE_NAMES[k], f"{LATTICE_NAMES[k]}_err"]
+            head += ["volume_change_percent", "phase_fraction", "phase_fraction_err", "method", "n_reflections", "status", "reason"]
+            w.writerow(head)
+            for lat in an.lattices:
+                dv = lat.change_percent("volume_a3")
+                for f in range(an.frame_time_s.size):
+                    row = [lat.phase, f, _fmt(an.frame_time_s[f])]
+                    for k in CELL_KEYS:
+                        row += [_fmt(lat.values[k][f]), _fmt(lat.errors[k][f])]
+                    row += [_fmt(dv[f]), _fmt(lat.fraction[f]), _fmt(lat.fraction_err[f]), lat.method[f],
+                            int(lat.n_reflections[f]), lat.status[f], lat.reason[f]]
+                    w.writerow(row)
+        files.append(path)
+    return files
