@@ -48,8 +48,6 @@ def test_single_phase_frames_match_the_true_cell(lattice):
     assert np.all(np.abs(da) <= 5 * lat["a_err"][single] + 2e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a few two-phase frames still miss the accuracy target "
-                   "(minority cell refined from 4-5 peaks; whole-window fit not yet used for every such frame)")
 def test_two_phase_frames_give_both_cells_and_fractions(lattice):
     w1 = _truth(NVP1, "weight_fraction")
     w0 = _truth(NVP, "weight_fraction")
