@@ -50,7 +50,9 @@ from pathlib import Path
 import gemmi
 import numpy as np
 
+from ..xrd import phases as _xrd_phases
 from ..xrd import reflections as _xrd_reflections
+from ..xrd.phases import cell_mass_amu
 from ..xrd.reflections import Cell, Reflections
 
 __all__ = [
@@ -184,11 +186,6 @@ def with_occupancy(
     return new
 
 
-def cell_mass_amu(structure: gemmi.SmallStructure) -> float:
-    """Mass of the atoms in one unit cell (Z*M) in g/mol, occupancies included."""
-    return float(sum(s.occ * s.element.weight for s in structure.get_all_unit_cell_sites()))
-
-
 # ----------------------------------------------------------------------- reflections
 
 
@@ -291,19 +288,17 @@ class PeakProfile:
 
 
 def lorentz_factor(two_theta_deg, geometry: str = "debye_scherrer_2d"):
-    """Powder Lorentz factor.
+    """Powder Lorentz factor, :func:`xpipe.xrd.phases.lorentz_factor` under the generator's names.
 
     ``"debye_scherrer_2d"``: ``1 / (sin(theta) sin(2 theta))``, intensity per unit solid
     angle on the ring (area detector, solid-angle-corrected integration).
     ``"debye_scherrer_1d"``: ``1 / (sin^2(theta) cos(theta))``, intensity per unit length
     of a line detector or receiving slit (Bragg-Brentano has the same factor).
     """
-    theta = np.radians(np.asarray(two_theta_deg, dtype=float) / 2.0)
-    if geometry == "debye_scherrer_2d":
-        return 1.0 / (np.sin(theta) * np.sin(2.0 * theta))
-    if geometry == "debye_scherrer_1d":
-        return 1.0 / (np.sin(theta) ** 2 * np.cos(theta))
-    raise ValueError(f"unknown Lorentz geometry {geometry!r}")
+    names = {"debye_scherrer_2d": "area_detector", "debye_scherrer_1d": "line_detector"}
+    if geometry not in names:
+        raise ValueError(f"unknown Lorentz geometry {geometry!r}")
+    return _xrd_phases.lorentz_factor(two_theta_deg, names[geometry])
 
 
 def polarization_factor_unpolarized(two_theta_deg):

@@ -35,6 +35,7 @@ from .phases import (
     PhaseModel,
     area_on_two_theta,
     assign_tracks,
+    positions_kw,
     set_families,
     weight_fractions,
 )
@@ -228,14 +229,6 @@ def _empty_lattice(phase: PhaseModel, n_frames: int) -> Lattice:
     )
 
 
-def _positions_kw(unit, pos, sig, wavelength_a):
-    if unit == "2th_deg":
-        return {"two_theta_deg": pos, "wavelength_a": wavelength_a}, sig
-    if unit == "q_A^-1":
-        return {"q_a_inv": pos}, sig
-    return {"q_a_inv": pos / 10.0}, sig / 10.0
-
-
 def _refine_robust(phase, groups, position, sigma, good, unit, wavelength_a, zero_shift, outlier_sigma,
                    max_rounds: int = 4) -> CellFit:
     """Batched 1/d^2 refinement of all frames, dropping per frame the worst reflection while its
@@ -246,7 +239,7 @@ def _refine_robust(phase, groups, position, sigma, good, unit, wavelength_a, zer
     for _ in range(max_rounds + 1):
         pos = np.where(good, position, np.nan)
         psig = np.where(good, sigma, np.nan)
-        kw, psig = _positions_kw(unit, pos, psig, wavelength_a)
+        kw, psig = positions_kw(unit, pos, psig, wavelength_a)
         cf = refine_cells(hkl, sigma=psig, system=phase.system, zero_shift=zero_shift, phase=phase.name, **kw)
         pred = np.full(position.shape, np.nan)
         for f in np.flatnonzero(cf.ok):

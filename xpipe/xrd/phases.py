@@ -271,23 +271,25 @@ class Assignment:
     settings: dict = field(default_factory=dict)
 
 
-def _positions_kw(unit: str, x: np.ndarray, wavelength_a: float | None) -> dict:
+def positions_kw(unit: str, x, sigma, wavelength_a: float | None) -> tuple[dict, np.ndarray]:
+    """Keyword arguments of :func:`xpipe.xrd.cell.refine_cells` for positions ``x`` on a radial
+    axis, and ``sigma`` in the unit those keywords take (Q in 1/nm is passed as 1/A)."""
+    x = np.asarray(x, dtype=float)
+    sigma = np.asarray(sigma, dtype=float)
     if unit == "2th_deg":
-        return {"two_theta_deg": x, "wavelength_a": wavelength_a}
+        return {"two_theta_deg": x, "wavelength_a": wavelength_a}, sigma
     if unit == "q_A^-1":
-        return {"q_a_inv": x}
+        return {"q_a_inv": x}, sigma
     if unit == "q_nm^-1":
-        return {"q_a_inv": np.asarray(x, dtype=float) / 10.0}
-    raise ValueError(f"unknown radial unit {unit!r}")
+        return {"q_a_inv": x / 10.0}, sigma / 10.0
+    raise ValueError(f"unknown radial unit {unit!r}; expected one of {', '.join(UNITS)}")
 
 
 def refine_cell_once(phase: PhaseModel, groups, x, sigma, unit, wavelength_a) -> Cell | None:
     """Cell of ``phase`` from one frame's indexed positions; None when it cannot be refined."""
     hkl = phase.group_hkl()[np.asarray(groups, dtype=int)]
-    kw = _positions_kw(unit, np.asarray(x, dtype=float)[None, :], wavelength_a)
-    sig = np.asarray(sigma, dtype=float)[None, :]
-    if unit == "q_nm^-1":
-        sig = sig / 10.0
+    kw, sig = positions_kw(unit, np.asarray(x, dtype=float)[None, :], np.asarray(sigma, dtype=float)[None, :],
+                           wavelength_a)
     fit = refine_cells(hkl, sigma=sig, system=phase.system, phase=phase.name, **kw)
     if not fit.ok[0]:
         return None
