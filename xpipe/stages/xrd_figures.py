@@ -7,16 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ..xrd.operando import PhaseAnalysis
+from .xrd_results import time_axis
 
 _AXIS_LABEL = {"2th_deg": "2θ (deg)", "q_nm^-1": "Q (nm⁻¹)", "q_A^-1": "Q (Å⁻¹)"}
-_TIME_SCALE = {"s": 1.0, "min": 60.0, "h": 3600.0}
-
-
-def _time_axis(an: PhaseAnalysis, unit: str) -> tuple[np.ndarray, str]:
-    t = an.frame_time_s / _TIME_SCALE[unit]
-    if np.all(np.isfinite(t)) and t.size > 1 and np.ptp(t) > 0:
-        return t, f"time ({unit})"
-    return np.arange(t.size, dtype=float), "frame"
 
 
 def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
@@ -34,7 +27,7 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
     sel = (s.radial >= an.x[0]) & (s.radial <= an.x[-1])
     x = s.radial[sel]
     z = s.intensity[:, sel]
-    y, ylabel = _time_axis(an, fig_cfg.time_unit)
+    y, ylabel = time_axis(an.frame_time_s, fig_cfg.time_unit)
     positive = z[np.isfinite(z) & (z > 0)]
     lo, hi = (np.percentile(positive, [2, 99.7]) if positive.size else (0.1, 1.0))
     norm = {"log": LogNorm(vmin=max(lo, 1e-6), vmax=hi), "sqrt": PowerNorm(0.5, vmin=max(lo, 0), vmax=hi),
@@ -98,7 +91,7 @@ def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    y, xlabel = _time_axis(an, fig_cfg.time_unit)
+    y, xlabel = time_axis(an.frame_time_s, fig_cfg.time_unit)
     lattices = [lat for lat in an.lattices if np.isfinite(lat.values["a_a"]).any()] or an.lattices
     rows = [("a_a", "a (Å)")]
     if any(lat.system in ("orthorhombic", "monoclinic", "triclinic") for lat in lattices):

@@ -205,6 +205,16 @@ def frames_table(results_path: Path, out: Path, base_dir: Path) -> Path:
     return out
 
 
+def time_axis(frame_time_s, unit: str, frame_index=None) -> tuple[np.ndarray, str]:
+    """Frame times in ``unit`` (s, min, h) and the axis label; frame numbers when the times
+    are unknown or all equal."""
+    t = np.asarray(frame_time_s, dtype=float) / {"s": 1.0, "min": 60.0, "h": 3600.0}[unit]
+    if np.all(np.isfinite(t)) and t.size > 1 and np.ptp(t) > 0:
+        return t, f"time ({unit})"
+    frames = np.arange(t.size) if frame_index is None else np.asarray(frame_index)
+    return frames.astype(float), "frame"
+
+
 def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
     """figures/xrd_contour.png: radial axis against time, robust colour limits."""
     import matplotlib
@@ -219,10 +229,7 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
         s = res.patterns()
     if s.n_frames == 0:
         return None
-    scale = {"s": 1.0, "min": 60.0, "h": 3600.0}[fig_cfg.time_unit]
-    t = s.frame_time_s / scale
-    has_time = np.all(np.isfinite(t)) and s.n_frames > 1 and np.ptp(t) > 0
-    y = t if has_time else s.frame_index.astype(float)
+    y, ylabel = time_axis(s.frame_time_s, fig_cfg.time_unit, s.frame_index)
     z = np.where(np.isfinite(s.intensity), s.intensity, np.nan)
     positive = z[np.isfinite(z) & (z > 0)]
     lo, hi = (np.percentile(positive, [2, 99.7]) if positive.size else (0.1, 1.0))
@@ -238,7 +245,7 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
     else:
         mesh = ax.imshow(z, aspect="auto", cmap="viridis", norm=norm)
     ax.set_xlabel(label)
-    ax.set_ylabel(f"time ({fig_cfg.time_unit})" if has_time else "frame")
+    ax.set_ylabel(ylabel)
     ax.set_title(f"{s.n_frames} frames" + (f", start {s.start_time}" if s.start_time else ""), fontsize=9)
     cb = fig.colorbar(mesh, ax=ax, pad=0.02)
     cb.set_label(f"intensity ({fig_cfg.contour_scale} scale)")
