@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .blas import one_blas_thread
 from .reflections import CRYSTAL_SYSTEMS, Cell
 
 __all__ = ["CellFit", "PARAMETER_NAMES", "design_columns", "refine_cells", "relative_change"]
@@ -254,6 +255,7 @@ def _cells_from_gstar(g6: np.ndarray, columns: np.ndarray):
     return values, jac @ columns
 
 
+@one_blas_thread
 def refine_cells(
     hkl,
     *,

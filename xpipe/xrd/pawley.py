@@ -85,8 +85,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import expit
-from threadpoolctl import threadpool_limits
 
+from .blas import one_blas_thread
 from .cell import (
     _CELL_NAMES,
     _FIXED_ANGLES,
@@ -757,6 +757,7 @@ def _parse_refine(refine_profile, axis) -> tuple[str, ...]:
     return tuple(n for n in _PROFILE_NAMES if n in names)
 
 
+@one_blas_thread
 def pawley_fit(
     x,
     stack,
@@ -843,16 +844,14 @@ def pawley_fit(
         few points, a phase with no reflection inside the windows at its starting cell,
         a starting cell or profile that does not fit.
     """
-    # the matrices are small: multi-threaded BLAS only adds overhead to them
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _pawley_fit(
-            x, stack, windows, phases, wavelength_a=wavelength_a, axis=axis, sigma=sigma,
-            absolute_sigma=absolute_sigma, zero_shift=zero_shift, zero_shift_deg=zero_shift_deg,
-            background_order=background_order, present=present, refine_profile=refine_profile,
-            max_relative_change=max_relative_change, min_significance=min_significance,
-            max_fwhm_factor=max_fwhm_factor, edge_margin_fwhm=edge_margin_fwhm,
-            max_nfev=max_nfev, ftol=ftol, xtol=xtol, gtol=gtol,
-        )
+    return _pawley_fit(
+        x, stack, windows, phases, wavelength_a=wavelength_a, axis=axis, sigma=sigma,
+        absolute_sigma=absolute_sigma, zero_shift=zero_shift, zero_shift_deg=zero_shift_deg,
+        background_order=background_order, present=present, refine_profile=refine_profile,
+        max_relative_change=max_relative_change, min_significance=min_significance,
+        max_fwhm_factor=max_fwhm_factor, edge_margin_fwhm=edge_margin_fwhm,
+        max_nfev=max_nfev, ftol=ftol, xtol=xtol, gtol=gtol,
+    )
 
 
 def _check_windows(x, windows, order):

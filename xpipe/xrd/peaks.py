@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .blas import one_blas_thread
+
 _C = 4.0 * np.log(2.0)
 _G_NORM = np.sqrt(_C / np.pi)
 #: Area / (height x FWHM) of a pseudo-Voigt with eta = 0.5 (Gaussian 1.064, Lorentzian 1.571).
@@ -457,6 +459,7 @@ def _parse_initial(initial) -> np.ndarray:
     return out
 
 
+@one_blas_thread
 def fit_peaks(
     x: np.ndarray,
     stack: np.ndarray,
