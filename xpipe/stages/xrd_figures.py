@@ -46,6 +46,7 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
     phase_of = an.assignment.phase if an.assignment is not None else np.full(an.tracks.n_tracks, -1)
     status = an.assignment.status if an.assignment is not None else np.full(an.tracks.n_tracks, "unindexed")
     label_y: list[tuple[float, float]] = []
+    labelled: set[tuple[int, str]] = set()
     for t in range(an.tracks.n_tracks):
         ok = fits.success[:, t]
         if not ok.any():
@@ -54,13 +55,19 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
         colour = colours(ph % 10) if ph >= 0 else "white"
         ax.plot(fits.position[ok, t], y[ok], ".", ms=2.2, color=colour, alpha=0.9)
         if status[t] == "indexed" and ph >= 0:
-            k = int(np.flatnonzero(ok)[0])
+            # label at the middle of the track's life, so labels of long tracks do not pile up
+            # on the first frame
+            live = np.flatnonzero(ok)
+            k = int(live[live.size // 2])
             px, py = float(fits.position[k, t]), float(y[k])
             # hkl labels only where they do not collide with one already drawn
             span_x = (x[-1] - x[0]) * 0.018
             span_y = (y[-1] - y[0] if y.size > 1 else 1.0) * 0.04
-            if all(abs(px - a) > span_x or abs(py - b) > span_y for a, b in label_y):
-                hkl = an.assignment.label[t].split("/")[0].strip("()").replace(" ", "")
+            hkl = an.assignment.label[t].split("/")[0].strip("()").replace(" ", "")
+            # one label per reflection (a reflection whose track broke in two keeps one), and
+            # none that would collide with a label already drawn
+            if (ph, hkl) not in labelled and all(abs(px - a) > span_x or abs(py - b) > span_y for a, b in label_y):
+                labelled.add((ph, hkl))
                 ax.text(px, py, hkl, rotation=90, fontsize=6, color=colour, ha="center", va="bottom",
                         bbox={"boxstyle": "round,pad=0.1", "fc": "black", "ec": "none", "alpha": 0.45})
                 label_y.append((px, py))
