@@ -1,0 +1,1 @@
+"""X-ray absorption: readers, XANES normalisation, edges and valence, EXAFS shell fits (Larch)."""
