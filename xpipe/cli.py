@@ -103,7 +103,7 @@ def _run(args) -> int:
     for f in report.files:
         log.debug("wrote %s", f)
     if report.failed:
-        log.warning("%d item(s) failed; see /entry/xrd/failed in %s and xrd_frames.csv", len(report.failed), report.results)
+        log.warning("%d item(s) failed; see the failed groups (/entry/xrd/failed, /entry/xas/<series>/failed) in %s and the CSV tables", len(report.failed), report.results)
         for key, reason in report.failed[:10]:
             log.warning("  %s", reason if key in reason else f"{key}: {reason}")
         return EXIT_FAILED_ITEMS

@@ -64,6 +64,7 @@ class ResumeError(Exception):
 
 
 def build_stages(loaded: LoadedRecipe) -> list[Stage]:
+    from .stages.xas import XasStage
     from .stages.xrd_integrate import IntegrateStage
     from .stages.xrd_phases import PhasesStage
 
@@ -73,6 +74,8 @@ def build_stages(loaded: LoadedRecipe) -> list[Stage]:
         stages.append(IntegrateStage(r.xrd, loaded.base_dir))
         if r.xrd.peaks is not None:
             stages.append(PhasesStage(r.xrd, loaded.base_dir))
+    if r.xas:
+        stages.append(XasStage(r.xas, loaded.base_dir))
     return stages
 
 

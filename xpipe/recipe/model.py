@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..stages.xas import XasSeriesConfig
 from ..stages.xrd_integrate import XrdConfig
 from .schema import Context, Problem, RecipeInvalid, _Bad, build, setting
 from .yamlio import LineDict, YamlSyntaxError, load_yaml
@@ -37,10 +38,14 @@ class Recipe:
     output: str = setting("results", doc="Output folder, relative to the recipe; the command-line -o overrides.")
     run: RunConfig = setting(default_factory=RunConfig, doc="Execution settings (see run).")
     xrd: XrdConfig | None = setting(None, doc="Operando XRD section (see xrd).")
+    xas: list[XasSeriesConfig] | None = setting(None, doc="XAS series: XANES edges and valence, EXAFS shells (see xas[]).")
 
     def check(self, ctx: Context):
-        if self.xrd is None:
-            yield "xrd", "the recipe has no technique section; add 'xrd'"
+        if self.xrd is None and not self.xas:
+            yield "xrd", "the recipe has no technique section; add 'xrd' or 'xas'"
+        names = [s.name for s in self.xas or []]
+        if len(set(names)) != len(names):
+            yield "xas", "series names must be unique"
 
 
 @dataclass(kw_only=True)

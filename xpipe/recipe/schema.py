@@ -322,7 +322,10 @@ def iter_settings(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasse
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         yield _join(prefix, f.name), f, tp
-        inner = [a for a in typing.get_args(tp) if _is_section(a)] if _is_union(tp) else [tp]
+        inner = [a for a in typing.get_args(tp) if _is_section(a) or _origin(a) is list] if _is_union(tp) else [tp]
         for sub in inner:
             if _is_section(sub):
                 yield from iter_settings(sub, _join(prefix, f.name))
+            elif _origin(sub) is list and typing.get_args(sub) and _is_section(typing.get_args(sub)[0]):
+                # the keys of each item of a list of sections, as 'key[].item_key'
+                yield from iter_settings(typing.get_args(sub)[0], _join(prefix, f.name) + "[]")

@@ -1,0 +1,692 @@
+"""Stage: XAS series, from raw scans to normalised XANES, edges, valence and EXAFS shells.
+
+Items are the spectra of every series (standards first): each is read, calibrated on its foil,
+deglitched, merged with its repeats, normalised with the series' fixed settings and measured
+(edge, pre-edge, optionally chi(k) and |chi(R)|) in a worker, and checkpointed, so a batch
+survives a bad file and resumes. Once every spectrum is done, :meth:`XasStage.write` places the
+series on the valence calibration made from its standards, runs LCF and PCA, fits EXAFS shells
+with FEFF paths, and writes ``/entry/xas/<series>`` and ``/entry/exafs/<series>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..io.frames import expand_inputs
+from ..recipe.schema import Context, InputFile, setting
+from ..store import nx_group, set_attrs, write_record, write_strings
+from ..xas.scan import XasReadError
+from ..xas.series import (
+    ExafsSettings,
+    SpectrumResult,
+    XanesSettings,
+    process_spectrum,
+    series_valence,
+)
+from ..xas.xanes import (
+    Calibration,
+    NormSettings,
+    XasEdgeError,
+    main_edge_e0,
+    resolve_norm_settings,
+    tabulated_edge_ev,
+)
+
+log = logging.getLogger("xpipe")
+
+
+# ----------------------------------------------------------------------------- recipe
+
+
+@dataclass(kw_only=True)
+class StandardConfig:
+    """A reference standard of declared valence."""
+
+    name: str = setting(doc="Label of the standard (e.g. 'V2O3').")
+    file: InputFile = setting(doc="Scan file of the standard (XDI, column file, Athena .prj, NeXus).")
+    valence: float = setting(doc="Formal valence of the absorber in the standard.", minimum=-4, maximum=9)
+
+
+@dataclass(kw_only=True)
+class SpectrumConfig:
+    """One state of the series; several files are repeat scans, merged."""
+
+    files: str | list[str] = setting(doc="Scan file(s) of this state: a path, a glob or a list; repeats are merged.")
+    label: str | None = setting(None, doc="Label (default: the first file's name).")
+    voltage_v: float | None = setting(None, doc="Cell voltage of the state (ex situ samples).", unit="V")
+    time_s: float | None = setting(None, doc="Time of the state on the experiment clock (default: scan start from the file).", unit="s")
+
+
+@dataclass(kw_only=True)
+class NormConfig:
+    """Larch pre_edge ranges (relative to E0) and orders, fixed for the whole series."""
+
+    pre1_ev: float | None = setting(-100.0, doc="Start of the pre-edge line fit (null: resolved by Larch on the first spectrum, then fixed).", unit="eV")
+    pre2_ev: float | None = setting(-30.0, doc="End of the pre-edge line fit.", unit="eV")
+    norm1_ev: float | None = setting(60.0, doc="Start of the post-edge polynomial fit.", unit="eV")
+    norm2_ev: float | None = setting(300.0, doc="End of the post-edge polynomial fit.", unit="eV")
+    nnorm: int | None = setting(2, doc="Order of the post-edge polynomial (0-3).", minimum=0, maximum=3)
+    nvict: int | None = setting(0, doc="Victoreen exponent of the pre-edge fit (mu * E^nvict).", minimum=0, maximum=4)
+
+
+@dataclass(kw_only=True)
+class EdgeConfig:
+    """How the edge position and the pre-edge peak are measured."""
+
+    method: Literal["half_height", "derivative", "second_derivative", "fixed"] = setting(
+        "half_height", doc="Edge position: fraction of the edge step (last crossing below the white line), maximum of the first derivative or zero of the second inside the main-edge window, or a fixed energy.")
+    fraction: float = setting(0.5, doc="Fraction of the edge step for 'half_height'.", minimum=0.05, maximum=0.95)
+    fixed_e0_ev: float | None = setting(None, doc="E0 for normalisation and for the 'fixed' method (default: main-edge derivative maximum of each spectrum).", unit="eV")
+    pre_edge_window_ev: tuple[float, float] = setting((-2.0, 8.0), doc="Pre-edge peak window, relative to the tabulated edge; excluded from the derivative search.", unit="eV", length=2, increasing=True)
+    main_edge_window_ev: tuple[float, float] = setting((8.0, 45.0), doc="Main-edge window, relative to the tabulated edge: derivative search and half-height crossing.", unit="eV", length=2, increasing=True)
+    smooth_ev: float = setting(0.5, doc="Gaussian smoothing (sigma) before derivatives.", unit="eV", minimum=0.0)
+
+
+@dataclass(kw_only=True)
+class CalibrationConfig:
+    """Energy calibration from the reference-foil channel."""
+
+    reference: Literal["auto", "required", "none"] = setting("auto", doc="'auto': calibrate where the file has a reference channel, flag the rest; 'required': a scan without one fails; 'none': no calibration.")
+    window_ev: tuple[float, float] = setting((-15.0, 15.0), doc="Alignment window around the tabulated foil edge.", unit="eV", length=2, increasing=True)
+
+
+@dataclass(kw_only=True)
+class ValenceConfig:
+    """How valence is obtained from the standards."""
+
+    method: Literal["calibration", "lcf", "both"] = setting("calibration", doc="Calibration curve of the standards, linear combination fit of reference spectra, or both (see report).")
+    report: Literal["calibration", "lcf"] = setting("calibration", doc="With method 'both': which route gives the reported valence (the other is kept beside it). LCF suits a two-phase mixture of known end members; the edge position of a mixture is not linear in its fraction.")
+    feature: Literal["edge_energy_ev", "pre_edge_area"] = setting("edge_energy_ev", doc="What the calibration maps to valence.")
+    model: Literal["pchip", "linear"] = setting("pchip", doc="Calibration curve: monotone piecewise cubic through the standards, or a weighted straight line.")
+    standards: list[str] | None = setting(None, doc="Names of the standards used for the calibration (default: all).")
+    lcf_references: list[str] | None = setting(None, doc="Names of the standards used as LCF components (default: all).")
+    lcf_window_ev: tuple[float, float] = setting((-20.0, 40.0), doc="LCF (and PCA) range relative to the tabulated edge.", unit="eV", length=2, increasing=True)
+    pca: bool = setting(True, doc="Count the components of the series by PCA (three spectra or more).")
+
+
+@dataclass(kw_only=True)
+class ShellFitConfig:
+    """EXAFS shell fit with FEFF paths."""
+
+    feff: InputFile = setting(doc="feff.inp, or a CIF turned into FEFF input with Larch.")
+    absorber: str | None = setting(None, doc="Absorbing element for a CIF (default: the series element).")
+    paths: list[int] | None = setting(None, doc="FEFF path indices to fit (default: single-scattering paths up to rmax_a).")
+    rmin_a: float = setting(1.0, doc="Fit range in R, start.", unit="angstrom", minimum=0.0)
+    rmax_a: float = setting(3.2, doc="Fit range in R, end; also the longest path used by default.", unit="angstrom", minimum=0.5)
+    shared: list[str] = setting(default_factory=lambda: ["s02"], doc="Parameters shared by all spectra of the series (s02, de0, dr, sigma2).")
+    fixed_s02: float | None = setting(None, doc="Fix S0^2 at this value instead of refining it.", minimum=0.1, maximum=1.5)
+    spectra: list[str] | None = setting(None, doc="Labels of the spectra to fit (default: all, standards excluded).")
+
+
+@dataclass(kw_only=True)
+class ExafsConfig:
+    """chi(k) with autobk, Fourier transform, and optionally a shell fit."""
+
+    rbkg_a: float = setting(1.0, doc="autobk Rbkg.", unit="angstrom", minimum=0.3)
+    kweight: int = setting(2, doc="k-weight of the transform and the fit.", minimum=0, maximum=3)
+    kmin: float = setting(3.0, doc="Transform k range, start.", unit="1/angstrom", minimum=0.0)
+    kmax: float = setting(12.0, doc="Transform k range, end.", unit="1/angstrom", minimum=1.0)
+    dk: float = setting(1.0, doc="Window taper.", unit="1/angstrom", minimum=0.0)
+    window: Literal["hanning", "kaiser", "gaussian", "sine", "welch", "parzen"] = setting("hanning", doc="Transform window.")
+    fit: ShellFitConfig | None = setting(None, doc="Shell fit (see xas[].exafs.fit).")
+
+
+@dataclass(kw_only=True)
+class XasSeriesConfig:
+    """One XAS series: spectra of one absorption edge, its standards and the analysis."""
+
+    name: str = setting(doc="Series name, used under /entry/xas/<name> and in file names.")
+    element: str = setting(doc="Absorbing element (e.g. 'V', 'Fe').")
+    edge: str = setting("K", doc="Absorption edge (K, L3, ...).")
+    files: str | list[str] | None = setting(None, doc="Spectra, one file per state: a glob or a list (or give 'spectra').")
+    spectra: list[SpectrumConfig] | None = setting(None, doc="Spectra state by state (repeats merged, voltages, times).")
+    standards: list[StandardConfig] = setting(default_factory=list, doc="Reference standards of declared valence.")
+    calibration: CalibrationConfig = setting(default_factory=CalibrationConfig, doc="Foil calibration.")
+    deglitch: bool = setting(True, doc="Replace isolated single-point spikes (recorded per spectrum).")
+    deglitch_threshold: float = setting(20.0, doc="Spike threshold in robust standard deviations of the local misfit.", minimum=3.0)
+    merge_reject: float = setting(5.0, doc="Leave a repeat out of a merge when its deviation exceeds this many times the median deviation.", minimum=1.0)
+    normalisation: NormConfig = setting(default_factory=NormConfig, doc="Normalisation ranges (see xas[].normalisation).")
+    edge_position: EdgeConfig = setting(default_factory=EdgeConfig, doc="Edge and pre-edge measurement.")
+    valence: ValenceConfig = setting(default_factory=ValenceConfig, doc="Valence from standards.")
+    exafs: ExafsConfig | None = setting(None, doc="EXAFS (see xas[].exafs).")
+    athena: bool = setting(True, doc="Write the processed spectra as an Athena project (xas_<name>.prj).")
+
+    def check(self, ctx: Context):
+        try:
+            self._edge_ev = tabulated_edge_ev(self.element, self.edge)
+        except ValueError as exc:
+            yield "element", str(exc)
+            return
+        if (self.files is None) == (self.spectra is None):
+            yield "files", "give the spectra either as 'files' (one file per state) or as 'spectra', not both or neither"
+            return
+        try:
+            self._states = resolve_states(self, ctx.base_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            yield "files" if self.files is not None else "spectra", str(exc)
+            return
+        names = [s.name for s in self.standards]
+        if len(set(names)) != len(names):
+            yield "standards", "standard names must be unique"
+        for key, sel in (("valence.standards", self.valence.standards), ("valence.lcf_references", self.valence.lcf_references)):
+            for n in sel or []:
+                if n not in names:
+                    yield key, f"{n!r} is not one of the standards ({', '.join(names) or 'none given'})"
+        if self.valence.method in ("calibration", "both") and len(self.valence.standards or names) < 2 and self.standards:
+            yield "valence.standards", "a calibration needs at least two standards"
+        if self.exafs is not None and self.exafs.kmax <= self.exafs.kmin:
+            yield "exafs.kmax", f"must be above kmin ({self.exafs.kmin})"
+
+
+@dataclass
+class State:
+    key: str
+    label: str
+    files: list[str]
+    voltage_v: float | None = None
+    time_s: float | None = None
+    valence: float | None = None  # standards only
+    is_standard: bool = False
+
+
+def resolve_states(cfg: XasSeriesConfig, base_dir: Path) -> list[State]:
+    """Standards first, then the spectra, each with its files made absolute."""
+    states: list[State] = []
+    for s in cfg.standards:
+        states.append(State(f"{cfg.name}/standard/{s.name}", s.name, [str(s.file)], valence=s.valence, is_standard=True))
+    if cfg.files is not None:
+        refs = expand_inputs(cfg.files, base_dir)
+        for r in refs:
+            states.append(State(f"{cfg.name}/{Path(r.path).name}", Path(r.path).stem, [r.path]))
+    else:
+        for sp in cfg.spectra or []:
+            paths = [r.path for r in expand_inputs(sp.files, base_dir)]
+            label = sp.label or Path(paths[0]).stem
+            states.append(State(f"{cfg.name}/{label}", label, paths, voltage_v=sp.voltage_v, time_s=sp.time_s))
+    keys = [s.key for s in states]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError(f"spectrum labels must be unique in a series; repeated: {', '.join(dup)}")
+    if not any(not s.is_standard for s in states):
+        raise ValueError("the series has no spectra")
+    return states
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def series_settings(cfg: XasSeriesConfig, first_scan=None) -> XanesSettings:
+    """Resolve the fixed settings of a series (normalisation resolved once on ``first_scan``)."""
+    edge_ev = tabulated_edge_ev(cfg.element, cfg.edge)
+    ec = cfg.edge_position
+    given = asdict(cfg.normalisation)
+    if any(v is None for v in given.values()):
+        if first_scan is None:
+            raise ValueError("normalisation settings left to be resolved need the first spectrum")
+        main = (edge_ev + ec.main_edge_window_ev[0], edge_ev + ec.main_edge_window_ev[1])
+        e0 = ec.fixed_e0_ev or main_edge_e0(first_scan.energy_ev, first_scan.mu, window_ev=main)
+        norm = resolve_norm_settings(first_scan.energy_ev, first_scan.mu, e0, given)
+    else:
+        norm = NormSettings(**given)
+    ex = cfg.exafs
+    return XanesSettings(
+        element=cfg.element, edge=cfg.edge, edge_ev=edge_ev, norm=norm, reference=cfg.calibration.reference,
+        align_window_ev=tuple(cfg.calibration.window_ev), deglitch=cfg.deglitch, deglitch_threshold=cfg.deglitch_threshold,
+        merge_reject=cfg.merge_reject, pre_edge_window_ev=tuple(ec.pre_edge_window_ev),
+        main_edge_window_ev=tuple(ec.main_edge_window_ev), edge_method=ec.method, edge_fraction=ec.fraction,
+        smooth_ev=ec.smooth_ev, e0_ev=ec.fixed_e0_ev,
+        exafs=None if ex is None else ExafsSettings(rbkg_a=ex.rbkg_a, kweight=ex.kweight, kmin=ex.kmin, kmax=ex.kmax,
+                                                     dk=ex.dk, window=ex.window))
+
+
+def read_state(files: list[str]):
+    from ..xas.readers import read_scan
+
+    scans = []
+    for f in files:
+        if not os.path.isfile(f):
+            raise XasReadError(f"{f}: file not found")
+        got = read_scan(f)
+        if not got:
+            raise XasReadError(f"{f}: no spectrum in the file")
+        scans.extend(got)
+    return scans
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+_SCALARS = ("e0_ev", "edge_step", "noise", "edge_energy_ev", "edge_energy_err_ev", "pre_edge_centroid_ev",
+            "pre_edge_centroid_err_ev", "pre_edge_area", "pre_edge_area_err", "pre_edge_height")
+_ARRAYS = ("energy_ev", "mu", "norm", "flat", "k", "chi", "r_a", "chir_mag")
+
+
+class XasWorker:
+    """Processes spectra (picklable; one per worker process)."""
+
+    def __init__(self, states: list[State], settings: dict[str, XanesSettings]) -> None:
+        self.states = states
+        self.settings = settings
+
+    def setup(self) -> None:
+        pass
+
+    def process(self, indices: list[int]) -> dict:
+        arrays, meta, failures = {}, [], []
+        for index in indices:
+            st = self.states[index]
+            series = st.key.split("/")[0]
+            try:
+                scans = read_state(st.files)
+                res = process_spectrum(scans, self.settings[series], label=st.label)
+            except (XasReadError, XasEdgeError, ValueError) as exc:
+                failures.append((index, f"{st.key}: {exc}"))
+                continue
+            except Exception as exc:  # a library error on one spectrum must not stop the batch
+                failures.append((index, f"{st.key}: {type(exc).__name__}: {exc}"))
+                continue
+            for name in _ARRAYS:
+                v = getattr(res, name)
+                if v is not None:
+                    arrays[f"{index}__{name}"] = np.asarray(v, dtype=float)
+            m = {"index": index, **{k: float(getattr(res, k)) for k in _SCALARS}}
+            m.update(label=res.label, sources=res.sources, merged_used=res.merged_used, glitches_ev=res.glitches,
+                     flags=res.flags, time_s=res.time_s, voltage_v=res.voltage_v,
+                     calibrations=[None if c is None else asdict(c) for c in res.calibrations])
+            meta.append(m)
+        return {"arrays": arrays, "meta": meta, "failures": failures}
+
+
+def result_from_checkpoint(m: dict, arrays) -> SpectrumResult:
+    i = m["index"]
+    get = {name: (np.asarray(arrays[f"{i}__{name}"]) if f"{i}__{name}" in arrays else None) for name in _ARRAYS}
+    cals = [None if c is None else Calibration(**{**c, "window_ev": tuple(c["window_ev"])}) for c in m["calibrations"]]
+    return SpectrumResult(label=m["label"], sources=m["sources"], calibrations=cals, merged_used=m["merged_used"],
+                          glitches=m["glitches_ev"], flags=m["flags"], time_s=m["time_s"], voltage_v=m.get("voltage_v"),
+                          **{k: m[k] for k in _SCALARS}, **get)
+
+
+# ----------------------------------------------------------------------------- stage
+
+
+@dataclass
+class SeriesOutcome:
+    cfg: XasSeriesConfig
+    settings: XanesSettings
+    states: list[State]
+    results: dict[str, SpectrumResult]
+    valence: object | None = None
+    shells: object | None = None
+    shell_labels: list[str] | None = None
+    messages: list[str] | None = None
+
+
+class XasStage:
+    """Per-spectrum stage over every XAS series of the recipe."""
+
+    name = "xas"
+    label = "spectra"
+
+    def __init__(self, series: list[XasSeriesConfig], base_dir: Path) -> None:
+        self.series = series
+        self.base_dir = base_dir
+        self.states: list[State] = []
+        for cfg in series:
+            self.states.extend(resolve_states(cfg, base_dir))
+        self._settings: dict[str, XanesSettings] | None = None
+        self.outcomes: list[SeriesOutcome] = []
+
+    def settings(self) -> dict[str, XanesSettings]:
+        if self._settings is None:
+            out = {}
+            for cfg in self.series:
+                first = None
+                if any(v is None for v in asdict(cfg.normalisation).values()):
+                    spectra = [s for s in self.states if s.key.startswith(cfg.name + "/") and not s.is_standard]
+                    first = read_state(spectra[0].files)[0]
+                out[cfg.name] = series_settings(cfg, first)
+            self._settings = out
+        return self._settings
+
+    def keys(self) -> list[str]:
+        return [s.key for s in self.states]
+
+    def worker(self):
+        return XasWorker(self.states, self.settings())
+
+    def plan_lines(self) -> list[str]:
+        lines = []
+        for cfg in self.series:
+            n_std = len(cfg.standards)
+            n = sum(1 for s in self.states if s.key.startswith(cfg.name + "/") and not s.is_standard)
+            lines.append(f"{cfg.name}: {cfg.element} {cfg.edge} edge, {n} spectra, {n_std} standards, "
+                         f"edge by {cfg.edge_position.method}, valence by {cfg.valence.method}"
+                         + (", EXAFS" + (" with shell fit" if cfg.exafs.fit else "") if cfg.exafs else ""))
+        return lines
+
+    def write(self, entry, checkpoints):
+        from ..runner import StageSummary
+
+        done: dict[str, SpectrumResult] = {}
+        failures: dict[str, str] = {}
+        for info, arrays in checkpoints.iter_chunks():
+            for key, m in zip(info["ok_keys"], info["meta"]):
+                done[key] = result_from_checkpoint(m, arrays)
+                failures.pop(key, None)
+            for key, reason in info["failures"]:
+                if key not in done:
+                    failures[key] = reason
+        settings = self.settings()
+        inputs: list[tuple[str, str | None]] = []
+        xas_root = nx_group(entry, "xas", "NXsubentry")
+        for cfg in self.series:
+            states = [s for s in self.states if s.key.startswith(cfg.name + "/")]
+            outcome = SeriesOutcome(cfg, settings[cfg.name], states, {s.key: done[s.key] for s in states if s.key in done}, messages=[])
+            self._analyse(outcome)
+            for m in outcome.messages:
+                log.warning("xas %s: %s", cfg.name, m)
+            write_series(xas_root, outcome, failures)
+            if outcome.shells is not None:
+                write_exafs(nx_group(entry, "exafs", "NXsubentry"), outcome)
+            self.outcomes.append(outcome)
+            for s in states:
+                inputs.extend((f, None) for f in s.files)
+            if cfg.exafs is not None and cfg.exafs.fit is not None:
+                inputs.append((str(cfg.exafs.fit.feff), None))
+        return StageSummary(len(done), sorted(failures.items()), inputs)
+
+    def after(self, results_path: Path, outdir: Path) -> list[Path]:
+        return write_outputs(self.outcomes, outdir)
+
+    def _analyse(self, o: SeriesOutcome) -> None:
+        cfg = o.cfg
+        spectra = [s for s in o.states if not s.is_standard and s.key in o.results]
+        stds = [(o.results[s.key], s.valence) for s in o.states if s.is_standard and s.key in o.results]
+        if not spectra:
+            o.messages.append("no spectrum of the series could be processed")
+            return
+        if cfg.standards:
+            v = cfg.valence
+            o.valence = series_valence(
+                [o.results[s.key] for s in spectra], stds, method=v.method, feature=v.feature, model=v.model,
+                calibration_standards=v.standards, lcf_references=v.lcf_references,
+                lcf_window_ev=tuple(v.lcf_window_ev), edge_ev=o.settings.edge_ev, run_pca=v.pca, report=v.report)
+            o.messages.extend(o.valence.messages)
+        if cfg.exafs is not None and cfg.exafs.fit is not None:
+            try:
+                o.shells, o.shell_labels = fit_series_shells(o, spectra)
+            except Exception as exc:  # FEFF or fit failure: report, keep the XANES results
+                o.messages.append(f"EXAFS shell fit failed: {exc}")
+
+
+def feff_cache_dir() -> Path:
+    root = os.environ.get("XPIPE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "xpipe")
+    return Path(root) / "feff"
+
+
+def fit_series_shells(o: SeriesOutcome, spectra: list[State]):
+    from ..xas.exafs import Chi, fit_shells, run_feff, select_paths
+
+    f = o.cfg.exafs.fit
+    ex = o.cfg.exafs
+    chosen = [s for s in spectra if f.spectra is None or s.label in f.spectra]
+    chis = [Chi(k=o.results[s.key].k, chi=o.results[s.key].chi, e0_ev=o.results[s.key].e0_ev, settings={}, label=s.label)
+            for s in chosen if o.results[s.key].k is not None]
+    if not chis:
+        raise ValueError("no spectrum with chi(k) to fit")
+    feff = run_feff(str(f.feff), absorber=f.absorber or o.cfg.element, cache_dir=feff_cache_dir(),
+                    rmax_a=max(f.rmax_a + 1.0, 4.0))
+    paths = select_paths(feff, indices=f.paths) if f.paths else select_paths(feff, rmax_a=f.rmax_a, max_legs=2)
+    if not paths:
+        raise ValueError(f"no FEFF path selected (paths {f.paths}, rmax {f.rmax_a} A)")
+    fit = fit_shells(chis, paths, kmin=ex.kmin, kmax=ex.kmax, dk=ex.dk, window=ex.window, kweight=ex.kweight,
+                     rmin_a=f.rmin_a, rmax_a=f.rmax_a, shared=tuple(f.shared),
+                     fixed={"s02": f.fixed_s02} if f.fixed_s02 is not None else None)
+    return fit, [c.label for c in chis]
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def state_voltage(st: State, r: SpectrumResult) -> float | None:
+    """The recipe's voltage of a state, else the one in the file header."""
+    return st.voltage_v if st.voltage_v is not None else r.voltage_v
+
+
+def _f(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
+    """``/entry/xas/<series>``: spectra on a common grid, edges, pre-edge, valence, settings."""
+    cfg, s = o.cfg, o.settings
+    g = nx_group(root, cfg.name, "NXcollection")
+    set_attrs(g, element=cfg.element, edge=cfg.edge, tabulated_edge_ev=s.edge_ev)
+    ordered = [st for st in o.states if st.key in o.results]
+    spectra = [st for st in ordered if not st.is_standard]
+    stds = [st for st in ordered if st.is_standard]
+    for group_name, sts in (("spectra", spectra), ("standards", stds)):
+        if not sts:
+            continue
+        sg = nx_group(g, group_name, "NXdata")
+        res = [o.results[st.key] for st in sts]
+        grid = res[0].energy_ev
+        norm = np.stack([np.interp(grid, r.energy_ev, r.norm, left=np.nan, right=np.nan) for r in res])
+        set_attrs(sg, signal="norm", axes=[".", "energy_ev"])
+        sg.create_dataset("energy_ev", data=grid).attrs["units"] = "eV"
+        sg.create_dataset("norm", data=norm, compression="gzip").attrs["long_name"] = "normalised mu [spectrum, energy]"
+        write_strings(sg, "label", [r.label for r in res])
+        write_strings(sg, "source", [";".join(r.sources) for r in res])
+        for k in ("edge_energy_ev", "edge_energy_err_ev", "e0_ev", "edge_step", "noise", "pre_edge_centroid_ev",
+                  "pre_edge_centroid_err_ev", "pre_edge_area", "pre_edge_area_err", "pre_edge_height"):
+            d = sg.create_dataset(k, data=np.array([getattr(r, k) for r in res]))
+            if k.endswith("_ev"):
+                d.attrs["units"] = "eV"
+        sg.create_dataset("calibration_shift_ev", data=np.array([r.shift_ev for r in res])).attrs["units"] = "eV"
+        sg.create_dataset("calibrated", data=np.array([any(c is not None for c in r.calibrations) for r in res]))
+        sg.create_dataset("time_s", data=np.array([_f(st.time_s if st.time_s is not None else o.results[st.key].time_s) for st in sts])).attrs["units"] = "s"
+        sg.create_dataset("voltage_v", data=np.array([_f(state_voltage(st, o.results[st.key])) for st in sts])).attrs["units"] = "V"
+        write_strings(sg, "flags", ["; ".join(r.flags) for r in res])
+        if group_name == "standards":
+            sg.create_dataset("declared_valence", data=np.array([st.valence for st in sts]))
+    v = o.valence
+    if v is not None and spectra:
+        sg = g["spectra"]
+        sg.create_dataset("valence", data=v.valence)
+        sg.create_dataset("valence_err", data=v.valence_err)
+        set_attrs(sg["valence"], method=v.method)
+        if v.calibration is not None:
+            sg.create_dataset("calibration_valence", data=v.calibration_valence)
+            sg.create_dataset("calibration_valence_err", data=v.calibration_valence_err)
+            sg.create_dataset("calibration_extrapolated", data=v.extrapolated)
+            write_record(nx_group(g, "calibration", "NXcollection"), v.calibration.describe())
+        if v.lcf is not None:
+            lg = nx_group(g, "lcf", "NXcollection")
+            names = next((f.names for f in v.lcf if f is not None), [])
+            write_strings(lg, "components", names)
+            nan = np.full(len(names), np.nan)
+            lg.create_dataset("weights", data=np.stack([f.weights if f else nan for f in v.lcf]))
+            lg.create_dataset("weights_err", data=np.stack([f.weights_err if f else nan for f in v.lcf]))
+            lg.create_dataset("valence", data=np.array([f.valence if f else np.nan for f in v.lcf]))
+            lg.create_dataset("valence_err", data=np.array([f.valence_err if f else np.nan for f in v.lcf]))
+            lg.create_dataset("r_factor", data=np.array([f.r_factor if f else np.nan for f in v.lcf]))
+            lg.create_dataset("reduced_chi_square", data=np.array([f.reduced_chi_square if f else np.nan for f in v.lcf]))
+            lg.create_dataset("window_ev", data=np.array(next((f.window_ev for f in v.lcf if f), (np.nan, np.nan))))
+        if v.pca is not None:
+            pg = nx_group(g, "pca", "NXcollection")
+            pg.create_dataset("eigenvalues", data=v.pca.eigenvalues)
+            pg.create_dataset("explained_variance", data=v.pca.explained_variance)
+            pg.create_dataset("ind", data=v.pca.ind).attrs["long_name"] = "Malinowski indicator function, n = 1, 2, ..."
+            pg.create_dataset("n_components", data=v.pca.n_components)
+            pg.create_dataset("window_ev", data=np.array(v.pca.window_ev))
+    st_g = nx_group(g, "settings", "NXcollection")
+    write_record(st_g, _jsonable(s.as_dict()))
+    st_g.create_dataset("settings_json", data=json.dumps(_jsonable(s.as_dict())))
+    mine = {k: r for k, r in failures.items() if k.startswith(cfg.name + "/")}
+    fg = nx_group(g, "failed", "NXcollection")
+    write_strings(fg, "key", list(mine))
+    write_strings(fg, "reason", list(mine.values()))
+    write_strings(g, "messages", list(o.messages or []))
+
+
+def _jsonable(d):
+    if isinstance(d, dict):
+        return {k: _jsonable(v) for k, v in d.items() if v is not None}
+    if isinstance(d, tuple):
+        return list(d)
+    return d
+
+
+def write_exafs(root, o: SeriesOutcome) -> None:
+    """``/entry/exafs/<series>``: chi(k), |chi(R)| of every spectrum, and the shell fit."""
+    g = nx_group(root, o.cfg.name, "NXcollection")
+    spectra = [st for st in o.states if st.key in o.results and not st.is_standard and o.results[st.key].k is not None]
+    res = [o.results[st.key] for st in spectra]
+    if res:
+        k = res[0].k
+        g.create_dataset("k", data=k).attrs["units"] = "1/angstrom"
+        g.create_dataset("chi", data=np.stack([np.interp(k, r.k, r.chi) for r in res]))
+        g.create_dataset("r", data=res[0].r_a).attrs["units"] = "angstrom"
+        g.create_dataset("chir_mag", data=np.stack([np.interp(res[0].r_a, r.r_a, r.chir_mag) for r in res]))
+        write_strings(g, "label", [r.label for r in res])
+    fit = o.shells
+    if fit is None:
+        return
+    fg = nx_group(g, "fit", "NXcollection")
+    rows = shell_rows(o)
+    for col in ("spectrum", "path", "label"):
+        write_strings(fg, col, [str(r[col]) for r in rows])
+    for col in ("reff_a", "r_a", "r_err_a", "n", "n_err", "sigma2_a2", "sigma2_err_a2", "de0_ev", "de0_err_ev", "s02", "s02_err"):
+        fg.create_dataset(col, data=np.array([_f(r[col]) for r in rows]))
+    for col in ("r_factor", "chi_square", "reduced_chi_square", "n_independent", "n_variables"):
+        fg.create_dataset(col, data=float(getattr(fit, col)))
+    curves = fit.curves
+    for i, c in enumerate(curves):
+        cg = nx_group(fg, f"curve_{i}", "NXcollection")
+        for name, val in (c.items() if isinstance(c, dict) else vars(c).items()):
+            if isinstance(val, np.ndarray):
+                cg.create_dataset(name, data=val)
+            elif isinstance(val, str):
+                cg.create_dataset(name, data=val)
+    fg.create_dataset("settings_json", data=json.dumps(_jsonable(fit.settings), default=str))
+
+
+def shell_rows(o: SeriesOutcome) -> list[dict]:
+    rows = []
+    for sh in o.shells.shells:
+        d = sh if isinstance(sh, dict) else vars(sh)
+        spec = d.get("spectrum", 0)
+        rows.append({
+            "spectrum": o.shell_labels[spec] if isinstance(spec, int) and spec < len(o.shell_labels) else spec,
+            "path": d.get("path_index", d.get("path", "")), "label": d.get("label", ""),
+            **{c: d.get(c) for c in ("reff_a", "r_a", "r_err_a", "n", "n_err", "sigma2_a2", "sigma2_err_a2",
+                                      "de0_ev", "de0_err_ev", "s02", "s02_err")}})
+    return rows
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else f"{v:.8g}"
+    return str(v)
+
+
+def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
+    """``xas_<series>.csv`` (one row per spectrum and standard) and ``exafs_<series>.csv``."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    files = []
+    path = outdir / f"xas_{o.cfg.name}.csv"
+    spectra = [st for st in o.states if st.key in o.results and not st.is_standard]
+    v = o.valence
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["label", "kind", "declared_valence", "voltage_v", "time_s", "calibration_shift_ev", "e0_ev", "edge_step",
+                    "edge_energy_ev", "edge_energy_err_ev", "pre_edge_centroid_ev", "pre_edge_centroid_err_ev",
+                    "pre_edge_area", "pre_edge_area_err", "valence", "valence_err", "lcf_valence", "lcf_valence_err",
+                    "lcf_r_factor", "flags", "source"])
+        for st in o.states:
+            r = o.results.get(st.key)
+            if r is None:
+                continue
+            val = ve = lv = lve = lr = None
+            if not st.is_standard and v is not None:
+                i = spectra.index(st)
+                val, ve = float(v.valence[i]), float(v.valence_err[i])
+                if v.lcf is not None and v.lcf[i] is not None:
+                    lv, lve, lr = v.lcf[i].valence, v.lcf[i].valence_err, v.lcf[i].r_factor
+            w.writerow([r.label, "standard" if st.is_standard else "spectrum", _fmt(st.valence), _fmt(state_voltage(st, r)),
+                        _fmt(st.time_s if st.time_s is not None else r.time_s), _fmt(r.shift_ev), _fmt(r.e0_ev),
+                        _fmt(r.edge_step), _fmt(r.edge_energy_ev), _fmt(r.edge_energy_err_ev),
+                        _fmt(r.pre_edge_centroid_ev), _fmt(r.pre_edge_centroid_err_ev), _fmt(r.pre_edge_area),
+                        _fmt(r.pre_edge_area_err), _fmt(val), _fmt(ve), _fmt(lv), _fmt(lve), _fmt(lr),
+                        "; ".join(r.flags), ";".join(r.sources)])
+    files.append(path)
+    if o.shells is not None:
+        path = outdir / f"exafs_{o.cfg.name}.csv"
+        rows = shell_rows(o)
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            cols = list(rows[0].keys()) if rows else []
+            w.writerow(cols + ["r_factor"])
+            for r in rows:
+                w.writerow([_fmt(r[c]) for c in cols] + [_fmt(float(o.shells.r_factor))])
+        files.append(path)
+    return files
+
+
+def write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
+    """The processed spectra and standards as an Athena project (calibrated energies, the
+    series' normalisation parameters), for Athena or Larix."""
+    from ..xas.readers import write_athena
+
+    items = []
+    n = o.settings.norm
+    for st in o.states:
+        r = o.results.get(st.key)
+        if r is None:
+            continue
+        items.append((r.label, r.energy_ev, r.mu, {"e0": r.e0_ev, "pre1": n.pre1_ev, "pre2": n.pre2_ev, "norm1": n.norm1_ev,
+                                                   "norm2": n.norm2_ev, "nnorm": n.nnorm, "nvict": n.nvict,
+                                                   "element": o.settings.element, "edge": o.settings.edge}))
+    if not items:
+        return None
+    return write_athena(path, items)
+
+
+def write_outputs(outcomes: list[SeriesOutcome], outdir: Path) -> list[Path]:
+    """Tables, figures and Athena projects of every series, beside results.h5."""
+    from .xas_figures import plot_exafs, plot_valence, plot_xanes
+
+    files: list[Path] = []
+    for o in outcomes:
+        if not o.results:
+            continue
+        files.extend(write_tables(o, outdir))
+        figs = outdir / "figures"
+        files.append(plot_xanes(o, figs / f"xanes_{o.cfg.name}.png"))
+        for f in (plot_valence(o, figs / f"valence_{o.cfg.name}.png"),
+                  plot_exafs(o, figs / f"exafs_{o.cfg.name}.png") if o.cfg.exafs is not None else None):
+            if f is not None:
+                files.append(f)
+        if o.cfg.athena:
+            try:
+                p = write_athena_project(o, outdir / f"xas_{o.cfg.name}.prj")
+                if p is not None:
+                    files.append(p)
+            except Exception as exc:  # the project file is a convenience; never lose the run for it
+                log.warning("xas %s: Athena project not written: %s", o.cfg.name, exc)
+    return files
+
