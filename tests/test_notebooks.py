@@ -1,0 +1,93 @@
+"""The notebooks in notebooks/ run from top to bottom and are stored without outputs.
+
+The code cells are joined into one script and run with this interpreter in a subprocess whose
+working directory is notebooks/, as in Jupyter (no jupyter or nbclient needed). IPython
+magics and shell escapes (lines starting with ``%`` or ``!``) are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, needs_shared
+
+NOTEBOOKS = ROOT / "notebooks"
+XANES = NOTEBOOKS / "ex_situ_xanes.ipynb"
+ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def _code_cells(path: Path) -> list[dict]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert nb["nbformat"] == 4
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def _source(cell: dict) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def notebook_script(path: Path) -> str:
+    """The code cells in order, one script, without magics and shell escapes."""
+    parts = []
+    for i, cell in enumerate(_code_cells(path)):
+        lines = [ln for ln in _source(cell).splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        parts.append(f"# ---- cell {i}\n" + "\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def run_notebook(path: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    script = tmp_path / f"{path.stem}.py"
+    script.write_text(notebook_script(path), encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if k != "XPIPE_NOTEBOOK_DATA"}
+    environ.update(MPLBACKEND="Agg", **env)
+    proc = subprocess.run([sys.executable, str(script)], cwd=path.parent, env=environ,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{path.name} failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}"
+    return proc
+
+
+def test_notebooks_found():
+    assert XANES in ALL
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_stored_without_outputs(path):
+    for i, cell in enumerate(_code_cells(path)):
+        assert cell.get("outputs") == [], f"{path.name}: code cell {i} holds outputs; clear them before saving"
+        assert cell.get("execution_count") is None, f"{path.name}: code cell {i} has an execution count"
+
+
+def _number(out: str, pattern: str) -> float:
+    m = re.search(pattern, out)
+    assert m, f"no match for {pattern!r} in the notebook's output:\n{out}"
+    return float(m.group(1))
+
+
+def _check_xanes_output(out: str, data: str):
+    assert data in out
+    assert re.search(r"half_height +rises monotonically with valence: True", out), out
+    assert abs(_number(out, r"LCF valence ([0-9.]+)") - 3.6) < 0.03
+    assert _number(out, r"V2O3/VO2 series: (\d+) components") == 2
+    assert _number(out, r"V2O5 growing in at the end: (\d+) components") == 3
+    assert "failed: none" in out
+
+
+def test_ex_situ_xanes_example_data(tmp_path):
+    proc = run_notebook(XANES, tmp_path, XPIPE_NOTEBOOK_DATA="example")
+    _check_xanes_output(proc.stdout, "simulated example standards")
+    assert re.search(r"derivative +rises monotonically with valence: True", proc.stdout)
+
+
+@needs_shared
+def test_ex_situ_xanes_measured_standards(tmp_path):
+    proc = run_notebook(XANES, tmp_path, XPIPE_NOTEBOOK_DATA="real")
+    _check_xanes_output(proc.stdout, "measured standards")
+    assert proc.stdout.count("Larch E0 on the pre-edge peak") == 2  # VO2 and V2O5
+    assert abs(_number(proc.stdout, r"V2O3 from a line through VO and VO2: ([0-9.]+)") - 3.0) < 0.25
