@@ -99,7 +99,7 @@ def _run(args) -> int:
         return EXIT_USAGE
     if args.dry_run:
         return EXIT_OK
-    log.info("wrote %s (%d integrated, %d failed, %d engine build(s))", report.results, report.done, len(report.failed), report.engine_builds)
+    log.info("wrote %s (%d item(s) done: frames integrated, spectra processed; %d failed; %d engine build(s))", report.results, report.done, len(report.failed), report.engine_builds)
     for f in report.files:
         log.debug("wrote %s", f)
     if report.failed:
@@ -148,6 +148,25 @@ def describe(res) -> str:
     if res.has("xrd/cake"):
         shape = res.entry["xrd/cake/intensity"].shape
         lines.append(f"  /entry/xrd/cake: {shape[0]} caked frames, {shape[1]} azimuthal x {shape[2]} radial")
+    if res.has("xrd/lattice"):
+        for name, g in res.entry["xrd/lattice"].items():
+            present = g["present"][()]
+            lines.append(f"  /entry/xrd/lattice/{name}: refined in {int(present.sum())} of {present.size} frames")
+    if res.has("xas"):
+        for name, g in res.entry["xas"].items():
+            n = g["spectra/label"].shape[0] if "spectra" in g else 0
+            n_std = g["standards/label"].shape[0] if "standards" in g else 0
+            lines.append(f"  /entry/xas/{name}: {g.attrs.get('element')} {g.attrs.get('edge')} edge, {n} spectra, "
+                         f"{n_std} standards, {len(g['failed/key'])} failed")
+            if "spectra/valence" in g:
+                v = g["spectra/valence"][()]
+                ok = v[v == v]
+                if ok.size:
+                    lines.append(f"    valence {ok.min():.3f}..{ok.max():.3f} ({g['spectra/valence'].attrs.get('method')})")
+    if res.has("exafs"):
+        for name, g in res.entry["exafs"].items():
+            if "fit" in g:
+                lines.append(f"  /entry/exafs/{name}/fit: {len(g['fit/label'])} path fits, R-factor {float(g['fit/r_factor'][()]):.4f}")
     return "\n".join(lines)
 
 

@@ -124,6 +124,12 @@ class ShellFitConfig:
     rmax_a: float = setting(3.2, doc="Fit range in R, end; also the longest path used by default.", unit="angstrom", minimum=0.5)
     shared: list[str] = setting(default_factory=lambda: ["s02"], doc="Parameters shared by all spectra of the series (s02, de0, dr, sigma2).")
     fixed_s02: float | None = setting(None, doc="Fix S0^2 at this value instead of refining it.", minimum=0.1, maximum=1.5)
+    refine_n: bool = setting(False, doc="Refine coordination numbers from the FEFF degeneracy (needs fixed_s02: N and S0^2 are fully correlated).")
+    feff_version: Literal["feff6l", "feff8l"] = setting("feff6l", doc="FEFF shipped with xraylarch that computes the paths.")
+
+    def check(self, ctx: Context):
+        if self.refine_n and self.fixed_s02 is None:
+            yield "refine_n", "refining N needs fixed_s02 (N and S0^2 are fully correlated)"
     spectra: list[str] | None = setting(None, doc="Labels of the spectra to fit (default: all, standards excluded).")
 
 
@@ -444,13 +450,14 @@ def fit_series_shells(o: SeriesOutcome, spectra: list[State]):
     if not chis:
         raise ValueError("no spectrum with chi(k) to fit")
     feff = run_feff(str(f.feff), absorber=f.absorber or o.cfg.element, cache_dir=feff_cache_dir(),
-                    rmax_a=max(f.rmax_a + 1.0, 4.0))
+                    rmax_a=max(f.rmax_a + 1.0, 4.0), version=f.feff_version)
     paths = select_paths(feff, indices=f.paths) if f.paths else select_paths(feff, rmax_a=f.rmax_a, max_legs=2)
     if not paths:
         raise ValueError(f"no FEFF path selected (paths {f.paths}, rmax {f.rmax_a} A)")
     fit = fit_shells(chis, paths, kmin=ex.kmin, kmax=ex.kmax, dk=ex.dk, window=ex.window, kweight=ex.kweight,
                      rmin_a=f.rmin_a, rmax_a=f.rmax_a, shared=tuple(f.shared),
-                     fixed={"s02": f.fixed_s02} if f.fixed_s02 is not None else None)
+                     fixed={"s02": f.fixed_s02} if f.fixed_s02 is not None else None,
+                     degeneracy_fixed=not f.refine_n)
     return fit, [c.label for c in chis]
 
 
