@@ -99,7 +99,7 @@ def _run(args) -> int:
         return EXIT_USAGE
     if args.dry_run:
         return EXIT_OK
-    log.info("wrote %s (%d item(s) done: frames integrated, spectra processed; %d failed; %d engine build(s))", report.results, report.done, len(report.failed), report.engine_builds)
+    log.info("wrote %s (%d item(s) done, %d failed, %d engine build(s))", report.results, report.done, len(report.failed), report.engine_builds)
     for f in report.files:
         log.debug("wrote %s", f)
     if report.failed:
