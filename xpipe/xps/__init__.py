@@ -1,0 +1,1 @@
+"""X-ray photoelectron spectroscopy: readers, lineshapes, backgrounds, fits."""
