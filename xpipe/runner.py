@@ -65,6 +65,7 @@ class ResumeError(Exception):
 
 def build_stages(loaded: LoadedRecipe) -> list[Stage]:
     from .stages.xas import XasStage
+    from .stages.xps import XpsStage
     from .stages.xrd_integrate import IntegrateStage
     from .stages.xrd_phases import PhasesStage
 
@@ -76,6 +77,8 @@ def build_stages(loaded: LoadedRecipe) -> list[Stage]:
             stages.append(PhasesStage(r.xrd, loaded.base_dir))
     if r.xas:
         stages.append(XasStage(r.xas, loaded.base_dir))
+    if r.xps:
+        stages.append(XpsStage(r.xps, loaded.base_dir))
     return stages
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..stages.xas import XasSeriesConfig
+from ..stages.xps import XpsSeriesConfig
 from ..stages.xrd_integrate import XrdConfig
 from .schema import Context, Problem, RecipeInvalid, _Bad, build, setting
 from .yamlio import LineDict, YamlSyntaxError, load_yaml
@@ -39,13 +40,15 @@ class Recipe:
     run: RunConfig = setting(default_factory=RunConfig, doc="Execution settings (see run).")
     xrd: XrdConfig | None = setting(None, doc="Operando XRD section (see xrd).")
     xas: list[XasSeriesConfig] | None = setting(None, doc="XAS series: XANES edges and valence, EXAFS shells (see xas[]).")
+    xps: list[XpsSeriesConfig] | None = setting(None, doc="XPS series: charge correction, components, doublets, backgrounds (see xps[]).")
 
     def check(self, ctx: Context):
-        if self.xrd is None and not self.xas:
-            yield "xrd", "the recipe has no technique section; add 'xrd' or 'xas'"
-        names = [s.name for s in self.xas or []]
-        if len(set(names)) != len(names):
-            yield "xas", "series names must be unique"
+        if self.xrd is None and not self.xas and not self.xps:
+            yield "xrd", "the recipe has no technique section; add 'xrd', 'xas' or 'xps'"
+        for key, sections in (("xas", self.xas), ("xps", self.xps)):
+            names = [s.name for s in sections or []]
+            if len(set(names)) != len(names):
+                yield key, "series names must be unique"
 
 
 @dataclass(kw_only=True)

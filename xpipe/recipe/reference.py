@@ -55,13 +55,28 @@ def render() -> str:
         "key path and line of each problem. Units are in the key names or in the Unit column.",
         "",
     ]
+    lines += _tables(Recipe, "Top level")
+    from ..stages.xps import LibraryConfig
+
+    lines += [
+        "# XPS component library files",
+        "",
+        "`xps[].library` names a YAML file of components and links (examples with literature",
+        "values in `recipes/xps/`). Its keys:",
+        "",
+    ]
+    lines += _tables(LibraryConfig, "Library file")
+    return "\n".join(lines)
+
+
+def _tables(cls, top: str) -> list[str]:
+    lines: list[str] = []
     sections: dict[str, list] = {}
-    for path, f, tp in iter_settings(Recipe):
+    for path, f, tp in iter_settings(cls):
         parent = path.rsplit(".", 1)[0] if "." in path else ""
         sections.setdefault(parent, []).append((path, f, tp))
     for parent, rows in sections.items():
-        title = parent or "top level"
-        lines += [f"## `{title}`" if parent else "## Top level", ""]
+        lines += [f"## `{parent}`" if parent else f"## {top}", ""]
         lines += ["| Key | Type | Default | Unit | Allowed | Meaning |", "|---|---|---|---|---|---|"]
         for path, f, tp in rows:
             meta = f.metadata
@@ -70,7 +85,7 @@ def render() -> str:
                 f"{_range(meta)} | {meta.get('doc', '').replace('|', '/')} |"
             )
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 if __name__ == "__main__":
