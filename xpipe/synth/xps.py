@@ -21,8 +21,10 @@ Model of the counts of one region (binding energy ``E`` on the instrument scale)
   (the charge reference), its oxidised forms, carbon black and the PVDF binder;
 * every line of a state is moved by the same charge shift (the electrode floats a little
   positive under the X-ray beam and the neutraliser); the shift is the truth to recover;
-* background: Shirley step ``k * (cumulative peak area from the low-BE end)`` plus a
-  sloped constant; Poisson counting noise.
+* background: Shirley step ``k * (cumulative peak area from the low-BE end)`` on a constant
+  level (the counts below the lowest-BE line); Poisson counting noise. No sloped term: the
+  Shirley model of a fit (endpoint-anchored, proportional to the peak area) describes it
+  exactly, so the recovered fractions test the peak model, not a background mismatch.
 
 The files are VAMAS (ISO 14976) with a kinetic-energy abscissa, as written by common
 instruments: Fermi-level referenced, ``BE = hv - KE`` with ``hv = 1486.6 eV``; the analyser
@@ -63,7 +65,7 @@ __all__ = [
     "surface_fractions",
 ]
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 DEFAULT_SEED = 20250314
 DEFAULT_N_STATES = 5
 
@@ -231,10 +233,13 @@ C1S_AREA_GROWTH = {"C-O": 500.0, "C=O": 400.0, "O-C=O": 600.0}
 #: lose less energy on the way out and have a smaller step (Tougaard, Surf. Interface Anal.
 #: 11 (1988) 453), hence 0.05 /eV for C 1s.
 SHIRLEY_K_PER_EV = {"V 2p/O 1s": 0.10, "C 1s": 0.05}
-#: Sloped constant under each region: counts at the low-BE end and slope (counts / eV,
-#: rising to higher BE, i.e. lower kinetic energy, from the inelastic tails of the lines
-#: and secondary electrons above them; Tougaard 1988).
-LINEAR_BACKGROUND = {"V 2p/O 1s": (2400.0, 20.0), "C 1s": (900.0, 8.0)}
+#: Constant level under each region (counts): the inelastic tails of lines at lower binding
+#: energy and the secondary electrons (Tougaard 1988). The rise to higher binding energy is
+#: the Shirley step alone, as the Shirley model assumes (Shirley 1972): a sloped term on top
+#: of it is not representable by an endpoint-anchored Shirley background and would bias the
+#: fitted areas of the broad V 2p lines (a fit wanting a slope needs a Tougaard or a
+#: Shirley + linear model).
+CONSTANT_BACKGROUND = {"V 2p/O 1s": 2400.0, "C 1s": 900.0}
 
 #: Charge shift range, eV: a rinsed composite electrode on a metal foil, with the
 #: neutraliser on, floats a few tenths of an eV positive (Baer et al., J. Vac. Sci. Technol.
@@ -334,8 +339,8 @@ def _expected_counts(region: Region, comps: list) -> np.ndarray:
         peaks += cp["area"] * gl_product(be_up, cp["be_apparent_ev"], cp["fwhm_ev"])
     cum = np.zeros_like(peaks)
     cum[1:] = np.cumsum(0.5 * (peaks[1:] + peaks[:-1]) * np.diff(be_up))
-    c0, c1 = LINEAR_BACKGROUND[region.name]
-    total_up = c0 + c1 * (be_up - region.be_low) + SHIRLEY_K_PER_EV[region.name] * cum + peaks
+    c0 = CONSTANT_BACKGROUND[region.name]
+    total_up = c0 + SHIRLEY_K_PER_EV[region.name] * cum + peaks
     total = np.empty_like(total_up)
     total[order] = total_up
     return total
@@ -493,7 +498,8 @@ single corresponding variable is `counts` (pulse counting, summed over
   6 O per V and Scofield cross-sections (2.93 vs 6.37); the other O 1s and C 1s components
   grow on charge (interphase).
 * Background: Shirley step k x (cumulative peak area from the low-BE end), k = {k_vo} /eV
-  (V 2p/O 1s) and {k_c} /eV (C 1s), plus a sloped constant; Poisson noise (seed {seed}).
+  (V 2p/O 1s) and {k_c} /eV (C 1s), on a constant level ({c_vo:.0f} and {c_c:.0f} counts; no
+  sloped term, so a Shirley background describes it); Poisson noise (seed {seed}).
 
 Regenerate (byte-identical for the same seed and numpy version):
 
@@ -596,8 +602,7 @@ def make_xps_series(out_dir, *, seed: int = DEFAULT_SEED,
             "ke_step_ev": STEP_EV,
             "n_points": r.n_points,
             "shirley_k_per_ev": SHIRLEY_K_PER_EV[r.name],
-            "linear_background_counts": {"at_be_low": LINEAR_BACKGROUND[r.name][0],
-                                         "slope_per_ev": LINEAR_BACKGROUND[r.name][1]},
+            "constant_background_counts": CONSTANT_BACKGROUND[r.name],
         }
         for r in REGIONS
     }
@@ -657,7 +662,7 @@ def make_xps_series(out_dir, *, seed: int = DEFAULT_SEED,
             "o_per_v": O_PER_V,
             "o1s_extra_fraction_of_lattice": {"ocv": O1S_EXTRA_OCV, "growth_per_q": O1S_EXTRA_GROWTH},
             "c1s_area": {"ocv": C1S_AREA_OCV, "growth_per_q": C1S_AREA_GROWTH},
-            "background": "c0 + c1 (BE - BE_low) + k * cumulative peak area from BE_low",
+            "background": "c0 + k * cumulative peak area from BE_low (Shirley step on a constant)",
             "charge_shift_range_ev": list(CHARGE_SHIFT_RANGE_EV),
         },
         "sources": {
@@ -703,6 +708,7 @@ def make_xps_series(out_dir, *, seed: int = DEFAULT_SEED,
         o_lat=O1S_COMPONENTS["lattice"][0], o_oh=O1S_COMPONENTS["hydroxyl_adsorbed"][0],
         o_h2o=O1S_COMPONENTS["carbonyl_water"][0], dval=f"+{SURFACE_EXCESS_VALENCE:g}",
         f5max=f"{V5_FRACTION_CHARGED:g}", v_area=V2P32_AREA,
-        k_vo=SHIRLEY_K_PER_EV["V 2p/O 1s"], k_c=SHIRLEY_K_PER_EV["C 1s"], seed=seed,
+        k_vo=SHIRLEY_K_PER_EV["V 2p/O 1s"], k_c=SHIRLEY_K_PER_EV["C 1s"],
+        c_vo=CONSTANT_BACKGROUND["V 2p/O 1s"], c_c=CONSTANT_BACKGROUND["C 1s"], seed=seed,
     ))
     return truth
