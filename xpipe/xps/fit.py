@@ -898,9 +898,36 @@ class _Problem:
             r[bad] = self.BAD
         return r
 
+    #: Levenberg-Marquardt runs in rounds of CHUNK_PER_PARAM x (free parameters + 1) evaluations;
+    #: when a round lowers chi-square by less than STALL_CHI2 x max(reduced chi-square, 1) the fit
+    #: is converged: a parameter creeping towards a bound (an area going to zero through lmfit's
+    #: bound transform) would otherwise use every evaluation without changing the fit.
+    CHUNK_PER_PARAM = 50
+    STALL_CHI2 = 0.05
+
     def minimize(self, params, method, max_nfev=None):
-        mini = lmfit.Minimizer(self.residual, params, scale_covar=True, max_nfev=max_nfev)
-        return mini.minimize(method=method)
+        if method != "leastsq" or max_nfev is not None:
+            mini = lmfit.Minimizer(self.residual, params, scale_covar=True, max_nfev=max_nfev)
+            return mini.minimize(method=method)
+        nvar = sum(1 for p in params.values() if p.vary and not p.expr)
+        chunk = self.CHUNK_PER_PARAM * (nvar + 1)
+        cap = 2000 * (nvar + 1)
+        result = lmfit.Minimizer(self.residual, params, scale_covar=True, max_nfev=chunk).minimize(method=method)
+        nfev = int(result.nfev)
+        while not result.success and nfev < cap and np.isfinite(result.chisqr):
+            nxt = lmfit.Minimizer(self.residual, result.params, scale_covar=True, max_nfev=chunk).minimize(method=method)
+            nfev += int(nxt.nfev)
+            gain = float(result.chisqr - nxt.chisqr)
+            stalled = np.isfinite(nxt.chisqr) and gain < self.STALL_CHI2 * max(float(nxt.redchi), 1.0)
+            if nxt.chisqr <= result.chisqr:
+                result = nxt
+            if stalled and not result.success:
+                result.success = True
+                result.message = (f"converged: chi-square changed by {max(gain, 0.0):.3g} over the last {int(nxt.nfev)} "
+                                  "evaluations (a parameter approaching a bound)")
+                break
+        result.nfev = nfev
+        return result
 
     # quantities whose uncertainties are reported
     def qkeys(self) -> list[tuple]:
