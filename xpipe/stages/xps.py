@@ -127,6 +127,21 @@ class ChargeConfig:
     window_ev: tuple[float, float] | None = setting(None, doc="Fit window of the reference line (default: around the reference).", unit="eV", length=2, increasing=True)
     shift_ev: float | None = setting(None, doc="A fixed shift for every sample instead of fitting a reference.", unit="eV")
     required: bool = setting(True, doc="A sample whose reference cannot be fitted fails (false: it is fitted uncorrected and flagged).")
+    library: InputFile | None = setting(None, doc="Component library YAML of the reference region (e.g. xps/c1s.yaml with carbon black and binder lines) instead of the default model; the reference line is the component named like the end of 'reference' (e.g. 'C-C'), else the first one.")
+
+    def check(self, ctx: Context):
+        if self.library is not None:
+            try:
+                self._library = load_library(Path(self.library))
+            except RecipeInvalid as exc:
+                yield "library", exc.report().replace("\n", "; ")
+
+    def model(self):
+        """(model entries, links) of the library, or (None, ()) for the default model."""
+        if self.library is None:
+            return None, ()
+        lib = getattr(self, "_library", None) or load_library(Path(self.library))
+        return [c.entry() for c in lib.components], list(lib.links)
 
 
 @dataclass(kw_only=True)
@@ -238,8 +253,10 @@ def prepare_sample(cfg: XpsSeriesConfig, path: str, voltage: float | None) -> Sa
         else:
             ref = _pick(spectra, ch.block, path) if ch.block else target
             try:
+                model, links = ch.model()
                 cs = charge_shift(ref.binding_energy_ev, ref.intensity, reference=ch.reference,
-                                  reference_ev=ch.energy_ev, window=tuple(ch.window_ev) if ch.window_ev else None)
+                                  reference_ev=ch.energy_ev, window=tuple(ch.window_ev) if ch.window_ev else None,
+                                  model=model, links=links)
                 s.charge_shift_ev, s.charge_shift_err_ev, s.charge_measured_ev = cs.shift_ev, cs.shift_err_ev, cs.measured_ev
             except Exception as exc:  # a reference that cannot be fitted: the sample fails or is flagged
                 if ch.required:
@@ -310,6 +327,8 @@ class XpsStage:
             inputs.extend((s.path, None) for s in res.samples)
             if cfg.library is not None:
                 inputs.append((str(cfg.library), None))
+            if cfg.charge is not None and cfg.charge.library is not None:
+                inputs.append((str(cfg.charge.library), None))
         return StageSummary(done, failed, inputs)
 
     def after(self, results_path: Path, outdir: Path) -> list[Path]:
@@ -362,7 +381,7 @@ def fit_series_config(cfg: XpsSeriesConfig, base_dir: Path) -> SeriesResult:
         "region_ev": list(cfg.region_ev), "block": cfg.block, "background": cfg.background, "avg_points": cfg.avg_points,
         "source": cfg.source, "library": str(cfg.library) if cfg.library else None,
         "components": [_component_settings(c) for c in cfg.model_configs()], "links": links, "shared": list(cfg.shared),
-        "charge": None if cfg.charge is None else {k: getattr(cfg.charge, k) for k in ("block", "reference", "energy_ev", "window_ev", "shift_ev", "required")},
+        "charge": None if cfg.charge is None else {k: getattr(cfg.charge, k) for k in ("block", "reference", "energy_ev", "window_ev", "shift_ev", "required", "library")},
         "monte_carlo": cfg.monte_carlo,
     }
     return SeriesResult(cfg, samples, fits, joint, failures, settings)

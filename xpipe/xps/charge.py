@@ -101,12 +101,15 @@ def default_model(reference: str, guess_ev: float) -> tuple[list, list[str], str
 
 
 def _reference_line(fit: XpsFit, name: str):
-    for c in fit.components:
-        if c.name == name:
-            return c
-    for s in fit.species:
-        if s.name == name:
-            return next(c for c in fit.components if c.name == s.lines[0])
+    """The component (or major line of the doublet) called ``name``, else the one called like the
+    end of ``name`` ("C 1s C-C" -> "C-C"), else the first one."""
+    for key in dict.fromkeys((name, name.split(maxsplit=2)[-1] if name.strip() else name)):
+        for c in fit.components:
+            if c.name == key:
+                return c
+        for s in fit.species:
+            if s.name == key:
+                return next(c for c in fit.components if c.name == s.lines[0])
     return fit.components[0]
 
 
@@ -118,7 +121,8 @@ def charge_shift(x, y, *, reference: str = "C 1s C-C", reference_ev: float | Non
     ``reference_ev`` defaults to :data:`REFERENCES`; ``window`` to :data:`DEFAULT_WINDOWS` (or
     -5..+7 eV around the reference energy). With ``model`` (a list of Component/Doublet, with
     ``links``) the reference line is the model line or doublet called ``reference`` (a doublet
-    gives its major line), otherwise the first one.
+    gives its major line), else the one called like the end of ``reference`` (``"C 1s C-C"`` ->
+    ``"C-C"``), otherwise the first one.
     """
     if reference_ev is None:
         if reference not in REFERENCES:
