@@ -19,6 +19,7 @@ from conftest import ROOT, needs_shared
 
 NOTEBOOKS = ROOT / "notebooks"
 XANES = NOTEBOOKS / "ex_situ_xanes.ipynb"
+XPS = NOTEBOOKS / "ex_situ_xps.ipynb"
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 
@@ -55,6 +56,7 @@ def run_notebook(path: Path, tmp_path: Path, **env: str) -> subprocess.Completed
 
 def test_notebooks_found():
     assert XANES in ALL
+    assert XPS in ALL
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
@@ -91,3 +93,33 @@ def test_ex_situ_xanes_measured_standards(tmp_path):
     _check_xanes_output(proc.stdout, "measured standards")
     assert proc.stdout.count("Larch E0 on the pre-edge peak") == 2  # VO2 and V2O5
     assert abs(_number(proc.stdout, r"V2O3 from a line through VO and VO2: ([0-9.]+)") - 3.0) < 0.25
+
+
+def _check_xps_output(out: str, data: str):
+    assert f"data: {data}" in out
+    shift, true_shift = (_number(out, p) for p in (r"-> shift ([-+0-9.]+) \+-", r"\(true ([-+0-9.]+) eV\)"))
+    assert abs(shift - true_shift) < 0.15
+    assert "XPS fit 510.00-538.00 eV, background shirley" in out
+    assert 3.0 <= _number(out, r"mean V valence ([0-9.]+) \+-") <= 4.0
+    assert re.search(r"unresolved: 'O lattice' and 'O hydroxyl/adsorbed'", out), out
+    assert "x axis: decreasing to the right" in out
+    assert "failed: none" in out
+    rows = re.findall(r"nvp_xps_\d +[-+0-9.]+ +[-+0-9.]+ +([0-9.]+) \+- [0-9.]+ +([0-9.]+)", out)
+    assert len(rows) == 5, out
+    valence = [float(v) for v, _ in rows]
+    assert valence[-1] > valence[0] + 0.5  # oxidised on charge
+
+
+def test_ex_situ_xps_example_data(tmp_path):
+    proc = run_notebook(XPS, tmp_path, XPIPE_NOTEBOOK_DATA="example")
+    _check_xps_output(proc.stdout, "simulated example electrodes")
+    assert "Au 4f: measured data not used" in proc.stdout
+
+
+@needs_shared
+def test_ex_situ_xps_measured_references(tmp_path):
+    proc = run_notebook(XPS, tmp_path, XPIPE_NOTEBOOK_DATA="real")
+    _check_xps_output(proc.stdout, "simulated example electrodes + measured references")
+    assert _number(proc.stdout, r"measured VAMAS: (\d+) blocks") >= 4
+    assert abs(_number(proc.stdout, r"Au 4f splitting ([0-9.]+) \+-") - 3.67) < 0.03
+    assert 0.65 < _number(proc.stdout, r"area ratio ([0-9.]+) \+-") < 0.85
