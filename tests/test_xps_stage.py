@@ -111,3 +111,31 @@ xps:
     assert "lib.yaml" in text
     assert "orbital" in text  # a doublet without its orbital
     assert "centre" in text and "center" in text  # unknown key, with the suggestion
+
+
+def test_transmission_correction_changes_fractions_as_expected(tmp_path):
+    """With T(KE) ~ KE^-x a line at lower kinetic energy is counted more efficiently, so its
+    corrected share drops: O 1s (about 956 eV KE) against V 2p (about 970 eV)."""
+    from xpipe.stages.xps import fit_series_config
+
+    def cfg(x):
+        path = write_recipe(tmp_path, f"""
+name: t
+xps:
+  - name: V2p
+    files: [{DATA}/nvp_xps_2.vms]
+    block: V 2p
+    region_ev: [510, 538]
+    library: {ROOT / 'recipes' / 'xps' / 'v2p_o1s.yaml'}
+    charge: null
+    transmission_exponent: {x}
+""", f"t{x}.yaml")
+        return load_recipe(path).recipe.xps[0]
+
+    plain = fit_series_config(cfg(0), ROOT).fits[0]
+    corrected = fit_series_config(cfg(1), ROOT).fits[0]
+    o_plain = plain.get("O lattice").fraction
+    o_corr = corrected.get("O lattice").fraction
+    assert o_corr < o_plain
+    assert o_plain - o_corr < 0.02 * o_plain  # KE differ by 1.4 %: a small correction
+    assert corrected.mean_valence == pytest.approx(plain.mean_valence, abs=2e-3)  # V lines lie within 1.5 eV

@@ -161,6 +161,7 @@ class XpsSeriesConfig:
     source: Literal["mono", "Al", "Mg"] = setting("mono", doc="X-ray source: monochromatic, or non-monochromatic Al/Mg Ka whose satellites are removed first.")
     charge: ChargeConfig | None = setting(default_factory=ChargeConfig, doc="Charge correction (null: none).")
     monte_carlo: int = setting(0, doc="Monte-Carlo refits of noisy copies for uncertainties that respect correlations (0: covariance only).", minimum=0, maximum=2000)
+    transmission_exponent: float | None = setting(None, doc="Analyser transmission T(KE) = (KE / 1000 eV)^-x: areas are divided by it (with the sensitivity factors) before fractions (null: no correction).", minimum=0, maximum=2)
     voltages_v: list[float] | None = setting(None, doc="Voltage of each sample, in file order (default: the file's 'Cell voltage' variable when present).", unit="V")
 
     def check(self, ctx: Context):
@@ -357,7 +358,8 @@ def fit_series_config(cfg: XpsSeriesConfig, base_dir: Path) -> SeriesResult:
             samples.append(prepare_sample(cfg, p, cfg.voltages_v[i] if cfg.voltages_v else None))
         except Exception as exc:  # one bad file must not stop the series
             failures.append((f"{cfg.name}/{Path(p).name}", str(exc) if Path(p).name in str(exc) else f"{p}: {exc}"))
-    model = [c.entry() for c in cfg.model_configs()]
+    hv = next((s.meta.get("photon_energy_ev") for s in samples if s.meta.get("photon_energy_ev")), None)
+    model = model_entries(cfg, hv)
     links = cfg.all_links()
     source = None if cfg.source == "mono" else cfg.source
     opts = {"avg_points": cfg.avg_points}
@@ -383,8 +385,29 @@ def fit_series_config(cfg: XpsSeriesConfig, base_dir: Path) -> SeriesResult:
         "components": [_component_settings(c) for c in cfg.model_configs()], "links": links, "shared": list(cfg.shared),
         "charge": None if cfg.charge is None else {k: getattr(cfg.charge, k) for k in ("block", "reference", "energy_ev", "window_ev", "shift_ev", "required", "library")},
         "monte_carlo": cfg.monte_carlo,
+        "transmission_exponent": cfg.transmission_exponent,
+        "transmission_photon_energy_ev": hv if cfg.transmission_exponent is not None else None,
     }
     return SeriesResult(cfg, samples, fits, joint, failures, settings)
+
+
+def model_entries(cfg: XpsSeriesConfig, photon_energy_ev: float | None) -> list:
+    """The fit model; with a transmission exponent x, each line's sensitivity is multiplied by
+    the analyser transmission T(KE) = (KE / 1000 eV)^-x at its kinetic energy KE = hv - BE
+    (constant-pass-energy mode; x about 0.5-1 depending on the lens mode, from the instrument's
+    calibration), so that fractions compare electrons emitted, not electrons counted."""
+    entries = [c.entry() for c in cfg.model_configs()]
+    x = cfg.transmission_exponent
+    if x is None:
+        return entries
+    if not photon_energy_ev:
+        raise ValueError("transmission_exponent needs the photon energy, which the files do not give")
+    for e in entries:
+        ke = photon_energy_ev - e.center
+        if ke <= 0:
+            raise ValueError(f"component {e.name!r} at {e.center} eV lies above the photon energy {photon_energy_ev} eV")
+        e.sensitivity *= (ke / 1000.0) ** (-x)
+    return entries
 
 
 def _component_settings(c: ComponentConfig) -> dict:
