@@ -164,7 +164,7 @@ class XasSeriesConfig:
     edge_position: EdgeConfig = setting(default_factory=EdgeConfig, doc="Edge and pre-edge measurement.")
     valence: ValenceConfig = setting(default_factory=ValenceConfig, doc="Valence from standards.")
     exafs: ExafsConfig | None = setting(None, doc="EXAFS (see xas[].exafs).")
-    athena: bool = setting(True, doc="Write the processed spectra as an Athena project (xas_<name>.prj).")
+    athena: Literal["auto", "always", "never"] = setting("auto", doc="Write the processed spectra as an Athena project (xas_<name>.prj): 'auto' up to 200 spectra (Athena is not made for thousands of groups, and writing them takes longer than processing), 'always', or 'never'.")
 
     def check(self, ctx: Context):
         try:
@@ -282,6 +282,11 @@ class XasWorker:
     def __init__(self, states: list[State], settings: dict[str, XanesSettings]) -> None:
         self.states = states
         self.settings = settings
+
+    def warm_up(self) -> None:
+        """Import Larch once in the parent, so worker processes start with it loaded."""
+        import larch.io  # noqa: F401
+        import larch.xafs  # noqa: F401
 
     def setup(self) -> None:
         pass
@@ -401,7 +406,7 @@ class XasStage:
             for m in outcome.messages:
                 log.warning("xas %s: %s", cfg.name, m)
             write_series(xas_root, outcome, failures)
-            if outcome.shells is not None:
+            if cfg.exafs is not None and any(r.k is not None for r in outcome.results.values()):
                 write_exafs(nx_group(entry, "exafs", "NXsubentry"), outcome)
             self.outcomes.append(outcome)
             for s in states:
@@ -654,6 +659,10 @@ def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
     return files
 
 
+#: largest series for which ``athena: auto`` writes the Athena project
+ATHENA_AUTO_MAX = 200
+
+
 def write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
     """The processed spectra and standards as an Athena project (calibrated energies, the
     series' normalisation parameters), for Athena or Larix."""
@@ -688,7 +697,8 @@ def write_outputs(outcomes: list[SeriesOutcome], outdir: Path) -> list[Path]:
                   plot_exafs(o, figs / f"exafs_{o.cfg.name}.png") if o.cfg.exafs is not None else None):
             if f is not None:
                 files.append(f)
-        if o.cfg.athena:
+        n_groups = len(o.results)
+        if o.cfg.athena == "always" or (o.cfg.athena == "auto" and n_groups <= ATHENA_AUTO_MAX):
             try:
                 p = write_athena_project(o, outdir / f"xas_{o.cfg.name}.prj")
                 if p is not None:

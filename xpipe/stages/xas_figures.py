@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: most spectra drawn in the stacked XANES figure
+MAX_STACKED = 30
+
 
 def _plt():
     import matplotlib
@@ -33,6 +36,10 @@ def plot_xanes(o, path: Path) -> Path:
     plt = _plt()
     s = o.settings
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard]
+    n_all = len(spectra)
+    if n_all > MAX_STACKED:  # a readable stack: evenly spaced spectra, first and last included
+        keep = np.unique(np.linspace(0, n_all - 1, MAX_STACKED).round().astype(int))
+        spectra = [spectra[i] for i in keep]
     stds = [st for st in o.states if st.key in o.results and st.is_standard]
     pre_w, main_w = s.windows_abs()
     lo, hi = s.edge_ev - 20, s.edge_ev + 60
@@ -60,7 +67,8 @@ def plot_xanes(o, path: Path) -> Path:
     ax.set_xlabel("energy (eV, calibrated)")
     ax.set_ylabel("normalised mu(E) + offset")
     method = s.edge_method.replace("_", " ") + (f" ({s.edge_fraction:g} of step)" if s.edge_method == "half_height" else "")
-    ax.set_title(f"{o.cfg.name}: {s.element} {s.edge} edge; markers: edge by {method}\nshaded: pre-edge window", fontsize=8)
+    shown = f"; {len(spectra)} of {n_all} spectra shown" if n_all > len(spectra) else ""
+    ax.set_title(f"{o.cfg.name}: {s.element} {s.edge} edge; markers: edge by {method}{shown}\nshaded: pre-edge window", fontsize=8)
     # pre-edge panel, not offset, so peak heights compare directly
     for i, st in enumerate(spectra):
         r = o.results[st.key]

@@ -228,6 +228,8 @@ def deglitch(energy_ev: np.ndarray, mu: np.ndarray, *, threshold: float = 20.0, 
     sig = 1.4826 * np.median(np.abs(r[ok] - np.median(r[ok])))
     if not sig > 0:
         return y, np.array([], dtype=int)
+    if np.max(np.abs(r[ok])) <= threshold * sig:  # the local yardstick is never below sig
+        return y, np.array([], dtype=int)
     absr = np.where(ok, np.abs(r), np.nan)
     pad = np.pad(absr, local, constant_values=np.nan)
     win = np.lib.stride_tricks.sliding_window_view(pad, 2 * local + 1).copy()
