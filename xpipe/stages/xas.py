@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from ..xas.xanes import (
     resolve_norm_settings,
     tabulated_edge_ev,
 )
+from .output import csv_value, float_or_nan
 
 log = logging.getLogger("xpipe")
 
@@ -474,8 +474,9 @@ def state_voltage(st: State, r: SpectrumResult) -> float | None:
     return st.voltage_v if st.voltage_v is not None else r.voltage_v
 
 
-def _f(v) -> float:
-    return float("nan") if v is None else float(v)
+def state_time(st: State, r: SpectrumResult) -> float | None:
+    """The recipe's time of a state, else the scan start from the file."""
+    return st.time_s if st.time_s is not None else r.time_s
 
 
 def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
@@ -505,8 +506,8 @@ def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
                 d.attrs["units"] = "eV"
         sg.create_dataset("calibration_shift_ev", data=np.array([r.shift_ev for r in res])).attrs["units"] = "eV"
         sg.create_dataset("calibrated", data=np.array([any(c is not None for c in r.calibrations) for r in res]))
-        sg.create_dataset("time_s", data=np.array([_f(st.time_s if st.time_s is not None else o.results[st.key].time_s) for st in sts])).attrs["units"] = "s"
-        sg.create_dataset("voltage_v", data=np.array([_f(state_voltage(st, o.results[st.key])) for st in sts])).attrs["units"] = "V"
+        sg.create_dataset("time_s", data=np.array([float_or_nan(state_time(st, o.results[st.key])) for st in sts])).attrs["units"] = "s"
+        sg.create_dataset("voltage_v", data=np.array([float_or_nan(state_voltage(st, o.results[st.key])) for st in sts])).attrs["units"] = "V"
         write_strings(sg, "flags", ["; ".join(r.flags) for r in res])
         if group_name == "standards":
             sg.create_dataset("declared_valence", data=np.array([st.valence for st in sts]))
@@ -578,7 +579,7 @@ def write_exafs(root, o: SeriesOutcome) -> None:
     for col in ("spectrum", "path", "label"):
         write_strings(fg, col, [str(r[col]) for r in rows])
     for col in ("reff_a", "r_a", "r_err_a", "n", "n_err", "sigma2_a2", "sigma2_err_a2", "de0_ev", "de0_err_ev", "s02", "s02_err"):
-        fg.create_dataset(col, data=np.array([_f(r[col]) for r in rows]))
+        fg.create_dataset(col, data=np.array([float_or_nan(r[col]) for r in rows]))
     for col in ("r_factor", "chi_square", "reduced_chi_square", "n_independent", "n_variables"):
         fg.create_dataset(col, data=float(getattr(fit, col)))
     curves = fit.curves
@@ -608,14 +609,6 @@ def shell_rows(o: SeriesOutcome) -> list[dict]:
 # ----------------------------------------------------------------------------- tables
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if not math.isfinite(v) else f"{v:.8g}"
-    return str(v)
-
-
 def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
     """``xas_<series>.csv`` (one row per spectrum and standard) and ``exafs_<series>.csv``."""
     outdir.mkdir(parents=True, exist_ok=True)
@@ -639,11 +632,11 @@ def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
                 val, ve = float(v.valence[i]), float(v.valence_err[i])
                 if v.lcf is not None and v.lcf[i] is not None:
                     lv, lve, lr = v.lcf[i].valence, v.lcf[i].valence_err, v.lcf[i].r_factor
-            w.writerow([r.label, "standard" if st.is_standard else "spectrum", _fmt(st.valence), _fmt(state_voltage(st, r)),
-                        _fmt(st.time_s if st.time_s is not None else r.time_s), _fmt(r.shift_ev), _fmt(r.e0_ev),
-                        _fmt(r.edge_step), _fmt(r.edge_energy_ev), _fmt(r.edge_energy_err_ev),
-                        _fmt(r.pre_edge_centroid_ev), _fmt(r.pre_edge_centroid_err_ev), _fmt(r.pre_edge_area),
-                        _fmt(r.pre_edge_area_err), _fmt(val), _fmt(ve), _fmt(lv), _fmt(lve), _fmt(lr),
+            w.writerow([r.label, "standard" if st.is_standard else "spectrum", csv_value(st.valence), csv_value(state_voltage(st, r)),
+                        csv_value(state_time(st, r)), csv_value(r.shift_ev), csv_value(r.e0_ev),
+                        csv_value(r.edge_step), csv_value(r.edge_energy_ev), csv_value(r.edge_energy_err_ev),
+                        csv_value(r.pre_edge_centroid_ev), csv_value(r.pre_edge_centroid_err_ev), csv_value(r.pre_edge_area),
+                        csv_value(r.pre_edge_area_err), csv_value(val), csv_value(ve), csv_value(lv), csv_value(lve), csv_value(lr),
                         "; ".join(r.flags), ";".join(r.sources)])
     files.append(path)
     if o.shells is not None:
@@ -654,7 +647,7 @@ def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
             cols = list(rows[0].keys()) if rows else []
             w.writerow(cols + ["r_factor"])
             for r in rows:
-                w.writerow([_fmt(r[c]) for c in cols] + [_fmt(float(o.shells.r_factor))])
+                w.writerow([csv_value(r[c]) for c in cols] + [csv_value(float(o.shells.r_factor))])
         files.append(path)
     return files
 

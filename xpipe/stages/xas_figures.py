@@ -7,24 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .output import pyplot
+
 #: most spectra drawn in the stacked XANES figure
 MAX_STACKED = 30
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _state_axis(o, spectra):
-    volts = [st.voltage_v if st.voltage_v is not None else o.results[st.key].voltage_v for st in spectra]
+    from .xas import state_time, state_voltage
+
+    volts = [state_voltage(st, o.results[st.key]) for st in spectra]
     if all(v is not None for v in volts) and len(set(volts)) == len(volts):
         return np.array(volts, float), "cell voltage (V)"
-    times = [st.time_s if st.time_s is not None else o.results[st.key].time_s for st in spectra]
+    times = [state_time(st, o.results[st.key]) for st in spectra]
     if all(t is not None for t in times) and len(set(times)) == len(times):
         t = np.array(times, float)
         return (t - t.min()) / 3600.0, "time since first spectrum (h)"
@@ -33,7 +28,7 @@ def _state_axis(o, spectra):
 
 def plot_xanes(o, path: Path) -> Path:
     """Stacked normalised XANES (standards greyed below), edge markers, pre-edge inset."""
-    plt = _plt()
+    plt = pyplot()
     s = o.settings
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard]
     n_all = len(spectra)
@@ -95,7 +90,7 @@ def plot_valence(o, path: Path) -> Path | None:
     v = o.valence
     if v is None or not np.isfinite(v.valence).any():
         return None
-    plt = _plt()
+    plt = pyplot()
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard]
     x, xlabel = _state_axis(o, spectra)
     cal = v.calibration
@@ -142,7 +137,7 @@ def plot_exafs(o, path: Path) -> Path | None:
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard and o.results[st.key].k is not None]
     if not spectra:
         return None
-    plt = _plt()
+    plt = pyplot()
     kw = o.cfg.exafs.kweight
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=150)
     cmap = plt.get_cmap("viridis")

@@ -25,6 +25,7 @@ from ..io.frames import expand_inputs
 from ..recipe.schema import Context, InputFile, RecipeInvalid, _Bad, build, setting
 from ..recipe.yamlio import YamlSyntaxError, load_yaml
 from ..store import nx_group, set_attrs, write_strings
+from .output import csv_value, float_or_nan
 
 log = logging.getLogger("xpipe")
 
@@ -443,10 +444,6 @@ def valence_fractions(fit) -> dict[str, tuple[float, float]]:
 # ----------------------------------------------------------------------------- results
 
 
-def _nan(v) -> float:
-    return float("nan") if v is None else float(v)
-
-
 def write_series(root, res: SeriesResult) -> None:
     cfg = res.cfg
     g = nx_group(root, cfg.name, "NXcollection")
@@ -454,11 +451,11 @@ def write_series(root, res: SeriesResult) -> None:
     set_attrs(g, region_ev=list(cfg.region_ev), background=cfg.background)
     write_strings(g, "label", [s.label for s, _ in ok])
     write_strings(g, "source_file", [s.path for s, _ in ok])
-    g.create_dataset("voltage_v", data=np.array([_nan(s.voltage_v) for s, _ in ok])).attrs["units"] = "V"
+    g.create_dataset("voltage_v", data=np.array([float_or_nan(s.voltage_v) for s, _ in ok])).attrs["units"] = "V"
     g.create_dataset("charge_shift_ev", data=np.array([s.charge_shift_ev for s, _ in ok])).attrs["units"] = "eV"
     g.create_dataset("charge_shift_err_ev", data=np.array([s.charge_shift_err_ev for s, _ in ok])).attrs["units"] = "eV"
-    g.create_dataset("mean_valence", data=np.array([_nan(f.mean_valence) for _, f in ok]))
-    g.create_dataset("mean_valence_err", data=np.array([_nan(f.mean_valence_err) for _, f in ok]))
+    g.create_dataset("mean_valence", data=np.array([float_or_nan(f.mean_valence) for _, f in ok]))
+    g.create_dataset("mean_valence_err", data=np.array([float_or_nan(f.mean_valence_err) for _, f in ok]))
     g.create_dataset("reduced_chi_square", data=np.array([f.reduced_chi_square for _, f in ok]))
     write_strings(g, "diagnostics", ["; ".join(f"{d.kind}: {d.message}" for d in f.diagnostics) for _, f in ok])
     write_strings(g, "flags", ["; ".join(s.flags) for s, _ in ok])
@@ -474,7 +471,7 @@ def write_series(root, res: SeriesResult) -> None:
         species = [s.name for s in ok[0][1].species]
         sg = nx_group(g, "species", "NXcollection")
         write_strings(sg, "name", species)
-        sg.create_dataset("valence", data=np.array([_nan(s.label_valence) for s in ok[0][1].species]))
+        sg.create_dataset("valence", data=np.array([float_or_nan(s.label_valence) for s in ok[0][1].species]))
         for q in ("area", "area_err", "fraction", "fraction_err"):
             sg.create_dataset(q, data=np.array([[getattr(s, q) for s in f.species] for _, f in ok]))
         vf = [valence_fractions(f) for _, f in ok]
@@ -504,14 +501,6 @@ def write_series(root, res: SeriesResult) -> None:
     g.create_dataset("settings_json", data=json.dumps(st, default=str))
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if not math.isfinite(v) else f"{v:.8g}"
-    return str(v)
-
-
 def write_table(res: SeriesResult, outdir: Path) -> Path:
     """``xps_<series>.csv``: one row per sample and fitted line, plus a row per sample summary."""
     outdir.mkdir(parents=True, exist_ok=True)
@@ -526,8 +515,8 @@ def write_table(res: SeriesResult, outdir: Path) -> Path:
                 continue
             diag = "; ".join(d.kind for d in f.diagnostics)
             for c in f.components:
-                w.writerow([s.label, _fmt(s.voltage_v), _fmt(s.charge_shift_ev), _fmt(s.charge_shift_err_ev), c.name, c.doublet or c.name,
-                            _fmt(c.label_valence), _fmt(c.center), _fmt(c.center_err), _fmt(c.fwhm), _fmt(c.fwhm_err),
-                            _fmt(c.area), _fmt(c.area_err), _fmt(c.fraction), _fmt(c.fraction_err),
-                            _fmt(f.mean_valence), _fmt(f.mean_valence_err), _fmt(f.reduced_chi_square), diag])
+                w.writerow([s.label, csv_value(s.voltage_v), csv_value(s.charge_shift_ev), csv_value(s.charge_shift_err_ev), c.name, c.doublet or c.name,
+                            csv_value(c.label_valence), csv_value(c.center), csv_value(c.center_err), csv_value(c.fwhm), csv_value(c.fwhm_err),
+                            csv_value(c.area), csv_value(c.area_err), csv_value(c.fraction), csv_value(c.fraction_err),
+                            csv_value(f.mean_valence), csv_value(f.mean_valence_err), csv_value(f.reduced_chi_square), diag])
     return path

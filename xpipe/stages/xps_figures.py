@@ -7,20 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from .output import pyplot
 
 
 def plot_series_fits(res, path: Path) -> Path:
     """One column per sample: the fit on top (binding energy decreasing to the right, as XPS is
     drawn), the normalised residual below."""
-    plt = _plt()
+    plt = pyplot()
     ok = [(s, f) for s, f in zip(res.samples, res.fits) if f is not None]
     n = len(ok)
     ncol = min(n, 3)
@@ -80,7 +73,7 @@ def plot_xps_valence(res, path: Path) -> Path | None:
     ok = [(s, f) for s, f in zip(res.samples, res.fits) if f is not None and f.mean_valence is not None]
     if not ok:
         return None
-    plt = _plt()
+    plt = pyplot()
     volts = [s.voltage_v for s, _ in ok]
     if all(v is not None for v in volts):
         x, xlabel = np.array(volts, float), "cell voltage (V)"

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..xrd.operando import PhaseAnalysis
+from .output import pyplot
 from .xrd_results import time_axis
 
 _AXIS_LABEL = {"2th_deg": "2θ (deg)", "q_nm^-1": "Q (nm⁻¹)", "q_A^-1": "Q (Å⁻¹)"}
@@ -14,10 +15,7 @@ _AXIS_LABEL = {"2th_deg": "2θ (deg)", "q_nm^-1": "Q (nm⁻¹)", "q_A^-1": "Q (�
 
 def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     """Contour of the analysed range with fitted positions of every track and hkl labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.colors import LogNorm, Normalize, PowerNorm
 
     from ..results import open_results
@@ -93,10 +91,7 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
 
 def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     """a, (b,) c, V of every phase (one column each) and phase fractions against time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     y, xlabel = time_axis(an.frame_time_s, fig_cfg.time_unit)
     lattices = [lat for lat in an.lattices if np.isfinite(lat.values["a_a"]).any()] or an.lattices

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,6 +21,7 @@ from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.operando import CELL_KEYS, AnalysisSettings, PhaseAnalysis, analyse_stack
 from ..xrd.phases import PhaseModel, make_phase
 from ..xrd.reflections import Cell, crystal_system
+from .output import csv_value
 
 log = logging.getLogger("xpipe")
 
@@ -344,10 +344,6 @@ def event_rows(an: PhaseAnalysis) -> list[dict]:
     return out
 
 
-def _fmt(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        return "" if not math.isfinite(v) else f"{v:.8g}"
-    return str(v)
 
 
 def write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
@@ -365,8 +361,8 @@ def write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
         alive = an.tracks.alive()
         for t in range(an.tracks.n_tracks):
             for f in np.flatnonzero(alive[:, t]):
-                w.writerow([t, f, _fmt(an.frame_time_s[f]), phase_of[t], labels[t]] + [
-                    _fmt(v) for v in (fits.position[f, t], fits.position_sigma[f, t], fits.fwhm[f, t], fits.fwhm_sigma[f, t],
+                w.writerow([t, f, csv_value(an.frame_time_s[f]), phase_of[t], labels[t]] + [
+                    csv_value(v) for v in (fits.position[f, t], fits.position_sigma[f, t], fits.fwhm[f, t], fits.fwhm_sigma[f, t],
                                       fits.area[f, t], fits.area_sigma[f, t], fits.eta[f, t], fits.eta_sigma[f, t])]
                     + [int(fits.success[f, t]), fits.reason[f, t]])
     files.append(path)
@@ -378,11 +374,11 @@ def write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
                 "position", "change", "change_err"]
         w.writerow(cols)
         for r in rows:
-            w.writerow([_fmt(r[c]) for c in cols])
+            w.writerow([csv_value(r[c]) for c in cols])
         w.writerow([])
         w.writerow(["stretch", "first_frame", "last_frame", "start_time_s", "end_time_s"])
         for kind, a, b in an.stretches():
-            w.writerow([kind, a, b, _fmt(an.frame_time_s[a]), _fmt(an.frame_time_s[b])])
+            w.writerow([kind, a, b, csv_value(an.frame_time_s[a]), csv_value(an.frame_time_s[b])])
     files.append(path)
     if an.lattices:
         path = outdir / "xrd_lattice.csv"
@@ -396,10 +392,10 @@ def write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
             for lat in an.lattices:
                 dv = lat.change_percent("volume_a3")
                 for f in range(an.frame_time_s.size):
-                    row = [lat.phase, f, _fmt(an.frame_time_s[f])]
+                    row = [lat.phase, f, csv_value(an.frame_time_s[f])]
                     for k in CELL_KEYS:
-                        row += [_fmt(lat.values[k][f]), _fmt(lat.errors[k][f])]
-                    row += [_fmt(dv[f]), _fmt(lat.fraction[f]), _fmt(lat.fraction_err[f]), lat.method[f],
+                        row += [csv_value(lat.values[k][f]), csv_value(lat.errors[k][f])]
+                    row += [csv_value(dv[f]), csv_value(lat.fraction[f]), csv_value(lat.fraction_err[f]), lat.method[f],
                             int(lat.n_reflections[f]), lat.status[f], lat.reason[f]]
                     w.writerow(row)
         files.append(path)

@@ -13,6 +13,7 @@ import numpy as np
 from ..io.frames import FrameTime
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.integrate import RADIAL_AXES, d_spacing_a
+from .output import pyplot
 from .xrd_integrate import build_ai, frame_times, geometry_record, relative_path, sha256_file
 
 
@@ -217,10 +218,7 @@ def time_axis(frame_time_s, unit: str, frame_index=None) -> tuple[np.ndarray, st
 
 def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
     """figures/xrd_contour.png: radial axis against time, robust colour limits."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.colors import LogNorm, Normalize, PowerNorm
 
     from ..results import open_results
