@@ -10,8 +10,7 @@ from typing import Literal
 from ..stages.xas import XasSeriesConfig
 from ..stages.xps import XpsSeriesConfig
 from ..stages.xrd_integrate import XrdConfig
-from .schema import Context, Problem, RecipeInvalid, _Bad, build, setting
-from .yamlio import LineDict, YamlSyntaxError, load_yaml
+from .schema import Context, load_document, setting
 
 
 @dataclass(kw_only=True)
@@ -71,27 +70,5 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
     Paths inside the recipe are relative to the recipe's folder.
     """
     path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        why = "is a folder" if path.is_dir() else "does not exist"
-        raise RecipeInvalid(source, [Problem("", None, f"recipe file {why}")])
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecipeInvalid(source, [Problem("", None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    try:
-        data = load_yaml(text)
-    except YamlSyntaxError as exc:
-        raise RecipeInvalid(source, [Problem("", exc.line, f"invalid YAML: {exc}")]) from None
-    ctx = Context(base_dir=path.resolve().parent)
-    if data is None:
-        data = LineDict()
-    try:
-        recipe = build(Recipe, data, "", 1, ctx)
-    except _Bad as exc:
-        ctx.add("", 1, exc.message)
-        recipe = None
-    if ctx.problems or recipe is None:
-        raise RecipeInvalid(source, ctx.problems)
+    recipe, raw, text = load_document(Recipe, path, "recipe file")
     return LoadedRecipe(recipe=recipe, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest())

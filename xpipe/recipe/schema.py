@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from .yamlio import LineDict, LineList
+from .yamlio import LineDict, LineList, YamlSyntaxError, load_yaml
 
 
 class InputFile(str):
@@ -329,3 +329,37 @@ def iter_settings(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasse
             elif _origin(sub) is list and typing.get_args(sub) and _is_section(typing.get_args(sub)[0]):
                 # the keys of each item of a list of sections, as 'key[].item_key'
                 yield from iter_settings(typing.get_args(sub)[0], _join(prefix, f.name) + "[]")
+
+
+def load_document(cls: type, path: str | Path, what: str) -> tuple[Any, bytes, str]:
+    """Read a YAML file and build section ``cls`` from it (``what`` names it in messages: 'recipe
+    file', 'component library'); returns ``(section, raw bytes, text)``.
+
+    Raises :class:`RecipeInvalid` listing every problem, with key paths and lines; paths inside
+    the file are relative to its folder.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        why = "is a folder" if path.is_dir() else "does not exist"
+        raise RecipeInvalid(source, [Problem("", None, f"{what} {why}")])
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeInvalid(source, [Problem("", None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    try:
+        data = load_yaml(text)
+    except YamlSyntaxError as exc:
+        raise RecipeInvalid(source, [Problem("", exc.line, f"invalid YAML: {exc}")]) from None
+    ctx = Context(base_dir=path.resolve().parent)
+    if data is None:
+        data = LineDict()
+    try:
+        section = build(cls, data, "", 1, ctx)
+    except _Bad as exc:
+        ctx.add("", 1, exc.message)
+        section = None
+    if ctx.problems or section is None:
+        raise RecipeInvalid(source, ctx.problems)
+    return section, raw, text

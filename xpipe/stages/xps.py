@@ -22,8 +22,7 @@ from typing import Literal
 import numpy as np
 
 from ..io.frames import expand_inputs
-from ..recipe.schema import Context, InputFile, RecipeInvalid, _Bad, build, setting
-from ..recipe.yamlio import YamlSyntaxError, load_yaml
+from ..recipe.schema import Context, InputFile, RecipeInvalid, load_document, setting
 from ..store import nx_group, set_attrs, write_strings
 from .output import csv_value, float_or_nan
 
@@ -95,24 +94,7 @@ class LibraryConfig:
 
 def load_library(path: Path) -> LibraryConfig:
     """Read and validate a component library; :class:`RecipeInvalid` names the file, key and line."""
-    from ..recipe.schema import Problem
-
-    source = str(path)
-    try:
-        data = load_yaml(path.read_text())
-    except OSError as exc:
-        raise RecipeInvalid(source, [Problem("", None, f"cannot read the component library: {exc}")]) from None
-    except YamlSyntaxError as exc:
-        raise RecipeInvalid(source, [Problem("", exc.line, f"invalid YAML: {exc}")]) from None
-    ctx = Context(base_dir=path.parent)
-    try:
-        lib = build(LibraryConfig, data, "", 1, ctx)
-    except _Bad as exc:
-        ctx.add("", 1, exc.message)
-        lib = None
-    if ctx.problems or lib is None:
-        raise RecipeInvalid(source, ctx.problems)
-    return lib
+    return load_document(LibraryConfig, path, "component library")[0]
 
 
 # ----------------------------------------------------------------------------- recipe
