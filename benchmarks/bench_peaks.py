@@ -50,6 +50,7 @@ import lmfit
 import numpy as np
 import scipy
 from lmfit.models import PseudoVoigtModel
+from machine import cpu_model
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import xpipe
@@ -298,12 +299,7 @@ def best_of(repeat: int, fn, *args, **kwargs):
 
 def header(threads: int) -> None:
     """Versions, CPU and the thread pools in use."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
           f"lmfit {lmfit.__version__}, xpipe {xpipe.__version__}")
     print(f"CPU: {os.cpu_count()} x {cpu}")

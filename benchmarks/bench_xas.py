@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model
 
 FOIL_EDGE_EV = 5465.0  # V K edge, tabulated (xraydb)
 ALIGN_WINDOW_EV = (-15.0, 15.0)  # foil calibration window around FOIL_EDGE_EV
@@ -381,12 +382,7 @@ def header() -> None:
 
     import xpipe
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     print(f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
           f"larch {larch.__version__}, xpipe {xpipe.__version__}")
     print(f"CPU: {os.cpu_count()} x {cpu}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
