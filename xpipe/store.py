@@ -206,7 +206,8 @@ def versions() -> dict[str, str]:
     from . import __version__
 
     out = {"xpipe": __version__, "python": platform.python_version()}
-    for dist in ("pyFAI", "fabio", "numpy", "scipy", "h5py", "hdf5plugin", "matplotlib", "PyYAML", "gemmi", "pybaselines", "xraylarch", "xraydb", "lmfit"):
+    for dist in ("pyFAI", "fabio", "numpy", "scipy", "h5py", "hdf5plugin", "matplotlib", "PyYAML", "gemmi", "pybaselines", "xraylarch", "xraydb", "lmfit",
+                 "galvani", "NewareNDA", "access-parser"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

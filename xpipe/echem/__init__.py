@@ -1,0 +1,1 @@
+"""Electrochemistry: readers that turn battery-cycler files into one table."""
