@@ -22,17 +22,20 @@ from .store import read_record
 
 @dataclass
 class PatternStack:
-    """Integrated patterns of a run with their axes (xarray-like: arrays with coordinates).
+    """The pattern stack of a run (integrated from frames or read from 1D pattern files) with
+    its axes (xarray-like: arrays with coordinates).
 
     Attributes
     ----------
     intensity, sigma : [frame, radial] float32; sigma is NaN where no error model was used.
     radial : radial axis values, in ``radial_units``; ``radial_name`` says what it is
         (``two_theta_deg``, ``q_nm_inv``, ``q_a_inv``).
-    d_spacing_a : d-spacing of each radial bin in angstrom (derived with the wavelength).
+    d_spacing_a : d-spacing of each radial bin in angstrom (derived with the wavelength; None for
+        2theta patterns read from files without one).
     frame_time_s : mid-exposure time of each frame in seconds after ``start_time`` (NaN if unknown).
     frame_index : position of each frame in the recipe's input list.
     source_file : where each frame came from (``file`` or ``file::dataset[i]``).
+    wavelength_a : X-ray wavelength in angstrom (None when 1D patterns were read without one).
     unit : the radial unit in pyFAI's spelling (``2th_deg``, ``q_nm^-1``, ``q_A^-1``).
     """
 
@@ -101,6 +104,10 @@ class Results:
         return [(_s(a), _s(b)) for a, b in zip(g["source_file"][()], g["reason"][()])]
 
     def integration_settings(self) -> dict:
+        """Settings of the pyFAI integration (``/entry/xrd/integration``), or for a stack read
+        from 1D pattern files, of the reading (``/entry/xrd/patterns``)."""
+        if not self.has("xrd/integration") and self.has("xrd/patterns"):
+            return read_record(self.entry["xrd/patterns"])
         return read_record(self.entry["xrd/integration"])
 
     def provenance(self) -> dict:
@@ -112,6 +119,8 @@ def read_patterns(entry) -> PatternStack:
     g = entry["xrd/integrated"]
     radial = g["radial"]
     wl = "xrd/integration/geometry/wavelength_a"
+    if wl not in entry:  # a stack read from 1D pattern files: the recipe's wavelength, if any
+        wl = "xrd/patterns/wavelength_a"
     return PatternStack(
         intensity=g["intensity"][()],
         sigma=g["sigma"][()],

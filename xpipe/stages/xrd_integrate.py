@@ -257,12 +257,16 @@ class XrdFiguresConfig:
     lattice: bool = setting(True, doc="With xrd.phases: draw figures/lattice.png (cell parameters, volume and phase fractions against time).")
 
 
+from .xrd_patterns import PatternsConfig  # noqa: E402  (after ScanLogConfig, which xrd_patterns imports)
+
+
 @dataclass(kw_only=True)
 class XrdConfig:
-    """Operando XRD: frames, integration, exports, figures, peak tracking and cells."""
+    """Operando XRD: 2D frames to integrate or 1D patterns, exports, figures, peak tracking and cells."""
 
-    frames: FramesConfig = setting(doc="Input frames (see xrd.frames).")
-    integrate: IntegrateConfig = setting(doc="Integration settings (see xrd.integrate).")
+    frames: FramesConfig | None = setting(None, doc="Input 2D frames (see xrd.frames); with xrd.integrate. Give these or xrd.patterns.")
+    integrate: IntegrateConfig | None = setting(None, doc="Integration settings of xrd.frames (see xrd.integrate).")
+    patterns: PatternsConfig | None = setting(None, doc="Already-reduced 1D patterns instead of xrd.frames and xrd.integrate (see xrd.patterns).")
     export: ExportConfig = setting(default_factory=ExportConfig, doc="Exports (see xrd.export).")
     figures: XrdFiguresConfig = setting(default_factory=XrdFiguresConfig, doc="Figures (see xrd.figures).")
     peaks: PeaksConfig | None = setting(None, doc="Track peaks through the stack (see xrd.peaks); an empty mapping takes the defaults.")
@@ -270,6 +274,30 @@ class XrdConfig:
     lattice: LatticeConfig = setting(default_factory=LatticeConfig, doc="Indexing and cell refinement (see xrd.lattice).")
 
     def check(self, ctx: Context):
+        two_d = [k for k in ("frames", "integrate") if getattr(self, k) is not None]
+        if self.patterns is not None and two_d:
+            yield "patterns", (
+                "give either xrd.frames with xrd.integrate (2D frames to integrate) or xrd.patterns "
+                f"(1D patterns already reduced), not both; found xrd.{' and xrd.'.join(two_d)} and xrd.patterns"
+            )
+        elif self.patterns is None and not two_d:
+            yield "frames", (
+                "missing required key: give xrd.frames with xrd.integrate (2D frames to integrate), "
+                "or xrd.patterns (1D patterns already reduced)"
+            )
+        elif self.patterns is None and self.integrate is None:
+            yield "integrate", (
+                "missing required key: xrd.frames (2D frames) needs xrd.integrate (the integration "
+                "settings); for 1D patterns use xrd.patterns instead"
+            )
+        elif self.patterns is None and self.frames is None:
+            yield "frames", "missing required key: xrd.integrate needs xrd.frames (the 2D frames to integrate)"
+        if self.phases and self.patterns is not None and self.patterns.wavelength_a is None:
+            yield "patterns.wavelength_a", (
+                "xrd.phases needs the X-ray wavelength (reflection positions in 2theta, Lorentz "
+                "factors); set xrd.patterns.wavelength_a in angstrom, or leave out xrd.phases to "
+                "track peaks only"
+            )
         if self.phases and self.peaks is None:
             yield "phases", "phases are indexed on tracked peaks: add an xrd.peaks section (an empty mapping takes the defaults)"
         names = [p.name for p in self.phases]
@@ -502,6 +530,10 @@ class IntegrateStage:
 
     def keys(self) -> list[str]:
         return self._keys
+
+    def fingerprint(self):
+        """What the integrated stack depends on: frames, their times and the integration settings."""
+        return (self.cfg.frames, self.cfg.integrate), sorted({r.path for r in self.refs})
 
     def worker(self) -> IntegrateWorker:
         return IntegrateWorker(self.cfg.integrate, self.refs)

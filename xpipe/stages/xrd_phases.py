@@ -1,7 +1,7 @@
 """Stage: tracked peaks, events, lattice parameters and phase fractions from the pattern stack.
 
-Runs on the whole integrated stack once the integrate stage has written it (no per-frame work
-for the runner to distribute); the science is in :mod:`xpipe.xrd.operando`. Writes
+Runs on the whole pattern stack once the integrate (or patterns) stage has written it (no
+per-frame work for the runner to distribute); the science is in :mod:`xpipe.xrd.operando`. Writes
 ``/entry/xrd/{peaks,events,lattice}``, the matching CSV tables and the figures
 ``xrd_contour_tracked.png`` and ``lattice.png``.
 """
@@ -82,7 +82,7 @@ class PhaseConfig:
 class PeaksConfig:
     """Peak finding, tracking and fitting on the integrated stack."""
 
-    range: list[float] | None = setting(None, doc="Radial range analysed (low, high), in the unit of xrd.integrate.unit; default the whole axis.", length=2, increasing=True)
+    range: list[float] | None = setting(None, doc="Radial range analysed (low, high), in the radial unit (xrd.integrate.unit or xrd.patterns.unit); default the whole axis.", length=2, increasing=True)
     background: str = setting("snip", doc="pybaselines method for the per-frame background (snip, asls, arpls, ...).")
     prominence: float = setting(10.0, doc="Smallest peak prominence, in units of the pattern noise.", minimum=0.0, exclusive_minimum=True)
     max_shift_fwhm: float = setting(1.0, doc="Largest move of a peak between frames, in FWHM (tracking gate).", minimum=0.0, exclusive_minimum=True)
@@ -149,6 +149,11 @@ def d_range(x: np.ndarray, unit: str, wavelength_a: float | None, radial_range) 
     return float(np.min(d)), float(min(np.max(d), 1e3))
 
 
+def radial_unit(xrd) -> str:
+    """The radial unit of the stack the recipe's ``xrd`` section makes (frames or patterns)."""
+    return xrd.patterns.unit if xrd.patterns is not None else xrd.integrate.unit
+
+
 class PhasesStage:
     """Whole-stack stage: no items of its own, it works in :meth:`write`."""
 
@@ -161,8 +166,19 @@ class PhasesStage:
         self.analysis: PhaseAnalysis | None = None
         self.error: str | None = None
 
+    depends_on = ("xrd.integrate", "xrd.patterns")
+
     def keys(self) -> list[str]:
         return []
+
+    def fingerprint(self):
+        return (self.cfg.peaks, self.cfg.phases, self.cfg.lattice), []
+
+    def cache_state(self):
+        return {"analysis": self.analysis, "error": self.error}
+
+    def restore_state(self, state) -> None:
+        self.analysis, self.error = state["analysis"], state["error"]
 
     def worker(self):
         return None
@@ -182,10 +198,12 @@ class PhasesStage:
         stack = read_patterns(entry)
         if stack.n_frames < 1:
             return StageSummary(0, [("xrd peaks", "no frame was integrated, nothing to track")], [])
-        unit = stack.unit or self.cfg.integrate.unit
+        unit = stack.unit or radial_unit(self.cfg)
         try:
-            lo, hi = d_range(stack.radial, unit, stack.wavelength_a, self.cfg.peaks.range)
-            phases = build_phases(self.cfg.phases, lo, hi)
+            phases = []
+            if self.cfg.phases:
+                lo, hi = d_range(stack.radial, unit, stack.wavelength_a, self.cfg.peaks.range)
+                phases = build_phases(self.cfg.phases, lo, hi)
             self.analysis = analyse_stack(
                 stack.radial, stack.intensity, stack.sigma if np.isfinite(stack.sigma).any() else None,
                 unit=unit, wavelength_a=stack.wavelength_a, phases=phases, frame_time_s=stack.frame_time_s,

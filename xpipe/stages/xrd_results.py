@@ -1,5 +1,6 @@
-"""Writing ``/entry/xrd`` from the integrate stage's checkpoints, and what is made from it:
-the frames table, the contour map and the per-frame ``.xye`` exports."""
+"""Writing ``/entry/xrd`` from the integrate stage's checkpoints, and what is made from it (for
+stacks read from 1D pattern files too): the frames table, the contour map and the per-frame
+``.xye`` exports."""
 
 from __future__ import annotations
 
@@ -225,6 +226,7 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
 
     with open_results(results_path) as res:
         s = res.patterns()
+        what = "patterns" if res.has("xrd/patterns") else "frames"
     if s.n_frames == 0:
         return None
     y, ylabel = time_axis(s.frame_time_s, fig_cfg.time_unit, s.frame_index)
@@ -244,7 +246,7 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
         mesh = ax.imshow(z, aspect="auto", cmap="viridis", norm=norm)
     ax.set_xlabel(label)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{s.n_frames} frames" + (f", start {s.start_time}" if s.start_time else ""), fontsize=9)
+    ax.set_title(f"{s.n_frames} {what}" + (f", start {s.start_time}" if s.start_time else ""), fontsize=9)
     cb = fig.colorbar(mesh, ax=ax, pad=0.02)
     cb.set_label(f"intensity ({fig_cfg.contour_scale} scale)")
     if s.d_spacing_a is not None and s.radial_name == "two_theta_deg":
@@ -280,15 +282,18 @@ def export_xye(results_path: Path, folder: Path) -> list[Path]:
     with open_results(results_path) as res:
         s = res.patterns()
         settings = res.integration_settings()
+        read_1d = not res.has("xrd/integration")
     for j in range(s.n_frames):
         src = s.source_file[j]
         stem = Path(src.split("::")[0]).stem + (f"_{s.frame_index[j]:05d}" if "::" in src else "")
         path = folder / f"{stem}.xye"
+        how = (f"grid: {settings.get('grid_used')}; error_model: {settings.get('error_model')}" if read_1d else
+               f"method: {settings.get('method_used')}; polarization_factor: {settings.get('polarization_factor')}")
         header = (
-            f"xpipe integrated pattern of {src}\n"
+            f"xpipe {'pattern read from' if read_1d else 'integrated pattern of'} {src}\n"
             f"columns: {s.radial_name} ({s.radial_units}), intensity, sigma\n"
             f"wavelength_a: {s.wavelength_a}\nframe_time_s: {s.frame_time_s[j]:.3f} after {s.start_time}\n"
-            f"method: {settings.get('method_used')}; polarization_factor: {settings.get('polarization_factor')}"
+            f"{how}"
         )
         np.savetxt(path, np.column_stack([s.radial, s.intensity[j], s.sigma[j]]), fmt="%.6f %.6e %.6e", header=header)
         out.append(path)
