@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, metavar="N", help="worker processes (default: the recipe's run.workers)")
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in OUTDIR, skipping finished frames")
     r.add_argument("--dry-run", action="store_true", help="validate and show what would be done, then stop")
+    r.add_argument("--no-cache", action="store_true",
+                   help="run every stage, even those whose inputs and settings are unchanged since the last run into OUTDIR")
     g = r.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail")
@@ -93,7 +95,8 @@ def _run(args) -> int:
     if not args.dry_run:
         log.info("running %s -> %s", loaded.path.name, outdir)
     try:
-        report = run(loaded, outdir, workers=args.workers, resume=args.resume, dry_run=args.dry_run, quiet=args.quiet)
+        report = run(loaded, outdir, workers=args.workers, resume=args.resume, dry_run=args.dry_run, quiet=args.quiet,
+                     use_cache=not args.no_cache)
     except ResumeError as exc:
         print(f"xpipe run: cannot resume: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -371,6 +371,9 @@ class XasStage:
     def keys(self) -> list[str]:
         return [s.key for s in self.states]
 
+    def fingerprint(self):
+        return self.series, sorted({f for s in self.states for f in s.files})
+
     def worker(self):
         return XasWorker(self.states, self.settings())
 

@@ -282,6 +282,15 @@ class XpsStage:
     def keys(self) -> list[str]:
         return []
 
+    def fingerprint(self):
+        return self.series, sorted({p for c in self.series for p in c._paths})
+
+    def cache_state(self):
+        return self.results
+
+    def restore_state(self, state) -> None:
+        self.results = state
+
     def worker(self):
         return None
 

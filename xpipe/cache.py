@@ -1,0 +1,187 @@
+"""Content-hashed stage cache: a stage reruns only when its inputs or settings changed.
+
+A stage's hash covers its settings (the recipe sections it reads, figure settings excluded),
+the sha256 of every input file, the hashes of the stages it depends on, and the xpipe version.
+File hashes are remembered by (size, mtime) so unchanged files are not read again.
+
+Checkpointed stages keep their checkpoints when the hash matches. Whole-stack stages (which do
+their work while the results are assembled) store what they wrote into the results, and their
+in-memory state for figures and tables, and replay both on a match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+from .recipe.schema import InputFile
+from .store import atomic_write_bytes, versions
+
+log = logging.getLogger("xpipe")
+
+
+class FileHasher:
+    """sha256 of files, remembered by path, size and modification time in a JSON file."""
+
+    def __init__(self, memo: Path) -> None:
+        self.memo_path = memo
+        try:
+            self.memo: dict[str, list] = json.loads(memo.read_text())
+        except (OSError, ValueError):
+            self.memo = {}
+
+    def sha256(self, path: str) -> str:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return "missing"
+        key = os.path.abspath(path)
+        hit = self.memo.get(key)
+        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        self.memo[key] = [st.st_size, st.st_mtime_ns, digest]
+        return digest
+
+    def save(self) -> None:
+        self.memo_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.memo_path, json.dumps(self.memo).encode())
+
+
+def _plain(obj: Any, files: list[str]) -> Any:
+    """Settings as JSON-able data; every input-file path met on the way is collected."""
+    if isinstance(obj, InputFile):
+        files.append(str(obj))
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name), files) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v, files) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _plain(v, files) for k, v in obj.items()}
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return repr(obj)
+
+
+def stage_hash(stage: Any, upstream: list[str], hasher: FileHasher) -> str | None:
+    """The stage's content hash, or None for a stage that does not take part in caching."""
+    fp = getattr(stage, "fingerprint", None)
+    if fp is None:
+        return None
+    settings, paths = fp()
+    files: list[str] = list(paths)
+    plain = _plain(settings, files)
+    record = {
+        "stage": stage.name,
+        "xpipe": versions()["xpipe"],
+        "settings": plain,
+        "inputs": sorted({(os.path.abspath(p), hasher.sha256(p)) for p in files}),
+        "upstream": upstream,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ whole-stack stages
+
+
+def _names(group) -> set[str]:
+    names: set[str] = set()
+    group.visit(names.add)
+    return names
+
+
+def _group_attrs(group) -> dict[str, dict]:
+    import h5py
+
+    out = {"": dict(group.attrs)}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Group):
+            out[name] = dict(obj.attrs)
+
+    group.visititems(visit)
+    return out
+
+
+class Snapshot:
+    """What the results entry holds before a stage writes into it."""
+
+    def __init__(self, entry) -> None:
+        self.names = _names(entry)
+        self.attrs = _group_attrs(entry)
+
+
+def _cache_files(work: Path, stage_name: str) -> tuple[Path, Path]:
+    folder = work / stage_name
+    return folder / "cache.h5", folder / "cache.pkl"
+
+
+def store(work: Path, stage: Any, entry, before: Snapshot, digest: str, summary: Any) -> None:
+    """Keep what ``stage`` added to ``entry`` (new objects, changed group attributes) and its state."""
+    import h5py
+    import numpy as np
+
+    h5_path, pkl_path = _cache_files(work, stage.name)
+    h5_path.parent.mkdir(parents=True, exist_ok=True)
+    new = sorted(_names(entry) - before.names)
+    tops = [n for n in new if n.rpartition("/")[0] not in new]
+    changed = {}
+    for name, attrs in before.attrs.items():
+        grp = entry[name] if name else entry
+        now = dict(grp.attrs)
+        diff = {k: v for k, v in now.items() if k not in attrs or not np.array_equal(np.asarray(attrs[k]), np.asarray(v))}
+        if diff:
+            changed[name] = diff
+    try:
+        state = pickle.dumps({"state": stage.cache_state(), "summary": summary, "changed_attrs": changed, "objects": tops})
+    except Exception as exc:  # state that cannot be pickled: the stage simply reruns next time
+        log.debug("%s: not cached (%s)", stage.name, exc)
+        pkl_path.unlink(missing_ok=True)
+        return
+    tmp = h5_path.with_suffix(".tmp")
+    with h5py.File(tmp, "w") as out:
+        out.attrs["stage_hash"] = digest
+        for i, name in enumerate(tops):
+            entry.file.copy(entry[name], out, name=f"o{i}")
+    os.replace(tmp, h5_path)
+    atomic_write_bytes(pkl_path, state)
+    with h5py.File(h5_path, "a") as out:  # the hash is only trusted once both files are in place
+        out.attrs["complete"] = True
+
+
+def replay(work: Path, stage: Any, entry, digest: str) -> Any | None:
+    """Copy the cached objects into ``entry`` and restore the stage; the cached summary, or None."""
+    import h5py
+
+    h5_path, pkl_path = _cache_files(work, stage.name)
+    if not (h5_path.is_file() and pkl_path.is_file()):
+        return None
+    try:
+        with h5py.File(h5_path, "r") as src:
+            if src.attrs.get("stage_hash") != digest or not src.attrs.get("complete", False):
+                return None
+            saved = pickle.loads(pkl_path.read_bytes())
+            for i, name in enumerate(saved["objects"]):
+                parent, _, leaf = name.rpartition("/")
+                dest = entry.require_group(parent) if parent else entry
+                src.copy(src[f"o{i}"], dest, name=leaf)
+    except (OSError, KeyError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
+        log.warning("%s: cache unreadable (%s); running the stage", stage.name, exc)
+        return None
+    for name, attrs in saved["changed_attrs"].items():
+        grp = entry.require_group(name) if name else entry
+        for k, v in attrs.items():
+            grp.attrs[k] = v
+    stage.restore_state(saved["state"])
+    return saved["summary"]
