@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import cache as stage_cache
+from .cache import FileHasher, stage_hash
 from .executor import run_chunks
 from .progress import Progress
 from .recipe.model import LoadedRecipe
@@ -72,13 +74,29 @@ def build_stages(loaded: LoadedRecipe) -> list[Stage]:
     r = loaded.recipe
     stages: list[Stage] = []
     if r.xrd is not None:
-        stages.append(IntegrateStage(r.xrd, loaded.base_dir))
+        if r.xrd.patterns is not None:
+            from .stages.xrd_patterns import PatternStage
+
+            stages.append(PatternStage(r.xrd, loaded.base_dir))
+        else:
+            stages.append(IntegrateStage(r.xrd, loaded.base_dir))
         if r.xrd.peaks is not None:
             stages.append(PhasesStage(r.xrd, loaded.base_dir))
     if r.xas:
         stages.append(XasStage(r.xas, loaded.base_dir))
     if r.xps:
         stages.append(XpsStage(r.xps, loaded.base_dir))
+    echem = None
+    if r.echem is not None:
+        from .stages.echem import EchemStage
+
+        echem = EchemStage(r.echem, loaded.base_dir)
+        stages.append(echem)
+    figures = r.figures
+    if echem is not None or figures is not None:
+        from .stages.timeline import TimelineStage
+
+        stages.append(TimelineStage(r.timeline, echem, figures, loaded.base_dir))
     return stages
 
 
@@ -97,8 +115,13 @@ def run(
     dry_run: bool = False,
     quiet: bool = False,
     echo=print,
+    use_cache: bool = True,
 ) -> RunReport:
-    """Run a validated recipe into ``outdir``. See :class:`RunReport` for what comes back."""
+    """Run a validated recipe into ``outdir``. See :class:`RunReport` for what comes back.
+
+    With ``use_cache``, a stage whose inputs and settings are unchanged since the last run into
+    ``outdir`` is not run again: its checkpoints or its cached part of the results are reused.
+    """
     recipe = loaded.recipe
     workers = workers or recipe.run.workers
     if workers == "auto":
@@ -136,11 +159,26 @@ def run(
         except (OSError, ValueError):
             runs = []
 
+    hasher = FileHasher(work / "file_hashes.json")
+    hashes: dict[str, str | None] = {}
+    for st in stages:
+        upstream = [hashes[d] or "none" for d in getattr(st, "depends_on", ()) if d in hashes]
+        hashes[st.name] = stage_hash(st, upstream, hasher) if use_cache else None
+    if use_cache:
+        hasher.save()
+
     for st in stages:
         keys = st.keys()
         if not keys:  # whole-stack stages work in write(), on what the stages before produced
             continue
         ck = CheckpointStore(work / st.name)
+        digest = hashes[st.name]
+        old = ck.manifest() or {}
+        if (not resume and digest is not None and old.get("stage_hash") == digest
+                and set(keys) <= ck.done_keys()):
+            log.info("%s: inputs and settings unchanged, reusing %d %s", st.name, len(keys), st.label)
+            runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": 0, "cached": True})
+            continue
         if resume:
             old = ck.manifest()
             if old is None:
@@ -153,7 +191,7 @@ def run(
                 )
             done_keys = ck.done_keys()
         else:
-            ck.reset(manifest)
+            ck.reset({**manifest, "stage_hash": digest})
             done_keys = set()
         pending = [i for i, k in enumerate(keys) if k not in done_keys]
         already = len(keys) - len(pending)
@@ -188,7 +226,19 @@ def run(
         if recipe.description:
             entry.create_dataset("description", data=recipe.description)
         for st in stages:
-            summary = st.write(entry, CheckpointStore(work / st.name))
+            summary = None
+            whole = not st.keys() and hasattr(st, "cache_state")
+            digest = hashes[st.name]
+            if whole and digest is not None:
+                summary = stage_cache.replay(work, st, entry, digest)
+                if summary is not None:
+                    log.info("%s: inputs and settings unchanged, reusing the cached %s", st.name, st.label)
+                    runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": 0, "cached": True})
+            if summary is None:
+                before = stage_cache.Snapshot(entry) if whole and digest is not None else None
+                summary = st.write(entry, CheckpointStore(work / st.name))
+                if before is not None:
+                    stage_cache.store(work, st, entry, before, digest, summary)
             report.done += summary.done
             report.failed.extend(summary.failed)
             report.engine_builds += summary.engine_builds
@@ -196,8 +246,12 @@ def run(
         write_provenance(entry, recipe_text=loaded.text, recipe_sha256=loaded.sha256,
                          recipe_path=str(loaded.path), inputs=inputs, started=runs[0]["started"] if runs else started,
                          runs=runs)
+    runs_path.write_text(json.dumps(runs, indent=1))
     report.results = results
     for st in stages:
         report.files.extend(st.after(results, outdir))
+    from .summary import write_summary
+
+    report.files.extend(write_summary(results, report, outdir))
     return report
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..stages.echem import EchemConfig
+from ..stages.paper_figures import PaperFiguresConfig
+from ..stages.timeline import TimelineConfig
 from ..stages.xas import XasSeriesConfig
 from ..stages.xps import XpsSeriesConfig
 from ..stages.xrd_integrate import XrdConfig
@@ -40,8 +43,18 @@ class Recipe:
     xrd: XrdConfig | None = setting(None, doc="Operando XRD section (see xrd).")
     xas: list[XasSeriesConfig] | None = setting(None, doc="XAS series: XANES edges and valence, EXAFS shells (see xas[]).")
     xps: list[XpsSeriesConfig] | None = setting(None, doc="XPS series: charge correction, components, doublets, backgrounds (see xps[]).")
+    echem: EchemConfig | None = setting(None, doc="Cycler record and clock alignment (see echem).")
+    timeline: TimelineConfig = setting(default_factory=TimelineConfig, doc="Placing series on the cycler clock (see timeline).")
+    figures: PaperFiguresConfig | None = setting(
+        None, doc="Publication figures: contour map with the voltage beside it, lattice evolution, valence timeline (see figures).")
 
     def check(self, ctx: Context):
+        if self.figures is not None and self.figures.axis == "x" and (self.echem is None or self.echem.electrode is None):
+            yield "figures.axis", "an x axis needs the ion content: add echem with an electrode section"
+        known = {s.name for s in (self.xas or [])} | {s.name for s in (self.xps or [])}
+        for i, e in enumerate(self.timeline.ex_situ):
+            if e.series not in known:
+                yield f"timeline.ex_situ[{i}].series", f"no xas[] or xps[] series is named {e.series!r} (found: {', '.join(sorted(known)) or 'none'})"
         if self.xrd is None and not self.xas and not self.xps:
             yield "xrd", "the recipe has no technique section; add 'xrd', 'xas' or 'xps'"
         for key, sections in (("xas", self.xas), ("xps", self.xps)):

@@ -13,6 +13,7 @@ several keys or the file system; it runs only when the section itself parsed cle
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import math
 import os
@@ -229,6 +230,8 @@ def _convert(tp: Any, value: Any, key: str, line: int | None, meta: dict, ctx: C
         _check_range(float(value), meta, "a number")
         return float(value)
     if tp is str:
+        if isinstance(value, (datetime.date, datetime.datetime)):  # YAML reads unquoted dates as dates
+            return value.isoformat()
         if not isinstance(value, str) or not value.strip():
             raise _Bad(f"expected non-empty text, found {_found(value)}")
         return value

@@ -1,0 +1,249 @@
+"""Recipe stage ``echem``: the cycler record in, ``/entry/echem`` out.
+
+The record is read once into the common table (time_s, voltage_v, current_ma, capacity_mah,
+cycle, half_cycle, direction, step), the clock offset is taken from the recipe or estimated from
+voltages logged with the frames, and with an ``electrode`` the ion content x and the state of
+charge are derived. The timeline stage puts every technique on this clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..echem.align import AlignmentError, OffsetFit, cycler_seconds, estimate_offset
+from ..echem.electrode import Electrode
+from ..echem.readers import CyclerData, CyclerReadError, read_cycler
+from ..io.frames import parse_time
+from ..recipe.schema import Context, InputFile, setting
+from ..store import nx_group, set_attrs, write_strings
+
+log = logging.getLogger("xpipe")
+
+
+@dataclass(kw_only=True)
+class CsvColumnsConfig:
+    """Column names of a CSV cycler export (only the ones the file has)."""
+
+    time_s: str | None = setting(None, doc="Column of test time in seconds.")
+    time_min: str | None = setting(None, doc="Column of test time in minutes (instead of time_s).")
+    time_h: str | None = setting(None, doc="Column of test time in hours (instead of time_s).")
+    datetime: str | None = setting(None, doc="Column of wall-clock date and time (ISO 8601, or echem.time_format).")
+    voltage_v: str | None = setting(None, doc="Column of cell voltage in V.")
+    current_ma: str | None = setting(None, doc="Column of current in mA (positive on charge).")
+    current_a: str | None = setting(None, doc="Column of current in A (instead of current_ma).")
+    capacity_mah: str | None = setting(None, doc="Column of net charge passed since the start, mAh.")
+    capacity_ah: str | None = setting(None, doc="Column of net charge passed since the start, Ah (instead of capacity_mah).")
+    cycle: str | None = setting(None, doc="Column of the cycle number.")
+    step: str | None = setting(None, doc="Column of the step number.")
+
+    def mapping(self) -> dict[str, str]:
+        return {k: v for k, v in vars(self).items() if v is not None and not k.startswith("_")}
+
+
+@dataclass(kw_only=True)
+class ElectrodeConfig:
+    """The working electrode's active material: gives x (ion content) and the state of charge."""
+
+    formula: str = setting(doc="Pristine formula of the active material, e.g. 'Na3V2(PO4)3'.")
+    active_mass_mg: float = setting(doc="Mass of active material in the electrode.", unit="mg", minimum=0, exclusive_minimum=True)
+    ion: str = setting("Na", doc="The mobile ion (element symbol as in the formula).")
+    ion_charge: int = setting(1, doc="Charge of the mobile ion (1 for Li+, Na+, K+; 2 for Mg2+, Zn2+).", minimum=1, maximum=3)
+    x_start: float | None = setting(None, doc="Ion content at the start of the record (default: the count in the formula).", minimum=0)
+    x_min: float | None = setting(None, doc="Ion content at full charge, for the state of charge (e.g. 1 for Na3V2(PO4)3 -> NaV2(PO4)3).", minimum=0)
+    theoretical_capacity_mah_g: float | None = setting(
+        None, doc="Specific capacity for the state of charge, instead of x_min (e.g. 117.6 for Na3V2(PO4)3, 2 Na).",
+        unit="mAh/g", minimum=0, exclusive_minimum=True)
+    charge_removes_ion: bool = setting(True, doc="True for a cathode (charging extracts the ion), false for an anode.")
+
+    def check(self, ctx: Context):
+        try:
+            self._electrode = self.build()
+        except ValueError as exc:
+            yield "formula", str(exc)
+
+    def build(self) -> Electrode:
+        return Electrode(self.formula, self.active_mass_mg, ion=self.ion, ion_charge=self.ion_charge, x_start=self.x_start,
+                         x_min=self.x_min, theoretical_capacity_mah_g=self.theoretical_capacity_mah_g,
+                         charge_removes_ion=self.charge_removes_ion)
+
+
+@dataclass(kw_only=True)
+class VoltageLogConfig:
+    """A log of voltages measured at known wall times (e.g. the beamline's potentiostat readback)."""
+
+    file: InputFile = setting(doc="CSV file with a time column and a voltage column.")
+    time_column: str = setting("time", doc="Column of wall-clock times (ISO 8601).")
+    voltage_column: str = setting("voltage_v", doc="Column of cell voltage in V.")
+
+
+@dataclass(kw_only=True)
+class EchemConfig:
+    """The cycler record and the clock that puts frames and scans on it."""
+
+    file: InputFile = setting(doc="Cycler file: BioLogic .mpr/.mpt, Neware .nda/.ndax, Arbin .res, or CSV.")
+    format: Literal["auto", "mpr", "mpt", "nda", "ndax", "res", "csv"] = setting(
+        "auto", doc="File format ('auto': from the suffix).")
+    columns: CsvColumnsConfig | None = setting(None, doc="CSV only: which column holds what (default: recognised by name).")
+    time_format: str | None = setting(None, doc="CSV only: strptime format of the datetime column when not ISO 8601.")
+    start_time: str | None = setting(
+        None, doc="Wall-clock time of the record's zero (ISO 8601), for files without one (CSV with "
+        "test time only); overrides the file's own.")
+    timezone: str | None = setting(
+        None, doc="Time zone of local (naive) times when the other clock gives UTC offsets, e.g. 'Europe/Paris'.")
+    offset_s: float | Literal["auto"] = setting(
+        0.0, doc="Seconds added to frame and scan times to put them on the cycler clock (positive "
+        "when the beamline clock is behind the cycler's). 'auto': estimated from voltage_log.", unit="s")
+    voltage_log: VoltageLogConfig | None = setting(
+        None, doc="Voltages logged with the frames on the beamline clock; with offset_s: auto the "
+        "offset is the one that best matches them to the cycler curve.")
+    offset_search_s: list[float] = setting(
+        default_factory=lambda: [-7200.0, 7200.0], doc="Range searched for offset_s: auto.", unit="s", length=2, increasing=True)
+    electrode: ElectrodeConfig | None = setting(None, doc="Active material, for x and the state of charge (see echem.electrode).")
+
+    def check(self, ctx: Context):
+        if self.columns is not None and self.format not in ("auto", "csv"):
+            yield "columns", f"a column mapping is for CSV files, but format is {self.format!r}"
+        if self.offset_s == "auto" and self.voltage_log is None:
+            yield "offset_s", "'auto' estimates the offset from logged voltages: add echem.voltage_log"
+        if self.start_time is not None and parse_time(self.start_time) is None:
+            yield "start_time", f"expected an ISO 8601 date and time, e.g. 2025-03-14T09:00:00, found {self.start_time!r}"
+        if self.timezone is not None:
+            from zoneinfo import ZoneInfo
+
+            try:
+                ZoneInfo(self.timezone)
+            except Exception:
+                yield "timezone", f"{self.timezone!r} is not a known time zone name (e.g. 'Europe/Paris', 'UTC')"
+
+
+def read_voltage_log(cfg: VoltageLogConfig) -> tuple[list[datetime | None], np.ndarray]:
+    import csv
+
+    times: list[datetime | None] = []
+    volts: list[float] = []
+    with open(cfg.file, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        for col in (cfg.time_column, cfg.voltage_column):
+            if col not in (reader.fieldnames or []):
+                raise ValueError(f"{cfg.file}: no column {col!r} (columns: {', '.join(reader.fieldnames or [])})")
+        for row in reader:
+            times.append(parse_time(row[cfg.time_column]))
+            try:
+                volts.append(float(row[cfg.voltage_column]))
+            except ValueError:
+                volts.append(np.nan)
+    return times, np.array(volts)
+
+
+class EchemStage:
+    """Whole-record stage: reads the cycler file in :meth:`write`."""
+
+    name = "echem"
+    label = "cycler record"
+
+    def __init__(self, cfg: EchemConfig, base_dir: Path) -> None:
+        self.cfg = cfg
+        self.base_dir = Path(base_dir)
+        self.data: CyclerData | None = None
+        self.electrode: Electrode | None = cfg.electrode.build() if cfg.electrode else None
+        self.offset_s: float = 0.0
+        self.offset_fit: OffsetFit | None = None
+        self.error: str | None = None
+
+    def keys(self) -> list[str]:
+        return []
+
+    def worker(self):
+        return None
+
+    def plan_lines(self) -> list[str]:
+        off = "estimated from the voltage log" if self.cfg.offset_s == "auto" else f"{self.cfg.offset_s:g} s"
+        return [f"cycler file {Path(self.cfg.file).name} ({self.cfg.format}); clock offset {off}"]
+
+    def read(self) -> CyclerData:
+        c = self.cfg
+        data = read_cycler(c.file, format=c.format, columns=c.columns.mapping() if c.columns else None,
+                           time_format=c.time_format)
+        if c.start_time is not None:
+            data.start = parse_time(c.start_time)
+        return data
+
+    def write(self, entry, checkpoints):
+        from ..runner import StageSummary
+
+        try:
+            self.data = data = self.read()
+        except (CyclerReadError, OSError, ValueError) as exc:
+            self.error = str(exc)
+            log.error("echem: %s", exc)
+            return StageSummary(0, [(str(self.cfg.file), str(exc))], [])
+        if self.cfg.offset_s == "auto":
+            try:
+                if data.start is None:
+                    raise AlignmentError("the cycler record has no wall-clock start; give echem.start_time")
+                times, volts = read_voltage_log(self.cfg.voltage_log)
+                t = cycler_seconds(times, data.start, 0.0, self.cfg.timezone)
+                self.offset_fit = estimate_offset(data, t, volts, tuple(self.cfg.offset_search_s))
+                self.offset_s = self.offset_fit.offset_s
+                log.info("echem: clock offset %.1f +- %.1f s (rms %.1f mV over %d logged points)", self.offset_s,
+                         self.offset_fit.offset_err_s, 1e3 * self.offset_fit.rms_v, self.offset_fit.n_points)
+            except (AlignmentError, OSError, ValueError) as exc:
+                self.error = f"clock offset: {exc}"
+                log.error("echem: %s", self.error)
+                return StageSummary(len(data), [("echem.offset_s", str(exc))], [(str(self.cfg.file), None)])
+        else:
+            self.offset_s = float(self.cfg.offset_s)
+        write_echem(entry, self)
+        return StageSummary(len(data), [], [(str(self.cfg.file), None)])
+
+    def after(self, results_path: Path, outdir: Path) -> list[Path]:
+        return []
+
+
+def write_echem(entry, stage: EchemStage) -> None:
+    """``/entry/echem``: the whole record in the common table, the electrode and the clock."""
+    d = stage.data
+    g = nx_group(entry, "echem", "NXcollection", source=str(d.source), format=d.format,
+                 start_time=d.start.isoformat() if d.start else "unknown")
+    units = {"time_s": "s", "voltage_v": "V", "current_ma": "mA", "capacity_mah": "mA h"}
+    for name, unit in units.items():
+        g.create_dataset(name, data=getattr(d, name), compression="gzip", shuffle=True).attrs["units"] = unit
+    for name in ("cycle", "half_cycle", "step"):
+        g.create_dataset(name, data=getattr(d, name).astype(np.int64), compression="gzip")
+    ds = g.create_dataset("direction", data=d.direction.astype(np.int8), compression="gzip")
+    ds.attrs["meaning"] = "+1 charge, -1 discharge, 0 rest"
+    g["capacity_mah"].attrs["long_name"] = "net charge passed since the first record (charge positive)"
+    g["time_s"].attrs["long_name"] = "test time since the first record"
+    meta = g.create_group("meta")
+    for k, v in d.meta.items():
+        if isinstance(v, (str, int, float, bool, np.integer, np.floating)):
+            meta.attrs[k] = v
+        elif isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v):
+            write_strings(meta, k, list(v))
+        else:
+            meta.attrs[k] = str(v)
+    clock = g.create_group("clock")
+    set_attrs(clock, offset_s=stage.offset_s, offset_method="estimated" if stage.offset_fit else "recipe")
+    if stage.offset_fit is not None:
+        f = stage.offset_fit
+        set_attrs(clock, offset_err_s=f.offset_err_s, rms_v=f.rms_v, n_points=f.n_points)
+    e = stage.electrode
+    if e is not None:
+        x = e.x(d.capacity_mah)
+        g.create_dataset("x", data=x, compression="gzip").attrs["long_name"] = f"x in {e.x_formula}"
+        practical = float(np.nanmax(d.capacity_mah)) if len(d) else None
+        soc, basis = e.soc(d.capacity_mah, practical)
+        ds = g.create_dataset("soc", data=soc, compression="gzip")
+        ds.attrs["basis"] = basis
+        eg = g.create_group("electrode")
+        set_attrs(eg, formula=e.formula, x_formula=e.x_formula, ion=e.ion, ion_charge=e.ion_charge,
+                  active_mass_mg=e.active_mass_mg, molar_mass_g_mol=e.molar_mass_g_mol, x_start=e.x_start,
+                  mah_per_x=e.mah_per_x, charge_removes_ion=e.charge_removes_ion)
+        if e.capacity_full_mah is not None:
+            eg.attrs["capacity_full_mah"] = e.capacity_full_mah

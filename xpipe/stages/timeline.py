@@ -1,0 +1,383 @@
+"""Recipe stage ``timeline``: every technique on the cycler's clock, in ``/entry/timeline``.
+
+It runs after the technique stages, on what they wrote into the results being assembled:
+XRD frames and lattice parameters (clock-placed by their frame times), XANES valences
+(clock-placed when the scan times fall inside the cycler record, otherwise placed by the stated
+voltage on a chosen half-cycle) and XPS valences (placed by voltage). Each series carries its
+time, x and voltage with the placement uncertainty, and its value with its uncertainty.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..echem.align import (
+    Placement,
+    cycler_seconds,
+    decimate,
+    epoch_to_datetime,
+    half_cycle_of,
+    place,
+    state_at,
+)
+from ..io.frames import parse_time
+from ..recipe.schema import setting
+from ..store import nx_group, set_attrs, write_strings
+
+log = logging.getLogger("xpipe")
+
+CURVE_POINTS = 20000
+
+
+@dataclass(kw_only=True)
+class ExSituConfig:
+    """How the samples of one ex situ XAS or XPS series are placed on the cycler record."""
+
+    series: str = setting(doc="Name of an xas[] or xps[] series.")
+    by: Literal["voltage", "x", "capacity_mah"] = setting(
+        "x", doc="Place by the stated ion content x (needs echem.electrode), the charge passed, or the "
+        "voltage. A rest voltage sits below the operando curve on charge (polarisation) and a plateau "
+        "matches a long stretch, so x or charge place better when known.")
+    values: list[float] | None = setting(
+        None, doc="The stated x, charge (mAh) or voltage (V) of each sample, in series order "
+        "(default for 'voltage': the voltages the files or the series state).")
+    half_cycle: Literal["first_charge", "first_discharge"] | int | None = setting(
+        None, doc="Half-cycle to place them on (default: timeline.ex_situ_half_cycle).")
+
+
+@dataclass(kw_only=True)
+class TimelineConfig:
+    """How ex situ and operando series are put on the cycler clock."""
+
+    placement: Literal["auto", "clock", "voltage"] = setting(
+        "auto", doc="Spectra placement: 'clock' by their scan times, 'voltage' by their stated "
+        "voltage on ex_situ_half_cycle; 'auto' uses the clock when a scan time falls inside the "
+        "cycler record, the voltage otherwise.")
+    ex_situ_half_cycle: Literal["first_charge", "first_discharge"] | int = setting(
+        "first_charge", doc="Half-cycle on which ex situ samples are placed by voltage (a number counts half-cycles from 1).")
+    voltage_tolerance_v: float = setting(
+        0.003, doc="Voltage placement: the stretch of curve within this of the stated voltage sets "
+        "the placement uncertainty (flat plateaus place loosely).", unit="V", minimum=0)
+    ex_situ: list[ExSituConfig] = setting(
+        default_factory=list, doc="Per-series placement of ex situ samples by stated x, charge or voltage (see timeline.ex_situ[]).")
+
+    def check(self, ctx):
+        names = [e.series for e in self.ex_situ]
+        for n in sorted({n for n in names if names.count(n) > 1}):
+            yield "ex_situ", f"series {n!r} is listed twice"
+        for i, e in enumerate(self.ex_situ):
+            if e.by != "voltage" and e.values is None:
+                yield f"ex_situ[{i}].values", f"placing by {e.by} needs the stated value of each sample"
+
+
+@dataclass
+class Series:
+    """One named series on the timeline."""
+
+    name: str
+    quantity: str
+    units: str
+    technique: str
+    kind: str
+    label: str
+    source: str
+    value: np.ndarray
+    value_err: np.ndarray
+    time_s: np.ndarray
+    time_err_s: np.ndarray
+    placement: list[str]
+    attrs: dict = field(default_factory=dict)
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _safe(name: str) -> str:
+    return name.replace("/", "_").replace(" ", "_")
+
+
+class TimelineStage:
+    """Whole-results stage: builds ``/entry/timeline`` in :meth:`write`, draws figures after."""
+
+    name = "timeline"
+    label = "timeline"
+
+    def __init__(self, cfg: TimelineConfig, echem_stage, figures_cfg, base_dir: Path) -> None:
+        self.cfg = cfg
+        self.echem = echem_stage
+        self.figures = figures_cfg
+        self.base_dir = Path(base_dir)
+        self.series: list[Series] = []
+        self.notes: list[str] = []
+
+    def keys(self) -> list[str]:
+        return []
+
+    def worker(self):
+        return None
+
+    def plan_lines(self) -> list[str]:
+        return [f"series on the cycler clock; spectra placed by {self.cfg.placement}; ex situ on {self.cfg.ex_situ_half_cycle}"]
+
+    # ------------------------------------------------------------------ building
+    def write(self, entry, checkpoints):
+        from ..runner import StageSummary
+
+        cyc = self.echem.data if self.echem is not None else None
+        failed: list[tuple[str, str]] = []
+        start = cyc.start if cyc is not None else None
+        offset = self.echem.offset_s if self.echem is not None else 0.0
+        tz = self.echem.cfg.timezone if self.echem is not None else None
+        if start is None:
+            start = _first_xrd_start(entry)
+        series: list[Series] = []
+        try:
+            series += self._xrd(entry, start, offset, tz)
+        except Exception as exc:  # a timeline problem must not lose the technique results
+            failed.append(("timeline xrd", str(exc)))
+        half = None
+        if cyc is not None:
+            try:
+                half = half_cycle_of(cyc, self.cfg.ex_situ_half_cycle)
+            except ValueError as exc:
+                self.notes.append(f"ex situ placement: {exc}")
+        for fn in (self._xanes, self._xps):
+            try:
+                series += fn(entry, start, offset, tz, half)
+            except Exception as exc:
+                failed.append((f"timeline {fn.__name__.strip('_')}", str(exc)))
+        for name, reason in failed:
+            log.error("%s: %s", name, reason)
+        self.series = series
+        write_timeline(entry, self, start, offset)
+        return StageSummary(0, failed, [])
+
+    def _state(self, t):
+        cyc = self.echem.data if self.echem is not None else None
+        if cyc is None:
+            n = np.size(t)
+            nan = np.full(n, np.nan)
+            return nan, nan, nan, np.full(n, -1)
+        st = state_at(cyc, t)
+        x = self.echem.electrode.x(st.capacity_mah) if self.echem.electrode else np.full(st.voltage_v.shape, np.nan)
+        return st.voltage_v, x, st.capacity_mah, st.half_cycle
+
+    def _xrd(self, entry, start, offset, tz) -> list[Series]:
+        if "xrd/integrated" not in entry or start is None:
+            return []
+        g = entry["xrd/integrated"]
+        t0 = parse_time(_text(g["frame_time_s"].attrs.get("start_time", "")))
+        rel = g["frame_time_s"][()]
+        frame_index = g["frame_index"][()]
+        if t0 is None:
+            return []
+        times = [t0 + timedelta(seconds=float(s)) if np.isfinite(s) else None for s in rel]
+        t = cycler_seconds(times, start, offset, tz)
+        zeros = np.zeros_like(t)
+        out = [Series("xrd_frames", "frame", "", "xrd", "operando", "XRD frames", "/entry/xrd/integrated/frame_index",
+                      frame_index.astype(float), np.zeros_like(t), t, zeros, ["clock"] * t.size)]
+        if "xrd/lattice" not in entry:
+            return out
+        for phase, lg in entry["xrd/lattice"].items():
+            present = lg["present"][()] if "present" in lg else np.ones(t.size, bool)
+            system = _text(lg.attrs.get("system", ""))
+            params = [("a", "a", "angstrom")]
+            if system not in ("cubic", "tetragonal", "hexagonal", "trigonal", "rhombohedral"):
+                params.append(("b", "b", "angstrom"))
+            if system != "cubic":
+                params.append(("c", "c", "angstrom"))
+            params += [("volume", "volume", "angstrom^3"), ("phase_fraction", "fraction", "")]
+            for key, q, unit in params:
+                if key not in lg:
+                    continue
+                v = np.where(present, lg[key][()], np.nan)
+                e = np.where(present, lg[f"{key}_err"][()], np.nan) if f"{key}_err" in lg else np.full(t.size, np.nan)
+                out.append(Series(f"xrd_{q}_{_safe(phase)}", q, unit, "xrd", "operando", f"XRD {phase} {key}",
+                                  f"/entry/xrd/lattice/{phase}/{key}", v, e, t, zeros, ["clock"] * t.size,
+                                  {"phase": phase, "family": _text(lg.attrs.get("family", ""))}))
+        return out
+
+    def _place(self, start, offset, tz, half, epoch_s, voltage_v, series: str = "") -> list[Placement]:
+        cyc = self.echem.data if self.echem is not None else None
+        rule = next((e for e in self.cfg.ex_situ if e.series == series), None)
+        if rule is not None:
+            return self._place_stated(cyc, half, rule, voltage_v)
+        out = []
+        aware = start is not None and start.tzinfo is not None
+        for ts, v in zip(epoch_s, voltage_v):
+            when = epoch_to_datetime(ts, aware) if ts is not None else None
+            on_clock = np.nan
+            if when is not None and start is not None:
+                on_clock = float(cycler_seconds([when], start, offset, tz)[0])
+            inside = cyc is not None and np.isfinite(on_clock) and cyc.time_s[0] <= on_clock <= cyc.time_s[-1]
+            mode = self.cfg.placement
+            if mode == "clock" or (mode == "auto" and inside):
+                out.append(Placement(on_clock, 0.0, "clock") if np.isfinite(on_clock) else Placement(np.nan, np.nan, "unplaced", "no scan time"))
+            elif cyc is not None and half is not None and v is not None and np.isfinite(v):
+                out.append(place(cyc, float(v), half, "voltage", self.cfg.voltage_tolerance_v))
+            else:
+                out.append(Placement(np.nan, np.nan, "unplaced", "no cycler record, scan time or stated voltage to place it by"))
+        return out
+
+    def _place_stated(self, cyc, half, rule: ExSituConfig, voltage_v) -> list[Placement]:
+        n = len(voltage_v)
+        values = rule.values if rule.values is not None else list(voltage_v)
+        if len(values) != n:
+            raise ValueError(f"timeline.ex_situ for {rule.series!r}: {len(values)} values for {n} samples")
+        if cyc is None:
+            return [Placement(np.nan, np.nan, "unplaced", "no cycler record") for _ in range(n)]
+        if rule.half_cycle is not None:
+            half = half_cycle_of(cyc, rule.half_cycle)
+        if half is None:
+            return [Placement(np.nan, np.nan, "unplaced", "no half-cycle to place on") for _ in range(n)]
+        out = []
+        for v in values:
+            if v is None or not np.isfinite(v):
+                out.append(Placement(np.nan, np.nan, "unplaced", "no stated value"))
+            elif rule.by == "voltage":
+                out.append(place(cyc, float(v), half, "voltage", self.cfg.voltage_tolerance_v))
+            else:
+                e = self.echem.electrode
+                if rule.by == "x" and e is None:
+                    raise ValueError(f"timeline.ex_situ for {rule.series!r}: placing by x needs echem.electrode")
+                cap = float(e.capacity_mah(v)) if rule.by == "x" else float(v)
+                p = place(cyc, cap, half, "capacity", 0.0)
+                out.append(Placement(p.time_s, p.time_err_s, rule.by, p.note))
+        return out
+
+    def _xanes(self, entry, start, offset, tz, half) -> list[Series]:
+        out = []
+        if "xas" not in entry:
+            return out
+        for name, g in entry["xas"].items():
+            sp = g.get("spectra")
+            if sp is None or "valence" not in sp:
+                continue
+            epoch = [float(x) if np.isfinite(x) else None for x in sp["time_s"][()]]
+            volts = sp["voltage_v"][()]
+            pl = self._place(start, offset, tz, half, epoch, volts, name)
+            kind = "operando" if all(p.how == "clock" for p in pl) else "ex_situ"
+            element = _text(g.attrs.get("element", ""))
+            out.append(Series(f"xanes_valence_{_safe(name)}", "valence", "", "xanes", kind,
+                              f"XANES {element} {_text(g.attrs.get('edge', ''))} ({kind.replace('_', ' ')})",
+                              f"/entry/xas/{name}/spectra/valence", sp["valence"][()], sp["valence_err"][()],
+                              np.array([p.time_s for p in pl]), np.array([p.time_err_s for p in pl]), [p.how for p in pl],
+                              {"element": element, "stated_voltage_v": volts,
+                               "notes": [p.note for p in pl]}))
+        return out
+
+    def _xps(self, entry, start, offset, tz, half) -> list[Series]:
+        out = []
+        if "xps" not in entry:
+            return out
+        for name, g in entry["xps"].items():
+            if "mean_valence" not in g:
+                continue
+            volts = g["voltage_v"][()] if "voltage_v" in g else np.full(g["mean_valence"].shape, np.nan)
+            pl = self._place(start, offset, tz, half, [None] * volts.size, volts, name)
+            t = np.array([p.time_s for p in pl])
+            te = np.array([p.time_err_s for p in pl])
+            how = [p.how for p in pl]
+            notes = [p.note for p in pl]
+            element = _text(g.attrs.get("element", ""))
+            out.append(Series(f"xps_valence_{_safe(name)}", "valence", "", "xps", "ex_situ", f"XPS {name} mean valence (ex situ)",
+                              f"/entry/xps/{name}/mean_valence", g["mean_valence"][()], g["mean_valence_err"][()], t, te, how,
+                              {"element": element, "stated_voltage_v": volts, "notes": notes}))
+            sp = g.get("species")
+            if sp is not None and "valence_fraction" in sp:
+                names = [_text(s) for s in sp["valence_fraction_species"][()]]
+                frac = sp["valence_fraction"][()]
+                err = sp["valence_fraction_err"][()]
+                for j, s in enumerate(names):
+                    out.append(Series(f"xps_fraction_{_safe(s)}_{_safe(name)}", "fraction", "", "xps", "ex_situ",
+                                      f"XPS {s} fraction (ex situ)", f"/entry/xps/{name}/species/valence_fraction",
+                                      frac[:, j], err[:, j], t, te, how, {"species": s, "element": element}))
+        return out
+
+    def after(self, results_path: Path, outdir: Path) -> list[Path]:
+        if self.figures is None:
+            return []
+        from .paper_figures import plot_contour_map, plot_lattice_evolution, plot_valence_timeline
+
+        files: list[Path] = []
+        figdir = outdir / "figures"
+        for fn, stem, cfg in ((plot_contour_map, "contour_map", self.figures.contour),
+                              (plot_lattice_evolution, "lattice_evolution", self.figures.lattice),
+                              (plot_valence_timeline, "valence_timeline", self.figures.timeline)):
+            if not cfg.enabled:
+                continue
+            try:
+                res = fn(results_path, figdir / stem, self.figures)
+            except Exception as exc:  # a figure never loses results
+                log.error("figure %s: %s", stem, exc)
+                self.notes.append(f"figure {stem} not drawn: {exc}")
+                continue
+            if res is not None:
+                files.extend(res.paths)
+        return files
+
+
+def _first_xrd_start(entry) -> datetime | None:
+    if "xrd/integrated/frame_time_s" not in entry:
+        return None
+    return parse_time(_text(entry["xrd/integrated/frame_time_s"].attrs.get("start_time", "")))
+
+
+def write_timeline(entry, stage: TimelineStage, start: datetime | None, offset_s: float) -> None:
+    """``/entry/timeline``: the cycler curve and every series with time, x, voltage and errors."""
+    echem = stage.echem
+    electrode = echem.electrode if echem is not None else None
+    tg = nx_group(entry, "timeline", "NXcollection", clock_start=start.isoformat() if start else "unknown",
+                  offset_s=offset_s, axis="time_s")
+    if electrode is not None:
+        from ..echem.electrode import pretty_formula
+
+        set_attrs(tg, formula=electrode.x_formula, ion=electrode.ion,
+                  x_label=f"x in {pretty_formula(electrode.x_formula)}")
+    if stage.notes:
+        write_strings(tg, "notes", stage.notes)
+    cyc = echem.data if echem is not None else None
+    if cyc is not None:
+        keep = decimate(len(cyc), CURVE_POINTS)
+        eg = tg.create_group("echem")
+        eg.attrs["decimated_from"] = len(cyc)
+        for name, unit in (("time_s", "s"), ("voltage_v", "V"), ("current_ma", "mA"), ("capacity_mah", "mA h")):
+            eg.create_dataset(name, data=getattr(cyc, name)[keep]).attrs["units"] = unit
+        eg.create_dataset("half_cycle", data=cyc.half_cycle[keep].astype(np.int64))
+        eg.create_dataset("direction", data=cyc.direction[keep].astype(np.int8))
+        x = electrode.x(cyc.capacity_mah[keep]) if electrode else np.full(keep.size, np.nan)
+        eg.create_dataset("x", data=x)
+        if electrode:
+            soc, basis = electrode.soc(cyc.capacity_mah[keep], float(np.nanmax(cyc.capacity_mah)))
+        else:
+            soc, basis = np.full(keep.size, np.nan), "unknown"
+        eg.create_dataset("soc", data=soc).attrs["basis"] = basis
+    sg = tg.create_group("series")
+    for s in stage.series:
+        g = sg.create_group(s.name)
+        set_attrs(g, quantity=s.quantity, units=s.units, technique=s.technique, kind=s.kind, label=s.label, source=s.source)
+        voltage, x, _, half = stage._state(s.time_s)
+        _, x_lo, _, _ = stage._state(s.time_s - s.time_err_s)
+        _, x_hi, _, _ = stage._state(s.time_s + s.time_err_s)
+        x_err = np.where(s.time_err_s > 0, 0.5 * np.abs(x_hi - x_lo), 0.0)
+        for name, data in (("time_s", s.time_s), ("time_err_s", s.time_err_s), ("x", x), ("x_err", x_err),
+                           ("voltage_v", voltage), ("value", s.value), ("value_err", s.value_err)):
+            g.create_dataset(name, data=np.asarray(data, dtype=float))
+        g["time_s"].attrs["units"] = "s"
+        g["voltage_v"].attrs["units"] = "V"
+        g.create_dataset("half_cycle", data=np.asarray(half, dtype=np.int64))
+        write_strings(g, "placement", s.placement)
+        for k, v in s.attrs.items():
+            if isinstance(v, str):
+                g.attrs[k] = v
+            elif isinstance(v, np.ndarray):
+                g.create_dataset(k, data=v)
+            elif isinstance(v, list) and all(isinstance(i, str) for i in v):
+                write_strings(g, k, v)

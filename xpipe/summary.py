@@ -1,0 +1,220 @@
+"""``summary.json`` and ``summary.md``: the run's headline numbers, quality flags and failures,
+read back from results.h5 so a cached stage reports exactly like a fresh one."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .store import versions
+
+
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _r(v, nd: int = 4):
+    return None if v is None or not np.isfinite(v) else round(float(v), nd)
+
+
+def volume_changes(lattice_group) -> dict:
+    """Per phase: volume at the first and last frame where it is present, its extremes and the
+    changes in % of the first; for two phases of the same structural family present together
+    (a two-phase reaction), the change between them at their first common frame."""
+    phases: dict[str, dict] = {}
+    present: dict[str, np.ndarray] = {}
+    for name, g in lattice_group.items():
+        if "volume" not in g:
+            continue
+        v = g["volume"][()]
+        e = g["volume_err"][()] if "volume_err" in g else np.full(v.shape, np.nan)
+        p = (g["present"][()] if "present" in g else np.ones(v.shape, bool)) & np.isfinite(v)
+        present[name] = p
+        if not p.any():
+            phases[name] = {"frames_present": 0}
+            continue
+        idx = np.flatnonzero(p)
+        first, last = v[idx[0]], v[idx[-1]]
+        phases[name] = {
+            "family": _text(g.attrs.get("family", "")),
+            "frames_present": int(p.sum()),
+            "volume_first_a3": _r(first, 3), "volume_first_err_a3": _r(e[idx[0]], 3),
+            "volume_last_a3": _r(last, 3),
+            "volume_min_a3": _r(v[p].min(), 3), "volume_max_a3": _r(v[p].max(), 3),
+            "change_min_percent": _r(100 * (v[p].min() - first) / first, 3),
+            "change_max_percent": _r(100 * (v[p].max() - first) / first, 3),
+            "change_net_percent": _r(100 * (last - first) / first, 3),
+        }
+    pairs = []
+    names = list(phases)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            fa, fb = phases[a].get("family"), phases[b].get("family")
+            if not fa or fa != fb:
+                continue
+            both = np.flatnonzero(present[a] & present[b])
+            if both.size == 0:
+                continue
+            # the phase present first is the parent of the reaction
+            first_a = np.flatnonzero(present[a])[0]
+            first_b = np.flatnonzero(present[b])[0]
+            src, dst = (a, b) if first_a <= first_b else (b, a)
+            k = both[0]
+            va = lattice_group[src]["volume"][k]
+            vb = lattice_group[dst]["volume"][k]
+            v0 = lattice_group[src]["volume"][np.flatnonzero(present[src])[0]]
+            pairs.append({"from": src, "to": dst, "frame": int(k), "change_percent": _r(100 * (vb - va) / va, 3),
+                          "change_from_first_percent": _r(100 * (vb - v0) / v0, 3)})
+    return {"phases": phases, "transitions": pairs}
+
+
+def _valence_ranges(timeline) -> dict:
+    out = {}
+    for name, g in timeline["series"].items():
+        if _text(g.attrs.get("quantity", "")) != "valence":
+            continue
+        v = g["value"][()]
+        e = g["value_err"][()]
+        ok = np.isfinite(v)
+        if not ok.any():
+            continue
+        placement = [_text(p) for p in g["placement"][()]] if "placement" in g else []
+        out[name] = {
+            "technique": _text(g.attrs.get("technique", "")),
+            "kind": _text(g.attrs.get("kind", "")),
+            "n": int(ok.sum()),
+            "min": _r(v[ok].min()), "max": _r(v[ok].max()),
+            "range": _r(v[ok].max() - v[ok].min()),
+            "median_err": _r(np.nanmedian(e[ok])) if np.isfinite(e[ok]).any() else None,
+            "placement": dict(Counter(placement)),
+        }
+    return out
+
+
+def _kinds(text: str) -> list[str]:
+    """Flag kinds in a '; '-joined flag text ('unresolved: ...; correlation: ...')."""
+    return re.findall(r"(?:^|;\s*)([a-z][a-z0-9_]*):", text)
+
+
+def _quality(entry) -> dict:
+    flags: dict[str, dict] = {}
+    if "xrd/lattice" in entry:
+        for name, g in entry["xrd/lattice"].items():
+            if "status" in g:
+                flags[f"xrd lattice {name}"] = dict(Counter(_text(s) for s in g["status"][()]))
+    if "xrd/integrated" in entry:
+        flags["xrd frames"] = {"integrated": int(entry["xrd/integrated/intensity"].shape[0]),
+                               "failed": int(entry["xrd/failed/reason"].shape[0]) if "xrd/failed/reason" in entry else 0}
+    for name, g in (entry["xas"].items() if "xas" in entry else []):
+        sp = g.get("spectra")
+        if sp is not None and "flags" in sp:
+            c = Counter(k for s in sp["flags"][()] for k in _kinds(_text(s)))
+            flags[f"xas {name}"] = dict(c) or {"clean": int(sp["flags"].shape[0])}
+    for name, g in (entry["xps"].items() if "xps" in entry else []):
+        if "diagnostics" in g:
+            c = Counter(k for s in g["diagnostics"][()] for k in _kinds(_text(s)))
+            flags[f"xps {name}"] = dict(c) or {"clean": int(g["diagnostics"].shape[0])}
+    return flags
+
+
+def _echem(entry) -> dict | None:
+    if "echem" not in entry:
+        return None
+    g = entry["echem"]
+    t, v = g["time_s"][()], g["voltage_v"][()]
+    out = {
+        "file": _text(g.attrs.get("source", "")), "format": _text(g.attrs.get("format", "")),
+        "start_time": _text(g.attrs.get("start_time", "")), "rows": int(t.size),
+        "duration_h": _r(t[-1] / 3600 if t.size else np.nan, 3),
+        "voltage_min_v": _r(np.nanmin(v)), "voltage_max_v": _r(np.nanmax(v)),
+        "cycles": int(np.max(g["cycle"][()])) if t.size else 0,
+        "half_cycles": int(np.max(g["half_cycle"][()])) if t.size else 0,
+        "clock_offset_s": _r(float(g["clock"].attrs.get("offset_s", 0.0)), 2),
+    }
+    if "offset_err_s" in g["clock"].attrs:
+        out["clock_offset_err_s"] = _r(float(g["clock"].attrs["offset_err_s"]), 2)
+    if "x" in g:
+        x = g["x"][()]
+        out["x_range"] = [_r(np.nanmin(x)), _r(np.nanmax(x))]
+    return out
+
+
+def build_summary(results_path: Path, report) -> dict:
+    import h5py
+
+    with h5py.File(results_path, "r") as h5:
+        entry = h5["entry"]
+        out: dict = {
+            "title": _text(entry["title"][()]) if "title" in entry else "",
+            "results": str(results_path),
+            "versions": versions(),
+        }
+        if (e := _echem(entry)) is not None:
+            out["echem"] = e
+        if "xrd/lattice" in entry:
+            out["volume_change"] = volume_changes(entry["xrd/lattice"])
+        if "timeline" in entry:
+            out["valence"] = _valence_ranges(entry["timeline"])
+            if "notes" in entry["timeline"]:
+                out["timeline_notes"] = [_text(n) for n in entry["timeline/notes"][()]]
+        out["quality_flags"] = _quality(entry)
+    out["failures"] = [{"item": k, "reason": r} for k, r in report.failed]
+    out["items_done"] = report.done
+    return out
+
+
+def _md(s: dict) -> str:
+    lines = [f"# {s.get('title') or 'xpipe run'}", "", f"Results: `{s['results']}`", ""]
+    if "echem" in s:
+        e = s["echem"]
+        lines += ["## Electrochemistry", "",
+                  f"- {e['file']} ({e['format']}), {e['rows']} rows over {e['duration_h']} h from {e['start_time']}",
+                  f"- voltage {e['voltage_min_v']}-{e['voltage_max_v']} V, {e['cycles']} cycle(s), {e['half_cycles']} half-cycle(s)",
+                  f"- clock offset {e['clock_offset_s']} s" + (f" +- {e['clock_offset_err_s']} s (estimated)" if "clock_offset_err_s" in e else " (recipe)")]
+        if "x_range" in e:
+            lines.append(f"- x from {e['x_range'][0]} to {e['x_range'][1]}")
+        lines.append("")
+    if "volume_change" in s:
+        lines += ["## Lattice volume", "", "| phase | frames | V first (Å³) | V min | V max | min / max / net change (%) |",
+                  "|---|---|---|---|---|---|"]
+        for name, p in s["volume_change"]["phases"].items():
+            if not p.get("frames_present"):
+                lines.append(f"| {name} | 0 | | | | |")
+                continue
+            lines.append(f"| {name} | {p['frames_present']} | {p['volume_first_a3']} ± {p['volume_first_err_a3']} | "
+                         f"{p['volume_min_a3']} | {p['volume_max_a3']} | {p['change_min_percent']} / {p['change_max_percent']} / "
+                         f"{p['change_net_percent']} |")
+        for t in s["volume_change"]["transitions"]:
+            lines.append(f"\n{t['from']} → {t['to']} (two-phase reaction from frame {t['frame']}): ΔV = {t['change_percent']} % "
+                         f"between the coexisting cells, {t['change_from_first_percent']} % from the first {t['from']} cell")
+        lines.append("")
+    if s.get("valence"):
+        lines += ["## Valence", "", "| series | technique | kind | n | min | max | range | median error | placement |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, v in s["valence"].items():
+            pl = ", ".join(f"{k} {n}" for k, n in v["placement"].items())
+            lines.append(f"| {name} | {v['technique']} | {v['kind']} | {v['n']} | {v['min']} | {v['max']} | {v['range']} | "
+                         f"{v['median_err']} | {pl} |")
+        lines.append("")
+    lines += ["## Quality flags", ""]
+    for stage, c in s["quality_flags"].items():
+        lines.append(f"- {stage}: " + ", ".join(f"{k} {n}" for k, n in c.items()))
+    for n in s.get("timeline_notes", []):
+        lines.append(f"- timeline: {n}")
+    lines += ["", "## Failures", ""]
+    lines += [f"- {f['item']}: {f['reason']}" for f in s["failures"]] or ["none"]
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in s["versions"].items()), ""]
+    return "\n".join(lines)
+
+
+def write_summary(results_path: Path, report, outdir: Path) -> list[Path]:
+    s = build_summary(results_path, report)
+    j = outdir / "summary.json"
+    j.write_text(json.dumps(s, indent=1, ensure_ascii=False) + "\n")
+    m = outdir / "summary.md"
+    m.write_text(_md(s), encoding="utf-8")
+    return [j, m]
