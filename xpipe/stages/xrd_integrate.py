@@ -556,13 +556,6 @@ class IntegrateStage:
         return StageSummary(**write_xrd(entry, self, checkpoints))
 
     def after(self, results_path: Path, outdir: Path) -> list[Path]:
-        from .xrd_results import export_xye, frames_table, plot_contour
+        from .xrd_results import stack_outputs
 
-        files = [frames_table(results_path, outdir / "xrd_frames.csv", self.base_dir)]
-        if self.cfg.figures.contour:
-            fig = plot_contour(results_path, outdir / "figures" / "xrd_contour.png", self.cfg.figures)
-            if fig is not None:
-                files.append(fig)
-        if self.cfg.export.xye:
-            files.extend(export_xye(results_path, outdir / "xye"))
-        return files
+        return stack_outputs(results_path, outdir, self.cfg, self.base_dir)

@@ -274,16 +274,9 @@ class PatternStage:
         return StageSummary(**write_patterns(entry, self, checkpoints))
 
     def after(self, results_path: Path, outdir: Path) -> list[Path]:
-        from .xrd_results import export_xye, frames_table, plot_contour
+        from .xrd_results import stack_outputs
 
-        files = [frames_table(results_path, outdir / "xrd_frames.csv", self.base_dir)]
-        if self.cfg.figures.contour:
-            fig = plot_contour(results_path, outdir / "figures" / "xrd_contour.png", self.cfg.figures)
-            if fig is not None:
-                files.append(fig)
-        if self.cfg.export.xye:
-            files.extend(export_xye(results_path, outdir / "xye"))
-        return files
+        return stack_outputs(results_path, outdir, self.cfg, self.base_dir)
 
 
 # ----------------------------------------------------------------------------- results
@@ -326,7 +319,7 @@ def onto_grid(target: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     """Write ``/entry/xrd/{integrated,failed,patterns}``; returns the stage summary."""
     from .xrd_integrate import frame_times, relative_path, sha256_file
-    from .xrd_results import _collect, _meta_time, _relative_times
+    from .xrd_results import _collect, _meta_time, _relative_times, write_failed
 
     cfg = stage.pcfg
     refs = stage.refs
@@ -430,11 +423,7 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     data.attrs["frame_time_s_indices"] = 0
     data.attrs["radial_indices"] = 1
 
-    fail = nx_group(xrd, "failed", "NXcollection")
-    f_idx = sorted(failed)
-    fail.create_dataset("frame_index", data=np.asarray(f_idx, dtype=np.int64))
-    write_strings(fail, "source_file", [refs[i].key for i in f_idx])
-    write_strings(fail, "reason", [failed[i] for i in f_idx])
+    write_failed(xrd, refs, failed)
 
     proc = nx_group(xrd, "patterns", "NXprocess")
     proc.create_dataset("program", data="xpipe.io.patterns")
@@ -477,7 +466,7 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
         log.warning("xrd patterns: %d NaN or non-numeric data row(s) dropped (see /entry/xrd/patterns/dropped_rows)", dropped)
     return {
         "done": n,
-        "failed": [(refs[i].key, failed[i]) for i in f_idx],
+        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
         "inputs": sorted(inputs.items()),
         "engine_builds": 0,
     }

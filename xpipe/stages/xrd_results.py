@@ -123,11 +123,7 @@ def write_xrd(entry, stage, checkpoints) -> dict:
     data.attrs["frame_time_s_indices"] = 0
     data.attrs["radial_indices"] = 1
 
-    fail = nx_group(xrd, "failed", "NXcollection")
-    f_idx = sorted(failed)
-    fail.create_dataset("frame_index", data=np.asarray(f_idx, dtype=np.int64))
-    write_strings(fail, "source_file", [refs[i].key for i in f_idx])
-    write_strings(fail, "reason", [failed[i] for i in f_idx])
+    write_failed(xrd, refs, failed)
 
     if cake_rows:
         cake_rows.sort(key=lambda t: t[0])
@@ -169,10 +165,31 @@ def write_xrd(entry, stage, checkpoints) -> dict:
             inputs[p] = sha256_file(p)
     return {
         "done": n,
-        "failed": [(refs[i].key, failed[i]) for i in f_idx],
+        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
         "inputs": sorted(inputs.items()),
         "engine_builds": engine_builds,
     }
+
+
+def write_failed(xrd, refs, failed: dict[int, str]) -> None:
+    """``/entry/xrd/failed``: index, source and reason of every frame or pattern that failed."""
+    fail = nx_group(xrd, "failed", "NXcollection")
+    f_idx = sorted(failed)
+    fail.create_dataset("frame_index", data=np.asarray(f_idx, dtype=np.int64))
+    write_strings(fail, "source_file", [refs[i].key for i in f_idx])
+    write_strings(fail, "reason", [failed[i] for i in f_idx])
+
+
+def stack_outputs(results_path: Path, outdir: Path, cfg, base_dir: Path) -> list[Path]:
+    """What is made beside results.h5 from the stack: frames table, quick-look contour, .xye files."""
+    files = [frames_table(results_path, outdir / "xrd_frames.csv", base_dir)]
+    if cfg.figures.contour:
+        fig = plot_contour(results_path, outdir / "figures" / "xrd_contour.png", cfg.figures)
+        if fig is not None:
+            files.append(fig)
+    if cfg.export.xye:
+        files.extend(export_xye(results_path, outdir / "xye"))
+    return files
 
 
 def _meta_time(meta: dict) -> FrameTime:
