@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a recipe")
     r.add_argument("recipe", help="recipe file (YAML)")
     r.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default: the recipe's 'output')")
-    r.add_argument("--workers", type=int, metavar="N", help="worker processes (default: the recipe's run.workers)")
+    _executor_arguments(r)
     r.add_argument("--resume", action="store_true", help="continue an interrupted run in OUTDIR, skipping finished frames")
     r.add_argument("--dry-run", action="store_true", help="validate and show what would be done, then stop")
     r.add_argument("--no-cache", action="store_true",
@@ -40,6 +40,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _executor_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="local worker processes, 1 for serial (default: the recipe's run section)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run chunks on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786)")
+    g.add_argument("--dask-local", type=int, metavar="N",
+                   help="start a Dask cluster of N worker processes on this machine for the run")
+
+
+def _check_executor_arguments(args, command: str) -> bool:
+    for flag, value in (("--workers", args.workers), ("--dask-local", args.dask_local)):
+        if value is not None and value < 1:
+            print(f"xpipe {command}: {flag} must be >= 1, got {value}", file=sys.stderr)
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -50,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
     for noisy in ("pyFAI", "fabio", "silx", "matplotlib", "h5py", "numexpr"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    for chatty in ("distributed", "dask"):  # cluster start/stop lines; warnings still show
+        logging.getLogger(chatty).setLevel(logging.WARNING if level <= logging.INFO else level)
     try:
         return {"validate": _validate, "run": _run, "info": _info}[args.command](args)
     except KeyboardInterrupt:
@@ -81,13 +101,13 @@ def _validate(args) -> int:
 
 
 def _run(args) -> int:
-    if args.workers is not None and args.workers < 1:
-        print(f"xpipe run: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+    if not _check_executor_arguments(args, "run"):
         return EXIT_USAGE
     loaded = _load(args.recipe)
     if loaded is None:
         print("xpipe run: not started, the recipe is invalid", file=sys.stderr)
         return EXIT_USAGE
+    from .executor import ExecutorError
     from .runner import ResumeError, output_dir, run
 
     outdir = output_dir(loaded, args.output)
@@ -96,9 +116,12 @@ def _run(args) -> int:
         log.info("running %s -> %s", loaded.path.name, outdir)
     try:
         report = run(loaded, outdir, workers=args.workers, resume=args.resume, dry_run=args.dry_run, quiet=args.quiet,
-                     use_cache=not args.no_cache)
+                     use_cache=not args.no_cache, scheduler=args.scheduler, dask_local=args.dask_local)
     except ResumeError as exc:
         print(f"xpipe run: cannot resume: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ExecutorError as exc:
+        print(f"xpipe run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.dry_run:
         return EXIT_OK

@@ -1,14 +1,30 @@
-"""Executors: run a worker over chunks of items, serially or in a pool of processes.
+"""Executors: run a worker over chunks of items, serially, in local processes, or on Dask.
 
-The runner hands a *worker* (an object with ``setup()`` and ``process(indices) -> dict``) and a
-list of chunks to :func:`run_chunks`. With one worker everything happens in this process; with
-more, each process builds its own worker once (one integrator per process) and chunks are handed
-out with a bounded number in flight, so memory does not grow with the number of frames. Within a
-worker, :func:`prefetched` overlaps reading/decoding the next items with processing this one.
+A stage hands the runner a *worker* (an object with ``setup()`` and ``process(indices) -> dict``,
+picklable before ``setup``) and the runner hands it, with a list of chunks of item indices, to one
+:class:`Executor`. Every executor calls ``on_result(chunk, result)`` in the calling process once per
+chunk, as chunks finish, and keeps a bounded number of chunks in flight so memory does not grow with
+the number of items:
+
+- :class:`SerialExecutor`: everything in this process.
+- :class:`ProcessExecutor`: a pool of local processes; on platforms that fork, the worker is set
+  up and warmed up once (e.g. the integration engine built) and shared copy-on-write.
+- :class:`DaskExecutor`: a Dask distributed cluster, given by a scheduler address or started
+  here as a ``LocalCluster``. The worker object travels once to each Dask worker, which sets it
+  up once and then reads its own items (frame files) by path; only the small per-chunk results
+  (1D patterns, fitted numbers) come back through the scheduler.
+
+Each chunk's result depends only on its items and the worker's settings, so every executor gives
+the same numbers as serial processing.
+
+Within a worker, :func:`prefetched` overlaps reading/decoding the next items with processing this
+one.
 """
+
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
@@ -18,6 +34,8 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
+
+log = logging.getLogger("xpipe")
 
 
 def prefetched(load: Callable[[int], Any], indices: Iterable[int], depth: int = 2) -> Iterator[tuple[int, Any]]:
@@ -100,51 +118,190 @@ def _process(indices: list[int]) -> dict:
     return _WORKER.process(indices)
 
 
-def run_chunks(
-    worker: Any,
-    chunks: list[list[int]],
-    workers: int,
-    on_result: Callable[[list[int], dict], None],
-) -> None:
-    """Process ``chunks`` with ``workers`` processes, calling ``on_result(chunk, result)`` in this
-    process as each one finishes (completion order with several workers).
+class Executor:
+    """Runs ``worker.process`` over chunks; see the module documentation."""
 
-    With several workers on a platform that forks, the worker is set up and warmed up here
-    (``warm_up()``, e.g. building the integration engine) before the pool starts, so every
-    process shares that one engine copy-on-write instead of building its own.
-    """
-    if not chunks:
-        return
-    workers = min(workers, len(chunks))
-    if workers <= 1:
+    name = "executor"
+    workers = 1
+
+    def map(self, worker: Any, chunks: list[list[int]], on_result: OnResult) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.name}, {self.workers} worker(s)"
+
+    def close(self) -> None:
+        """Release what the executor holds (pools, cluster connections)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+OnResult = Callable[[list[int], dict], None]
+
+
+class SerialExecutor(Executor):
+    """Every chunk in this process, in order."""
+
+    name = "serial"
+
+    def map(self, worker: Any, chunks: list[list[int]], on_result: OnResult) -> None:
+        if not chunks:
+            return
         worker.setup()
         for chunk in chunks:
             on_result(chunk, worker.process(chunk))
-        return
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    if ctx.get_start_method() == "fork":
-        worker.setup()
-        getattr(worker, "warm_up", lambda: None)()
-        worker.ready = True
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with warnings.catch_warnings():
-        # Processes fork on submit. The parent's only other threads are idle OpenMP workers
-        # (from warm_up), which hold no Python locks; libgomp starts fresh ones in the child.
-        warnings.filterwarnings("ignore", message=".*multi-threaded, use of fork.*", category=DeprecationWarning)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(worker, threads)) as pool:
-            pending = iter(chunks)
-            in_flight = {}
-            for chunk in pending:
-                in_flight[pool.submit(_process, chunk)] = chunk
-                if len(in_flight) >= 2 * workers:
-                    break
-            while in_flight:
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    chunk = in_flight.pop(fut)
-                    on_result(chunk, fut.result())
-                    nxt = next(pending, None)
-                    if nxt is not None:
-                        in_flight[pool.submit(_process, nxt)] = nxt
+
+
+class ProcessExecutor(Executor):
+    """A pool of ``workers`` local processes, started for each stage and ended after it."""
+
+    name = "processes"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+
+    def map(self, worker: Any, chunks: list[list[int]], on_result: OnResult) -> None:
+        if not chunks:
+            return
+        workers = min(self.workers, len(chunks))
+        if workers <= 1:
+            SerialExecutor().map(worker, chunks, on_result)
+            return
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        if ctx.get_start_method() == "fork":
+            worker.setup()
+            getattr(worker, "warm_up", lambda: None)()
+            worker.ready = True
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with warnings.catch_warnings():
+            # Processes fork on submit. The parent's only other threads are idle OpenMP workers
+            # (from warm_up), which hold no Python locks; libgomp starts fresh ones in the child.
+            warnings.filterwarnings("ignore", message=".*multi-threaded, use of fork.*", category=DeprecationWarning)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(worker, threads)) as pool:
+                _bounded(lambda chunk: pool.submit(_process, chunk), chunks, 2 * workers, on_result,
+                         lambda futs: wait(futs, return_when=FIRST_COMPLETED)[0])
+
+
+class DaskExecutor(Executor):
+    """Chunks as tasks on a Dask distributed cluster.
+
+    ``address`` ('tcp://host:8786') connects to a running scheduler; otherwise ``local_workers``
+    processes are started here as a ``LocalCluster`` listening on the loopback interface only
+    (one thread each, dashboard off), and stopped by :meth:`close`.
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, local_workers: int | None = None,
+                 timeout_s: float = 30.0) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - a dependency of xpipe
+            raise ExecutorError("Dask execution needs the 'distributed' package (pip install 'dask[distributed]')") from exc
+        self.address = address
+        self._cluster = None
+        try:
+            if address is None:
+                n = max(1, local_workers or os.cpu_count() or 1)
+                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                             host="127.0.0.1", dashboard_address=None)
+                self.client = Client(self._cluster, timeout=timeout_s)
+            else:
+                self.client = Client(address, timeout=timeout_s)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            where = f"the scheduler at {address}" if address else "a local Dask cluster"
+            raise ExecutorError(f"cannot connect to {where}: {exc}") from exc
+        info = self.client.scheduler_info()
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        if address is not None and not info.get("workers"):
+            log.warning("the scheduler at %s has no workers yet; tasks wait until one joins", address)
+
+    def describe(self) -> str:
+        where = self.address or f"local cluster {self.client.scheduler.address}"
+        return f"dask ({where}), {self.workers} worker thread(s)"
+
+    def map(self, worker: Any, chunks: list[list[int]], on_result: OnResult) -> None:
+        if not chunks:
+            return
+        from distributed import wait as dask_wait
+
+        # The worker (settings and item list, not data) travels once to every Dask worker.
+        remote = self.client.scatter(worker, broadcast=True, hash=False)
+        try:
+            _bounded(lambda chunk: self.client.submit(_dask_process, remote, chunk, pure=False),
+                     chunks, 2 * self.workers, on_result,
+                     lambda futs: dask_wait(list(futs), return_when="FIRST_COMPLETED").done)
+        finally:
+            self.client.cancel([remote])
+
+    def close(self) -> None:
+        client, cluster = getattr(self, "client", None), self._cluster
+        self.client = None
+        self._cluster = None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+class ExecutorError(Exception):
+    """The executor asked for cannot be used (no scheduler, bad setting)."""
+
+
+def _bounded(submit: Callable[[list[int]], Any], chunks: list[list[int]], depth: int,
+             on_result: OnResult, wait_some: Callable[[Any], Iterable[Any]]) -> None:
+    """Keep at most ``depth`` chunks in flight; hand each result on as its chunk finishes."""
+    pending = iter(chunks)
+    in_flight: dict[Any, list[int]] = {}
+    for chunk in pending:
+        in_flight[submit(chunk)] = chunk
+        if len(in_flight) >= depth:
+            break
+    while in_flight:
+        for fut in wait_some(in_flight.keys()):
+            chunk = in_flight.pop(fut)
+            on_result(chunk, fut.result())
+            nxt = next(pending, None)
+            if nxt is not None:
+                in_flight[submit(nxt)] = nxt
+
+
+_DASK_LOCK = threading.Lock()
+
+
+def _dask_process(worker: Any, indices: list[int]) -> dict:
+    """Runs on a Dask worker: set the (scattered, per-process) worker up once, then process."""
+    with _DASK_LOCK:
+        if not getattr(worker, "ready", False):
+            worker.setup()
+            worker.ready = True
+    return worker.process(indices)
+
+
+def make_executor(kind: str = "processes", workers: int | None = None, scheduler: str | None = None,
+                  dask_local: int | None = None) -> Executor:
+    """The executor for a run: ``scheduler`` or ``dask_local`` choose Dask, else ``kind``."""
+    if scheduler:
+        return DaskExecutor(address=scheduler)
+    if dask_local:
+        return DaskExecutor(local_workers=dask_local)
+    if kind == "serial" or (workers is not None and workers <= 1):
+        return SerialExecutor()
+    if kind == "dask":
+        return DaskExecutor(local_workers=workers)
+    return ProcessExecutor(workers)
+
+
+def run_chunks(worker: Any, chunks: list[list[int]], executor: Executor | int, on_result: OnResult) -> None:
+    """Process ``chunks`` with ``executor`` (or a number of local processes), calling
+    ``on_result(chunk, result)`` in this process as each one finishes."""
+    if isinstance(executor, int):
+        executor = make_executor("processes", executor)
+    executor.map(worker, chunks, on_result)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from . import cache as stage_cache
 from .cache import FileHasher, stage_hash
-from .executor import run_chunks
+from .executor import Executor, make_executor, run_chunks
 from .progress import Progress
 from .recipe.model import LoadedRecipe
 from .store import CheckpointStore, atomic_h5, now_iso, nx_group, versions, write_provenance
@@ -100,6 +100,31 @@ def build_stages(loaded: LoadedRecipe) -> list[Stage]:
     return stages
 
 
+def _workers(cfg, workers: int | None) -> int:
+    w = workers or cfg.workers
+    return (os.cpu_count() or 1) if w == "auto" else int(w)
+
+
+def executor_for(cfg, workers: int | None = None, scheduler: str | None = None,
+                 dask_local: int | None = None) -> Executor:
+    """The executor a run uses: command-line choices first, then the recipe's ``run`` section."""
+    if scheduler or dask_local:
+        return make_executor(scheduler=scheduler, dask_local=dask_local)
+    if workers is None and cfg.scheduler:
+        return make_executor(scheduler=cfg.scheduler)
+    kind = cfg.executor if workers is None else "processes"
+    return make_executor(kind, _workers(cfg, workers))
+
+
+def _plan_executor(cfg, workers, scheduler, dask_local) -> str:
+    if scheduler or (workers is None and not dask_local and cfg.scheduler):
+        return f"dask scheduler {scheduler or cfg.scheduler}"
+    if dask_local or (workers is None and cfg.executor == "dask"):
+        return f"dask local cluster, {dask_local or _workers(cfg, workers)} worker(s)"
+    n = _workers(cfg, workers)
+    return "serial" if n <= 1 or (workers is None and cfg.executor == "serial") else f"{n} local processes"
+
+
 def output_dir(loaded: LoadedRecipe, override: str | Path | None) -> Path:
     if override is not None:
         return Path(override).expanduser().resolve()
@@ -116,16 +141,24 @@ def run(
     quiet: bool = False,
     echo=print,
     use_cache: bool = True,
+    executor: Executor | None = None,
+    scheduler: str | None = None,
+    dask_local: int | None = None,
 ) -> RunReport:
     """Run a validated recipe into ``outdir``. See :class:`RunReport` for what comes back.
 
     With ``use_cache``, a stage whose inputs and settings are unchanged since the last run into
     ``outdir`` is not run again: its checkpoints or its cached part of the results are reused.
+    The items of every stage go through one executor: ``executor`` if given (left open), else
+    the one made from ``scheduler`` / ``dask_local`` / ``workers`` or the recipe's ``run``
+    section (closed at the end).
     """
     recipe = loaded.recipe
-    workers = workers or recipe.run.workers
-    if workers == "auto":
-        workers = os.cpu_count() or 1
+    if executor is None and not dry_run:
+        with executor_for(recipe.run, workers, scheduler, dask_local) as owned:
+            return run(loaded, outdir, workers=workers, resume=resume, quiet=quiet, echo=echo,
+                       use_cache=use_cache, executor=owned)
+    workers = executor.workers if executor is not None else _workers(recipe.run, workers)
     chunk = recipe.run.chunk_frames
     stages = build_stages(loaded)
     work = outdir / ".xpipe"
@@ -135,7 +168,7 @@ def run(
     if dry_run:
         echo(f"recipe   {loaded.path} (valid)")
         echo(f"output   {outdir / RESULTS_NAME}")
-        echo(f"workers  {workers}, {chunk} frames per chunk")
+        echo(f"executor {_plan_executor(recipe.run, workers, scheduler, dask_local)}, {chunk} items per chunk")
         for st in stages:
             keys = st.keys()
             ck = CheckpointStore(work / st.name)
@@ -208,9 +241,10 @@ def run(
             progress.update(len(indices), failed=len(result.get("failures", [])))
 
         chunks = [pending[i : i + chunk] for i in range(0, len(pending), chunk)]
-        run_chunks(st.worker(), chunks, workers, on_result)
+        run_chunks(st.worker(), chunks, executor, on_result)
         runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": len(pending),
-                     "resumed": resume, "workers": workers, "rate_per_s": round(progress.rate, 3)})
+                     "resumed": resume, "workers": workers, "executor": executor.describe(),
+                     "rate_per_s": round(progress.rate, 3)})
 
     work.mkdir(parents=True, exist_ok=True)
     runs_path.write_text(json.dumps(runs, indent=1))

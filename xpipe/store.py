@@ -207,7 +207,7 @@ def versions() -> dict[str, str]:
 
     out = {"xpipe": __version__, "python": platform.python_version()}
     for dist in ("pyFAI", "fabio", "numpy", "scipy", "h5py", "hdf5plugin", "matplotlib", "PyYAML", "gemmi", "pybaselines", "xraylarch", "xraydb", "lmfit",
-                 "galvani", "NewareNDA", "access-parser"):
+                 "galvani", "NewareNDA", "access-parser", "dask", "distributed"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

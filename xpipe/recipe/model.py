@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,12 @@ from .schema import Context, load_document, setting
 class RunConfig:
     """How the run is executed."""
 
+    executor: Literal["processes", "serial", "dask"] = setting(
+        "processes",
+        doc="Where chunks run: 'processes' (a pool of local processes), 'serial' (this process "
+        "only) or 'dask' (a Dask cluster: 'scheduler' if given, else a local cluster of "
+        "'workers' processes). The command-line --workers, --scheduler and --dask-local override.",
+    )
     workers: int | Literal["auto"] = setting(
         "auto",
         doc="Worker processes ('auto': one per CPU core, at most one per chunk). The integration "
@@ -27,6 +34,15 @@ class RunConfig:
         minimum=1,
         maximum=512,
     )
+    scheduler: str | None = setting(
+        None,
+        doc="Address of a running Dask scheduler, e.g. 'tcp://10.0.0.5:8786'; chunks then run on "
+        "its workers, which must see the input files under the same paths (see docs/cluster.md).",
+    )
+
+    def check(self, ctx: Context):
+        if self.scheduler is not None and not re.match(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$", self.scheduler):
+            yield "scheduler", f"expected a scheduler address such as 'tcp://host:8786', found {self.scheduler!r}"
     chunk_frames: int = setting(
         16, doc="Frames per chunk: the unit of work handed to a worker and of checkpointing.", minimum=1, maximum=100000
     )
