@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 from conftest import ROOT, write_recipe
 
-from xpipe.executor import DaskExecutor, ExecutorError, ProcessExecutor, SerialExecutor, make_executor
+from xpipe.executor import (
+    DaskExecutor,
+    ExecutorError,
+    ProcessExecutor,
+    SerialExecutor,
+    make_executor,
+)
 from xpipe.recipe.model import load_recipe
 from xpipe.runner import run
 from xpipe.store import CheckpointStore
