@@ -151,7 +151,8 @@ class SerialExecutor(Executor):
     def map(self, worker: Any, chunks: list[list[int]], on_result: OnResult) -> None:
         if not chunks:
             return
-        worker.setup()
+        if not getattr(worker, "ready", False):
+            worker.setup()
         for chunk in chunks:
             on_result(chunk, worker.process(chunk))
 
