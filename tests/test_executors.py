@@ -178,3 +178,14 @@ def test_recipe_rejects_a_malformed_scheduler_address(tmp_path, frame_set):
     with pytest.raises(RecipeInvalid) as err:
         load_recipe(path)
     assert "run.scheduler" in err.value.report() and "tcp://host:8786" in err.value.report()
+
+
+def test_scheduler_file_as_written_by_dask_scheduler(cluster, tmp_path):
+    path = tmp_path / "scheduler.json"
+    cluster.client.write_scheduler_file(str(path))
+    with make_executor(scheduler=str(path)) as ex:
+        assert isinstance(ex, DaskExecutor) and ex.workers == 2
+        got = []
+        ex.map(Powers(range(4)), [[0, 1], [2, 3]], lambda c, r: got.extend(r["squares"]))
+        assert sorted(got) == [0.0, 1.0, 4.0, 9.0]
+    assert cluster.client.status == "running"  # closing a client of a running cluster leaves it up

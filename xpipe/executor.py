@@ -192,7 +192,8 @@ class ProcessExecutor(Executor):
 class DaskExecutor(Executor):
     """Chunks as tasks on a Dask distributed cluster.
 
-    ``address`` ('tcp://host:8786') connects to a running scheduler; otherwise ``local_workers``
+    ``address`` ('tcp://host:8786', or the JSON file written by ``dask scheduler
+    --scheduler-file``) connects to a running scheduler; otherwise ``local_workers``
     processes are started here as a ``LocalCluster`` listening on the loopback interface only
     (one thread each, dashboard off), and stopped by :meth:`close`.
     """
@@ -213,9 +214,11 @@ class DaskExecutor(Executor):
                 self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address=None)
                 self.client = Client(self._cluster, timeout=timeout_s)
+            elif is_scheduler_file(address):
+                self.client = Client(scheduler_file=address, timeout=timeout_s)
             else:
                 self.client = Client(address, timeout=timeout_s)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             self.close()
             where = f"the scheduler at {address}" if address else "a local Dask cluster"
             raise ExecutorError(f"cannot connect to {where}: {exc}") from exc
@@ -250,6 +253,11 @@ class DaskExecutor(Executor):
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def is_scheduler_file(address: str) -> bool:
+    """A scheduler given by the file ``dask scheduler --scheduler-file`` writes, not a URL."""
+    return "://" not in address and address.lower().endswith(".json")
 
 
 class ExecutorError(Exception):

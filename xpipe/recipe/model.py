@@ -36,13 +36,21 @@ class RunConfig:
     )
     scheduler: str | None = setting(
         None,
-        doc="Address of a running Dask scheduler, e.g. 'tcp://10.0.0.5:8786'; chunks then run on "
+        doc="A running Dask scheduler: its address, e.g. 'tcp://10.0.0.5:8786', or the JSON file "
+        "written by 'dask scheduler --scheduler-file' (relative to the recipe). Chunks then run on "
         "its workers, which must see the input files under the same paths (see docs/cluster.md).",
     )
 
     def check(self, ctx: Context):
-        if self.scheduler is not None and not re.match(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$", self.scheduler):
-            yield "scheduler", f"expected a scheduler address such as 'tcp://host:8786', found {self.scheduler!r}"
+        if self.scheduler is None:
+            return
+        if self.scheduler.lower().endswith(".json") and "://" not in self.scheduler:
+            path = Path(self.scheduler).expanduser()
+            path = path if path.is_absolute() else ctx.base_dir / path
+            self.scheduler = str(path)  # may not exist yet: the scheduler writes it when it starts
+        elif not re.match(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$", self.scheduler):
+            yield "scheduler", (f"expected a scheduler address such as 'tcp://host:8786' or a scheduler "
+                                f"file 'scheduler.json', found {self.scheduler!r}")
     chunk_frames: int = setting(
         16, doc="Frames per chunk: the unit of work handed to a worker and of checkpointing.", minimum=1, maximum=100000
     )
