@@ -266,7 +266,8 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
     ax.set_title(f"{s.n_frames} {what}" + (f", start {s.start_time}" if s.start_time else ""), fontsize=9)
     cb = fig.colorbar(mesh, ax=ax, pad=0.02)
     cb.set_label(f"intensity ({fig_cfg.contour_scale} scale)")
-    if s.d_spacing_a is not None and s.radial_name == "two_theta_deg":
+    # d on top only where it reads well: near 2θ = 0 it runs off to infinity
+    if s.d_spacing_a is not None and s.radial_name == "two_theta_deg" and s.radial.size and s.radial.min() > 0.5:
         sec = ax.secondary_xaxis("top", functions=(_tth_to_d(s.wavelength_a), _d_to_tth(s.wavelength_a)))
         sec.set_xlabel("d (Å)")
     fig.tight_layout()
@@ -279,7 +280,7 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
 def _tth_to_d(wl):
     def f(tth):
         with np.errstate(divide="ignore", invalid="ignore"):
-            return wl / (2 * np.sin(np.deg2rad(np.asarray(tth, float)) / 2))
+            return wl / (2 * np.sin(np.deg2rad(np.clip(np.asarray(tth, float), 1e-3, 180.0)) / 2))
     return f
 
 
