@@ -162,3 +162,55 @@ def test_cake_shape_and_consistency(frame):
     cake = fi.cake(img)
     assert cake.intensity.shape == (36, 200)
     assert cake.azimuthal_deg.shape == (36,)
+
+
+WORKER_RECIPE = """\
+name: worker reuse
+xrd:
+  frames:
+    files: "frame_*.cbf"
+  integrate:
+    poni: geometry.poni
+    npt: {npt}
+    mask: mask.npy
+"""
+
+
+def _worker(folder, npt=300):
+    from conftest import write_recipe
+
+    from xpipe.recipe.model import load_recipe
+    from xpipe.runner import build_stages
+
+    return build_stages(load_recipe(write_recipe(folder, WORKER_RECIPE.format(npt=npt), f"reuse_{npt}.yaml")))[0].worker()
+
+
+def test_worker_setup_reuses_the_integrator_built_for_the_same_settings(frame_set, tmp_path):
+    """Live mode and Dask workers set a worker up again for every batch: same settings and same
+    geometry/mask files -> the integrator (engine included) built the first time is reused."""
+    import shutil
+
+    folder = tmp_path / "data"
+    shutil.copytree(frame_set[0], folder)
+    mask = np.zeros((195, 487), bool)
+    mask[:20] = True
+    np.save(folder / "mask.npy", mask)
+    first = _worker(folder)
+    first.setup()
+    a = first.process([0, 1])
+    again = _worker(folder)  # loaded afresh from the recipe: equal settings, new objects
+    again.setup()
+    assert again.integrator is first.integrator
+    b = again.process([0, 1])
+    np.testing.assert_array_equal(a["arrays"]["intensity"], b["arrays"]["intensity"])
+    assert again.integrator.engine_builds == 1  # not rebuilt for the second worker
+
+    other = _worker(folder, npt=301)  # another setting
+    other.setup()
+    assert other.integrator is not first.integrator
+    mask[:30] = True  # same mask file name, new contents
+    np.save(folder / "mask.npy", mask)
+    changed = _worker(folder)
+    changed.setup()
+    assert changed.integrator is not first.integrator
+    assert changed.process([0])["meta"][0]["valid_pixels"] < a["meta"][0]["valid_pixels"]

@@ -8,7 +8,9 @@ the number of items:
 
 - :class:`SerialExecutor`: everything in this process.
 - :class:`ProcessExecutor`: a pool of local processes; on platforms that fork, the worker is set
-  up and warmed up once (e.g. the integration engine built) and shared copy-on-write.
+  up and warmed up once (e.g. the integration engine built) and shared copy-on-write. A worker
+  whose ``fork_safe`` is False (one on an OpenCL device) is set up in each process, started
+  with 'spawn'.
 - :class:`DaskExecutor`: a Dask distributed cluster, given by a scheduler address or started
   here as a ``LocalCluster``. The worker object travels once to each Dask worker, which sets it
   up once and then reads its own items (frame files) by path; only the small per-chunk results
@@ -172,9 +174,13 @@ class ProcessExecutor(Executor):
         if workers <= 1:
             SerialExecutor().map(worker, chunks, on_result)
             return
+        # Forked processes share the engine built here once. A worker that is not fork-safe
+        # (one integrating on an OpenCL device) is set up in each process instead, started
+        # with 'spawn': an OpenCL context does not survive a fork.
         methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        if ctx.get_start_method() == "fork":
+        fork = "fork" in methods and getattr(worker, "fork_safe", True)
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
+        if fork:
             worker.setup()
             getattr(worker, "warm_up", lambda: None)()
             worker.ready = True

@@ -2,14 +2,22 @@
 
 Recipe keys map one-to-one onto the dataclasses below; ``docs/recipes.md`` is generated from
 them. The stage hands frames to :class:`IntegrateWorker` (one per process, integrator built once)
-and turns the finished chunks into ``/entry/xrd`` of the results file.
+and turns the finished chunks into ``/entry/xrd`` of the results file. A worker set up again in
+the same process with the same settings and the same geometry, mask, dark and flat files reuses
+the integrator built the first time (engines included), e.g. in live mode or on a Dask worker
+that receives the worker again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
+import json
+import logging
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,7 +36,15 @@ from ..io.frames import (
     read_scan_log,
 )
 from ..recipe.schema import Context, InputFile, setting
-from ..xrd.integrate import FrameError, FrameIntegrator, IntegrationSettings, azimuthal_integrator
+from ..xrd import integrate as _xi
+from ..xrd.integrate import (
+    FrameError,
+    FrameIntegrator,
+    IntegrationSettings,
+    azimuthal_integrator,
+    opencl_unavailable_message,
+    parse_opencl_device,
+)
 from .xrd_phases import LatticeConfig, PeaksConfig, PhaseConfig
 
 # ----------------------------------------------------------------------------- recipe sections
@@ -152,7 +168,23 @@ class IntegrateConfig:
     method: str = setting(
         "bbox/csr/cython",
         doc="pyFAI method: pixel splitting (no, bbox, pseudo, full) / algorithm (histogram, csr, "
-        "csc, lut) / implementation (cython, opencl, python). OpenCL needs pyopencl and a device.",
+        "csc, lut) / implementation (cython, opencl, python). 'opencl' needs pyopencl (pip "
+        "install 'xpipe[gpu]') and an OpenCL driver for the device; see opencl_device and "
+        "opencl_fallback. The method actually used is recorded as method_used in "
+        "/entry/xrd/integration.",
+    )
+    opencl_device: str = setting(
+        "gpu",
+        doc="With an 'opencl' method, the OpenCL device: 'gpu', 'cpu', 'acc' (accelerator), 'any' "
+        "(GPUs first), or the 'platform,device' numbers pyFAI lists them by (e.g. '0,1'). OpenCL "
+        "on a CPU is seldom faster than 'cython'.",
+    )
+    opencl_fallback: bool = setting(
+        False,
+        doc="With an 'opencl' method and no such OpenCL device here (pyopencl not installed, no "
+        "OpenCL platform, no device of the type asked for): true integrates with the same "
+        "splitting and algorithm in 'cython' and logs a warning naming what is missing; false "
+        "refuses the recipe.",
     )
     polarization_factor: float | None = setting(
         0.99,
@@ -193,11 +225,22 @@ class IntegrateConfig:
                 f"{_ALGOS}, implementation in {_IMPLS}; found '{self.method}'"
             )
             return
-        if parts[2] == "opencl" and not _opencl_available(parts):
-            yield "method", (
-                f"'{self.method}' asks for OpenCL, which is not available here (pyopencl missing "
-                "or no OpenCL device); use 'bbox/csr/cython'"
-            )
+        if parts[2] == "opencl":
+            try:
+                parse_opencl_device(self.opencl_device)
+            except ValueError as exc:
+                yield "opencl_device", str(exc)
+            else:
+                if not self.opencl_fallback:
+                    for dim in (1, 2) if self.cake else (1,):
+                        found, reason = _xi.select_opencl(dim, parts[0], parts[1], self.opencl_device)
+                        if found is None:
+                            if dim == 2:
+                                reason += " (needed for the caked images of 'cake: true')"
+                            yield "method", opencl_unavailable_message(
+                                self.method, reason, "xrd.integrate.opencl_fallback"
+                            )
+                            break
         if self.delta_dummy is not None and self.dummy is None:
             yield "delta_dummy", "'delta_dummy' needs 'dummy'"
         try:
@@ -236,6 +279,8 @@ class IntegrateConfig:
             dummy=self.dummy,
             delta_dummy=self.delta_dummy,
             npt_azimuthal=self.npt_azimuthal if self.cake else 0,
+            opencl_device=self.opencl_device,
+            opencl_fallback=self.opencl_fallback,
         )
 
 
@@ -308,14 +353,7 @@ class XrdConfig:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _opencl_available(parts: list[str]) -> bool:
-    try:
-        from pyFAI.method_registry import IntegrationMethod
-
-        found = IntegrationMethod.select_method(1, parts[0], parts[1], "opencl")
-        return bool(found) and found[0].impl_lower == "opencl"
-    except Exception:
-        return False
+log = logging.getLogger("xpipe")
 
 
 def build_ai(cfg: IntegrateConfig):
@@ -371,8 +409,48 @@ def geometry_record(ai) -> dict:
 # ----------------------------------------------------------------------------- worker
 
 
+_INTEGRATORS: OrderedDict[str, FrameIntegrator] = OrderedDict()
+_INTEGRATORS_MAX = 2  # each holds its engines (about 160 MB for a Pilatus 1M CSR engine)
+_INTEGRATORS_LOCK = threading.Lock()
+
+
+def integrator_key(cfg: IntegrateConfig) -> str:
+    """What an integrator depends on: every integration setting and the contents of the
+    geometry, mask, dark and flat files (not only their names)."""
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str).encode())
+    for key in ("poni", "mask", "dark", "flat"):
+        path = getattr(cfg, key)
+        h.update(f"|{key}:{sha256_file(path) if path else ''}".encode())
+    return h.hexdigest()
+
+
+def cached_integrator(key: str) -> FrameIntegrator | None:
+    """The integrator built in this process (or the one it was forked from) for ``key``."""
+    with _INTEGRATORS_LOCK:
+        fi = _INTEGRATORS.get(key)
+        if fi is not None:
+            _INTEGRATORS.move_to_end(key)
+        return fi
+
+
+def _keep_integrator(key: str, fi: FrameIntegrator) -> None:
+    with _INTEGRATORS_LOCK:
+        _INTEGRATORS[key] = fi
+        _INTEGRATORS.move_to_end(key)
+        while len(_INTEGRATORS) > _INTEGRATORS_MAX:
+            _INTEGRATORS.popitem(last=False)
+
+
 class IntegrateWorker:
-    """Reads and integrates chunks of frames; built once per process (picklable before setup)."""
+    """Reads and integrates chunks of frames; built once per process (picklable before setup).
+
+    ``fork_safe`` is False when the worker integrates on an OpenCL device: a process forked
+    after OpenCL was loaded cannot use it (and a forked process cannot build a new pyFAI
+    geometry either once the parent has run OpenMP code), so such a worker must be set up in
+    each process it runs in, started with 'spawn', or run in this process alone. A forked copy
+    of a worker set up here finds no usable OpenCL device: with ``opencl_fallback`` it goes on
+    with the cython engine built here beside the OpenCL one, else each frame fails saying why.
+    """
 
     def __init__(self, cfg: IntegrateConfig, refs: list[FrameRef], prefetch: int = 2) -> None:
         self.cfg = cfg
@@ -380,27 +458,50 @@ class IntegrateWorker:
         self.prefetch = prefetch
         self.integrator: FrameIntegrator | None = None
 
+    @property
+    def wants_opencl(self) -> bool:
+        return self.cfg.method.split("/")[-1] == "opencl"
+
+    @property
+    def fork_safe(self) -> bool:
+        """Whether this worker may be set up (engine built) in a process that then forks."""
+        if not self.wants_opencl:
+            return True
+        if self.integrator is not None:
+            return not self.integrator.uses_opencl
+        split, algo = self.cfg.method.split("/")[:2]
+        try:
+            return _xi.select_opencl(1, split, algo, self.cfg.opencl_device)[0] is None
+        except ValueError:
+            return True
+
     def setup(self) -> None:
         cfg = self.cfg
-        ai = build_ai(cfg)
-        mask = load_image(cfg.mask) if cfg.mask else None
-        dark = load_image(cfg.dark) if cfg.dark else None
-        flat = load_image(cfg.flat) if cfg.flat else None
-        self.integrator = FrameIntegrator(
-            ai, cfg.settings(), mask=mask, dark=dark, flat=flat, use_detector_mask=cfg.use_detector_mask
-        )
+        key = integrator_key(cfg)
+        fi = cached_integrator(key)
+        if fi is None:
+            ai = build_ai(cfg)
+            mask = load_image(cfg.mask) if cfg.mask else None
+            dark = load_image(cfg.dark) if cfg.dark else None
+            flat = load_image(cfg.flat) if cfg.flat else None
+            fi = FrameIntegrator(
+                ai, cfg.settings(), mask=mask, dark=dark, flat=flat, use_detector_mask=cfg.use_detector_mask
+            )
+            if fi.uses_opencl:
+                fi.build_engines()  # an OpenCL device that cannot take the engine fails (or falls back) here
+            _keep_integrator(key, fi)
+        elif fi.fallback_message:
+            log.warning("%s", fi.fallback_message)
+        self.integrator = fi
         self.reader = FrameReader()
         self._checksums: dict[str, str] = {}
 
     def warm_up(self) -> None:
-        """Build the integration engine(s) now, on a blank frame (before forking workers)."""
-        fi = self.integrator
-        if fi.shape is None:
-            return
-        blank = np.zeros(fi.shape, np.float32)
-        fi.integrate(blank)
-        if fi.settings.npt_azimuthal:
-            fi.cake(blank)
+        """Build the integration engine(s) now, on a blank frame, so that processes forked
+        afterwards share them. Not for a worker that is not ``fork_safe`` (OpenCL): its
+        engine is built in each process it runs in."""
+        if self.fork_safe:
+            self.integrator.build_engines()
 
     def __getstate__(self) -> dict:
         """Only the configuration travels to spawned processes; each sets itself up there."""
@@ -546,8 +647,19 @@ class IntegrateStage:
             f"first {relative_path(first, self.base_dir)}",
             f"last  {relative_path(last, self.base_dir)}",
             f"{geom}; {c.npt} bins in {c.unit}; method {c.method}; error model {c.error_model}",
+            *self._opencl_lines(),
             f"frame times from: {self.cfg.frames.time_source}",
         ]
+
+    def _opencl_lines(self) -> list[str]:
+        c = self.cfg.integrate
+        split, algo, impl = c.method.split("/")
+        if impl != "opencl":
+            return []
+        found, reason = _xi.select_opencl(1, split, algo, c.opencl_device)
+        if found is not None:
+            return [f"OpenCL device: {found.target_name}"]
+        return [f"no OpenCL device ({reason}): integrating with {split}/{algo}/cython"]
 
     def write(self, entry, checkpoints):
         from ..runner import StageSummary

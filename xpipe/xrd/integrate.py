@@ -8,6 +8,29 @@ pyFAI skips without touching the engine: passing a per-frame ``mask=`` instead w
 CSR look-up table every frame (and move the default radial range), the classic slow-down.
 :attr:`FrameIntegrator.engine_builds` counts the engines pyFAI actually built.
 
+OpenCL
+------
+A method whose implementation is ``opencl`` runs on an OpenCL device chosen by
+``IntegrationSettings.opencl_device`` ('gpu', 'cpu', 'acc', 'any', or 'platform,device' as
+pyFAI numbers them, e.g. '0,1'). :func:`select_opencl` resolves it to a pyFAI
+``IntegrationMethod`` bound to one device, or says why there is none (pyopencl not installed,
+no OpenCL platform, no device of that type). With ``opencl_fallback`` the integrator then uses
+the same splitting and algorithm in cython and logs a warning saying so; without it,
+:class:`OpenCLUnavailable` is raised. pyFAI builds the OpenCL CSR engine from its cython CSR
+matrix, so both are in memory; the OpenCL engine accumulates in float32 with error-compensated
+arithmetic where the cython one accumulates in float64
+(https://pyfai.readthedocs.io/en/latest/performance.html), so intensities and Poisson sigmas
+agree to about 2e-7 relative, not bit for bit. The 'azimuthal' error model's sigma differs more
+(median 0.2-0.5 %, up to 5 % in bins of 30 pixels or more, more in bins of a few pixels): the
+OpenCL kernel merges the partial variances of its work-items (``_merge_azimuthal`` in pyFAI's
+``ocl_azim_CSR.cl``), the cython engine sums them in one pass.
+
+An OpenCL driver cannot be used in a process forked from one that had already loaded it:
+pyFAI enumerates the OpenCL platforms when its integrators are imported, so worker processes
+that use OpenCL must be started with 'spawn' (pyFAI's parallelisation notes:
+http://edna-site.org/pub/doc/pyFAI/2024.02.0/usage/tutorial/Parallelization/index.html). Such a
+forked process is detected here and treated as having no OpenCL device, rather than hanging.
+
 Example
 -------
 >>> import numpy as np, pyFAI
@@ -21,7 +44,9 @@ Example
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -38,8 +63,153 @@ RADIAL_AXES: dict[str, tuple[str, str]] = {
 }
 
 
+log = logging.getLogger("xpipe")
+
+
 class FrameError(ValueError):
     """A frame that cannot be integrated (wrong shape, all pixels masked, ...)."""
+
+
+class OpenCLUnavailable(RuntimeError):
+    """An OpenCL method was asked for, no OpenCL device can run it here, and no fallback is allowed."""
+
+
+# ----------------------------------------------------------------------------- OpenCL devices
+
+#: Device kinds accepted by ``opencl_device`` besides an explicit 'platform,device' pair.
+OPENCL_DEVICE_KINDS = ("gpu", "cpu", "acc", "any")
+
+_FORKED_AFTER_OPENCL = False
+_FORKED_REASON = "this process was forked from one that had already loaded the OpenCL driver"
+
+
+def _after_fork_in_child() -> None:
+    """Remember that this process was forked after pyFAI had loaded the OpenCL driver."""
+    global _FORKED_AFTER_OPENCL
+    mod = sys.modules.get("pyFAI.opencl")
+    if mod is not None and getattr(mod, "ocl", None) is not None:
+        _FORKED_AFTER_OPENCL = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@dataclass(frozen=True)
+class OpenCLDevice:
+    """One OpenCL device as pyFAI numbers it."""
+
+    platform_id: int
+    device_id: int
+    platform: str
+    name: str
+    type: str  # 'GPU', 'CPU', 'ACC' (pyFAI's spelling, upper case)
+
+    def describe(self) -> str:
+        return f"{self.type} '{self.name}' on platform '{self.platform}' ({self.platform_id},{self.device_id})"
+
+
+def parse_opencl_device(spec: str) -> str | tuple[int, int]:
+    """'gpu', 'cpu', 'acc', 'any' (case-insensitive) or 'platform,device' -> kind or (p, d).
+
+    Raises ValueError for anything else.
+    """
+    text = str(spec).strip().lower()
+    if text in OPENCL_DEVICE_KINDS:
+        return text
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise ValueError(
+        f"expected one of {', '.join(repr(k) for k in OPENCL_DEVICE_KINDS)} or 'platform,device' "
+        f"numbers such as '0,1', found {spec!r}"
+    )
+
+
+def opencl_devices() -> tuple[list[OpenCLDevice], str | None]:
+    """The OpenCL devices pyFAI can use in this process, or ``([], why there are none)``."""
+    if _FORKED_AFTER_OPENCL:
+        return [], (
+            f"{_FORKED_REASON}, which cannot be used from a forked copy (OpenCL worker processes "
+            "must be started with 'spawn')"
+        )
+    try:
+        import pyopencl  # noqa: F401
+    except ImportError as exc:
+        if getattr(exc, "name", None) == "pyopencl":
+            return [], "pyopencl is not installed"
+        return [], f"pyopencl cannot be loaded ({exc})"
+    import pyFAI
+
+    if not getattr(pyFAI, "use_opencl", True):
+        return [], "OpenCL is switched off in pyFAI (pyFAI.use_opencl is False)"
+    try:
+        import pyFAI.integrator.load_engines  # noqa: F401  (registers pyFAI's OpenCL engines)
+        from pyFAI.opencl import ocl
+    except Exception as exc:  # a broken driver shows up here
+        return [], f"pyFAI cannot load its OpenCL support ({type(exc).__name__}: {exc})"
+    if ocl is None or not getattr(ocl, "platforms", None):
+        return [], "no OpenCL platform is installed (no OpenCL driver for a GPU, or pocl for the CPU, was found)"
+    devices = [
+        OpenCLDevice(int(p.id), int(d.id), str(p.name), str(d.name), str(d.type).upper())
+        for p in ocl.platforms
+        for d in p.devices
+    ]
+    if not devices:
+        names = ", ".join(repr(str(p.name)) for p in ocl.platforms)
+        return [], f"no OpenCL device on the installed platform(s) {names}"
+    return devices, None
+
+
+_KIND_ORDER = {"GPU": 0, "ACC": 1, "CPU": 2}
+
+
+def select_opencl(dim: int, split: str, algo: str, device: str = "gpu"):
+    """pyFAI's OpenCL ``IntegrationMethod`` for ``split/algo`` on ``device``, or why there is none.
+
+    Returns ``(method, None)`` or ``(None, reason)``. ``device`` is a kind ('gpu', 'cpu',
+    'acc', 'any': GPUs first) or 'platform,device'. The method is bound to one device
+    (pyFAI's ``IntegrationMethod.select_method(dim, split, algo, 'opencl', target=...)``).
+    """
+    want = parse_opencl_device(device)
+    devices, why = opencl_devices()
+    if not devices:
+        return None, why
+    found = ", ".join(d.describe() for d in devices)
+    if isinstance(want, tuple):
+        matching = [d for d in devices if (d.platform_id, d.device_id) == want]
+        if not matching:
+            return None, f"no OpenCL device {want[0]},{want[1]} (found: {found})"
+    elif want == "any":
+        matching = sorted(devices, key=lambda d: _KIND_ORDER.get(d.type, 3))
+    else:
+        matching = [d for d in devices if d.type == want.upper()]
+        if not matching:
+            return None, f"no OpenCL device of type {want.upper()} (found: {found})"
+    from pyFAI.method_registry import IntegrationMethod
+
+    for d in matching:
+        hits = IntegrationMethod.select_method(
+            dim, split, algo, "opencl", target=(d.platform_id, d.device_id), degradable=False
+        )
+        if hits:
+            return hits[0], None
+    return None, f"pyFAI has no OpenCL engine for '{split}/{algo}' in {dim}D"
+
+
+def opencl_unavailable_message(method: str, reason: str, fallback_key: str = "opencl_fallback") -> str:
+    """What to do when ``method`` asks for OpenCL that is not there (``reason``)."""
+    split, algo = method.split("/")[:2]
+    if reason.startswith(_FORKED_REASON):
+        first = "Either run with one worker process (--workers 1)"
+    else:
+        first = ("Either install pyopencl with the gpu extra (pip install 'xpipe[gpu]') and an "
+                 "OpenCL driver for the device")
+    return (
+        f"'{method}' asks for OpenCL, which is not available here: {reason}. {first}, or use "
+        f"method '{split}/{algo}/cython', or set {fallback_key}: true to integrate with "
+        f"'{split}/{algo}/cython' when OpenCL is missing"
+    )
 
 
 @dataclass(frozen=True)
@@ -59,6 +229,10 @@ class IntegrationSettings:
     mask_negative : treat pixels < 0 as invalid (Pilatus/Eiger gaps and dead pixels).
     dummy, delta_dummy : pixels with ``|I - dummy| <= delta_dummy`` are invalid.
     npt_azimuthal : azimuthal bins of the optional 2D caking (0: no caking).
+    opencl_device : with an ``opencl`` method, the device: 'gpu', 'cpu', 'acc', 'any' or
+        'platform,device'.
+    opencl_fallback : with an ``opencl`` method and no such device, use the same splitting and
+        algorithm in cython (with a warning) instead of raising :class:`OpenCLUnavailable`.
     """
 
     npt: int = 2000
@@ -73,6 +247,12 @@ class IntegrationSettings:
     dummy: float | None = None
     delta_dummy: float | None = None
     npt_azimuthal: int = 0
+    opencl_device: str = "gpu"
+    opencl_fallback: bool = False
+
+    @property
+    def wants_opencl(self) -> bool:
+        return self.method[2] == "opencl"
 
     def as_record(self) -> dict:
         """Plain-type dict of the settings, for provenance."""
@@ -143,6 +323,96 @@ class FrameIntegrator:
         self._engine_refs: list[object] = []  # keep engines alive so ids stay unique
         self._build_pids: list[int] = []  # process that built each engine
         self.method_used: str | None = None
+        #: Why an OpenCL method fell back to cython (None: it did not, or none was asked for).
+        self.fallback_reason: str | None = None
+        self._pid = os.getpid()
+        self._opencl_checked: set[int] = set()  # dimensions whose OpenCL engine was built here
+        self._methods: dict[int, object] = {1: self._resolve(1)}
+        if settings.npt_azimuthal:
+            self._methods[2] = self._resolve(2)
+
+    # ------------------------------------------------------------------ methods
+    def _resolve(self, dim: int):
+        """The method handed to pyFAI for ``dim``: the settings' triple, or for OpenCL a pyFAI
+        ``IntegrationMethod`` bound to one device (or the cython fallback)."""
+        s = self.settings
+        if not s.wants_opencl:
+            return s.method
+        found, reason = select_opencl(dim, s.method[0], s.method[1], s.opencl_device)
+        if found is None:
+            return self._fall_back(reason)
+        return found
+
+    def _fall_back(self, reason: str) -> tuple[str, str, str]:
+        s = self.settings
+        asked = "/".join(s.method)
+        if not s.opencl_fallback:
+            raise OpenCLUnavailable(opencl_unavailable_message(asked, reason))
+        used = (s.method[0], s.method[1], "cython")
+        if self.fallback_reason is None:
+            self.fallback_reason = reason
+            log.warning("%s", self.fallback_message)
+        return used
+
+    @property
+    def fallback_message(self) -> str | None:
+        """The warning given when an OpenCL method fell back to cython, else None."""
+        if self.fallback_reason is None:
+            return None
+        s = self.settings
+        return (
+            f"method '{'/'.join(s.method)}' asks for OpenCL, but {self.fallback_reason}; integrating "
+            f"with '{s.method[0]}/{s.method[1]}/cython' instead (opencl_fallback is true)"
+        )
+
+    @property
+    def uses_opencl(self) -> bool:
+        """Whether the 1D integration runs on an OpenCL device (after any fallback)."""
+        return _is_opencl(self._methods[1])
+
+    def _call(self, dim: int, run):
+        """``run(method)`` with this dimension's method. An OpenCL engine that cannot be built
+        (or an integrator inherited by a forked process) falls back or raises
+        :class:`OpenCLUnavailable`; errors of later frames are the frame's."""
+        method = self._methods[dim]
+        if not _is_opencl(method):
+            return run(method)
+        if os.getpid() != self._pid and _FORKED_AFTER_OPENCL:
+            # inherited through fork: the OpenCL context is the parent's and must not be touched;
+            # the cython CSR matrix pyFAI built beside the OpenCL engine is usable (not rebuilt)
+            _, reason = opencl_devices()
+            self._methods = {d: self._fall_back(reason) for d in self._methods}
+            for holder in self.ai.engines.values():
+                inner = getattr(holder, "engine", None)
+                if inner is not None and id(inner) not in self._seen_engines:
+                    self._seen_engines.add(id(inner))
+                    self._engine_refs.append(inner)
+                    self._build_pids.append(self._pid)
+            return run(self._methods[dim])
+        if dim in self._opencl_checked:
+            return run(method)
+        try:
+            res = run(method)
+        except FrameError:
+            raise
+        except Exception as exc:
+            where = getattr(method, "target_name", None) or "the OpenCL device"
+            self._methods[dim] = self._fall_back(
+                f"building pyFAI's OpenCL engine on {where} failed ({type(exc).__name__}: {exc})"
+            )
+            return run(self._methods[dim])
+        self._opencl_checked.add(dim)
+        return res
+
+    def build_engines(self) -> None:
+        """Build the integration engine(s) now, on a blank frame, instead of on the first frame
+        (an OpenCL device that cannot take the engine then fails or falls back here)."""
+        if self.shape is None:
+            return
+        blank = np.zeros(self.shape, np.float32)
+        self.integrate(blank)
+        if self.settings.npt_azimuthal:
+            self.cake(blank)
 
     # ------------------------------------------------------------------ engines
     @property
@@ -158,13 +428,16 @@ class FrameIntegrator:
             out[pid] = out.get(pid, 0) + 1
         return out
 
-    def _note_engines(self) -> None:
-        for holder in list(self.ai.engines.values()):
-            inner = getattr(holder, "engine", None)
-            if inner is not None and id(inner) not in self._seen_engines:
-                self._seen_engines.add(id(inner))
-                self._engine_refs.append(inner)
-                self._build_pids.append(os.getpid())
+    def _note_engines(self, method) -> None:
+        """Record the engine pyFAI used for ``method`` if it is new (a rebuild counts too). Only
+        that engine counts: an OpenCL CSR engine is made from a cython CSR matrix that pyFAI
+        keeps beside it, which is part of the same build."""
+        holder = self.ai.engines.get(method)
+        inner = getattr(holder, "engine", None)
+        if inner is not None and id(inner) not in self._seen_engines:
+            self._seen_engines.add(id(inner))
+            self._engine_refs.append(inner)
+            self._build_pids.append(os.getpid())
 
     # ------------------------------------------------------------------ frames
     def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, int]:
@@ -196,7 +469,6 @@ class FrameIntegrator:
         s = self.settings
         return dict(
             unit=s.unit,
-            method=s.method,
             mask=self.static_mask,
             dark=self.dark,
             flat=self.flat,
@@ -210,13 +482,14 @@ class FrameIntegrator:
         """Integrate one frame to a 1D pattern (intensity per bin, pyFAI's normalisation)."""
         data, valid = self.prepare(frame)
         s = self.settings
-        res = self.ai.integrate1d(
+        res = self._call(1, lambda method: self.ai.integrate1d(
             data,
             s.npt,
+            method=method,
             error_model=None if s.error_model == "none" else s.error_model,
             **self._common(),
-        )
-        self._note_engines()
+        ))
+        self._note_engines(res.method)
         self.method_used = str(res.method)
         sigma = res.sigma if res.sigma is not None else np.full_like(res.intensity, np.nan)
         return Pattern1D(
@@ -230,15 +503,22 @@ class FrameIntegrator:
         """Integrate one frame to 2D (azimuth x radial), for texture and spottiness checks."""
         data, _ = self.prepare(frame)
         s = self.settings
-        res = self.ai.integrate2d(
-            data, s.npt, s.npt_azimuthal, error_model=None, **self._common()
-        )
-        self._note_engines()
+        if 2 not in self._methods:
+            self._methods[2] = self._resolve(2)
+        res = self._call(2, lambda method: self.ai.integrate2d(
+            data, s.npt, s.npt_azimuthal, method=method, error_model=None, **self._common()
+        ))
+        self._note_engines(res.method)
         return Cake2D(
             radial=np.asarray(res.radial, dtype=np.float64),
             azimuthal_deg=np.asarray(res.azimuthal, dtype=np.float64),
             intensity=np.asarray(res.intensity, dtype=np.float32),
         )
+
+
+def _is_opencl(method) -> bool:
+    impl = getattr(method, "impl_lower", None)
+    return (impl if impl is not None else method[2]) == "opencl"
 
 
 def azimuthal_integrator(
