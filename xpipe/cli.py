@@ -1,4 +1,4 @@
-"""The ``xpipe`` command line: validate, run, info.
+"""The ``xpipe`` command line: validate, run, watch, info.
 
 Exit codes: 0 all done; 1 finished but some items failed (each recorded in the results);
 2 bad recipe, bad arguments or an output folder that cannot be resumed.
@@ -32,6 +32,27 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-cache", action="store_true",
                    help="run every stage, even those whose inputs and settings are unchanged since the last run into OUTDIR")
     g = r.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    g.add_argument("-v", "--verbose", action="store_true", help="more detail")
+
+    w = sub.add_parser("watch", help="process frames while an experiment writes them (live mode)",
+                       description="Follow the recipe's xrd.frames (or xrd.patterns) while they are written: "
+                       "each complete frame is processed once, results.h5 and the contour map are updated "
+                       "as frames arrive, and the complete results are assembled when the watch stops "
+                       "(Ctrl-C, SIGTERM, or --idle-timeout-s without a new frame). See docs/live.md.")
+    w.add_argument("recipe", help="recipe file (YAML)")
+    w.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default: the recipe's 'output')")
+    w.add_argument("--poll-s", type=float, default=1.0, metavar="S", help="seconds between looks at the files (default 1)")
+    w.add_argument("--settle-s", type=float, default=2.0, metavar="S",
+                   help="a file is read once its size and modification time are unchanged for S seconds (default 2)")
+    w.add_argument("--redraw-every", type=int, default=50, metavar="N",
+                   help="update results.h5 and the contour map every N new frames (default 50)")
+    w.add_argument("--redraw-s", type=float, default=60.0, metavar="S",
+                   help="... or every S seconds, whichever comes first, when new frames arrived (default 60)")
+    w.add_argument("--idle-timeout-s", type=float, default=600.0, metavar="S",
+                   help="stop after S seconds without a new frame; 0: never (default 600)")
+    _executor_arguments(w)
+    g = w.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail")
 
@@ -71,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     for chatty in ("distributed", "dask"):  # cluster start/stop lines; warnings still show
         logging.getLogger(chatty).setLevel(logging.WARNING if level <= logging.INFO else level)
     try:
-        return {"validate": _validate, "run": _run, "info": _info}[args.command](args)
+        return {"validate": _validate, "run": _run, "watch": _watch, "info": _info}[args.command](args)
     except KeyboardInterrupt:
         print("interrupted; finished chunks are kept, continue with --resume", file=sys.stderr)
         return 130
@@ -130,6 +151,63 @@ def _run(args) -> int:
         log.debug("wrote %s", f)
     if report.failed:
         log.warning("%d item(s) failed; see the failed groups (/entry/xrd/failed, /entry/xas/<series>/failed) in %s and the CSV tables", len(report.failed), report.results)
+        for key, reason in report.failed[:10]:
+            log.warning("  %s", reason if key in reason else f"{key}: {reason}")
+        return EXIT_FAILED_ITEMS
+    return EXIT_OK
+
+
+def _watch(args) -> int:
+    if not _check_executor_arguments(args, "watch"):
+        return EXIT_USAGE
+    for flag, value, low in (("--poll-s", args.poll_s, 0.0), ("--settle-s", args.settle_s, None),
+                             ("--redraw-every", args.redraw_every, 0), ("--redraw-s", args.redraw_s, None),
+                             ("--idle-timeout-s", args.idle_timeout_s, None)):
+        if value != value or (value <= low if low is not None else value < 0):
+            print(f"xpipe watch: {flag} must be {'> ' + str(low) if low is not None else '>= 0'}, got {value}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+    from .recipe.schema import RecipeInvalid
+    from .watch import load_live_recipe
+
+    try:
+        loaded = load_live_recipe(args.recipe)
+    except RecipeInvalid as exc:
+        print(exc.report(), file=sys.stderr)
+        print("xpipe watch: not started, the recipe is invalid", file=sys.stderr)
+        return EXIT_USAGE
+    from .executor import ExecutorError
+    from .runner import executor_for, output_dir
+    from .watch import Watch, WatchError, WatchOptions
+
+    # a frame read before it is complete is tried again; what the decoder logs then is noise
+    # (a frame that stays unreadable is recorded with its reason, as in xpipe run)
+    logging.getLogger("fabio").setLevel(logging.CRITICAL)
+    outdir = output_dir(loaded, args.output)
+    options = WatchOptions(poll_s=args.poll_s, settle_s=args.settle_s, redraw_every=args.redraw_every,
+                           redraw_s=args.redraw_s, idle_timeout_s=args.idle_timeout_s)
+    log = logging.getLogger("xpipe")
+    try:
+        with Watch(loaded, outdir, options, quiet=args.quiet) as session:
+            with executor_for(loaded.recipe.run, args.workers, args.scheduler, args.dask_local) as executor:
+                report = session.run(executor)
+    except WatchError as exc:
+        print(f"xpipe watch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ExecutorError as exc:
+        print(f"xpipe watch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; finished chunks are kept: start xpipe watch again, or xpipe run --resume",
+              file=sys.stderr)
+        return 130
+    if report.results is None:
+        return EXIT_OK
+    log.info("wrote %s (%d item(s) done, %d failed)", report.results, report.done, len(report.failed))
+    for f in report.files:
+        log.debug("wrote %s", f)
+    if report.failed:
+        log.warning("%d item(s) failed; see /entry/xrd/failed in %s and xrd_frames.csv", len(report.failed), report.results)
         for key, reason in report.failed[:10]:
             log.warning("  %s", reason if key in reason else f"{key}: {reason}")
         return EXIT_FAILED_ITEMS

@@ -162,9 +162,7 @@ def run(
     chunk = recipe.run.chunk_frames
     stages = build_stages(loaded)
     work = outdir / ".xpipe"
-    report = RunReport(outdir=outdir, results=None)
 
-    manifest = {"recipe_sha256": loaded.sha256, "recipe": str(loaded.path), "xpipe": versions()["xpipe"]}
     if dry_run:
         echo(f"recipe   {loaded.path} (valid)")
         echo(f"output   {outdir / RESULTS_NAME}")
@@ -180,18 +178,33 @@ def run(
             for line in st.plan_lines():
                 echo(f"         {line}")
         echo("dry run: nothing was processed or written")
-        return report
+        return RunReport(outdir=outdir, results=None)
 
     outdir.mkdir(parents=True, exist_ok=True)
     started = now_iso()
-    runs_path = work / "runs.json"
-    runs: list[dict] = []
-    if resume:
-        try:
-            runs = json.loads(runs_path.read_text())
-        except (OSError, ValueError):
-            runs = []
+    runs = load_runs(work) if resume else []
+    hashes = stage_hashes(stages, work, use_cache)
+    for st in stages:
+        if st.keys():  # whole-stack stages work in write(), on what the stages before produced
+            process_stage(loaded, outdir, st, executor, digest=hashes[st.name], resume=resume,
+                          quiet=quiet, runs=runs, started=started)
+    return assemble(loaded, outdir, stages, hashes, runs, started)
 
+
+# ----------------------------------------------------------------------------- the parts of a run
+
+
+def load_runs(work: Path) -> list[dict]:
+    """The record of earlier runs into this output folder (``runs.json``), empty if none."""
+    try:
+        runs = json.loads((work / "runs.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return runs if isinstance(runs, list) else []
+
+
+def stage_hashes(stages: list[Stage], work: Path, use_cache: bool = True) -> dict[str, str | None]:
+    """Each stage's content hash (None without the cache, or for stages that do not take part)."""
     hasher = FileHasher(work / "file_hashes.json")
     hashes: dict[str, str | None] = {}
     for st in stages:
@@ -199,53 +212,87 @@ def run(
         hashes[st.name] = stage_hash(st, upstream, hasher) if use_cache else None
     if use_cache:
         hasher.save()
+    return hashes
 
-    for st in stages:
-        keys = st.keys()
-        if not keys:  # whole-stack stages work in write(), on what the stages before produced
-            continue
-        ck = CheckpointStore(work / st.name)
-        digest = hashes[st.name]
-        old = ck.manifest() or {}
-        if (not resume and digest is not None and old.get("stage_hash") == digest
-                and set(keys) <= ck.done_keys()):
-            log.info("%s: inputs and settings unchanged, reusing %d %s", st.name, len(keys), st.label)
-            runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": 0, "cached": True})
-            continue
-        if resume:
-            old = ck.manifest()
-            if old is None:
-                raise ResumeError(f"nothing to resume in {outdir}: no unfinished run of this recipe found")
-            if old.get("recipe_sha256") != loaded.sha256:
-                raise ResumeError(
-                    f"the run in {outdir} was made with a different version of the recipe "
-                    f"(sha256 {old.get('recipe_sha256', '?')[:12]}, now {loaded.sha256[:12]}); "
-                    "run without --resume to start afresh, or use another -o"
-                )
-            done_keys = ck.done_keys()
-        else:
-            ck.reset({**manifest, "stage_hash": digest})
-            done_keys = set()
-        pending = [i for i, k in enumerate(keys) if k not in done_keys]
-        already = len(keys) - len(pending)
-        if resume:
-            log.info("%s: %d of %d %s already done, %d to do", st.name, already, len(keys), st.label, len(pending))
-        progress = Progress(len(keys), st.label, quiet=quiet, done=already)
-        seq = [ck.next_sequence()]
 
-        def on_result(indices: list[int], result: dict, ck=ck, keys=keys, progress=progress, seq=seq) -> None:
-            ck.save(seq[0], keys, result)
-            seq[0] += 1
-            for _, reason in result.get("failures", []):
-                log.warning("failed: %s", reason)
-            progress.update(len(indices), failed=len(result.get("failures", [])))
+def stage_manifest(loaded: LoadedRecipe, digest: str | None) -> dict:
+    """What a stage's checkpoint folder records about the run that fills it."""
+    return {"recipe_sha256": loaded.sha256, "recipe": str(loaded.path), "xpipe": versions()["xpipe"],
+            "stage_hash": digest}
 
-        chunks = [pending[i : i + chunk] for i in range(0, len(pending), chunk)]
-        run_chunks(st.worker(), chunks, executor, on_result)
-        runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": len(pending),
-                     "resumed": resume, "workers": workers, "executor": executor.describe(),
-                     "rate_per_s": round(progress.rate, 3)})
 
+def check_same_recipe(ck: CheckpointStore, loaded: LoadedRecipe, outdir: Path,
+                      hint: str = "run without --resume to start afresh, or use another -o") -> None:
+    """Raise :class:`ResumeError` when the checkpoints in ``ck`` were made with another version
+    of the recipe (or there are none)."""
+    old = ck.manifest()
+    if old is None:
+        raise ResumeError(f"nothing to resume in {outdir}: no unfinished run of this recipe found")
+    if old.get("recipe_sha256") != loaded.sha256:
+        raise ResumeError(
+            f"the run in {outdir} was made with a different version of the recipe "
+            f"(sha256 {str(old.get('recipe_sha256', '?'))[:12]}, now {loaded.sha256[:12]}); {hint}"
+        )
+
+
+def process_stage(loaded: LoadedRecipe, outdir: Path, st: Stage, executor: Executor, *,
+                  digest: str | None, resume: bool, quiet: bool, runs: list[dict], started: str) -> None:
+    """Process the items of one checkpointed stage that are not done yet.
+
+    Without ``resume``, checkpoints of unchanged inputs and settings (``digest`` equal to the
+    one recorded, every item done) are reused, and anything else is started afresh. With
+    ``resume``, the checkpoints must come from the same recipe; their finished items are kept.
+    """
+    keys = st.keys()
+    work = outdir / ".xpipe"
+    ck = CheckpointStore(work / st.name)
+    old = ck.manifest() or {}
+    if (not resume and digest is not None and old.get("stage_hash") == digest
+            and set(keys) <= ck.done_keys()):
+        log.info("%s: inputs and settings unchanged, reusing %d %s", st.name, len(keys), st.label)
+        runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": 0, "cached": True})
+        return
+    if resume:
+        check_same_recipe(ck, loaded, outdir)
+        done_keys = ck.done_keys()
+    else:
+        ck.reset(stage_manifest(loaded, digest))
+        done_keys = set()
+    pending = [i for i, k in enumerate(keys) if k not in done_keys]
+    already = len(keys) - len(pending)
+    if resume:
+        log.info("%s: %d of %d %s already done, %d to do", st.name, already, len(keys), st.label, len(pending))
+    progress = Progress(len(keys), st.label, quiet=quiet, done=already)
+    seq = [ck.next_sequence()]
+
+    def on_result(indices: list[int], result: dict) -> None:
+        ck.save(seq[0], keys, result)
+        seq[0] += 1
+        for _, reason in result.get("failures", []):
+            log.warning("failed: %s", reason)
+        progress.update(len(indices), failed=len(result.get("failures", [])))
+
+    chunk = loaded.recipe.run.chunk_frames
+    chunks = [pending[i : i + chunk] for i in range(0, len(pending), chunk)]
+    run_chunks(st.worker(), chunks, executor, on_result)
+    runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": len(pending),
+                 "resumed": resume, "workers": executor.workers, "executor": executor.describe(),
+                 "rate_per_s": round(progress.rate, 3)})
+
+
+def assemble(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], hashes: dict[str, str | None],
+             runs: list[dict], started: str, *, products: bool = True,
+             root_attrs: dict[str, str] | None = None) -> RunReport:
+    """Write ``results.h5`` (atomically) from the checkpoints of ``stages``; with ``products``,
+    also what each stage makes beside it (tables, figures, exports) and the summary.
+
+    Whole-stack stages run here, on what the stages before them wrote; with a ``hashes`` entry
+    they are replayed from the cache when their inputs and settings are unchanged.
+    """
+    recipe = loaded.recipe
+    work = outdir / ".xpipe"
+    runs_path = work / "runs.json"
+    report = RunReport(outdir=outdir, results=None)
     work.mkdir(parents=True, exist_ok=True)
     runs_path.write_text(json.dumps(runs, indent=1))
     results = outdir / RESULTS_NAME
@@ -255,6 +302,8 @@ def run(
         h5.attrs["creator"] = f"xpipe {versions()['xpipe']}"
         h5.attrs["file_time"] = now_iso()
         h5.attrs["default"] = "entry"
+        for name, value in (root_attrs or {}).items():
+            h5.attrs[name] = value
         entry = nx_group(h5, "entry", "NXentry")
         entry.create_dataset("title", data=recipe.name)
         if recipe.description:
@@ -262,7 +311,7 @@ def run(
         for st in stages:
             summary = None
             whole = not st.keys() and hasattr(st, "cache_state")
-            digest = hashes[st.name]
+            digest = hashes.get(st.name)
             if whole and digest is not None:
                 summary = stage_cache.replay(work, st, entry, digest)
                 if summary is not None:
@@ -282,10 +331,11 @@ def run(
                          runs=runs)
     runs_path.write_text(json.dumps(runs, indent=1))
     report.results = results
+    if not products:
+        return report
     for st in stages:
         report.files.extend(st.after(results, outdir))
     from .summary import write_summary
 
     report.files.extend(write_summary(results, report, outdir))
     return report
-

@@ -5,13 +5,22 @@ stacks in HDF5/NeXus (a dataset of shape (N, rows, columns), an Eiger master who
 ``/entry/data`` group links to ``data_000001``... files, with hdf5plugin decoding bitshuffle/LZ4)
 are addressed uniformly by :class:`FrameRef`. An input is written as a path, a glob, or
 ``file.h5::/entry/data/data`` for an HDF5 dataset.
+
+While an experiment is still writing its files (``xpipe watch``), inputs are listed with
+:func:`inputs_listing`: ``"missing_ok"`` lists what exists so far (a glob may match nothing yet,
+an HDF5 file or dataset may not exist yet), ``"deferred"`` lists nothing at all (the caller lists
+the frames itself later). HDF5 files that a writer holds open in SWMR mode are read as an SWMR
+reader (:func:`open_hdf5`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import glob
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +32,43 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5", ".nexus")
 
 class FrameReadError(Exception):
     """A frame file that cannot be read; the message names the file and the reason."""
+
+
+class _NotYet(ValueError):
+    """An input that does not exist yet (no file, no dataset, an HDF5 file a writer has locked)."""
+
+
+_LISTING: contextvars.ContextVar[tuple[str, tuple[str, ...] | None]] = contextvars.ContextVar(
+    "xpipe_inputs_listing", default=("strict", None))
+_LISTINGS = ("strict", "missing_ok", "deferred")
+
+
+@contextmanager
+def inputs_listing(mode: str, entries: str | list[str] | None = None) -> Iterator[None]:
+    """Within this block, :func:`expand_inputs` lists inputs the ``mode`` way.
+
+    ``"strict"`` (the default): every entry must match an existing file. ``"missing_ok"``: an
+    entry that matches nothing yet gives no frames, and so does an HDF5 file that cannot be
+    opened yet or lacks its dataset so far. ``"deferred"``: nothing is listed; for validating a
+    recipe whose frames are listed later, as they are written. With ``entries`` (a recipe's
+    ``files`` value) the mode applies to that value only; other inputs are listed strictly.
+    """
+    if mode not in _LISTINGS:
+        raise ValueError(f"unknown inputs listing {mode!r}; expected one of {', '.join(_LISTINGS)}")
+    token = _LISTING.set((mode, None if entries is None else _entries_key(entries)))
+    try:
+        yield
+    finally:
+        _LISTING.reset(token)
+
+
+def _entries_key(entries: str | list[str]) -> tuple[str, ...]:
+    return (entries,) if isinstance(entries, str) else tuple(entries)
+
+
+def _listing_mode(entries: str | list[str]) -> str:
+    mode, only = _LISTING.get()
+    return mode if only is None or only == _entries_key(entries) else "strict"
 
 
 @dataclass(frozen=True)
@@ -75,8 +121,13 @@ def expand_inputs(entries: str | list[str], base_dir: Path) -> list[FrameRef]:
     """Turn the recipe's ``files`` (glob, list of paths/globs, or ``file.h5::/dataset``) into frames.
 
     Globs are sorted naturally; list order is kept between entries. Raises ``FileNotFoundError``
-    or ``ValueError`` with a message naming the entry.
+    or ``ValueError`` with a message naming the entry. See :func:`inputs_listing` for listing
+    the inputs of an experiment still being written.
     """
+    mode = _listing_mode(entries)
+    if mode == "deferred":
+        return []
+    missing_ok = mode == "missing_ok"
     if isinstance(entries, str):
         entries = [entries]
     refs: list[FrameRef] = []
@@ -87,38 +138,87 @@ def expand_inputs(entries: str | list[str], base_dir: Path) -> list[FrameRef]:
         if _has_magic(str(Path(path_part).expanduser())) and not pattern.is_file():
             paths = sorted(glob.glob(_glob_pattern(path_part, base_dir)), key=natural_key)
             paths = [os.path.normpath(p) for p in paths if os.path.isfile(p)]
-            if not paths:
+            if not paths and not missing_ok:
                 raise FileNotFoundError(f"no file matches '{entry}' (looked in {pattern.parent})")
-        else:
-            if not pattern.is_file():
-                raise FileNotFoundError(f"file '{entry}' does not exist (looked for {pattern})")
+        elif pattern.is_file():
             paths = [str(pattern)]
+        elif missing_ok:
+            paths = []
+        else:
+            raise FileNotFoundError(f"file '{entry}' does not exist (looked for {pattern})")
         for p in paths:
             if dset or is_hdf5(p):
-                refs.extend(_hdf5_refs(p, dset or None))
+                try:
+                    refs.extend(_hdf5_refs(p, dset or None, missing_ok))
+                except _NotYet:
+                    if not missing_ok:
+                        raise
             else:
                 refs.append(FrameRef(p))
     return refs
 
 
-def _hdf5_refs(path: str, dataset: str | None) -> list[FrameRef]:
+def _hdf5_refs(path: str, dataset: str | None, missing_ok: bool = False) -> list[FrameRef]:
     import h5py
-    import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4/Blosc filters)
 
     try:
-        with h5py.File(path, "r") as h5:
+        with open_hdf5(path) as h5:
             name = dataset or _default_dataset(h5, path)
             if name not in h5:
-                raise ValueError(f"'{path}' has no dataset '{name}'")
+                raise _NotYet(f"'{path}' has no dataset '{name}'")
             obj = h5[name]
             if isinstance(obj, h5py.Group):
                 refs: list[FrameRef] = []
                 for sub in _eiger_parts(obj, path):
-                    refs.extend(_dataset_refs(path, f"{name}/{sub}", _open_part(obj, sub, path)))
+                    try:
+                        part = _open_part(obj, sub, path)
+                    except _NotYet:
+                        if not missing_ok:
+                            raise
+                        break  # a data file not written yet: the parts before it only
+                    refs.extend(_dataset_refs(path, f"{name}/{sub}", part))
                 return refs
             return _dataset_refs(path, name, obj)
     except OSError as exc:
-        raise ValueError(f"cannot open HDF5 file '{path}': {exc}") from None
+        raise _NotYet(f"cannot open HDF5 file '{path}': {exc}") from None
+
+
+def open_hdf5(path: str):
+    """Open an HDF5 file read-only; one that a writer holds open in SWMR mode is opened as an
+    SWMR reader. Raises ``OSError`` (the plain open's) when neither works, e.g. while a writer
+    that does not use SWMR has the file locked."""
+    import h5py
+    import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4/Blosc filters)
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        first = exc
+    try:
+        return h5py.File(path, "r", swmr=True)
+    except OSError:
+        raise first from None
+
+
+def hdf5_closed(path: str) -> bool:
+    """Whether no writer holds ``path`` open: a plain read-only open succeeds (an SWMR writer
+    marks the file open for writing, another writer locks it)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except OSError:
+        return False
+
+
+def hdf5_length(path: str, dataset: str) -> int | None:
+    """Current length along axis 0 of ``path::dataset``; None when it cannot be read now."""
+    try:
+        with open_hdf5(path) as h5:
+            return int(h5[dataset].shape[0]) if dataset in h5 and h5[dataset].shape else None
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _dataset_refs(path: str, name: str, ds) -> list[FrameRef]:
@@ -134,7 +234,7 @@ def _dataset_refs(path: str, name: str, ds) -> list[FrameRef]:
 def _eiger_parts(group, path: str) -> list[str]:
     parts = sorted((k for k in group if re.fullmatch(r"data_\d+", k)), key=natural_key)
     if not parts:
-        raise ValueError(f"'{path}': group '{group.name}' holds no data_NNNNNN datasets")
+        raise _NotYet(f"'{path}': group '{group.name}' holds no data_NNNNNN datasets")
     return parts
 
 
@@ -151,7 +251,7 @@ def _open_part(group, sub: str, path: str):
             if isinstance(link, h5py.ExternalLink)
             else ""
         )
-        raise ValueError(f"'{path}': cannot open '{group.name}/{sub}'{target}: {exc}") from None
+        raise _NotYet(f"'{path}': cannot open '{group.name}/{sub}'{target}: {exc}") from None
 
 
 def _default_dataset(h5, path: str) -> str:
@@ -173,7 +273,7 @@ def _default_dataset(h5, path: str) -> str:
                 return f"/{entry}/{data_name}/{signal}"
             if any(re.fullmatch(r"data_\d+", k) for k in nxdata):
                 return f"/{entry}/{data_name}"
-    raise ValueError(
+    raise _NotYet(
         f"cannot tell which dataset of '{path}' holds the frames; "
         "name it as 'file.h5::/entry/data/data'"
     )
@@ -195,14 +295,18 @@ class FrameReader:
         return _read_fabio(ref.path)
 
     def _read_hdf5(self, ref: FrameRef) -> np.ndarray:
-        import h5py
-        import hdf5plugin  # noqa: F401
-
         try:
             h5 = self._h5.get(ref.path)
             if h5 is None:
-                h5 = self._h5[ref.path] = h5py.File(ref.path, "r")
+                h5 = self._h5[ref.path] = open_hdf5(ref.path)
             ds = h5[ref.dataset]
+            if ds.ndim == 3 and ref.index >= ds.shape[0]:  # the dataset grew since it was opened
+                if h5.swmr_mode:
+                    ds.refresh()
+                if ref.index >= ds.shape[0]:
+                    h5.close()
+                    h5 = self._h5[ref.path] = open_hdf5(ref.path)
+                    ds = h5[ref.dataset]
             return np.asarray(ds[()] if ds.ndim == 2 else ds[ref.index])
         except Exception as exc:  # noqa: BLE001 - h5py raises OSError/KeyError/ValueError on damage
             raise FrameReadError(f"cannot read {ref.key}: {exc}") from None
@@ -320,9 +424,7 @@ def hdf5_times(path: str, dataset: str, n: int, time_dataset: str | None = None)
     ``/entry/start_time``), else the Eiger convention: ``data_collection_date`` plus
     ``frame_time`` x index, with ``count_time`` as exposure.
     """
-    import h5py
-
-    with h5py.File(path, "r") as h5:
+    with open_hdf5(path) as h5:
         start = None
         for name in ("/entry/start_time", "/entry/instrument/detector/detectorSpecific/data_collection_date"):
             if name in h5:

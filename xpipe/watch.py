@@ -1,0 +1,639 @@
+"""Live processing: ``xpipe watch`` follows an operando experiment while its files are written.
+
+The recipe's ``xrd.frames`` (2D frames: single-frame files matched by a glob, or an HDF5 dataset
+that grows along its first axis) or ``xrd.patterns`` (1D pattern files) are listed again at every
+poll. A frame is handed to the stage's worker only once it is complete:
+
+- a single-frame file when its size and modification time have not changed for ``settle_s``;
+- a frame of an HDF5 stack once it has been inside the dataset for ``settle_s`` (the dataset
+  length and the file's size and modification time are followed), or at once when the writer has
+  closed the file. Files a writer holds open in SWMR mode are read as an SWMR reader;
+- with a scan log giving the times, only once the frame has its row.
+
+A frame that still cannot be read (or integrated) after that is tried again at later polls, and
+recorded as failed, as ``xpipe run`` records it, only when it stays unreadable for
+``retry_s`` (ten times the settle time by default).
+
+Finished chunks go to the checkpoints the batch runner uses (``OUTDIR/.xpipe/<stage>``, items
+keyed by :attr:`FrameRef.key`), so a restarted watch and ``xpipe run --resume`` continue where
+the watch stopped, and no frame is processed twice. Every ``redraw_every`` new frames or
+``redraw_s`` seconds, ``results.h5`` is rewritten (atomically) with the stack stage only, and the
+contour map redrawn. On Ctrl-C, SIGTERM or after ``idle_timeout_s`` without a new frame, the
+watch stops and assembles the complete results of the frames processed, as ``xpipe run`` does:
+every stage of the recipe, figures and summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import runner
+from .executor import Executor
+from .io.frames import FrameRef, hdf5_closed, hdf5_length, inputs_listing
+from .recipe.model import LoadedRecipe, load_recipe
+from .recipe.schema import Context
+from .store import CheckpointStore, atomic_write_bytes, now_iso
+
+log = logging.getLogger("xpipe")
+
+
+class WatchError(Exception):
+    """The recipe or the output folder cannot be watched; the message says why."""
+
+
+@dataclass
+class WatchOptions:
+    """How often to look, and when a file counts as complete (seconds throughout)."""
+
+    poll_s: float = 1.0
+    settle_s: float = 2.0
+    redraw_every: int = 50
+    redraw_s: float = 60.0
+    idle_timeout_s: float = 600.0  # 0: never stop for lack of new frames
+    retry_s: float | None = None  # default: 10 x max(settle_s, poll_s)
+    heartbeat_s: float = 60.0
+
+    @property
+    def retry_window_s(self) -> float:
+        return self.retry_s if self.retry_s is not None else 10.0 * max(self.settle_s, self.poll_s)
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+
+def _watched_files(path: str | Path) -> str | list[str] | None:
+    """The ``files`` value of the recipe's ``xrd.frames`` (or ``xrd.patterns``), read before the
+    recipe is validated; None when there is none (validation then says what is wrong)."""
+    from .recipe.yamlio import load_yaml
+
+    try:
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    xrd = data.get("xrd") if isinstance(data, dict) else None
+    for key in ("frames", "patterns"):
+        section = xrd.get(key) if isinstance(xrd, dict) else None
+        files = section.get("files") if isinstance(section, dict) else None
+        if isinstance(files, str) or (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+            return files
+    return None
+
+
+def load_live_recipe(path: str | Path) -> LoadedRecipe:
+    """Load and validate a recipe for watching: everything is checked as for ``xpipe run``,
+    except that its frames (or pattern files) are not listed, since they may not exist yet;
+    the watch lists them at every poll. Raises :class:`RecipeInvalid` like ``load_recipe``."""
+    files = _watched_files(path)
+    if files is None:
+        return load_recipe(path)
+    with inputs_listing("deferred", files):
+        return load_recipe(path)
+
+
+def watched_section(loaded: LoadedRecipe):
+    """``(section, stage class)`` of what the watch follows; :class:`WatchError` if nothing."""
+    xrd = loaded.recipe.xrd
+    if xrd is not None and xrd.frames is not None:
+        from .stages.xrd_integrate import IntegrateStage
+
+        return xrd.frames, IntegrateStage
+    if xrd is not None and xrd.patterns is not None:
+        from .stages.xrd_patterns import PatternStage
+
+        return xrd.patterns, PatternStage
+    raise WatchError(
+        f"{loaded.path.name} has no xrd.frames (2D frames) or xrd.patterns (1D pattern files): "
+        "xpipe watch follows frames or patterns while they are written; run the other sections "
+        "with xpipe run"
+    )
+
+
+# ----------------------------------------------------------------------------- readiness
+
+
+class _Readiness:
+    """Which listed frames are complete: files unchanged for ``settle_s``, frames of growing
+    HDF5 datasets inside the dataset for ``settle_s`` (or the file closed by its writer)."""
+
+    def __init__(self, settle_s: float, time_dataset: str | None) -> None:
+        self.settle_s = settle_s
+        self.time_dataset = time_dataset
+        self.files: dict[str, tuple[tuple[int, int], float]] = {}  # path -> (size, mtime), first seen
+        self.growth: dict[tuple[str, str], list[tuple[float, int]]] = {}  # -> [(first seen, length)]
+        self.changed = False  # whether the last look found anything new or changed
+
+    def signature(self, path: str) -> tuple[int, int] | None:
+        entry = self.files.get(path)
+        return entry[0] if entry else None
+
+    def _settled(self, path: str, now: float) -> bool:
+        try:
+            st = os.stat(path)
+        except OSError:
+            self.files.pop(path, None)
+            return False
+        sig = (st.st_size, st.st_mtime_ns)
+        old = self.files.get(path)
+        if old is None or old[0] != sig:
+            self.files[path] = (sig, now)
+            self.changed = True
+            return st.st_size > 0 and self.settle_s <= 0
+        return st.st_size > 0 and now - old[1] >= self.settle_s
+
+    def ready(self, refs: list[FrameRef], skip: set[str], now: float) -> set[str]:
+        """Keys of the complete frames among ``refs``, those in ``skip`` (done) left out."""
+        self.changed = False
+        ready: set[str] = set()
+        stacks: dict[tuple[str, str], list[FrameRef]] = {}
+        lengths: dict[tuple[str, str], int] = {}
+        for ref in refs:
+            if ref.dataset is not None:
+                where = (ref.path, ref.dataset)
+                lengths[where] = max(lengths.get(where, 0), (ref.index or 0) + 1)
+                if ref.key not in skip:
+                    stacks.setdefault(where, []).append(ref)
+            elif ref.key not in skip and self._settled(ref.path, now):
+                ready.add(ref.key)
+        for (path, dataset), members in stacks.items():
+            n = lengths[(path, dataset)]
+            history = self.growth.setdefault((path, dataset), [])
+            if history and n < history[-1][1]:  # the file was written anew
+                history.clear()
+            if not history or n > history[-1][1]:
+                history.append((now, n))
+                self.changed = True
+            limit = max((length for seen, length in history if now - seen >= self.settle_s), default=0)
+            settled = self._settled(path, now)
+            if limit < n and (settled or hdf5_closed(path)):
+                limit = n
+            if limit and self.time_dataset:  # a frame's time is written after the frame
+                limit = min(limit, hdf5_length(path, self.time_dataset) or 0)
+            ready.update(r.key for r in members if (r.index or 0) < limit)
+        return ready
+
+
+# ----------------------------------------------------------------------------- the worker
+
+
+class _KeptWorker:
+    """The stage's worker, set up once in this process and kept for every batch of the watch.
+
+    File checksums already known travel with it, so fresh worker processes do not read a
+    growing HDF5 file whole again for its checksum at every batch.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.checksums: dict[str, str] = {}
+        self._set_up = False
+
+    @property
+    def refs(self) -> list[FrameRef]:
+        return self.inner.refs
+
+    @refs.setter
+    def refs(self, refs: list[FrameRef]) -> None:
+        self.inner.refs = refs
+
+    def setup(self) -> None:
+        if not self._set_up:
+            self.inner.setup()
+            self._set_up = True
+        known = getattr(self.inner, "_checksums", None)
+        if isinstance(known, dict):
+            for path, digest in self.checksums.items():
+                known.setdefault(path, digest)
+
+    @property
+    def fork_safe(self) -> bool:
+        return getattr(self.inner, "fork_safe", True)
+
+    def warm_up(self) -> None:
+        getattr(self.inner, "warm_up", lambda: None)()
+
+    def process(self, indices: list[int]) -> dict:
+        return self.inner.process(indices)
+
+    def release(self) -> None:
+        """Close the files the worker keeps open here, so that writers can reopen them and the
+        next batch sees them as they are now."""
+        reader = getattr(self.inner, "reader", None)
+        if reader is not None:
+            reader.close()
+
+    def __getstate__(self) -> dict:
+        """A copy sent to a spawned process or a Dask worker sets itself up there."""
+        return {"inner": self.inner, "checksums": self.checksums, "_set_up": False}
+
+
+class _Stopped(Exception):
+    """Raised between chunks once a stop was asked for."""
+
+
+class _StopFlag:
+    """Set from a signal handler (so no locks), looked at between polls and chunks."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self._set and (left := end - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+
+
+# ----------------------------------------------------------------------------- the watch
+
+
+class Watch:
+    """One watch session; see the module documentation. :meth:`run` returns the final report."""
+
+    def __init__(self, loaded: LoadedRecipe, outdir: Path, options: WatchOptions | None = None,
+                 quiet: bool = False) -> None:
+        self.loaded = loaded
+        self.outdir = Path(outdir)
+        self.work = self.outdir / ".xpipe"
+        self.executor: Executor | None = None
+        self._lock = None
+        self.opt = options or WatchOptions()
+        self.quiet = quiet
+        self.section, self.stage_cls = watched_section(loaded)
+        self.name = self.stage_cls.name
+        self.label = self.stage_cls.label
+        self.base_dir = loaded.base_dir
+        self.uses_log = self.section.scan_log is not None and self.section.time_source in ("auto", "scan_log")
+        time_dataset = getattr(self.section, "hdf5_time_dataset", None)
+        uses_hdf5_times = getattr(self.section, "time_source", None) in ("auto", "hdf5")
+        self.readiness = _Readiness(self.opt.settle_s, time_dataset if uses_hdf5_times else None)
+        self.stop = _StopFlag()
+        self.refs: list[FrameRef] = []
+        self.log_times: list | None = None
+        self.done: set[str] = set()
+        self.failed: dict[str, tuple[str, tuple[int, int] | None]] = {}  # key -> (reason, file signature)
+        self.first_failure: dict[str, float] = {}
+        self.retry_at: dict[str, float] = {}
+        self.warned: set[str] = set()
+        self.processed = 0  # frames with an outcome in this session
+        self.busy_s = 0.0
+        self.worker: _KeptWorker | None = None
+        self.handed: dict[str, tuple[int, int] | None] = {}  # file -> (size, mtime) when handed on
+        self.ck = CheckpointStore(self.work / self.name)
+        self.seq = 0
+
+    # -- setup
+
+    def __enter__(self) -> Watch:
+        """Take the output folder: one watch at a time, checkpoints of this recipe continued."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.work, self.outdir)
+        try:
+            self._open_store()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _open_store(self) -> None:
+        """Continue the checkpoints in OUTDIR if they come from this recipe, else start them."""
+        if self.ck.manifest() is None:
+            self.ck.reset(runner.stage_manifest(self.loaded, None))
+        else:
+            try:
+                runner.check_same_recipe(self.ck, self.loaded, self.outdir,
+                                         hint="watch into another -o, or remove that folder to start afresh")
+            except runner.ResumeError as exc:
+                raise WatchError(str(exc)) from None
+        self.done = self.ck.done_keys()
+        self.seq = self.ck.next_sequence()
+
+    # -- listing
+
+    def _list(self) -> None:
+        """List the frames as they are now; keep the last good list when that fails."""
+        section = self.section
+        missing = object()
+        section._refs = missing
+        if self.uses_log:
+            section._log_times = missing
+        try:
+            with inputs_listing("missing_ok", section.files):
+                problems = list(section.check(Context(base_dir=self.base_dir)))
+            refs = section._refs
+            times = section._log_times if self.uses_log else None
+        finally:
+            section._refs = self.refs
+            if self.uses_log:
+                section._log_times = self.log_times
+        listed = refs is not missing
+        log_ok = not self.uses_log or (listed and isinstance(times, list) and len(times) == len(refs))
+        # a frame without its scan-log row yet waits for it; any other problem is reported
+        problems = [(k, m) for k, m in problems if not (k == "scan_log" and log_ok)]
+        if not listed or not log_ok or problems:
+            for key, message in problems or [("files", "cannot list the frames")]:
+                text = f"{self.section_key}.{key}: {message}"
+                if text not in self.warned:
+                    self.warned.add(text)
+                    log.warning("%s (looking again at the next poll)", text)
+            return
+        self.refs = section._refs = refs
+        self.log_times = times
+        if self.uses_log:
+            section._log_times = times
+
+    @property
+    def section_key(self) -> str:
+        return "xrd.patterns" if self.name == "xrd.patterns" else "xrd.frames"
+
+    def _use_refs(self, refs: list[FrameRef]) -> None:
+        """Make ``refs`` the frames the recipe section (and stages built from it) hold."""
+        self.section._refs = refs
+        if self.uses_log:
+            pos = {r.key: i for i, r in enumerate(self.refs)}
+            self.section._log_times = [self.log_times[pos[r.key]] for r in refs]
+
+    # -- processing
+
+    def _pending(self, now: float) -> list[int]:
+        ready = self.readiness.ready(self.refs, self.done, now)
+        out = []
+        for i, ref in enumerate(self.refs):
+            key = ref.key
+            if key not in ready or key in self.done or self.retry_at.get(key, 0.0) > now:
+                continue
+            if self.log_times is not None and self.log_times[i] is None:
+                continue
+            if key in self.failed:
+                reason, sig = self.failed[key]
+                if ref.dataset is not None or sig == self.readiness.signature(ref.path):
+                    continue
+                del self.failed[key]  # the file was written again: try it again
+                self.first_failure.pop(key, None)
+            out.append(i)
+        return out
+
+    def _process(self, pending: list[int]) -> int:
+        """Hand ``pending`` to the executor; returns how many frames got an outcome."""
+        refs = list(self.refs)
+        keys = [r.key for r in refs]
+        if self.worker is None:
+            self.worker = _KeptWorker(self.stage_cls(self.loaded.recipe.xrd, self.base_dir).worker())
+        self.worker.refs = refs
+        for i in pending:
+            self.handed[refs[i].path] = self.readiness.signature(refs[i].path)
+        chunk = self.loaded.recipe.run.chunk_frames
+        chunks = [pending[i : i + chunk] for i in range(0, len(pending), chunk)]
+        outcome = [0]
+
+        def on_result(indices: list[int], result: dict) -> None:
+            now = time.monotonic()
+            kept = []
+            for index, reason in result.get("failures", []):
+                key = keys[index]
+                first = self.first_failure.setdefault(key, now)
+                if now - first >= self.opt.retry_window_s:
+                    kept.append((index, reason))
+                    self.retry_at.pop(key, None)
+                    self.failed[key] = (reason, self.readiness.signature(refs[index].path))
+                    log.warning("failed: %s", reason)
+                else:  # perhaps not complete yet after all: look again later
+                    self.retry_at[key] = now + max(self.opt.settle_s, self.opt.poll_s)
+                    log.debug("not readable yet, trying again later: %s", reason)
+            result = {**result, "failures": kept}
+            meta = result.get("meta", [])
+            if meta or kept:
+                self.ck.save(self.seq, keys, result)
+                self.seq += 1
+            for m in meta:
+                key = keys[m["index"]]
+                self.done.add(key)
+                self.first_failure.pop(key, None)
+                self.retry_at.pop(key, None)
+                if m.get("sha256"):
+                    self.worker.checksums.setdefault(refs[m["index"]].path, m["sha256"])
+            outcome[0] += len(meta) + len(kept)
+            if self.stop.is_set():
+                raise _Stopped
+
+        t0 = time.perf_counter()
+        try:
+            runner.run_chunks(self.worker, chunks, self.executor, on_result)
+        finally:
+            self.busy_s += time.perf_counter() - t0
+            self.worker.release()
+            self.processed += outcome[0]
+        return outcome[0]
+
+    # -- results
+
+    def _finished_refs(self) -> list[FrameRef]:
+        return [r for r in self.refs if r.key in self.done or r.key in self.failed]
+
+    def _run_entry(self, started: str) -> dict:
+        return {"stage": self.name, "mode": "watch", "started": started, "ended": now_iso(),
+                "processed": self.processed, "workers": self.executor.workers,
+                "executor": self.executor.describe(), "rate_per_s": round(self.rate, 3)}
+
+    @property
+    def rate(self) -> float:
+        return self.processed / self.busy_s if self.busy_s > 0 else 0.0
+
+    def _update(self, runs: list[dict], started: str) -> None:
+        """Intermediate results: results.h5 with the stack stage only, the frames table and the
+        contour map."""
+        from .stages.xrd_results import frames_table, plot_contour
+
+        self._use_refs(self._finished_refs())
+        stage = self.stage_cls(self.loaded.recipe.xrd, self.base_dir)
+        report = runner.assemble(self.loaded, self.outdir, [stage], {stage.name: None},
+                                 runs + [self._run_entry(started)], started, products=False,
+                                 root_attrs={"xpipe_watch": "intermediate: the frames so far, "
+                                             f"{self.name} stage only; complete when the watch stops"})
+        frames_table(report.results, self.outdir / "xrd_frames.csv", self.base_dir)
+        if self.loaded.recipe.xrd.figures.contour:
+            plot_contour(report.results, self.outdir / "figures" / "xrd_contour.png", self.loaded.recipe.xrd.figures)
+        log.info("updated %s and the contour map: %d %s", report.results, report.done, self.label)
+
+    def _final(self, runs: list[dict], started: str) -> runner.RunReport:
+        """The complete results of the frames processed, as ``xpipe run`` makes them."""
+        finished = self._finished_refs()
+        self._use_refs(finished)
+        self._remember_checksums(finished)
+        stages = runner.build_stages(self.loaded)
+        hashes = runner.stage_hashes(stages, self.work, use_cache=True)
+        manifest = self.ck.manifest() or runner.stage_manifest(self.loaded, None)
+        if manifest.get("recipe_sha256") == self.loaded.sha256:
+            # these checkpoints now hold exactly these frames: a later xpipe run on the same
+            # files reuses them, one on more or changed files starts afresh (or --resume)
+            manifest["stage_hash"] = hashes.get(self.name)
+            atomic_write_bytes(self.ck.manifest_path, json.dumps(manifest, indent=1).encode())
+        runs.append(self._run_entry(started))
+        for st in stages:
+            if st.name != self.name and st.keys():
+                runner.process_stage(self.loaded, self.outdir, st, self.executor, digest=hashes[st.name],
+                                     resume=False, quiet=self.quiet, runs=runs, started=started)
+        return runner.assemble(self.loaded, self.outdir, stages, hashes, runs, started)
+
+    def _remember_checksums(self, refs: list[FrameRef]) -> None:
+        """Give the stage cache the checksums the workers computed of files that are unchanged
+        since they were handed on, so the final assembly does not read every frame again."""
+        from .cache import FileHasher
+
+        known = self.worker.checksums if self.worker is not None else {}
+        hasher = FileHasher(self.work / "file_hashes.json")
+        added = 0
+        for path in {r.path for r in refs if r.dataset is None}:
+            sig, digest = self.handed.get(path), known.get(path)
+            if sig is None or digest is None:
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if (st.st_size, st.st_mtime_ns) == sig:
+                hasher.memo[os.path.abspath(path)] = [st.st_size, st.st_mtime_ns, digest]
+                added += 1
+        if added:
+            hasher.save()
+
+    # -- the loop
+
+    def _status(self) -> str:
+        keys = {r.key for r in self.refs}
+        done = len(keys & self.done)
+        failed = len(keys & set(self.failed))
+        waiting = len(keys) - done - failed
+        return (f"{len(keys)} {self.label} seen, {waiting} waiting, {done} done, {failed} failed; "
+                f"{self.processed} in this session at {self.rate:.1f} {self.label}/s")
+
+    def run(self, executor: Executor) -> runner.RunReport:
+        """Watch until stopped (inside ``with``), with ``executor`` for every batch."""
+        if self._lock is None:
+            raise RuntimeError("Watch.run() is called inside 'with Watch(...) as session:'")
+        self.executor = executor
+        opt = self.opt
+        runs = runner.load_runs(self.work)
+        started = now_iso()
+        files = self.section.files
+        shown = files if isinstance(files, str) else ", ".join(files)
+        log.info("watching %s -> %s (poll %g s, settle %g s, %s); %d %s already done; Ctrl-C to stop",
+                 shown, self.outdir, opt.poll_s, opt.settle_s, self.executor.describe(), len(self.done), self.label)
+        last_activity = last_redraw = last_line = time.monotonic()
+        since_redraw = 0
+        why = "stopped"
+        with _stop_on_signals(self.stop):
+            while not self.stop.is_set():
+                now = time.monotonic()
+                n_before = len(self.refs)
+                self._list()
+                pending = self._pending(now)
+                if pending or self.retry_at or self.readiness.changed or len(self.refs) != n_before:
+                    last_activity = now  # frames arrive, change, or are tried again
+                idle = now - last_activity  # measured between looks, not across slow updates
+                if opt.idle_timeout_s and idle >= opt.idle_timeout_s:
+                    why = f"no new {self.label} for {opt.idle_timeout_s:g} s"
+                    break
+                if pending:
+                    try:
+                        n = self._process(pending)
+                    except _Stopped:
+                        break
+                    since_redraw += n
+                    if not self.quiet:
+                        log.info("%s", self._status())
+                        last_line = time.monotonic()
+                now = time.monotonic()
+                if since_redraw and (since_redraw >= opt.redraw_every or now - last_redraw >= opt.redraw_s):
+                    try:
+                        self._update(runs, started)
+                    except Exception as exc:  # noqa: BLE001 - a quick look must not end the watch
+                        log.warning("could not update the intermediate results: %s: %s", type(exc).__name__, exc)
+                    since_redraw = 0
+                    last_redraw = time.monotonic()
+                if not self.quiet and time.monotonic() - last_line >= opt.heartbeat_s:
+                    log.info("%s; no new %s for %.0f s", self._status(), self.label, idle)
+                    last_line = time.monotonic()
+                self.stop.sleep(opt.poll_s)
+        log.info("%s: %s", why, self._status())
+        if not self._finished_refs():
+            log.warning("no %s were processed; nothing was written", self.label)
+            return runner.RunReport(outdir=self.outdir, results=None)
+        log.info("assembling the complete results of %d %s", len(self._finished_refs()), self.label)
+        return self._final(runs, started)
+
+
+class _stop_on_signals:
+    """SIGINT (Ctrl-C) and SIGTERM ask the watch to stop after the chunk at hand; a second one
+    stops at once (finished chunks are kept)."""
+
+    def __init__(self, stop: _StopFlag) -> None:
+        self.stop = stop
+        self.old: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        log.warning("%s: stopping after the chunk at hand, then assembling the results "
+                    "(again to stop at once)", signal.Signals(signum).name)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self.old.items():
+            signal.signal(sig, old)
+
+
+def _lock(work: Path, outdir: Path):
+    """Hold ``OUTDIR/.xpipe/watch.lock`` for the session: one watch per output folder."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no lock
+        return None
+    path = work / "watch.lock"
+    fh = open(path, "a+")  # noqa: SIM115 - held open for the whole session
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        pid = fh.read().strip() or "?"
+        fh.close()
+        raise WatchError(f"another xpipe watch (process {pid}) is writing to {outdir}") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+def watch(loaded: LoadedRecipe, outdir: Path, executor: Executor, options: WatchOptions | None = None,
+          quiet: bool = False) -> runner.RunReport:
+    """Follow the recipe's frames into ``outdir`` until stopped; returns the final report.
+
+    Raises :class:`WatchError` when the recipe has nothing to watch, another watch writes to
+    ``outdir``, or the checkpoints there come from another version of the recipe.
+    """
+    with Watch(loaded, outdir, options, quiet) as session:
+        return session.run(executor)
