@@ -685,3 +685,44 @@ def test_real_coincell_scan_log_matches_all_patterns():
     starts = [t.start for t in times]
     assert starts == sorted(starts)
     assert all(50 < t.exposure_s < 60 for t in times)
+
+
+def _eiger_series(folder: Path, with_nr_low: bool) -> Path:
+    """A master over two data files of 3 and 2 frames, 0.5 s apart, as an Eiger writes it."""
+    data = stack(5)
+    for k, (lo, hi) in enumerate(((0, 3), (3, 5)), 1):
+        with h5py.File(folder / f"s_data_{k:06d}.h5", "w") as h5:
+            ds = h5.create_dataset("entry/data/data", data=data[lo:hi])
+            if with_nr_low:
+                ds.attrs["image_nr_low"] = np.int32(lo + 1)  # 1-based, Dectris convention
+                ds.attrs["image_nr_high"] = np.int32(hi)
+    master = folder / "s_master.h5"
+    with h5py.File(master, "w") as h5:
+        for k in (1, 2):
+            h5[f"entry/data/data_{k:06d}"] = h5py.ExternalLink(f"s_data_{k:06d}.h5", "/entry/data/data")
+        det = "entry/instrument/detector"
+        h5[f"{det}/detectorSpecific/data_collection_date"] = "2025-03-14T09:00:00.000"
+        h5[f"{det}/frame_time"] = 0.5
+        h5[f"{det}/count_time"] = 0.4
+    return master
+
+
+@pytest.mark.parametrize("with_nr_low", [True, False])
+def test_eiger_master_frame_times_continue_over_data_files(tmp_path, with_nr_low):
+    """The second data file's frames come after the first's: their times do not start again."""
+    from types import SimpleNamespace
+
+    from xpipe.io.frames import series_offsets
+    from xpipe.stages.xrd_integrate import frame_times
+
+    master = _eiger_series(tmp_path, with_nr_low)
+    refs = expand_inputs(str(master), tmp_path)
+    offsets = series_offsets(str(master), sorted({r.dataset for r in refs}))
+    assert offsets == {"/entry/data/data_000001": 0, "/entry/data/data_000002": 3}
+    cfg = SimpleNamespace(time_source="hdf5", hdf5_time_dataset=None)
+    times = frame_times(cfg, refs, {})
+    start = datetime(2025, 3, 14, 9, 0, 0)
+    assert [t.start for t in times] == [start + timedelta(seconds=0.5 * i) for i in range(5)]
+    # the second data file alone still knows where it stands in the series
+    part2 = [r for r in refs if r.dataset.endswith("data_000002")]
+    assert [t.start for t in frame_times(cfg, part2, {})] == [start + timedelta(seconds=1.5), start + timedelta(seconds=2.0)]

@@ -417,6 +417,37 @@ def mtime(path: str) -> datetime:
     return datetime.fromtimestamp(os.path.getmtime(path), timezone.utc)
 
 
+def series_offsets(path: str, datasets: list[str]) -> dict[str, int]:
+    """Index, within the file's whole series, of the first frame of each of ``datasets``.
+
+    An Eiger master splits one series over ``data_000001``, ``data_000002``...; a frame's place
+    in the series (by which its time is counted) is its part's offset plus its index in the
+    part. The offset is the part's ``image_nr_low`` attribute minus one (the detector writes the
+    1-based number of the part's first image) when present, else the summed lengths of the parts
+    before it. Any other dataset starts the series: 0.
+    """
+    out = {d: 0 for d in datasets}
+    parts = [d for d in datasets if re.fullmatch(r"data_\d+", d.rsplit("/", 1)[-1])]
+    if not parts:
+        return out
+    with open_hdf5(path) as h5:
+        for parent in {d.rsplit("/", 1)[0] or "/" for d in parts}:
+            group = h5[parent]
+            offset = 0
+            for sub in _eiger_parts(group, path):
+                name = f"{parent.rstrip('/')}/{sub}"
+                try:
+                    part = _open_part(group, sub, path)
+                except _NotYet:
+                    break  # not written yet: no later part is listed either
+                low = part.attrs.get("image_nr_low")
+                start = int(np.asarray(low).ravel()[0]) - 1 if low is not None else offset
+                if name in out:
+                    out[name] = start
+                offset = start + (part.shape[0] if part.ndim == 3 else 1)
+    return out
+
+
 def hdf5_times(path: str, dataset: str, n: int, time_dataset: str | None = None) -> list[FrameTime] | None:
     """Per-frame times stored in an HDF5 file, or None when the file records none.
 

@@ -34,6 +34,7 @@ from ..io.frames import (
     match_scan_log,
     mtime,
     read_scan_log,
+    series_offsets,
 )
 from ..recipe.schema import Context, InputFile, setting
 from ..xrd import integrate as _xi
@@ -583,15 +584,18 @@ def frame_times(cfg: FramesConfig, refs: list[FrameRef], header_times: dict[int,
         return list(cfg._log_times)
     out: list[FrameTime | None] = [None] * n
     if src in ("auto", "hdf5"):
-        by_file: dict[tuple[str, str], list[int]] = {}
+        by_file: dict[str, list[int]] = {}
         for i, r in enumerate(refs):
             if r.dataset is not None:
-                by_file.setdefault((r.path, r.dataset), []).append(i)
-        for (path, dset), idx in by_file.items():
-            times = hdf5_times(path, dset, max(refs[i].index for i in idx) + 1, cfg.hdf5_time_dataset)
+                by_file.setdefault(r.path, []).append(i)
+        for path, idx in by_file.items():
+            # frames of an Eiger master's data_000002... parts continue the series of the first
+            offsets = series_offsets(path, sorted({refs[i].dataset for i in idx}))
+            place = {i: offsets[refs[i].dataset] + (refs[i].index or 0) for i in idx}
+            times = hdf5_times(path, refs[idx[0]].dataset, max(place.values()) + 1, cfg.hdf5_time_dataset)
             if times:
                 for i in idx:
-                    out[i] = times[refs[i].index]
+                    out[i] = times[place[i]]
     if src in ("auto", "header"):
         for i, t in header_times.items():
             if out[i] is None and t is not None and t.start is not None:
