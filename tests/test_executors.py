@@ -189,3 +189,27 @@ def test_scheduler_file_as_written_by_dask_scheduler(cluster, tmp_path):
         ex.map(Powers(range(4)), [[0, 1], [2, 3]], lambda c, r: got.extend(r["squares"]))
         assert sorted(got) == [0.0, 1.0, 4.0, 9.0]
     assert cluster.client.status == "running"  # closing a client of a running cluster leaves it up
+
+
+class OpenMPThreads:
+    """Reports the OpenMP threads its tasks would run with (pyFAI's engines use OpenMP)."""
+
+    def setup(self):
+        from pyFAI.ext import splitBBoxCSR  # noqa: F401  (loads the OpenMP runtime)
+
+    def process(self, indices):
+        from threadpoolctl import threadpool_info
+
+        return {"openmp": [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]}
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 or more CPUs to tell the thread counts apart")
+def test_local_dask_workers_share_the_cores_out_like_the_process_pool():
+    """Dask starts its workers with OMP_NUM_THREADS=1; on a cluster of its own, xpipe gives
+    each of its N workers cores/N OpenMP threads, as the local process pool does."""
+    got = []
+    with DaskExecutor(local_workers=1) as ex:
+        assert ex.omp_threads == os.cpu_count()
+        ex.map(OpenMPThreads(), [[0], [1], [2]], lambda chunk, result: got.append(result))
+    assert len(got) == 3
+    assert all(r["openmp"] and set(r["openmp"]) == {os.cpu_count()} for r in got)

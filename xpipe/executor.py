@@ -214,9 +214,14 @@ class DaskExecutor(Executor):
             raise ExecutorError("Dask execution needs the 'distributed' package (pip install 'dask[distributed]')") from exc
         self.address = address
         self._cluster = None
+        # OpenMP threads per task: Dask starts its worker processes with OMP_NUM_THREADS=1. On a
+        # cluster of our own, the machine's cores are shared out as the process pool does; on
+        # a cluster given by address, its workers' own settings stand.
+        self.omp_threads: int | None = None
         try:
             if address is None:
                 n = max(1, local_workers or os.cpu_count() or 1)
+                self.omp_threads = max(1, (os.cpu_count() or 1) // n)
                 self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                              host="127.0.0.1", dashboard_address=None)
                 self.client = Client(self._cluster, timeout=timeout_s)
@@ -245,7 +250,7 @@ class DaskExecutor(Executor):
         # The worker (settings and item list, not data) travels once to every Dask worker.
         remote = self.client.scatter(worker, broadcast=True, hash=False)
         try:
-            _bounded(lambda chunk: self.client.submit(_dask_process, remote, chunk, pure=False),
+            _bounded(lambda chunk: self.client.submit(_dask_process, remote, chunk, self.omp_threads, pure=False),
                      chunks, 2 * self.workers, on_result,
                      lambda futs: dask_wait(list(futs), return_when="FIRST_COMPLETED").done)
         finally:
@@ -289,14 +294,27 @@ def _bounded(submit: Callable[[list[int]], Any], chunks: list[list[int]], depth:
 
 
 _DASK_LOCK = threading.Lock()
+_OMP_SET: set[int] = set()  # task threads whose OpenMP thread count is set
 
 
-def _dask_process(worker: Any, indices: list[int]) -> dict:
-    """Runs on a Dask worker: set the (scattered, per-process) worker up once, then process."""
+def _dask_process(worker: Any, indices: list[int], omp_threads: int | None = None) -> dict:
+    """Runs on a Dask worker: set the (scattered, per-process) worker up once, then process.
+
+    With ``omp_threads``, OpenMP code called from this task thread uses that many threads:
+    ``OMP_NUM_THREADS`` counts for a runtime not loaded yet (the worker's setup loads it), and
+    the thread's own setting, made once in each thread that runs tasks, for one already loaded.
+    """
     with _DASK_LOCK:
         if not getattr(worker, "ready", False):
+            if omp_threads:
+                os.environ["OMP_NUM_THREADS"] = str(omp_threads)
             worker.setup()
             worker.ready = True
+    if omp_threads and threading.get_ident() not in _OMP_SET:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=omp_threads, user_api="openmp")
+        _OMP_SET.add(threading.get_ident())
     return worker.process(indices)
 
 
