@@ -147,10 +147,16 @@ def _run(args) -> int:
     if args.dry_run:
         return EXIT_OK
     log.info("wrote %s (%d item(s) done, %d failed, %d engine build(s))", report.results, report.done, len(report.failed), report.engine_builds)
+    return _outcome(report, "the failed groups (/entry/xrd/failed, /entry/xas/<series>/failed)", "the CSV tables")
+
+
+def _outcome(report, groups: str, tables: str) -> int:
+    """List what was written and what failed; the exit code."""
+    log = logging.getLogger("xpipe")
     for f in report.files:
         log.debug("wrote %s", f)
     if report.failed:
-        log.warning("%d item(s) failed; see the failed groups (/entry/xrd/failed, /entry/xas/<series>/failed) in %s and the CSV tables", len(report.failed), report.results)
+        log.warning("%d item(s) failed; see %s in %s and %s", len(report.failed), groups, report.results, tables)
         for key, reason in report.failed[:10]:
             log.warning("  %s", reason if key in reason else f"{key}: {reason}")
         return EXIT_FAILED_ITEMS
@@ -204,14 +210,7 @@ def _watch(args) -> int:
     if report.results is None:
         return EXIT_OK
     log.info("wrote %s (%d item(s) done, %d failed)", report.results, report.done, len(report.failed))
-    for f in report.files:
-        log.debug("wrote %s", f)
-    if report.failed:
-        log.warning("%d item(s) failed; see /entry/xrd/failed in %s and xrd_frames.csv", len(report.failed), report.results)
-        for key, reason in report.failed[:10]:
-            log.warning("  %s", reason if key in reason else f"{key}: {reason}")
-        return EXIT_FAILED_ITEMS
-    return EXIT_OK
+    return _outcome(report, "/entry/xrd/failed", "xrd_frames.csv")
 
 
 def _info(args) -> int:

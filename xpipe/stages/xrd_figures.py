@@ -80,7 +80,8 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
     for kind, a, b in an.stretches():
         if kind == "two-phase":
             ax.axhspan(y[a], y[b], xmin=0.995, xmax=1.0, color="orange")
-    ax.set_title(f"{an.tracks.n_tracks} tracked peaks, {z.shape[0]} frames"
+    drawn = int(fits.success.any(axis=0).sum())  # tracks with at least one fitted position
+    ax.set_title(f"{drawn} tracked peaks, {z.shape[0]} frames"
                  + ("; orange bar: two-phase frames" if "two-phase" in an.frame_kind else ""), fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
