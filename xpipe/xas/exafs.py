@@ -137,6 +137,20 @@ def _absorber_z(text: str) -> int | None:
     return None
 
 
+def _structure2feffinp():
+    """Larch's CIF-to-FEFF writer. Importing ``larch.xrd`` sets ``pyFAI.use_opencl = False`` for
+    the whole process, which would take pyFAI's OpenCL engine away from XRD integration done
+    later in it; pyFAI's setting is put back as it was."""
+    import pyFAI
+
+    before = pyFAI.use_opencl
+    try:
+        from larch.xrd.structure2feff import structure2feffinp
+    finally:
+        pyFAI.use_opencl = before
+    return structure2feffinp
+
+
 def _feff_input_text(source: Path, absorber: str | None, rmax_a: float | None, edge: str,
                      version: str) -> str:
     """The FEFF input this call runs: the feff.inp as given, or one written from the CIF."""
@@ -148,8 +162,7 @@ def _feff_input_text(source: Path, absorber: str | None, rmax_a: float | None, e
     if _is_cif(source, text):
         if absorber is None:
             raise ValueError(f"{source}: a CIF needs the absorber element (absorber='Fe', ...)")
-        from larch.xrd.structure2feff import structure2feffinp
-
+        structure2feffinp = _structure2feffinp()
         rpath = 5.0 if rmax_a is None else float(rmax_a)
         try:
             with warnings.catch_warnings():  # pymatgen/spglib deprecation notes, not ours to act on
