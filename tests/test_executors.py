@@ -213,3 +213,21 @@ def test_local_dask_workers_share_the_cores_out_like_the_process_pool():
         ex.map(OpenMPThreads(), [[0], [1], [2]], lambda chunk, result: got.append(result))
     assert len(got) == 3
     assert all(r["openmp"] and set(r["openmp"]) == {os.cpu_count()} for r in got)
+
+
+def test_cli_dask_local_gives_the_serial_numbers_and_a_quiet_log(serial_reference, tmp_path):
+    """``xpipe run --dask-local 1`` as a user types it: Dask's own start and stop lines stay
+    out of the log (its warnings would still show), the numbers are the serial ones."""
+    import subprocess
+    import sys
+
+    recipe, reference = serial_reference
+    res = subprocess.run([sys.executable, "-m", "xpipe", "run", str(recipe), "-o", str(tmp_path / "cli"),
+                          "--dask-local", "1", "--no-cache"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "wrote" in res.stderr
+    for chatter in ("Scheduler at", "Nanny", "Register worker", "Lost all workers"):
+        assert chatter not in res.stderr, res.stderr
+    got = _integrated(tmp_path / "cli" / "results.h5")
+    _same(got, reference)
+    assert "dask (local cluster tcp://127.0.0.1:" in got["runs"]

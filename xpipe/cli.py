@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from . import __version__
@@ -89,8 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
     for noisy in ("pyFAI", "fabio", "silx", "matplotlib", "h5py", "numexpr"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    for chatty in ("distributed", "dask"):  # cluster start/stop lines; warnings still show
-        logging.getLogger(chatty).setLevel(logging.WARNING if level <= logging.INFO else level)
+    # Dask's cluster start/stop lines: distributed sets its loggers' levels from its config when
+    # it is imported (later, and only when a Dask executor is asked for), so the level is given
+    # through that config; warnings still show, and -v shows everything.
+    chatty = "info" if level <= logging.DEBUG else "warning" if level <= logging.INFO else logging.getLevelName(level).lower()
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", chatty)
+    for name in ("distributed", "dask"):
+        logging.getLogger(name).setLevel(chatty.upper())
     try:
         return {"validate": _validate, "run": _run, "watch": _watch, "info": _info}[args.command](args)
     except KeyboardInterrupt:
