@@ -233,3 +233,23 @@ def test_cli_usage_errors_exit_2(frames, tmp_path):
     res = xpipe("info", tmp_path / "junk.h5")
     assert res.returncode == 2 and "not a readable HDF5 results file" in res.stderr
     assert xpipe("--version").stdout.startswith("xpipe ")
+
+
+def test_a_second_writer_into_the_same_folder_is_refused(frames):
+    """While a watch (or another run) writes to OUTDIR, xpipe run refuses to start there: it
+    would reset the other's checkpoints. The refusal names the holder and changes nothing."""
+    from xpipe.store import WriterLock
+
+    folder, _ = frames
+    recipe = write_recipe(folder, RECIPE.format(chunk=4, extra=""))
+    out = folder / "out"
+    xpipe("run", recipe, "-o", out, "-q", check_rc=0)
+    before = (out / "results.h5").stat().st_mtime_ns
+    with WriterLock(out / ".xpipe", "xpipe watch"):
+        res = xpipe("run", recipe, "-o", out, "--no-cache", check_rc=2)
+        assert "xpipe watch (process" in res.stderr and str(out) in res.stderr
+        assert "another output folder" in res.stderr and "Traceback" not in res.stderr
+        res = xpipe("watch", recipe, "-o", out, "--idle-timeout-s", "1", check_rc=2)
+        assert "xpipe watch (process" in res.stderr
+    assert (out / "results.h5").stat().st_mtime_ns == before
+    xpipe("run", recipe, "-o", out, "-q", "--no-cache", check_rc=0)  # free again once released

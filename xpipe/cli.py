@@ -136,6 +136,7 @@ def _run(args) -> int:
         return EXIT_USAGE
     from .executor import ExecutorError
     from .runner import ResumeError, output_dir, run
+    from .store import FolderBusy
 
     outdir = output_dir(loaded, args.output)
     log = logging.getLogger("xpipe")
@@ -146,6 +147,9 @@ def _run(args) -> int:
                      use_cache=not args.no_cache, scheduler=args.scheduler, dask_local=args.dask_local)
     except ResumeError as exc:
         print(f"xpipe run: cannot resume: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FolderBusy as exc:
+        print(f"xpipe run: not started: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ExecutorError as exc:
         print(f"xpipe run: {exc}", file=sys.stderr)

@@ -21,7 +21,15 @@ from .cache import FileHasher, stage_hash
 from .executor import Executor, make_executor, run_chunks
 from .progress import Progress
 from .recipe.model import LoadedRecipe
-from .store import CheckpointStore, atomic_h5, now_iso, nx_group, versions, write_provenance
+from .store import (
+    CheckpointStore,
+    WriterLock,
+    atomic_h5,
+    now_iso,
+    nx_group,
+    versions,
+    write_provenance,
+)
 
 log = logging.getLogger("xpipe")
 
@@ -151,7 +159,8 @@ def run(
     ``outdir`` is not run again: its checkpoints or its cached part of the results are reused.
     The items of every stage go through one executor: ``executor`` if given (left open), else
     the one made from ``scheduler`` / ``dask_local`` / ``workers`` or the recipe's ``run``
-    section (closed at the end).
+    section (closed at the end). Raises :class:`xpipe.store.FolderBusy` while another run or
+    an ``xpipe watch`` writes to ``outdir``.
     """
     recipe = loaded.recipe
     if executor is None and not dry_run:
@@ -181,14 +190,15 @@ def run(
         return RunReport(outdir=outdir, results=None)
 
     outdir.mkdir(parents=True, exist_ok=True)
-    started = now_iso()
-    runs = load_runs(work) if resume else []
-    hashes = stage_hashes(stages, work, use_cache)
-    for st in stages:
-        if st.keys():  # whole-stack stages work in write(), on what the stages before produced
-            process_stage(loaded, outdir, st, executor, digest=hashes[st.name], resume=resume,
-                          quiet=quiet, runs=runs, started=started)
-    return assemble(loaded, outdir, stages, hashes, runs, started)
+    with WriterLock(work, "xpipe run"):  # FolderBusy while a watch or another run writes here
+        started = now_iso()
+        runs = load_runs(work) if resume else []
+        hashes = stage_hashes(stages, work, use_cache)
+        for st in stages:
+            if st.keys():  # whole-stack stages work in write(), on what the stages before produced
+                process_stage(loaded, outdir, st, executor, digest=hashes[st.name], resume=resume,
+                              quiet=quiet, runs=runs, started=started)
+        return assemble(loaded, outdir, stages, hashes, runs, started)
 
 
 # ----------------------------------------------------------------------------- the parts of a run

@@ -116,6 +116,49 @@ class CheckpointStore:
 # ----------------------------------------------------------------------------- HDF5 helpers
 
 
+class FolderBusy(Exception):
+    """Another xpipe process is writing to the output folder."""
+
+
+class WriterLock:
+    """One writer per output folder: ``OUTDIR/.xpipe/writer.lock``, held (``flock``) by the
+    ``xpipe run`` or ``xpipe watch`` writing there. Two writers would reset or interleave each
+    other's checkpoints; the operating system releases the lock when its process ends, even by
+    ``kill -9``, so a stale lock never blocks a resume. No lock where ``fcntl`` is missing."""
+
+    def __init__(self, work: Path, holder: str) -> None:
+        self.path = work / "writer.lock"
+        self.holder = holder
+        self._fh = None
+
+    def __enter__(self) -> WriterLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")  # noqa: SIM115 - held open while writing
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            who = fh.read().strip() or "another xpipe process"
+            fh.close()
+            raise FolderBusy(f"{who} is writing to {self.path.parent.parent}; wait for it to end "
+                             "(or stop it), or write to another output folder") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{self.holder} (process {os.getpid()} on {socket.gethostname()})")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing releases the flock
+            self._fh = None
+
+
 def set_attrs(obj, **attrs) -> None:
     for k, v in attrs.items():
         if v is None:

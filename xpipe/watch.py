@@ -40,7 +40,7 @@ from .executor import Executor
 from .io.frames import FrameRef, hdf5_closed, hdf5_length, inputs_listing
 from .recipe.model import LoadedRecipe, load_recipe
 from .recipe.schema import Context
-from .store import CheckpointStore, atomic_write_bytes, now_iso
+from .store import CheckpointStore, FolderBusy, WriterLock, atomic_write_bytes, now_iso
 
 log = logging.getLogger("xpipe")
 
@@ -299,7 +299,11 @@ class Watch:
     def __enter__(self) -> Watch:
         """Take the output folder: one watch at a time, checkpoints of this recipe continued."""
         self.work.mkdir(parents=True, exist_ok=True)
-        self._lock = _lock(self.work, self.outdir)
+        lock = WriterLock(self.work, "xpipe watch")
+        try:
+            self._lock = lock.__enter__()
+        except FolderBusy as exc:
+            raise WatchError(str(exc)) from None
         try:
             self._open_store()
         except BaseException:
@@ -309,7 +313,7 @@ class Watch:
 
     def __exit__(self, *exc) -> None:
         if self._lock is not None:
-            self._lock.close()
+            self._lock.__exit__()
             self._lock = None
 
     def _open_store(self) -> None:
@@ -604,28 +608,6 @@ class _stop_on_signals:
     def __exit__(self, *exc) -> None:
         for sig, old in self.old.items():
             signal.signal(sig, old)
-
-
-def _lock(work: Path, outdir: Path):
-    """Hold ``OUTDIR/.xpipe/watch.lock`` for the session: one watch per output folder."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX: no lock
-        return None
-    path = work / "watch.lock"
-    fh = open(path, "a+")  # noqa: SIM115 - held open for the whole session
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.seek(0)
-        pid = fh.read().strip() or "?"
-        fh.close()
-        raise WatchError(f"another xpipe watch (process {pid}) is writing to {outdir}") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh
 
 
 def watch(loaded: LoadedRecipe, outdir: Path, executor: Executor, options: WatchOptions | None = None,
