@@ -53,6 +53,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from bench_integrate import _peaks, bin_path
 from machine import cpu_model
 
 NPT = 2000
@@ -71,19 +72,7 @@ SIZES = {
 }
 
 
-def bin_path(name: str) -> str:
-    cand = Path(sys.executable).parent / name
-    return str(cand) if cand.exists() else (shutil.which(name) or name)
-
-
 # --------------------------------------------------------------------------------- data
-
-
-def _profile(tth, peaks, background):
-    out = np.array(background, dtype=np.float64, copy=True)
-    for centre, height, fwhm in peaks:
-        out += height * np.exp(-0.5 * ((tth - centre) / (fwhm / 2.3548)) ** 2)
-    return out
 
 
 def make_geometry(size: str):
@@ -104,9 +93,9 @@ def make_pool(ai, n: int, seed: int) -> list[np.ndarray]:
     """``n`` int32 frames: two phases exchanging weight, Poisson noise, module gaps at -1."""
     tth = np.linspace(0.0, 45.0, 9000)
     bg = 30.0 + 25.0 * np.exp(-tth / 6.0)
-    a = _profile(tth, [(6.05, 900, 0.10), (9.90, 400, 0.11), (11.62, 700, 0.12), (14.05, 250, 0.13),
+    a = _peaks(tth, [(6.05, 900, 0.10), (9.90, 400, 0.11), (11.62, 700, 0.12), (14.05, 250, 0.13),
                        (17.23, 350, 0.14), (19.82, 180, 0.15), (24.10, 150, 0.16)], bg)
-    b = _profile(tth, [(6.21, 800, 0.10), (10.15, 450, 0.11), (11.93, 600, 0.12), (14.42, 300, 0.13),
+    b = _peaks(tth, [(6.21, 800, 0.10), (10.15, 450, 0.11), (11.93, 600, 0.12), (14.42, 300, 0.13),
                        (17.68, 300, 0.14), (20.35, 200, 0.15), (24.60, 120, 0.16)], bg)
     kw = dict(dim1_unit="2th_deg", correctSolidAngle=True, polarization_factor=POLARIZATION)
     img_a, img_b = (ai.calcfrom1d(tth, p, **kw) for p in (a, b))

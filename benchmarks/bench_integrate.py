@@ -58,6 +58,17 @@ def bin_path(name: str) -> str:
     return str(cand) if cand.exists() else (shutil.which(name) or name)
 
 
+def best_of(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """The fastest run of each way, with the largest memory seen over its repeats and the
+    spread of its times (slowest/fastest - 1)."""
+    best = {}
+    for key, rs in runs.items():
+        b = min(rs, key=lambda r: r["seconds"])
+        best[key] = dict(b, maxrss_mb=max(r["maxrss_mb"] for r in rs), tree_pss_mb=max(r["tree_pss_mb"] for r in rs),
+                         spread=max(r["seconds"] for r in rs) / b["seconds"] - 1.0)
+    return best
+
+
 # --------------------------------------------------------------------------------- generation
 
 
@@ -430,11 +441,7 @@ def _bench(args, workdir: Path) -> int:
     parent_mb = _own_maxrss_mb()
 
     # ---- table: best (shortest) of the repeats; memory: the largest seen
-    best = {k: min(v, key=lambda r: r["seconds"]) for k, v in runs.items()}
-    for k, v in runs.items():
-        best[k] = dict(best[k], maxrss_mb=max(r["maxrss_mb"] for r in v),
-                       tree_pss_mb=max(r["tree_pss_mb"] for r in v),
-                       spread=max(r["seconds"] for r in v) / best[k]["seconds"] - 1.0)
+    best = best_of(runs)
     fps = {k: r["frames"] / r["seconds"] for k, r in best.items()}
     print()
     print(f"{n} frames {SHAPE[0]}x{SHAPE[1]} int32 CBF; 1D, npt {NPT}, {UNIT}, {'/'.join(METHOD)}, polarisation "

@@ -187,16 +187,6 @@ def _failed(r: dict) -> bool:
     return True
 
 
-def _best(runs: dict[str, list[dict]]) -> dict[str, dict]:
-    """Fastest run of each way; memory: the largest seen over the repeats."""
-    best = {}
-    for k, v in runs.items():
-        b = min(v, key=lambda r: r["seconds"])
-        best[k] = dict(b, maxrss_mb=max(r["maxrss_mb"] for r in v), tree_pss_mb=max(r["tree_pss_mb"] for r in v),
-                       spread=max(r["seconds"] for r in v) / b["seconds"] - 1.0)
-    return best
-
-
 def _kinds_text(kinds: list[tuple[str, float]]) -> str:
     """'main 340, 2 x spawned worker 300/310, resource tracker 12' (peak PSS MB)."""
     groups: dict[str, list[float]] = {}
@@ -291,7 +281,7 @@ def bench_throughput(args, workdir: Path) -> int:
             if _failed(r):
                 return 1
     load_after = os.getloadavg()
-    best = _best(runs)
+    best = bi.best_of(runs)
     fps = {k: n / r["seconds"] for k, r in best.items()}
     print()
     print(f"{n} frames {bi.SHAPE[0]}x{bi.SHAPE[1]} int32 CBF; 1D, npt {bi.NPT}, {bi.UNIT}, {'/'.join(bi.METHOD)}, "
@@ -546,7 +536,7 @@ def bench_memory(args, workdir: Path) -> int:
             if _failed(r):
                 return 1
     load_after = os.getloadavg()
-    best = _best(runs)
+    best = bi.best_of(runs)
     print()
     print(f"{MEM_SHAPE[0]}x{MEM_SHAPE[1]} uint32 frames, 75 um pixels, Eiger-like HDF5 (bitshuffle-LZ4, one chunk per "
           f"frame, {per_file} frames per data file); 1D, npt {bi.NPT}, {bi.UNIT}, {'/'.join(bi.METHOD)}; "
