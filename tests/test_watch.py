@@ -349,3 +349,22 @@ def test_recipe_without_frames_is_refused_naming_the_key(tmp_path, capsys):
     assert main(["watch", str(recipe), "-o", str(tmp_path / "out")]) == 2
     assert "has no xrd.frames (2D frames) or xrd.patterns" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_eiger_master_frames_wait_for_their_time_in_the_series(tmp_path):
+    """With hdf5_time_dataset on an Eiger master of several data files, a frame of the second
+    file waits for its own time: its place in the series, not its index in the file."""
+    from xpipe.io.frames import expand_inputs
+    from xpipe.watch import _Readiness
+
+    for k, n in ((1, 3), (2, 2)):
+        with h5py.File(tmp_path / f"s_data_{k:06d}.h5", "w") as h5:
+            h5["entry/data/data"] = np.zeros((n, 4, 5), np.uint32)
+    with h5py.File(tmp_path / "s_master.h5", "w") as h5:
+        for k in (1, 2):
+            h5[f"entry/data/data_{k:06d}"] = h5py.ExternalLink(f"s_data_{k:06d}.h5", "/entry/data/data")
+        h5["entry/data/time_s"] = np.arange(4) * 0.5  # the fifth frame's time is not written yet
+    refs = expand_inputs(str(tmp_path / "s_master.h5"), tmp_path)
+    assert len(refs) == 5
+    ready = _Readiness(0.0, "/entry/data/time_s").ready(refs, set(), now=0.0)
+    assert ready == {r.key for r in refs[:4]}

@@ -37,7 +37,7 @@ from typing import Any
 
 from . import runner
 from .executor import Executor
-from .io.frames import FrameRef, hdf5_closed, hdf5_length, inputs_listing
+from .io.frames import FrameRef, hdf5_closed, hdf5_length, inputs_listing, series_offsets
 from .recipe.model import LoadedRecipe, load_recipe
 from .recipe.schema import Context
 from .store import CheckpointStore, FolderBusy, WriterLock, atomic_write_bytes, now_iso
@@ -175,7 +175,13 @@ class _Readiness:
             if limit < n and (settled or hdf5_closed(path)):
                 limit = n
             if limit and self.time_dataset:  # a frame's time is written after the frame
-                limit = min(limit, hdf5_length(path, self.time_dataset) or 0)
+                # the time dataset counts the whole series; an Eiger data_00000N part starts
+                # further on in it
+                try:
+                    first = series_offsets(path, [dataset]).get(dataset, 0)
+                    limit = min(limit, (hdf5_length(path, self.time_dataset) or 0) - first)
+                except (OSError, ValueError):  # not readable just now: next poll
+                    limit = 0
             ready.update(r.key for r in members if (r.index or 0) < limit)
         return ready
 
