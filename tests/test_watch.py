@@ -119,11 +119,11 @@ def _start_writer(tmp_path: Path, staged: Path, data: Path, n: int, first: int =
 class Watcher:
     """``xpipe watch`` in a subprocess, its log in a file (no pipe to fill up)."""
 
-    def __init__(self, recipe: Path, out: Path, *args: str, log: Path) -> None:
+    def __init__(self, recipe: Path, out: Path, *args: str, log: Path, own_group: bool = False) -> None:
         self.log = log
         self._fh = open(log, "w")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen([sys.executable, "-m", "xpipe", "watch", str(recipe), "-o", str(out), *args],
-                                     stdout=self._fh, stderr=subprocess.STDOUT)
+                                     stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=own_group)
 
     def text(self) -> str:
         return self.log.read_text()
@@ -368,3 +368,29 @@ def test_eiger_master_frames_wait_for_their_time_in_the_series(tmp_path):
     assert len(refs) == 5
     ready = _Readiness(0.0, "/entry/data/time_s").ready(refs, set(), now=0.0)
     assert ready == {r.key for r in refs[:4]}
+
+
+@pytest.mark.parametrize("executor", [["--workers", "2"], ["--dask-local", "1"]], ids=["processes", "dask"])
+def test_ctrl_c_to_the_whole_process_group_stops_cleanly(staged, tmp_path, executor):
+    """Ctrl-C in a terminal signals the watch and every worker process it started; only the
+    watch acts on it: the workers finish what they hold, nothing dies with a traceback, and
+    the results of every frame done are assembled."""
+    data, recipe = _folder(staged, tmp_path, '"frame_*.cbf"')
+    out = tmp_path / "out"
+    watcher = Watcher(recipe, out, *FAST, "--idle-timeout-s", "0", *executor, log=tmp_path / "watch.log",
+                      own_group=True)
+    try:
+        watcher.started()
+        writer = _start_writer(tmp_path, staged, data, 12, wait_s=0.2)
+        wait_for(lambda: len(checkpoints(out)[0]) >= 4, 120)
+        os.killpg(watcher.proc.pid, signal.SIGINT)
+        rc = watcher.wait()
+        assert writer.wait(60) == 0
+    finally:
+        watcher.kill()
+    log = watcher.text()
+    assert rc == 0, log
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
+    ok, failed = checkpoints(out)
+    assert failed == [] and len(ok) == len(set(ok)) >= 4
+    assert integrated(out / "results.h5")["intensity"].shape[0] == len(ok)

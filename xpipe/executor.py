@@ -30,11 +30,13 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger("xpipe")
@@ -93,6 +95,9 @@ def _init_worker(worker: Any, threads: int) -> None:
     """
     global _WORKER
     _exit_with_parent()
+    # Ctrl-C in a terminal reaches the whole process group; the run in the parent decides what
+    # to do (finish the chunks in flight, keep the checkpoints), so a worker does not die of it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     from threadpoolctl import threadpool_limits
 
@@ -222,8 +227,9 @@ class DaskExecutor(Executor):
             if address is None:
                 n = max(1, local_workers or os.cpu_count() or 1)
                 self.omp_threads = max(1, (os.cpu_count() or 1) // n)
-                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                             host="127.0.0.1", dashboard_address=None)
+                with _sigint_ignored():  # inherited by the worker processes the nannies start
+                    self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                 host="127.0.0.1", dashboard_address=None)
                 self.client = Client(self._cluster, timeout=timeout_s)
             elif is_scheduler_file(address):
                 self.client = Client(scheduler_file=address, timeout=timeout_s)
@@ -264,6 +270,21 @@ class DaskExecutor(Executor):
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT here while processes are started, so that they ignore it too (an ignored
+    signal stays ignored across exec, and Python then installs no KeyboardInterrupt handler):
+    Ctrl-C reaches the whole process group, and only this process should act on it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def is_scheduler_file(address: str) -> bool:
