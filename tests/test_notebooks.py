@@ -47,7 +47,7 @@ def run_notebook(path: Path, tmp_path: Path, **env: str) -> subprocess.Completed
     script = tmp_path / f"{path.stem}.py"
     script.write_text(notebook_script(path), encoding="utf-8")
     environ = {k: v for k, v in os.environ.items() if k != "XPIPE_NOTEBOOK_DATA"}
-    environ.update(MPLBACKEND="Agg", **env)
+    environ.update(MPLBACKEND="Agg", TMPDIR=str(tmp_path), **env)  # the notebooks' output folders land here
     proc = subprocess.run([sys.executable, str(script)], cwd=path.parent, env=environ,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{path.name} failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}"
