@@ -50,8 +50,13 @@ class FileHasher:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
         digest = h.hexdigest()
-        self.memo[key] = [st.st_size, st.st_mtime_ns, digest]
+        self.remember(path, st, digest)
         return digest
+
+    def remember(self, path: str, st: os.stat_result, digest: str) -> None:
+        """Record ``digest`` as the sha256 of ``path`` while its size and mtime are those of
+        ``st`` (a digest computed elsewhere, e.g. by a worker that read the file)."""
+        self.memo[os.path.abspath(path)] = [st.st_size, st.st_mtime_ns, digest]
 
     def save(self) -> None:
         self.memo_path.parent.mkdir(parents=True, exist_ok=True)

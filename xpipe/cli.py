@@ -207,10 +207,7 @@ def _watch(args) -> int:
         with Watch(loaded, outdir, options, quiet=args.quiet) as session:
             with executor_for(loaded.recipe.run, args.workers, args.scheduler, args.dask_local) as executor:
                 report = session.run(executor)
-    except WatchError as exc:
-        print(f"xpipe watch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ExecutorError as exc:
+    except (WatchError, ExecutorError) as exc:
         print(f"xpipe watch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -482,9 +482,8 @@ class Watch:
             plot_contour(report.results, self.outdir / "figures" / "xrd_contour.png", self.loaded.recipe.xrd.figures)
         log.info("updated %s and the contour map: %d %s", report.results, report.done, self.label)
 
-    def _final(self, runs: list[dict], started: str) -> runner.RunReport:
-        """The complete results of the frames processed, as ``xpipe run`` makes them."""
-        finished = self._finished_refs()
+    def _final(self, finished: list[FrameRef], runs: list[dict], started: str) -> runner.RunReport:
+        """The complete results of the ``finished`` frames, as ``xpipe run`` makes them."""
         self._use_refs(finished)
         self._remember_checksums(finished)
         stages = runner.build_stages(self.loaded)
@@ -519,7 +518,7 @@ class Watch:
             except OSError:
                 continue
             if (st.st_size, st.st_mtime_ns) == sig:
-                hasher.memo[os.path.abspath(path)] = [st.st_size, st.st_mtime_ns, digest]
+                hasher.remember(path, st, digest)
                 added += 1
         if added:
             hasher.save()
@@ -583,11 +582,12 @@ class Watch:
                     last_line = time.monotonic()
                 self.stop.sleep(opt.poll_s)
         log.info("%s: %s", why, self._status())
-        if not self._finished_refs():
+        finished = self._finished_refs()
+        if not finished:
             log.warning("no %s were processed; nothing was written", self.label)
             return runner.RunReport(outdir=self.outdir, results=None)
-        log.info("assembling the complete results of %d %s", len(self._finished_refs()), self.label)
-        return self._final(runs, started)
+        log.info("assembling the complete results of %d %s", len(finished), self.label)
+        return self._final(finished, runs, started)
 
 
 class _stop_on_signals:

@@ -231,8 +231,13 @@ def _dataset_refs(path: str, name: str, ds) -> list[FrameRef]:
     return [FrameRef(path, name, i) for i in range(ds.shape[0])]
 
 
+def _is_eiger_part(name: str) -> bool:
+    """An Eiger master's ``data_NNNNNN`` link to one of its data files (the last path part)."""
+    return re.fullmatch(r"data_\d+", name.rsplit("/", 1)[-1]) is not None
+
+
 def _eiger_parts(group, path: str) -> list[str]:
-    parts = sorted((k for k in group if re.fullmatch(r"data_\d+", k)), key=natural_key)
+    parts = sorted((k for k in group if _is_eiger_part(k)), key=natural_key)
     if not parts:
         raise _NotYet(f"'{path}': group '{group.name}' holds no data_NNNNNN datasets")
     return parts
@@ -271,7 +276,7 @@ def _default_dataset(h5, path: str) -> str:
             signal = signal.decode() if isinstance(signal, bytes) else signal
             if signal in nxdata:
                 return f"/{entry}/{data_name}/{signal}"
-            if any(re.fullmatch(r"data_\d+", k) for k in nxdata):
+            if any(_is_eiger_part(k) for k in nxdata):
                 return f"/{entry}/{data_name}"
     raise _NotYet(
         f"cannot tell which dataset of '{path}' holds the frames; "
@@ -427,7 +432,7 @@ def series_offsets(path: str, datasets: list[str]) -> dict[str, int]:
     before it. Any other dataset starts the series: 0.
     """
     out = {d: 0 for d in datasets}
-    parts = [d for d in datasets if re.fullmatch(r"data_\d+", d.rsplit("/", 1)[-1])]
+    parts = [d for d in datasets if _is_eiger_part(d)]
     if not parts:
         return out
     with open_hdf5(path) as h5:

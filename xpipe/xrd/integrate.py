@@ -383,11 +383,7 @@ class FrameIntegrator:
             _, reason = opencl_devices()
             self._methods = {d: self._fall_back(reason) for d in self._methods}
             for holder in self.ai.engines.values():
-                inner = getattr(holder, "engine", None)
-                if inner is not None and id(inner) not in self._seen_engines:
-                    self._seen_engines.add(id(inner))
-                    self._engine_refs.append(inner)
-                    self._build_pids.append(self._pid)
+                self._record_engine(getattr(holder, "engine", None), self._pid)
             return run(self._methods[dim])
         if dim in self._opencl_checked:
             return run(method)
@@ -432,12 +428,14 @@ class FrameIntegrator:
         """Record the engine pyFAI used for ``method`` if it is new (a rebuild counts too). Only
         that engine counts: an OpenCL CSR engine is made from a cython CSR matrix that pyFAI
         keeps beside it, which is part of the same build."""
-        holder = self.ai.engines.get(method)
-        inner = getattr(holder, "engine", None)
+        self._record_engine(getattr(self.ai.engines.get(method), "engine", None), os.getpid())
+
+    def _record_engine(self, inner, pid: int) -> None:
+        """Count the pyFAI engine ``inner`` (None: nothing) once, as built by process ``pid``."""
         if inner is not None and id(inner) not in self._seen_engines:
             self._seen_engines.add(id(inner))
             self._engine_refs.append(inner)
-            self._build_pids.append(os.getpid())
+            self._build_pids.append(pid)
 
     # ------------------------------------------------------------------ frames
     def prepare(self, frame: np.ndarray) -> tuple[np.ndarray, int]:
