@@ -86,6 +86,24 @@ BUNDLED_STRUCTURES = {
     "Na3V2(PO4)3": "Na3V2PO43_R-3c.cif",
     "NaV2(PO4)3": "NaV2PO43_R-3c.cif",
     "V2O3": "V2O3_R-3c.cif",
+    # lithium-ion cathodes, anodes, current collectors and impurities (scenario generator)
+    "LiFePO4": "LiFePO4_Pnma.cif",
+    "FePO4": "FePO4_Pnma.cif",
+    "LiMn2O4": "LiMn2O4_Fd-3m.cif",
+    "lambda-MnO2": "MnO2_lambda_Fd-3m.cif",
+    "Co3O4": "Co3O4_Fd-3m.cif",
+    "LiCoO2": "LiCoO2_R-3m.cif",
+    "LiNiO2": "LiNiO2_R-3m.cif",
+    "Li0.5NiO2": "Li0.5NiO2_C2m.cif",
+    "Li0.3NiO2": "Li0.3NiO2_R-3m.cif",
+    "Li2MnO3": "Li2MnO3_C2m.cif",
+    "anatase-TiO2": "TiO2_anatase_I41amd.cif",
+    "rutile-TiO2": "TiO2_rutile_P42mnm.cif",
+    "Al": "Al_Fm-3m.cif",
+    "Cu": "Cu_Fm-3m.cif",
+    "NiO": "NiO_Fm-3m.cif",
+    "LiF": "LiF_Fm-3m.cif",
+    "Li2O": "Li2O_Fm-3m.cif",
 }
 
 
