@@ -8,6 +8,14 @@ pyFAI skips without touching the engine: passing a per-frame ``mask=`` instead w
 CSR look-up table every frame (and move the default radial range), the classic slow-down.
 :attr:`FrameIntegrator.engine_builds` counts the engines pyFAI actually built.
 
+Which pixels count is decided here alone, by ``use_detector_mask``, the user mask,
+``mask_negative`` and ``dummy``: pyFAI (>= 2023) gives Pilatus and Eiger detectors a dummy
+value of their own (-2 +- 1.5, so every pixel from -3.5 to -0.5 is dropped) that it applies
+whenever no ``dummy`` is passed, which would drop the -1 of module gaps and the -2 of dead
+pixels whatever the settings say. The integrator therefore always passes pyFAI a dummy that
+no pixel can hold (-inf: non-finite pixels are NaN by then), so that the settings do exactly
+what they say.
+
 OpenCL
 ------
 A method whose implementation is ``opencl`` runs on an OpenCL device chosen by
@@ -64,6 +72,11 @@ RADIAL_AXES: dict[str, tuple[str, str]] = {
 
 
 log = logging.getLogger("xpipe")
+
+
+#: Passed to pyFAI as ``dummy`` so that it applies no dummy value of its own (see the module
+#: notes): no pixel equals -inf once :meth:`FrameIntegrator.prepare` has made non-finite ones NaN.
+NO_DUMMY = float("-inf")
 
 
 class FrameError(ValueError):
@@ -474,6 +487,7 @@ class FrameIntegrator:
             correctSolidAngle=s.correct_solid_angle,
             radial_range=s.radial_range,
             azimuth_range=s.azimuth_range_deg,
+            dummy=NO_DUMMY,  # invalid pixels are NaN already: no detector dummy on top
         )
 
     def integrate(self, frame: np.ndarray) -> Pattern1D:
