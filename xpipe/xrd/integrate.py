@@ -16,6 +16,14 @@ pixels whatever the settings say. The integrator therefore always passes pyFAI a
 no pixel can hold (-inf: non-finite pixels are NaN by then), so that the settings do exactly
 what they say.
 
+Detector orientation
+--------------------
+pyFAI reads an image with its origin at the bottom left seen from the sample (orientation 3,
+its default); PONI files of version 2.1 state the orientation of the image the calibration was
+made on. :func:`with_orientation` gives an integrator whose detector reads the image in another
+orientation (1 to 4, EXIF numbering) without touching the frames: orientation 2 reads it
+flipped up-down, as Dioptas shows and calibrates images.
+
 OpenCL
 ------
 A method whose implementation is ``opencl`` runs on an OpenCL device chosen by
@@ -77,6 +85,9 @@ log = logging.getLogger("xpipe")
 #: Passed to pyFAI as ``dummy`` so that it applies no dummy value of its own (see the module
 #: notes): no pixel equals -inf once :meth:`FrameIntegrator.prepare` has made non-finite ones NaN.
 NO_DUMMY = float("-inf")
+
+#: Detector orientations pyFAI can integrate (EXIF numbering; 3 is pyFAI's default).
+ORIENTATIONS = (1, 2, 3, 4)
 
 
 class FrameError(ValueError):
@@ -556,6 +567,34 @@ def azimuthal_integrator(
         # decimal shift, not * 1e-10: 0.7749 A stays 7.749e-11 m exactly in written .poni files
         wavelength=None if wavelength_a is None else float(f"{wavelength_a!r}e-10"),
     )
+
+
+def orientation_of(ai) -> int:
+    """The detector orientation ``ai`` reads images in (1..4; 3 when none is set)."""
+    return int(getattr(ai.detector, "orientation", 0) or 3)
+
+
+def with_orientation(ai, orientation: int):
+    """An integrator with the geometry of ``ai`` whose detector reads images in ``orientation``
+    (1..4, pyFAI's EXIF numbering: 3 is pyFAI's default, 2 the image flipped up-down, 4 flipped
+    left-right, 1 both). Returns ``ai`` itself when it reads them so already.
+
+    The frames, masks, darks and flats stay as the files hold them: only the position of each
+    pixel in space changes, so integrating a frame with orientation 2 gives the pattern of the
+    up-down flipped frame with orientation 3.
+    """
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"expected a detector orientation in {ORIENTATIONS}, found {orientation!r}")
+    if orientation_of(ai) == orientation:
+        return ai
+    import pyFAI
+
+    config = ai.get_config()
+    config["detector_config"] = dict(config.get("detector_config") or {}, orientation=orientation)
+    out = pyFAI.load(config)
+    if orientation_of(out) != orientation:  # a detector whose configuration ignores it
+        raise ValueError(f"pyFAI's detector {ai.detector.name!r} does not take an orientation")
+    return out
 
 
 def d_spacing_a(radial: np.ndarray, unit: str, wavelength_a: float | None) -> np.ndarray:
