@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -417,6 +418,19 @@ def header_time(header: dict) -> tuple[datetime | None, float | None]:
     return None, exposure
 
 
+def read_header_time(path: str) -> tuple[datetime | None, float | None]:
+    """Exposure start and length that the header of a single-frame image file states (start
+    None when it states no date), read without decoding the image. Raises :class:`FrameReadError`
+    naming the file when it cannot be read."""
+    import fabio
+
+    try:
+        header = dict(fabio.openheader(path).header)
+    except Exception as exc:  # noqa: BLE001 - fabio raises anything on a damaged file
+        raise FrameReadError(f"cannot read the header of '{path}': {type(exc).__name__}: {exc}") from None
+    return header_time(header)
+
+
 def mtime(path: str) -> datetime:
     """File modification time, as an aware UTC datetime."""
     return datetime.fromtimestamp(os.path.getmtime(path), timezone.utc)
@@ -494,8 +508,47 @@ def _text(value) -> str:
     return str(value)
 
 
+#: Scan-log numbers from this value on are epoch seconds (1e8 s after 1970 is 1973-03-03).
+EPOCH_MIN_S = 1e8
+#: ... and below this one (year 5138); larger numbers are most likely epoch milliseconds.
+EPOCH_MAX_S = 1e11
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_log_time(text: str) -> datetime | None:
+    """A scan-log time: a date as :func:`parse_time` reads them (ISO 8601 and the formats
+    detectors write), or a plain number of epoch seconds as SPEC and Bluesky write them
+    (``1710406800.123``: an aware UTC datetime, exact to the microsecond). None when the text
+    is neither.
+
+    A number is taken as epoch seconds when it lies in [1e8, 1e11) (1973 to 5138); other numbers
+    raise ValueError saying why: relative seconds (below 1e8) have no start to count from, and
+    larger ones are likely epoch milliseconds.
+    """
+    text = text.strip()
+    if _NUMBER.fullmatch(text):
+        value = Decimal(text)
+        if not EPOCH_MIN_S <= value < EPOCH_MAX_S:
+            if value < EPOCH_MIN_S:
+                why = ("below 1e8, so not epoch seconds; seconds relative to some start cannot be placed "
+                       "in time")
+            else:
+                why = "1e11 or more, too large for epoch seconds (epoch milliseconds? divide by 1000)"
+            raise ValueError(f"the number {text} is {why}; write ISO 8601 times or epoch seconds")
+        whole = int(value.to_integral_value(rounding=ROUND_FLOOR))
+        micro = int(((value - whole) * 1_000_000).to_integral_value(rounding=ROUND_HALF_EVEN))
+        return _EPOCH + timedelta(seconds=whole, microseconds=micro)
+    return parse_time(text)
+
+
 def read_scan_log(path: str, file_column: str, start_column: str, end_column: str | None) -> list[tuple[str, datetime, datetime | None]]:
-    """Rows (file or scan id, start, end) of a scan-log CSV. Errors name the file and row."""
+    """Rows (file or scan id, start, end) of a scan-log CSV. Errors name the file and row.
+
+    Times are ISO 8601 (or another format :func:`parse_time` reads) or epoch seconds, told apart
+    by the text itself (see :func:`parse_log_time`); ISO times without a UTC offset are local
+    times, epoch seconds are UTC.
+    """
     import csv
 
     rows = []
@@ -506,11 +559,20 @@ def read_scan_log(path: str, file_column: str, start_column: str, end_column: st
             if col not in cols:
                 raise ValueError(f"scan log '{path}' has no column '{col}' (columns: {', '.join(cols)})")
         for i, row in enumerate(reader, start=2):
-            start = parse_time(row[start_column] or "")
-            end = parse_time(row[end_column] or "") if end_column else None
-            if start is None:
-                raise ValueError(f"scan log '{path}' line {i}: cannot read time '{row[start_column]}'")
-            rows.append((row[file_column].strip(), start, end))
+            times = []
+            for col in [start_column] + ([end_column] if end_column else []):
+                text = row[col] or ""
+                try:
+                    t = parse_log_time(text)
+                except ValueError as exc:
+                    raise ValueError(f"scan log '{path}' line {i}, column '{col}': {exc}") from None
+                if t is None and col == start_column:
+                    raise ValueError(
+                        f"scan log '{path}' line {i}: cannot read time '{text}' in column '{col}' "
+                        "(expected ISO 8601, e.g. 2024-03-14T09:00:00.123, or epoch seconds, e.g. 1710406800.123)"
+                    )
+                times.append(t)
+            rows.append((row[file_column].strip(), times[0], times[1] if end_column else None))
     return rows
 
 
