@@ -33,6 +33,7 @@ from ..io.frames import (
     hdf5_times,
     match_scan_log,
     mtime,
+    read_header_time,
     read_scan_log,
     series_offsets,
 )
@@ -44,7 +45,9 @@ from ..xrd.integrate import (
     IntegrationSettings,
     azimuthal_integrator,
     opencl_unavailable_message,
+    orientation_of,
     parse_opencl_device,
+    with_orientation,
 )
 from .xrd_phases import LatticeConfig, PeaksConfig, PhaseConfig
 
@@ -60,9 +63,17 @@ class ScanLogConfig:
         "file",
         doc="Column naming the frame: file name, stem, or a scan id the file name starts with.",
     )
-    start_column: str = setting("start_time", doc="Column with the exposure start time (ISO 8601).")
+    start_column: str = setting(
+        "start_time",
+        doc="Column with the exposure start time: ISO 8601 (2024-03-14T09:00:00.123; local time "
+        "unless it ends in Z or a UTC offset) or epoch seconds as SPEC and Bluesky write them "
+        "(1710406800.123; UTC), told apart by the values themselves. A plain number is epoch "
+        "seconds from 1e8 (1973) to 1e11; smaller numbers (seconds after some start) and larger "
+        "ones (epoch milliseconds) are refused, naming the line.",
+    )
     end_column: str | None = setting(
-        "end_time", doc="Column with the exposure end time; frame time is then mid-exposure."
+        "end_time",
+        doc="Column with the exposure end time (same forms as start_column); frame time is then mid-exposure.",
     )
 
 
@@ -79,7 +90,9 @@ class FramesConfig:
         "auto",
         doc="Frame time from the file header (CBF/EDF/TIFF date), HDF5 timestamps, file "
         "modification time, or the scan log. 'auto': scan log if given, else header/HDF5, "
-        "else modification time.",
+        "else modification time. Validation refuses 'header' or 'hdf5' when the first or last "
+        "file states no time that way (many TIFF files hold no date); a frame left without a "
+        "time in a run is logged as a warning and its frame_time_s is NaN.",
     )
     scan_log: ScanLogConfig | None = setting(None, doc="Scan-log CSV giving frame times.")
     hdf5_time_dataset: str | None = setting(
@@ -96,6 +109,11 @@ class FramesConfig:
         if self.time_source == "scan_log" and self.scan_log is None:
             yield "scan_log", "time_source is 'scan_log' but no scan_log is given"
             return
+        if self.time_source in ("header", "hdf5"):
+            problem = self._untimed(self._refs)
+            if problem is not None:
+                yield problem
+                return
         if self.scan_log is not None and self.time_source in ("auto", "scan_log"):
             s = self.scan_log
             try:
@@ -115,6 +133,52 @@ class FramesConfig:
     @property
     def refs(self) -> list[FrameRef]:
         return self._refs
+
+    def _untimed(self, refs: list[FrameRef]) -> tuple[str, str] | None:
+        """(key, message) when time_source 'header' or 'hdf5' cannot time the frames, judged
+        on the first and last file (reading every header would cost as much as the run)."""
+        src = self.time_source
+        todo = "set time_source to 'mtime' (file modification times) or 'scan_log' (with a scan_log giving each frame's time), or 'auto'"
+        seen: list[FrameRef] = []
+        for ref in refs[:1] + refs[-1:]:
+            if any(r.path == ref.path for r in seen):
+                continue
+            seen.append(ref)
+            name = os.path.basename(ref.path)
+            if src == "header":
+                if ref.dataset is not None:
+                    return "time_source", (
+                        f"time_source is 'header', which reads the date in the header of single-frame "
+                        f"image files, but '{name}' is an HDF5 stack: use 'hdf5' (with hdf5_time_dataset "
+                        f"if needed), or {todo.removeprefix('set time_source to ')}"
+                    )
+                try:
+                    start, _ = read_header_time(ref.path)
+                except FrameReadError:
+                    continue  # an unreadable frame is that frame's failure in the run
+                if start is None:
+                    return "time_source", (
+                        f"time_source is 'header' but the header of '{name}' holds no date (many TIFF "
+                        f"files hold none), so its frame time would be NaN; {todo}"
+                    )
+            else:
+                if ref.dataset is None:
+                    return "time_source", (
+                        f"time_source is 'hdf5' but '{name}' is not an HDF5 file; {todo}"
+                    )
+                try:
+                    times = hdf5_times(ref.path, ref.dataset, 1, self.hdf5_time_dataset)
+                except ValueError as exc:
+                    return "hdf5_time_dataset", str(exc)
+                except OSError:
+                    continue  # not readable yet (being written): judged in the run
+                if not times:
+                    return "time_source", (
+                        f"time_source is 'hdf5' but '{name}' records no frame times (no start time with "
+                        f"a frame_time, and no hdf5_time_dataset given); name the dataset of per-frame "
+                        f"times in hdf5_time_dataset, or {todo}"
+                    )
+        return None
 
 
 @dataclass(kw_only=True)
@@ -155,6 +219,17 @@ class IntegrateConfig:
     geometry: GeometryConfig | None = setting(None, doc="Inline geometry instead of a .poni file.")
     wavelength_a: float | None = setting(
         None, doc="Override the wavelength of the .poni file.", unit="angstrom", minimum=0, exclusive_minimum=True
+    )
+    orientation: int | None = setting(
+        None,
+        doc="Detector orientation the frames are read in (pyFAI's numbering, as in PONI files of "
+        "version 2.1): 3 is pyFAI's default (origin at the bottom left seen from the sample), 2 "
+        "reads the frames flipped up-down, 4 flipped left-right, 1 both. null: what the geometry "
+        "says (the .poni file's Detector_config, else 3). A calibration made in Dioptas needs 2: "
+        "Dioptas shows and calibrates images flipped up-down (see docs/dioptas.md). Frames, mask, "
+        "dark and flat stay as their files hold them; only where each pixel is changes.",
+        minimum=1,
+        maximum=4,
     )
     npt: int = setting(2000, doc="Number of radial bins.", minimum=16, maximum=100000)
     unit: Literal["2th_deg", "q_nm^-1", "q_A^-1"] = setting(
@@ -244,11 +319,55 @@ class IntegrateConfig:
                             break
         if self.delta_dummy is not None and self.dummy is None:
             yield "delta_dummy", "'delta_dummy' needs 'dummy'"
+        header = None
+        if self.poni is not None:
+            try:
+                header = read_poni_header(self.poni)
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                yield "poni", f"cannot read '{self.poni}' as a PONI file: {exc}"
+                return
+            if header.detector is None and header.version >= 2:
+                yield "poni", (
+                    f"'{self.poni}' names no detector (no 'Detector:' line), so its pixel sizes are "
+                    f"unknown; add the pyFAI detector name (e.g. 'Detector: Pilatus300k') or "
+                    f"'Detector: Detector' with 'Detector_config: {_PIXEL_EXAMPLE}', or give "
+                    f"xrd.integrate.geometry instead"
+                )
+                return
         try:
             ai = build_ai(self)
         except Exception as exc:
             yield ("poni" if self.poni else "geometry"), f"cannot build the geometry: {exc}"
             return
+        missing = [k for k in ("pixel1", "pixel2") if not _positive(getattr(ai.detector, k, None))]
+        if missing:
+            if self.poni is not None:
+                if header.version >= 2:
+                    what = f"{' and '.join(missing)} null or missing in its Detector_config"
+                else:
+                    what = f"no {' and '.join('PixelSize' + k[-1] for k in missing)} line"
+                yield "poni", (
+                    f"'{self.poni}' gives no pixel size ({what}; detector "
+                    f"'{header.detector or 'none named'}'), so no pixel can be placed; give the pixel "
+                    f"sizes in metres, e.g. 'Detector_config: {_PIXEL_EXAMPLE}', or name the pyFAI "
+                    f"detector (e.g. 'Detector: Pilatus300k'), or give xrd.integrate.geometry instead"
+                )
+            else:
+                yield "geometry.detector", (
+                    f"pyFAI's detector '{self.geometry.detector}' has no pixel size; name a detector "
+                    f"model, e.g. 'Pilatus1M', 'Eiger2_4M', or use a .poni file that gives the pixel sizes"
+                )
+            return
+        if self.poni is not None and self.orientation is None and not header.states_orientation:
+            why = (f"PONI version {header.version:g}; orientation arrives with version 2.1"
+                   if header.version < 2.1 else "no 'orientation' in its Detector_config")
+            log.warning(
+                "%s: the image orientation of the calibration cannot be checked (%s); pyFAI reads the "
+                "frames in orientation 3. Set xrd.integrate.orientation: 2 for a calibration made in "
+                "Dioptas (see docs/dioptas.md), or xrd.integrate.orientation: 3 to confirm pyFAI's "
+                "default and silence this warning",
+                self.poni, why,
+            )
         if not ai.wavelength:
             yield "wavelength_a", "the geometry has no wavelength; set 'wavelength_a'"
         shape = tuple(ai.detector.shape) if ai.detector.shape is not None else None
@@ -368,9 +487,62 @@ def build_ai(cfg: IntegrateConfig):
         ai = azimuthal_integrator(
             g.detector, g.distance_m, g.poni1_m, g.poni2_m, g.rot1_rad, g.rot2_rad, g.rot3_rad, g.wavelength_a
         )
+    if cfg.orientation is not None:
+        ai = with_orientation(ai, cfg.orientation)
     if cfg.wavelength_a is not None:
         ai.wavelength = cfg.wavelength_a * 1e-10
     return ai
+
+
+_PIXEL_EXAMPLE = '{"pixel1": 0.000172, "pixel2": 0.000172, "max_shape": [1679, 1475], "orientation": 3}'
+
+
+def _positive(value) -> bool:
+    try:
+        return value is not None and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class PoniHeader:
+    """What a .poni file states, as written (pyFAI fills in defaults when it loads one)."""
+
+    version: float
+    detector: str | None
+    detector_config: dict
+
+    @property
+    def states_orientation(self) -> bool:
+        """Whether the file says which image orientation it was calibrated on."""
+        return self.version >= 2.1 and self.detector_config.get("orientation") is not None
+
+
+def read_poni_header(path: str) -> PoniHeader:
+    """The version, detector name and Detector_config of a .poni file; the last value of a key
+    wins, as pyFAI reads files holding several calibrations. Raises ValueError for a
+    Detector_config that is not JSON."""
+    values: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith("#") or ":" not in line:
+                continue
+            key, _, value = line.partition(":")
+            values[key.strip().lower()] = value.strip()
+    try:
+        version = float(values.get("poni_version", "1"))
+    except ValueError:
+        raise ValueError(f"poni_version {values['poni_version']!r} is not a number") from None
+    config: dict = {}
+    if values.get("detector_config"):
+        try:
+            config = json.loads(values["detector_config"])
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Detector_config is not JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"Detector_config is not a mapping: {values['detector_config']!r}")
+    return PoniHeader(version, values.get("detector") or None, config)
 
 
 def load_image(path: str) -> np.ndarray:
@@ -404,6 +576,7 @@ def geometry_record(ai) -> dict:
         "rot2_rad": float(ai.rot2),
         "rot3_rad": float(ai.rot3),
         "wavelength_a": float(ai.wavelength * 1e10) if ai.wavelength else None,
+        "orientation": orientation_of(ai),
     }
 
 
@@ -605,6 +778,15 @@ def frame_times(cfg: FramesConfig, refs: list[FrameRef], header_times: dict[int,
             if out[i] is None and os.path.exists(r.path):
                 exposure = header_times[i].exposure_s if header_times.get(i) else None
                 out[i] = FrameTime(mtime(r.path), exposure, "mtime")
+    if isinstance(cfg, FramesConfig):
+        untimed = [refs[i].key for i in header_times if out[i] is None or out[i].start is None]
+        if untimed:
+            log.warning(
+                "xrd frames: %d frame(s) have no time by xrd.frames.time_source '%s', e.g. %s; their "
+                "frame_time_s is NaN (time_source 'none' in the results). Set xrd.frames.time_source to "
+                "'mtime' or 'scan_log' (with xrd.frames.scan_log), or 'auto'",
+                len(untimed), src, os.path.basename(untimed[0]),
+            )
     return out
 
 
