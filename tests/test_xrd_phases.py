@@ -167,7 +167,8 @@ def test_recipe_rules_for_phases(tmp_path):
     from xpipe.recipe.schema import RecipeInvalid
 
     (tmp_path / "f.cbf").write_bytes(b"")
-    (tmp_path / "g.poni").write_text("")
+    (tmp_path / "g.poni").write_text("poni_version: 2.1\nDetector: Pilatus300k\nDistance: 0.2\nPoni1: 0.05\n"
+                                      "Poni2: 0.04\nRot1: 0\nRot2: 0\nRot3: 0\nWavelength: 7e-11\n")
     text = """\
 name: t
 xrd:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,7 @@ from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.operando import CELL_KEYS, AnalysisSettings, PhaseAnalysis, analyse_stack
 from ..xrd.phases import PhaseModel, make_phase
 from ..xrd.reflections import Cell, crystal_system
+from ..xrd.sequential import RefinementSettings
 from .output import csv_value
 
 log = logging.getLogger("xpipe")
@@ -48,6 +50,19 @@ class CellConfig:
 
 
 @dataclass(kw_only=True)
+class PreferredOrientationConfig:
+    """March-Dollase preferred orientation (W. A. Dollase, J. Appl. Cryst. 19 (1986) 267)."""
+
+    march_dollase_hkl: list[int] = setting(doc="Texture direction as a reciprocal-lattice vector [h, k, l] (the plate normal of plate-like crystals, e.g. [0, 0, 1]).", length=3)
+    march_dollase_r: float = setting(1.0, doc="Starting March-Dollase r: 1 no texture, < 1 plates lying flat (more intensity along hkl), > 1 needles.", minimum=0.05, maximum=20.0)
+    refine: bool = setting(True, doc="Refine r from the start value in each frame where the phase is strong; false keeps it fixed.")
+
+    def check(self, ctx: Context):
+        if not any(int(v) for v in self.march_dollase_hkl):
+            yield "march_dollase_hkl", "the texture direction cannot be [0, 0, 0]"
+
+
+@dataclass(kw_only=True)
 class PhaseConfig:
     """One phase: a CIF, or a space group and an approximate cell."""
 
@@ -56,6 +71,7 @@ class PhaseConfig:
     space_group: str | None = setting(None, doc="Space group (Hermann-Mauguin, gemmi spelling: 'F m -3 m', 'R -3 c:H', 'P 1 21/c 1'), when no CIF is given.")
     cell: CellConfig | None = setting(None, doc="Approximate cell; with a CIF it replaces the CIF's cell.")
     family: str | None = setting(None, doc="Members of one family can coexist in a two-phase reaction (default: phases of one space group whose cell lengths differ by < 10 %).")
+    preferred_orientation: PreferredOrientationConfig | None = setting(None, doc="March-Dollase texture of this phase (current collectors, plate-like particles), see xrd.phases[].preferred_orientation.")
 
     def check(self, ctx: Context):
         if self.cif is None and (self.space_group is None or self.cell is None):
@@ -99,18 +115,28 @@ class PeaksConfig:
 class LatticeConfig:
     """Indexing of the tracked peaks and cell refinement."""
 
-    method: Literal["auto", "peaks", "pawley"] = setting("auto", doc="peaks: least squares on 1/d^2 of clean indexed peaks; pawley: whole-window fit of the cells; auto: peaks, and pawley where two cells of one family coexist or a phase has too few clean peaks.")
+    method: Literal["auto", "sequential", "peaks", "pawley"] = setting("auto", doc="auto or sequential: every frame refined as a whole pattern, all phases at once, seeded by the previous frame (Rietveld scales where a CIF gives the structure, Pawley intensities where not), presence by an F-test; peaks: least squares on 1/d^2 of clean indexed tracked peaks; pawley: whole-window fits started from the tracked peaks.")
     zero_shift: bool = setting(False, doc="Refine a 2theta zero shift with each cell (2theta axes only).")
     tolerance_relative: float = setting(0.004, doc="How far (relative) a reflection of a not yet located phase may be from a tracked peak to match it.", minimum=0.0, exclusive_minimum=True, maximum=0.05)
     tolerance_fwhm: float = setting(0.35, doc="How far (in FWHM) a reflection of a located phase may be from a tracked peak to match it.", minimum=0.0, exclusive_minimum=True)
     clean_fwhm: float = setting(1.5, doc="A peak is used for the 1/d^2 cell only if no other expected reflection lies within this many FWHM.", minimum=0.0)
+    significance_z: float = setting(5.0, doc="A phase enters a frame when removing it raises chi^2 by this significance (F-test, one-sided Gaussian z; 5 is p = 3e-7).", minimum=1.0)
+    stay_z: float = setting(3.0, doc="A phase present in the frame before stays while its significance is at least this (hysteresis); at most significance_z.", minimum=0.0)
+    max_step: float = setting(0.004, doc="Largest relative change of a cell length from one frame to the next (the refinement's bound).", minimum=0.0, exclusive_minimum=True, maximum=0.05)
+    max_cell_change: float = setting(0.06, doc="A cell length further than this (relative) from the CIF or recipe cell is a runaway: refitted from the previous frame and flagged.", minimum=0.0, exclusive_minimum=True, maximum=0.5)
+    search_relative: float = setting(0.01, doc="A phase not yet seen is searched for with its cell scaled by up to this much (relative) around the CIF or recipe cell.", minimum=0.0, maximum=0.05)
+    background_terms: int = setting(12, doc="Chebyshev terms of the refined background (plus a SNIP baseline column with snip_background).", minimum=1)
+    snip_background: bool = setting(True, doc="Add the SNIP baseline of each frame as one more refined background column (humps of cell windows and electrolyte).")
+    refine_profile: bool = setting(True, doc="Refine each phase's Caglioti width (U, W) and eta where the phase is strong (significance >= 10); false keeps the starting profile.")
+    direction: Literal["both", "forward"] = setting("both", doc="Seeding: forward in time, and (both) backwards from where a phase that appears late is strong.")
+    fraction_jump: float = setting(0.08, doc="A weight fraction this far from the mean of both neighbouring frames (which agree) is refitted from a neighbour and flagged.", minimum=0.0, exclusive_minimum=True, maximum=1.0)
     lorentz: Literal["area_detector", "line_detector"] = setting("area_detector", doc="Lorentz factor of the calculated intensities for phase fractions: area_detector 1/(sin(theta) sin(2 theta)) for solid-angle-corrected 2D integration, line_detector 1/(sin^2(theta) cos(theta)).")
 
 
 # ----------------------------------------------------------------------------- stage
 
 
-def analysis_settings(peaks: PeaksConfig, lattice: LatticeConfig) -> AnalysisSettings:
+def analysis_settings(peaks: PeaksConfig, lattice: LatticeConfig, phases: list[PhaseConfig] = ()) -> AnalysisSettings:
     return AnalysisSettings(
         radial_range=tuple(peaks.range) if peaks.range else None,
         background_method=peaks.background,
@@ -129,6 +155,16 @@ def analysis_settings(peaks: PeaksConfig, lattice: LatticeConfig) -> AnalysisSet
         zero_shift=lattice.zero_shift,
         cell_method=lattice.method,
         lorentz=lattice.lorentz,
+        refinement=RefinementSettings(
+            background_terms=lattice.background_terms, snip_background=lattice.snip_background,
+            significance_z=lattice.significance_z, stay_z=min(lattice.stay_z, lattice.significance_z),
+            max_step=lattice.max_step, max_cell_change=lattice.max_cell_change,
+            search_relative=lattice.search_relative, zero_shift=lattice.zero_shift,
+            direction=lattice.direction, fraction_jump=lattice.fraction_jump, lorentz=lattice.lorentz,
+            refine_profile_z=10.0 if lattice.refine_profile else math.inf,
+            texture={p.name: (tuple(int(v) for v in p.preferred_orientation.march_dollase_hkl),
+                              p.preferred_orientation.march_dollase_r, p.preferred_orientation.refine)
+                     for p in phases if p.preferred_orientation is not None}),
     )
 
 
@@ -207,7 +243,7 @@ class PhasesStage:
             self.analysis = analyse_stack(
                 stack.radial, stack.intensity, stack.sigma if np.isfinite(stack.sigma).any() else None,
                 unit=unit, wavelength_a=stack.wavelength_a, phases=phases, frame_time_s=stack.frame_time_s,
-                settings=analysis_settings(self.cfg.peaks, self.cfg.lattice))
+                settings=analysis_settings(self.cfg.peaks, self.cfg.lattice, self.cfg.phases))
         except ValueError as exc:
             self.error = str(exc)
             log.error("xrd peaks: %s", exc)
@@ -287,6 +323,9 @@ def write_analysis(xrd, an: PhaseAnalysis) -> None:
     bg.create_dataset("baseline", data=an.baseline, compression="gzip", shuffle=True)
     write_record(nx_group(g, "settings", "NXcollection"), _jsonable(an.settings))
 
+    if an.refinement is not None:
+        _write_refinement(xrd, an)
+
     ev = nx_group(xrd, "events", "NXcollection")
     rows = event_rows(an)
     cols = ["kind", "track", "frame", "end_frame", "frame_time_s", "end_time_s", "partner", "phase", "hkl",
@@ -321,12 +360,38 @@ def write_analysis(xrd, an: PhaseAnalysis) -> None:
                 "weight fraction (Hill & Howard)" if ph.has_structure else "share of diffracted intensity")
             lg.create_dataset("phase_fraction_err", data=lat.fraction_err)
             lg.create_dataset("present", data=lat.present)
+            lg.create_dataset("significance_z", data=lat.z).attrs["note"] = (
+                "one-sided Gaussian z of the F-test for the phase (chi^2 rise when it is removed)")
+            dl = lg.create_dataset("detection_limit", data=lat.detection_limit)
+            dl.attrs["units"] = "weight fraction"
+            dl.attrs["note"] = "smallest weight fraction the presence test would find in this frame"
             lg.create_dataset("n_reflections", data=lat.n_reflections)
             write_strings(lg, "method", [str(m) for m in lat.method])
             write_strings(lg, "status", [str(m) for m in lat.status])
             write_strings(lg, "reason", [str(m) for m in lat.reason])
             lg.create_dataset("start_cell", data=[ph.cell.a_a, ph.cell.b_a, ph.cell.c_a, ph.cell.alpha_deg,
                                                   ph.cell.beta_deg, ph.cell.gamma_deg])
+
+
+def _write_refinement(xrd, an: PhaseAnalysis) -> None:
+    """``/entry/xrd/refinement``: per-frame fit quality, calculated pattern, profiles, texture."""
+    ref = an.refinement
+    g = nx_group(xrd, "refinement", "NXprocess")
+    set_attrs(g, program="xpipe", description=ref.settings.get("method", ""), radial_unit=an.unit)
+    g.create_dataset("frame_time_s", data=an.frame_time_s).attrs["units"] = "s"
+    g.create_dataset("chi2_reduced", data=ref.chi2_nu)
+    g.create_dataset("rwp", data=ref.rwp).attrs["note"] = "weighted profile R factor, fraction"
+    g.create_dataset("zero_shift", data=ref.zero).attrs["units"] = an.unit
+    g.create_dataset("radial", data=an.x).attrs["units"] = an.unit
+    for name, arr in (("calculated", ref.calculated), ("background", ref.background)):
+        g.create_dataset(name, data=arr.astype(np.float32), compression="gzip", shuffle=True)
+    write_strings(g, "phase", list(ref.phases))
+    for name, arr, unit in (("scale", ref.scale, "arbitrary"), ("scale_err", ref.scale_sigma, "arbitrary"),
+                            ("fwhm_u", ref.fwhm_u, "Caglioti U"), ("fwhm_w", ref.fwhm_w, "Caglioti W"),
+                            ("eta", ref.eta, "1"), ("march_dollase_r", ref.texture_r, "1"),
+                            ("march_dollase_r_err", ref.texture_r_sigma, "1")):
+        g.create_dataset(name, data=arr).attrs["units"] = unit
+    write_record(nx_group(g, "settings", "NXcollection"), _jsonable(ref.settings))
 
 
 def _jsonable(obj):

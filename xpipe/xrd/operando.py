@@ -39,7 +39,9 @@ from .phases import (
     set_families,
     weight_fractions,
 )
+from .sequential import RefinementSettings, SequentialRefinement, refine_sequence
 from .tracking import Event, Tracks, classify_frames, find_events, link_peaks, stretches
+from .trackview import index_tracks
 
 log = logging.getLogger("xpipe")
 
@@ -73,6 +75,7 @@ class AnalysisSettings:
     zero_shift: bool = False
     cell_method: str = "auto"
     lorentz: str = "area_detector"
+    refinement: RefinementSettings = field(default_factory=RefinementSettings)
     split_relative: float = 0.03
     shift_sigma: float = 5.0
     shift_min_fwhm: float = 0.25
@@ -94,6 +97,15 @@ class Lattice:
     present: np.ndarray
     fraction: np.ndarray
     fraction_err: np.ndarray
+    z: np.ndarray | None = None
+    detection_limit: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = self.present.shape[0]
+        if self.z is None:
+            self.z = np.full(n, np.nan)
+        if self.detection_limit is None:
+            self.detection_limit = np.full(n, np.nan)
 
     def change_percent(self, key: str) -> np.ndarray:
         """Change relative to the first frame where the phase has a value, in percent."""
@@ -124,6 +136,7 @@ class PhaseAnalysis:
     settings: dict
     pawley: object | None = None
     messages: list[str] = field(default_factory=list)
+    refinement: SequentialRefinement | None = None
 
     def track_label(self, t: int) -> str:
         if self.assignment is None or self.assignment.status[t] in ("unindexed", ""):
@@ -347,6 +360,38 @@ def _pawley_frames(xs, yb, sig, unit, wavelength_a, phases, lattices, present, c
     return pw
 
 
+def _lattices_from(ref: SequentialRefinement, phases: list[PhaseModel]) -> list[Lattice]:
+    """Per-phase :class:`Lattice` records of a sequential refinement."""
+    out = []
+    for i, p in enumerate(phases):
+        present = ref.present[:, i]
+        method = "rietveld" if p.has_structure else "pawley"
+        out.append(Lattice(
+            phase=p.name, system=p.system,
+            values={k: ref.cell[k][:, i].copy() for k in CELL_KEYS},
+            errors={k: ref.cell_sigma[k][:, i].copy() for k in CELL_KEYS},
+            method=np.where(present, method, "").astype(object),
+            n_reflections=np.where(present, len(p.reflections), 0),
+            status=ref.status[:, i].copy(), reason=ref.reason[:, i].copy(), present=present.copy(),
+            fraction=ref.fraction[:, i].copy(), fraction_err=ref.fraction_sigma[:, i].copy(),
+            z=ref.z[:, i].copy(), detection_limit=ref.detection_limit[:, i].copy()))
+    return out
+
+
+def _absence_messages(ref: SequentialRefinement) -> list[str]:
+    out = []
+    for i, name in enumerate(ref.phases):
+        if ref.present[:, i].any():
+            continue
+        dl = ref.detection_limit[:, i]
+        if np.isfinite(dl).any():
+            out.append(f"{name}: not detected in any frame; detection limit {100 * np.nanmedian(dl):.2g} wt% "
+                       f"(median over frames, {100 * np.nanmin(dl):.2g} to {100 * np.nanmax(dl):.2g})")
+        else:
+            out.append(f"{name}: not detected in any frame (no structure, so no detection limit in weight)")
+    return out
+
+
 def analyse_stack(
     x: np.ndarray,
     stack: np.ndarray,
@@ -402,9 +447,12 @@ def analyse_stack(
     fpos = tracks.filled_position()
     alive = tracks.alive()
 
+    sequential = bool(phases) and s.cell_method in ("auto", "sequential")
+    if sequential and unit not in ("2th_deg", "q_A^-1", "q_nm^-1"):
+        raise ValueError(f"whole-pattern refinement needs a 2th_deg or q axis, not {unit}")
     assignment = None
     running = None
-    if phases:
+    if phases and not sequential:
         assignment, running = assign_tracks(
             fpos, fwhm_t, phases, unit=unit, wavelength_a=wavelength_a,
             tolerance_relative=s.tolerance_relative, tolerance_fwhm=s.tolerance_fwhm,
@@ -423,7 +471,16 @@ def analyse_stack(
     lattices = [_empty_lattice(p, n_frames) for p in phases]
     clean = np.zeros_like(alive)
     pawley_result = None
-    if phases:
+    refinement = None
+    if sequential:
+        xr = xs / 10.0 if unit == "q_nm^-1" else xs
+        refinement = refine_sequence(xr, ys, sig, phases, unit="q_A^-1" if unit == "q_nm^-1" else unit,
+                                     wavelength_a=wavelength_a, settings=s.refinement)
+        lattices = _lattices_from(refinement, phases)
+        assignment = index_tracks(fpos, fwhm_t, phases, refinement.gstar, refinement.present, unit=unit,
+                                  wavelength_a=wavelength_a, zero=refinement.zero, tolerance_fwhm=s.tolerance_fwhm)
+        messages.extend(_absence_messages(refinement))
+    elif phases:
         n_ph = len(phases)
         ok_fit = fits.success & alive
         present = np.zeros((n_frames, n_ph), dtype=bool)
@@ -506,9 +563,11 @@ def analyse_stack(
         x=xs, unit=unit, wavelength_a=wavelength_a, frame_time_s=times, baseline=bg.baseline,
         tracks=tracks, fits=fits, assignment=assignment, phases=phases, clean=clean,
         lattices=lattices, events=events, frame_kind=kind, pawley=pawley_result, messages=messages,
+        refinement=refinement,
         settings={"analysis": {k: (list(v) if isinstance(v, tuple) else v) for k, v in s.__dict__.items()},
                   "background": {"method": bg.method, "params": bg.params, "library": bg.library},
                   "noise": noise, "linking": tracks.settings,
                   "indexing": assignment.settings if assignment is not None else {},
+                  "refinement": refinement.settings if refinement is not None else {},
                   "peak_fit": fits.settings},
     )

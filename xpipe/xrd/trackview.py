@@ -1,0 +1,91 @@
+"""Peak tracks seen through a whole-pattern refinement: (hkl) labels from the refined cells.
+
+The refinement decides which phases are present and where their reflections are in every
+frame; tracked peaks are only a view of it, for the events table and the contour overlay.
+A track takes the (phase, reflection group) whose refined position lies within
+``tolerance_fwhm`` FWHM of the track in most of the frames where both exist; a track near
+reflections of two present phases in most frames is ``ambiguous``, near two reflections of one
+phase an ``overlap``, near none ``unindexed``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from .phases import Assignment, PhaseModel, radial_from_d
+from .wholepattern import cell_of
+
+__all__ = ["index_tracks"]
+
+
+def _group_positions(phase: PhaseModel, g, unit: str, wavelength_a, zero: float) -> np.ndarray:
+    d = phase.group_d_a(cell_of(g, phase.system))
+    x = radial_from_d(d, "q_A^-1" if unit == "q_nm^-1" else unit, wavelength_a)
+    if unit == "q_nm^-1":
+        x = x * 10.0
+    return x + (zero if unit == "2th_deg" else 0.0)
+
+
+def index_tracks(position: np.ndarray, fwhm: np.ndarray, phases: list[PhaseModel], gstar: list, present: np.ndarray,
+                 *, unit: str, wavelength_a: float | None, zero=None, tolerance_fwhm: float = 0.5) -> Assignment:
+    """Label tracks from refined cells.
+
+    Parameters
+    ----------
+    position : ``[frame, track]`` track positions (NaN where absent).
+    fwhm : (n_tracks,) typical FWHM of each track.
+    phases : the candidate phases.
+    gstar : ``gstar[frame][phase]`` refined free reciprocal-metric parameters (None: not refined).
+    present : ``[frame, phase]`` presence from the refinement.
+    unit, wavelength_a : radial axis.
+    zero : (n_frames,) zero shift of each frame (2theta axes), default 0.
+    tolerance_fwhm : how close (in FWHM) a refined reflection must be to count.
+    """
+    n_frames, n_tr = position.shape
+    zero = np.zeros(n_frames) if zero is None else np.asarray(zero, dtype=float)
+    votes: list[Counter] = [Counter() for _ in range(n_tr)]
+    first_frame = np.full(n_tr, -1)
+    for f in range(n_frames):
+        preds = {}
+        for i, ph in enumerate(phases):
+            if present[f, i] and gstar[f][i] is not None:
+                preds[i] = _group_positions(ph, gstar[f][i], unit, wavelength_a, float(zero[f]))
+        for t in np.flatnonzero(np.isfinite(position[f])):
+            near = []
+            for i, xp in preds.items():
+                near.extend((i, int(g)) for g in np.flatnonzero(np.abs(xp - position[f, t]) <= tolerance_fwhm * fwhm[t]))
+            if not near:
+                continue
+            if first_frame[t] < 0:
+                first_frame[t] = f
+            phs = sorted({i for i, _ in near})
+            if len(phs) > 1:
+                votes[t][("ambiguous", tuple(near))] += 1
+            elif len(near) > 1:
+                votes[t][("overlap", tuple(near))] += 1
+            else:
+                votes[t][("indexed", near[0])] += 1
+    ph_of = np.full(n_tr, -1)
+    gr_of = np.full(n_tr, -1)
+    status = np.full(n_tr, "unindexed", dtype=object)
+    label = np.full(n_tr, "", dtype=object)
+    for t in range(n_tr):
+        if not votes[t]:
+            continue
+        (kind, what), _ = votes[t].most_common(1)[0]
+        status[t] = kind
+        if kind == "indexed":
+            ph_of[t], gr_of[t] = what
+            label[t] = phases[what[0]].group_label(what[1])
+        elif kind == "overlap":
+            ph_of[t] = what[0][0]
+            label[t] = " + ".join(phases[i].group_label(g) for i, g in what)
+        else:
+            label[t] = " or ".join(f"{phases[i].name} {phases[i].group_label(g)}" for i, g in what)
+    anchored = np.array([int(np.argmax(present[:, i])) if present[:, i].any() else -1 for i in range(len(phases))])
+    settings = {"method": "labels from the refined cells of every frame (majority over the frames of a track)",
+                "tolerance_fwhm": tolerance_fwhm}
+    return Assignment(ph_of, gr_of, status.astype(str), label.astype(str), first_frame, anchored,
+                      np.array([p.n_params for p in phases]), settings)
