@@ -169,6 +169,13 @@ def _convert(tp: Any, value: Any, key: str, line: int | None, meta: dict, ctx: C
     if _is_union(tp):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
+            # a key written with nothing under it ("peaks:") means the section with its
+            # defaults, where every key of the section has one; otherwise it is left out
+            sections = [a for a in args if _is_section(a)]
+            if len(sections) == 1 and all(
+                    f.default is not _MISSING or f.default_factory is not _MISSING
+                    for f in dataclasses.fields(sections[0])):
+                return build(sections[0], LineDict(), key, line, ctx)
             return None
         errors = []
         for arg in args:

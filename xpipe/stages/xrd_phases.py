@@ -21,7 +21,7 @@ from ..recipe.schema import Context, InputFile, setting
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.operando import CELL_KEYS, AnalysisSettings, PhaseAnalysis, analyse_stack
 from ..xrd.phases import PhaseModel, make_phase
-from ..xrd.reflections import Cell, crystal_system
+from ..xrd.reflections import Cell, crystal_system, load_structure, lost_symmetry
 from ..xrd.sequential import RefinementSettings
 from .output import csv_value
 
@@ -76,6 +76,14 @@ class PhaseConfig:
     def check(self, ctx: Context):
         if self.cif is None and (self.space_group is None or self.cell is None):
             yield "cif", f"phase {self.name!r}: give a CIF, or both space_group and cell"
+        if self.cif is not None and Path(self.cif).is_file():
+            try:
+                why = lost_symmetry(load_structure(self.cif))
+            except (ValueError, RuntimeError) as exc:
+                yield "cif", f"{self.cif}: cannot be read as a crystal structure ({exc})"
+            else:
+                if why:
+                    yield "cif", f"{self.cif}: {why}"
         if self.space_group is not None:
             try:
                 crystal_system(self.space_group)

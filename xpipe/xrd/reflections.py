@@ -185,6 +185,27 @@ def load_structure(path: str | Path) -> gemmi.SmallStructure:
     return structure
 
 
+def lost_symmetry(structure: gemmi.SmallStructure) -> str | None:
+    """Why a structure's symmetry looks lost on export, or None.
+
+    A CIF written in P 1 (or P -1) whose cell has two-fold lattice symmetry (right angles, or
+    a = b with 120 degrees, within 0.1 degree) is almost always a higher-symmetry structure
+    expanded to P 1: its reflections would come without their multiplicities and its
+    equivalent reflections would be listed one by one.
+    """
+    sg = structure.spacegroup
+    if sg is None or sg.number > 2:
+        return None
+    ops = gemmi.find_lattice_2fold_ops(structure.cell, 0.1)
+    if not ops:
+        return None
+    return (f"space group {sg.xhm()!r} but a cell with {len(ops)} two-fold lattice axes "
+            f"({structure.cell.a:.4g}, {structure.cell.b:.4g}, {structure.cell.c:.4g} A, "
+            f"{structure.cell.alpha:.4g}, {structure.cell.beta:.4g}, {structure.cell.gamma:.4g} deg): "
+            "the symmetry was probably lost when the CIF was exported (an 'expand to P1' option); "
+            "give the CIF with its space group and asymmetric unit")
+
+
 def copy_structure(
     structure: gemmi.SmallStructure, cell: Cell | None = None
 ) -> gemmi.SmallStructure:

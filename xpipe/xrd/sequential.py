@@ -148,7 +148,12 @@ class SequentialRefinement:
 
 
 def z_of_f(dchi2: float, k: int, chi2_nu: float, nu: int) -> float:
-    """One-sided Gaussian z of an F statistic ``(dchi2 / k) / chi2_nu`` with (k, nu) dof."""
+    """Gaussian z of an F statistic ``(dchi2 / k) / chi2_nu`` with (k, nu) dof.
+
+    A phase's scale cannot be negative, so half the chance of a rise is at zero (a chi-bar
+    squared test): ``p = F.sf / 2`` and ``z = Phi^-1(1 - p)``, i.e. ``z = sqrt(dchi2 / chi2_nu)``
+    for one parameter and many points.
+    """
     if not (dchi2 > 0 and k > 0 and chi2_nu > 0):
         return 0.0
     fstat = dchi2 / k / chi2_nu
@@ -157,6 +162,7 @@ def z_of_f(dchi2: float, k: int, chi2_nu: float, nu: int) -> float:
         # far tail, beyond double precision: chi^2_k tail of k F (large nu), asymptotically
         xh = k * fstat / 2.0
         logp = -xh + (k / 2.0 - 1.0) * math.log(xh) - math.lgamma(k / 2.0)
+    logp += math.log(0.5)
     if logp > -700:
         return float(stats.norm.isf(math.exp(logp)))
     a = -2.0 * logp
@@ -165,7 +171,7 @@ def z_of_f(dchi2: float, k: int, chi2_nu: float, nu: int) -> float:
 
 def critical_dchi2(z: float, k: int, chi2_nu: float, nu: int) -> float:
     """The chi^2 rise that an F-test with ``k`` parameters needs to reach ``z``."""
-    return float(stats.f.isf(stats.norm.sf(z), k, max(nu, 1))) * k * chi2_nu
+    return float(stats.f.isf(2.0 * stats.norm.sf(z), k, max(nu, 1))) * k * chi2_nu
 
 
 # --------------------------------------------------------------------------- a frame
@@ -445,9 +451,11 @@ def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, P
     z = {p: _phase_test(frame, fit, p, extra_k=0 if present_prev[p] else 1) for p in fit.states}
     present = {p: z[p] >= (s.stay_z if present_prev[p] else s.significance_z) for p in fit.states}
     keep = [p for p in fit.states if present[p]]
-    if len(keep) != len(fit.states):
-        fit = _fit(frame, {p: fit.states[p] for p in keep}, seeds, {p: modes.get(p, "cell") for p in keep},
-                   fit.zero, ctx)
+    # a phase strong enough has its profile (and texture) refined from the frame it enters
+    new_modes = {p: ("full" if modes.get(p) == "full" or z[p] >= s.refine_profile_z else "cell") for p in keep}
+    if len(keep) != len(fit.states) or any(new_modes[p] != modes.get(p) for p in keep):
+        modes = new_modes
+        fit = _fit(frame, {p: fit.states[p] for p in keep}, seeds, modes, fit.zero, ctx)
         for p in keep:
             z[p] = _phase_test(frame, fit, p, extra_k=0 if present_prev[p] else 1)
     status, reason = {}, {}
@@ -719,6 +727,9 @@ def _detection_limit(frame: _Frame, fr: _FrameResult, p: int, state: PhaseState,
                if q != p and pps[q].rietveld and np.isfinite(scales[q]))
     if not np.isfinite(zmv_p):
         return math.nan
+    if p in fr.states and np.isfinite(scales.get(p, math.nan)):
+        # present: the fraction at which it would still be found in a mixture of this size
+        return float(s_min * zmv_p / (scales[p] * zmv_p + rest))
     return float(s_min * zmv_p / (s_min * zmv_p + rest)) if rest > 0 else 1.0
 
 
