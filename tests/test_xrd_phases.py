@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -232,3 +233,49 @@ xrd:
         t = int(np.nanargmin(miss))
         assert np.all(np.abs(pos[:, t] - truth[:, k]) < 0.01), k
         assert np.all(err[:, t] < 0.01)
+
+
+def _p1_cif(src: Path, dst: Path) -> None:
+    """Write ``src`` expanded to P 1, as an 'expand to P1' export does."""
+    import gemmi
+
+    st = gemmi.make_small_structure_from_block(gemmi.cif.read(str(src))[0])
+    st.setup_cell_images()
+    c = st.cell
+    lines = ["data_p1", f"_cell_length_a {c.a}", f"_cell_length_b {c.b}", f"_cell_length_c {c.c}",
+             f"_cell_angle_alpha {c.alpha}", f"_cell_angle_beta {c.beta}", f"_cell_angle_gamma {c.gamma}",
+             "_space_group_name_H-M_alt 'P 1'", "loop_", "_space_group_symop_operation_xyz", "'x,y,z'",
+             "loop_", "_atom_site_label", "_atom_site_type_symbol", "_atom_site_fract_x", "_atom_site_fract_y",
+             "_atom_site_fract_z", "_atom_site_occupancy"]
+    for i, site in enumerate(st.get_all_unit_cell_sites()):
+        f = site.fract
+        lines.append(f"{site.element.name}{i} {site.element.name} {f.x:.6f} {f.y:.6f} {f.z:.6f} {site.occ}")
+    dst.write_text("\n".join(lines) + "\n")
+
+
+def test_validate_refuses_a_cif_that_lost_its_symmetry_and_takes_an_empty_peaks_block(tmp_path):
+    from xpipe.recipe.model import load_recipe
+    from xpipe.recipe.schema import RecipeInvalid
+
+    cif = ROOT / "example_data" / "nvp_operando" / "structures" / "V2O3_R-3c.cif"
+    _p1_cif(cif, tmp_path / "p1.cif")
+    (tmp_path / "f.cbf").write_bytes(b"")
+    (tmp_path / "g.poni").write_text("poni_version: 2.1\nDetector: Pilatus300k\nDistance: 0.2\nPoni1: 0.05\n"
+                                      "Poni2: 0.04\nRot1: 0\nRot2: 0\nRot3: 0\nWavelength: 7e-11\n")
+    text = f"""\
+name: t
+xrd:
+  frames: {{files: f.cbf, time_source: mtime}}
+  integrate: {{poni: g.poni}}
+  peaks:
+  phases:
+    - name: V2O3
+      cif: {cif}
+"""
+    loaded = load_recipe(write_recipe(tmp_path, text))  # "peaks:" with nothing under it: the defaults
+    assert loaded.recipe.xrd.peaks is not None and loaded.recipe.xrd.peaks.prominence == 10.0
+    with pytest.raises(RecipeInvalid) as exc:
+        load_recipe(write_recipe(tmp_path, text.replace(str(cif), str(tmp_path / "p1.cif"))))
+    report = str(exc.value)
+    assert "xrd.phases[0].cif" in report and "p1.cif" in report
+    assert "'P 1'" in report and "symmetry was probably lost" in report
