@@ -14,7 +14,14 @@ import pytest
 from xpipe.synth import powder
 from xpipe.xrd.phases import make_phase
 from xpipe.xrd.sequential import RefinementSettings, critical_dchi2, refine_sequence, z_of_f
-from xpipe.xrd.wholepattern import PatternPhase, PhaseState, cell_of, evaluate, gstar_of, march_dollase
+from xpipe.xrd.wholepattern import (
+    PatternPhase,
+    PhaseState,
+    cell_of,
+    evaluate,
+    gstar_of,
+    march_dollase,
+)
 
 WAVELENGTH = 0.7293
 X = np.arange(8.0, 32.0, 0.008)
