@@ -324,14 +324,6 @@ def truth_dict(scenario: Scenario, ai=None) -> dict:
     }
 
 
-def _recipe_supports_preferred_orientation() -> bool:
-    from dataclasses import fields
-
-    from ...stages.xrd_phases import PhaseConfig
-
-    return any(f.name == "preferred_orientation" for f in fields(PhaseConfig))
-
-
 def recipe_text(scenario: Scenario, has_mask: bool) -> str:
     """The scenario's recipe (YAML), paths relative to the recipe's folder."""
     q = json.dumps
@@ -389,10 +381,9 @@ def recipe_text(scenario: Scenario, has_mask: bool) -> str:
         f"    range: [{lo:.2f}, {hi:.2f}]",
         "  phases:",
     ]
-    po_ok = _recipe_supports_preferred_orientation()
     for p in scenario.phases:
         lines += [f"    - name: {q(p.name)}", f"      cif: structures/{p.cif}"]
-        if p.po_hkl is not None and po_ok:
+        if p.po_hkl is not None:  # the direction is known, r is left to the refinement
             h = ", ".join(str(v) for v in p.po_hkl)
             lines.append(f"      preferred_orientation: {{march_dollase_hkl: [{h}], "
                          "march_dollase_r: 1.0}")
