@@ -133,7 +133,7 @@ class LatticeConfig:
     max_step: float = setting(0.004, doc="Largest relative change of a cell length from one frame to the next (the refinement's bound).", minimum=0.0, exclusive_minimum=True, maximum=0.05)
     max_cell_change: float = setting(0.06, doc="A cell length further than this (relative) from the CIF or recipe cell is a runaway: refitted from the previous frame and flagged.", minimum=0.0, exclusive_minimum=True, maximum=0.5)
     search_relative: float = setting(0.01, doc="A phase not yet seen is searched for with its cell scaled by up to this much (relative) around the CIF or recipe cell.", minimum=0.0, maximum=0.05)
-    background_terms: int = setting(12, doc="Chebyshev terms of the refined background (plus a SNIP baseline column with snip_background).", minimum=1)
+    background_spacing_fwhm: float = setting(25.0, doc="Knot spacing of the refined cubic B-spline background, in typical peak widths (FWHM of the first frame's strongest peaks): wide enough that no Bragg peak is taken for background.", minimum=5.0)
     snip_background: bool = setting(True, doc="Add the SNIP baseline of each frame as one more refined background column (humps of cell windows and electrolyte).")
     refine_profile: bool = setting(True, doc="Refine each phase's Caglioti width (U, W) and eta where the phase is strong (significance >= 10); false keeps the starting profile.")
     direction: Literal["both", "forward"] = setting("both", doc="Seeding: forward in time, and (both) backwards from where a phase that appears late is strong.")
@@ -164,7 +164,7 @@ def analysis_settings(peaks: PeaksConfig, lattice: LatticeConfig, phases: list[P
         cell_method=lattice.method,
         lorentz=lattice.lorentz,
         refinement=RefinementSettings(
-            background_terms=lattice.background_terms, snip_background=lattice.snip_background,
+            background_spacing_fwhm=lattice.background_spacing_fwhm, snip_background=lattice.snip_background,
             significance_z=lattice.significance_z, stay_z=min(lattice.stay_z, lattice.significance_z),
             max_step=lattice.max_step, max_cell_change=lattice.max_cell_change,
             search_relative=lattice.search_relative, zero_shift=lattice.zero_shift,

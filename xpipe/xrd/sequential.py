@@ -4,10 +4,12 @@ Every frame is refined as a whole pattern (:mod:`xpipe.xrd.wholepattern`), all c
 phases at once, and each frame starts from the previous frame's result, as sequential
 refinements are run in GSAS-II and TOPAS:
 
-1. The phases present in the previous frame are refined: cell (bounded to ``max_step``
-   relative change of each length per frame), Caglioti width and eta (for phases strong
-   enough, ``z >= refine_profile_z``), March-Dollase ``r`` where a texture is declared, and
-   the zero shift when asked.
+1. The phases present and strong (``z >= refine_profile_z``) in the previous frame are
+   refined: cell (bounded to ``max_step`` relative change of each length per frame), Caglioti
+   width (U, V, W) and eta, March-Dollase ``r`` where a texture is declared, and the zero
+   shift when asked. A weak phase (entering, fading, minor) keeps the best isotropic scaling
+   of its reference cell (the last one refined while strong), so that it cannot slide onto
+   another phase's peaks.
 2. Every other candidate is searched for: its cell, scaled isotropically over
    ``+- search_relative`` around its reference (its last confirmed cell, or the recipe's / CIF's
    for a phase never seen), is tried on top of the current model; the best scale enters the
@@ -17,9 +19,11 @@ refinements are run in GSAS-II and TOPAS:
    parameters refitted, and the rise of chi^2 is judged by an F-test against the residual
    variance, ``F = (dchi2 / k) / (chi2 / nu)`` with ``k`` the phase's intensity columns plus
    its refined non-linear parameters (plus one for the cell search), expressed as a Gaussian
-   z (one-sided). A phase enters at ``z >= significance_z`` and, once present, stays while
-   ``z >= stay_z`` (hysteresis, so that noise does not make it blink). Seeds come only from
-   frames where the phase passed.
+   z (one-sided), with the residual variance taken where the phase's own reflections are
+   (misfit gathers at the strong peaks of the other phases) and a Bonferroni factor for the
+   cells tried by the search. A phase enters at ``z >= significance_z`` and, once present,
+   stays while ``z >= stay_z`` (hysteresis, so that noise does not make it blink). Seeds come
+   only from frames where the phase passed.
 4. The frame is refined again with the present phases only; uncertainties come from the
    Jacobian of all parameters at the solution, scaled by the reduced chi^2.
 5. Checks: a cell outside ``max_cell_change`` of its reference, or stuck at its per-frame bound,
@@ -79,7 +83,8 @@ from .wholepattern import (
 
 log = logging.getLogger("xpipe")
 
-__all__ = ["CELL_KEYS", "RefinementSettings", "SequentialRefinement", "refine_sequence"]
+__all__ = ["CELL_KEYS", "RefinementSettings", "SequentialRefinement", "critical_dchi2", "refine_sequence",
+           "serial_correlation_factor", "z_of_f"]
 
 CELL_KEYS = ("a_a", "b_a", "c_a", "alpha_deg", "beta_deg", "gamma_deg", "volume_a3")
 
@@ -95,7 +100,7 @@ STATUS_JUMP = "fraction_jump"
 class RefinementSettings:
     """Settings of :func:`refine_sequence` (defaults a Rietveld user would start from)."""
 
-    background_terms: int = 12
+    background_spacing_fwhm: float = 25.0
     snip_background: bool = True
     significance_z: float = 5.0
     stay_z: float = 3.0
@@ -147,12 +152,13 @@ class SequentialRefinement:
 # ------------------------------------------------------------------------ statistics
 
 
-def z_of_f(dchi2: float, k: int, chi2_nu: float, nu: int) -> float:
+def z_of_f(dchi2: float, k: int, chi2_nu: float, nu: int, trials: int = 1) -> float:
     """Gaussian z of an F statistic ``(dchi2 / k) / chi2_nu`` with (k, nu) dof.
 
     A phase's scale cannot be negative, so half the chance of a rise is at zero (a chi-bar
     squared test): ``p = F.sf / 2`` and ``z = Phi^-1(1 - p)``, i.e. ``z = sqrt(dchi2 / chi2_nu)``
-    for one parameter and many points.
+    for one parameter and many points. ``trials`` independent tries (a search over cells)
+    multiply the chance (Bonferroni).
     """
     if not (dchi2 > 0 and k > 0 and chi2_nu > 0):
         return 0.0
@@ -162,16 +168,19 @@ def z_of_f(dchi2: float, k: int, chi2_nu: float, nu: int) -> float:
         # far tail, beyond double precision: chi^2_k tail of k F (large nu), asymptotically
         xh = k * fstat / 2.0
         logp = -xh + (k / 2.0 - 1.0) * math.log(xh) - math.lgamma(k / 2.0)
-    logp += math.log(0.5)
+    logp += math.log(0.5) + math.log(max(trials, 1))
+    if logp >= math.log(0.5):
+        return 0.0
     if logp > -700:
         return float(stats.norm.isf(math.exp(logp)))
     a = -2.0 * logp
     return float(math.sqrt(max(a - math.log(a) - math.log(2 * math.pi), 0.0)))
 
 
-def critical_dchi2(z: float, k: int, chi2_nu: float, nu: int) -> float:
-    """The chi^2 rise that an F-test with ``k`` parameters needs to reach ``z``."""
-    return float(stats.f.isf(2.0 * stats.norm.sf(z), k, max(nu, 1))) * k * chi2_nu
+def critical_dchi2(z: float, k: int, chi2_nu: float, nu: int, trials: int = 1) -> float:
+    """The chi^2 rise that an F-test with ``k`` parameters (and ``trials`` tries, as in
+    :func:`z_of_f`) needs to reach ``z``."""
+    return float(stats.f.isf(min(2.0 * stats.norm.sf(z) / max(trials, 1), 1.0), k, max(nu, 1))) * k * chi2_nu
 
 
 # --------------------------------------------------------------------------- a frame
@@ -180,7 +189,7 @@ def critical_dchi2(z: float, k: int, chi2_nu: float, nu: int) -> float:
 class _Frame:
     """One pattern, its weights, background basis and the candidate phases."""
 
-    def __init__(self, x, y, sigma, phases: list[PatternPhase], s: RefinementSettings):
+    def __init__(self, x, y, sigma, phases: list[PatternPhase], s: RefinementSettings, n_intervals: int):
         self.x = x
         ok = np.isfinite(y) & (np.isfinite(sigma) if sigma is not None else True)
         self.y = np.where(ok, y, 0.0)
@@ -193,7 +202,7 @@ class _Frame:
         extra = None
         if s.snip_background:
             extra = background(x, np.where(ok, y, np.nanmedian(y)), "snip").baseline
-        self.basis = background_basis(x, s.background_terms, extra)
+        self.basis = background_basis(x, n_intervals, extra)
         self.yw = self.y * self.wt
         self.phases = phases
         self.s = s
@@ -235,24 +244,29 @@ class _Fit:
 
 
 def _names_for(p: int, pp: PatternPhase, mode: str, s: RefinementSettings, unit: str) -> list:
+    if mode == "fixed":
+        return []
     names = [(p, f"g{j}") for j in range(pp.n_cell)]
     if mode == "full":
         if not s.fixed_profile.get(pp.name):
-            names += [(p, "w"), (p, "u"), (p, "eta")]
+            names += [(p, "w"), (p, "u"), (p, "v"), (p, "eta")]
         if pp.texture_cos2 is not None and s.texture.get(pp.name, (None, 1.0, True))[2]:
             names.append((p, "r"))
     return names
 
 
-def _bounds(name, st: PhaseState, seed: PhaseState, ref_w: float, t_max: float, s: RefinementSettings, gi=None):
+def _bounds(name, st: PhaseState, seed: PhaseState, ref_w: float, t_max: float, s: RefinementSettings, gi=None,
+            step=None):
     if name.startswith("g"):
         g0 = seed.g[gi]
-        span = 2.0 * s.max_step * float(np.max(np.abs(seed.g)))
+        span = 2.0 * (s.max_step if step is None else step) * float(np.max(np.abs(seed.g)))
         return g0 - span, g0 + span
     if name == "w":
         return seed.w * 0.5, seed.w * 2.0 + 1e-12
     if name == "u":
         return 0.0, 4.0 * ref_w / max(t_max * t_max, 1e-12)
+    if name == "v":
+        return -2.0 * ref_w / max(t_max, 1e-12), 2.0 * ref_w / max(t_max, 1e-12)
     if name == "eta":
         return 0.0, 1.0
     if name == "r":
@@ -290,7 +304,7 @@ def _fit(frame: _Frame, states: dict[int, PhaseState], seeds: dict[int, PhaseSta
             v = zero
         else:
             gi = int(name[1:]) if name.startswith("g") else None
-            b = _bounds(name, states[p], seeds[p], ctx.ref_w, ctx.t_max, s, gi)
+            b = _bounds(name, states[p], seeds[p], ctx.ref_w, ctx.t_max, s, gi, step=ctx.step_of.get(p))
             v = _get(states[p], name)
         width = b[1] - b[0]
         lo.append(b[0])
@@ -346,8 +360,76 @@ def _dof(frame: _Frame, fit: _Fit) -> int:
     return max(frame.n_valid - int(fit.sol.active.sum()) - len(fit.names), 1)
 
 
-def _phase_test(frame: _Frame, fit: _Fit, p: int, extra_k: int = 0) -> float:
-    """z of phase ``p`` in ``fit``: chi^2 rise when its intensity columns are removed."""
+def _local_chi2_nu(frame: _Frame, column: np.ndarray, residual: np.ndarray, global_chi2_nu: float) -> float:
+    """Residual variance where ``column`` (a phase's calculated pattern) has its weight.
+
+    Misfit is not spread evenly: it sits at the strong peaks of the other phases and in the
+    background's wiggles. A phase is judged against the misfit its own reflections see, never
+    against less than the pattern's reduced chi^2.
+    """
+    g = (frame.wt * column) ** 2
+    total = float(g.sum())
+    if total <= 0:
+        return global_chi2_nu
+    return max(global_chi2_nu, float(g @ (residual * residual)) / total)
+
+
+def serial_correlation_factor(residual: np.ndarray) -> float:
+    """Variance inflation ``(1 + rho) / (1 - rho)`` of serially correlated residuals.
+
+    ``rho`` is the lag-one autocorrelation of the weighted residuals. Neighbouring points of an
+    integrated pattern are not independent (pixel splitting, unmodelled profile and background
+    detail), so least-squares esds and chi^2 differences overstate the evidence by about this
+    factor (Berar & Lelann, J. Appl. Cryst. 24 (1991) 1, for an AR(1) residual). 1 when
+    ``rho <= 0``.
+    """
+    r = residual[residual != 0]
+    if r.size < 3:
+        return 1.0
+    rho = float(r[1:] @ r[:-1]) / float(r @ r)
+    rho = min(rho, 0.95)
+    return (1.0 + rho) / (1.0 - rho) if rho > 0 else 1.0
+
+
+#: Cell scalings of the decoys that calibrate the presence test (a phase's own pattern moved
+#: where nothing of it is).
+DECOY_SCALES = (0.97, 0.975, 0.98, 0.985, 1.015, 1.02, 1.025, 1.03)
+#: Above this plain F-test z the decoys are not needed: no misfit makes a phase this strong.
+Z_CLEAR = 20.0
+
+
+def _decoy_variance(frame: _Frame, a: np.ndarray, active: np.ndarray, chi2_without: float, pp: PatternPhase,
+                    state: PhaseState, zero: float) -> float:
+    """Residual variance per point as a phase-shaped pattern sees it where the phase is not.
+
+    The phase's own pattern with its cell scaled by 1.5 to 3 % (:data:`DECOY_SCALES`) is fitted
+    in place of the phase; what such decoys gain is misfit and correlated noise, not phase.
+    Under the null a non-negative scale gains ``k / 2`` times the variance on average, so the
+    variance is ``2 mean(dchi2) / k`` over the decoys, the three largest left out (a decoy may
+    fall on another phase's reflections).
+    """
+    gains = []
+    for f in DECOY_SCALES:
+        ev = evaluate(pp, state.scaled(f), frame.x, zero=zero, cut_fwhm=frame.s.cut_fwhm)
+        aa = np.column_stack([a, ev.columns])
+        act = np.concatenate([active, np.ones(ev.columns.shape[1], dtype=bool)])
+        sol = solve_linear(aa, frame.yw, frame.wt, frame.basis.shape[1], active=act)
+        gains.append(max(chi2_without - sol.chi2, 0.0))
+    gains = np.sort(gains)[: len(gains) - 3]
+    return 2.0 * float(np.mean(gains)) / pp.n_columns
+
+
+def _phase_test(frame: _Frame, fit: _Fit, p: int, trials: int = 1, modes: dict | None = None,
+                seeds: dict | None = None, ctx=None) -> float:
+    """z of phase ``p`` in ``fit``: chi^2 rise when its intensity columns are removed.
+
+    The variance the rise is judged against is the residual variance where the phase's
+    reflections are; below :data:`Z_CLEAR` it is inflated for serial correlation
+    (:func:`serial_correlation_factor`) and never less than what decoys of the phase gain
+    (:func:`_decoy_variance`). With ``modes`` (the refinement modes of ``fit``), the others are
+    also refined again without ``p``, so that a phase is not credited with misfit the others'
+    profiles can take up.
+    """
     i0, i1 = fit.spans[p]
     act = fit.sol.active.copy()
     n_cols = int(act[i0:i1].sum())
@@ -355,13 +437,27 @@ def _phase_test(frame: _Frame, fit: _Fit, p: int, extra_k: int = 0) -> float:
         return 0.0
     act[i0:i1] = False
     without = solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act)
-    k = n_cols + sum(1 for q, _ in fit.names if q == p) + extra_k
+    chi2_without = without.chi2
+    k = n_cols + sum(1 for q, _ in fit.names if q == p)
     nu = _dof(frame, fit)
-    return z_of_f(without.chi2 - fit.chi2, k, fit.chi2 / nu, nu)
+    contrib = fit.a[:, i0:i1] @ fit.sol.coef[i0:i1]
+    local = _local_chi2_nu(frame, contrib, fit.sol.residual, fit.chi2 / nu)
+    z = z_of_f(chi2_without - fit.chi2, k, local, nu, trials)
+    if z >= Z_CLEAR:
+        return z
+    keep = np.ones(fit.a.shape[1], dtype=bool)
+    keep[i0:i1] = False
+    var = _decoy_variance(frame, fit.a[:, keep], act[keep], chi2_without, frame.phases[p], fit.states[p], fit.zero)
+    local *= serial_correlation_factor(fit.sol.residual)
+    if modes is not None and any(m != "fixed" for q, m in modes.items() if q != p):
+        others = {q: st for q, st in fit.states.items() if q != p}
+        refit = _fit(frame, others, seeds, {q: modes[q] for q in others}, fit.zero, ctx)
+        chi2_without = min(chi2_without, refit.chi2)
+    return z_of_f(chi2_without - fit.chi2, k, max(local, var), nu, trials)
 
 
-def _search(frame: _Frame, base: _Fit, p: int, state: PhaseState, rel: float, ctx) -> tuple[PhaseState, float]:
-    """Best isotropic scaling of phase ``p``'s cell on top of ``base``; (state, z)."""
+def _search(frame: _Frame, base: _Fit, p: int, state: PhaseState, rel: float, ctx) -> tuple[PhaseState, float, int]:
+    """Best isotropic scaling of phase ``p``'s cell on top of ``base``; (state, z, cells tried)."""
     pp = frame.phases[p]
     step = max(0.25 * ctx.rel_width, 2e-4)
     n = int(math.ceil(rel / step))
@@ -377,8 +473,9 @@ def _search(frame: _Frame, base: _Fit, p: int, state: PhaseState, rel: float, ct
         if d > best[2]:
             best = (st, d, d)
     st, d, _ = best
-    k = pp.n_columns + (1 if n > 0 else 0)
-    return st, z_of_f(d, k, base.chi2 / nu, nu)
+    # a gate only: phases not yet in the model are still in the residual, so its variance is
+    # not the noise; the presence test proper runs on the complete model
+    return st, z_of_f(d, pp.n_columns, base.chi2 / nu, nu, trials=2 * n + 1), 2 * n + 1
 
 
 class _Context:
@@ -414,15 +511,25 @@ class _FrameResult:
     status: dict[int, str]
     reason: dict[int, str]
     states: dict[int, PhaseState]
+    seen: list | None = None
+    rel_width: float = 0.0
 
 
 def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, PhaseState], present_prev,
-                  seen, strong_prev, ctx) -> _FrameResult:
+                  seen, strong_prev, ctx, frozen=()) -> _FrameResult:
+    """One frame: refine the strong phases, search the others in, test, refine what stays.
+
+    A phase refines its cell and profile only while it is strong (``z >= refine_profile_z``);
+    a weak one (entering, fading, minor) keeps the best isotropic scaling of its reference
+    cell, so that it cannot slide onto another phase's peaks. ``frozen`` phases keep their
+    seed entirely (a refit after a failed check).
+    """
     s = frame.s
     n_ph = len(frame.phases)
-    active = [p for p in range(n_ph) if present_prev[p]]
-    modes = {p: ("full" if strong_prev[p] else "cell") for p in active}
+    active = [p for p in range(n_ph) if present_prev[p] and (strong_prev[p] or p in frozen)]
+    modes = {p: ("fixed" if p in frozen else "full") for p in active}
     fit = _fit(frame, {p: seeds[p] for p in active}, seeds, modes, ctx.zero, ctx)
+    trials = {p: 1 for p in active}
     searched = set()
     # greedy: the strongest candidate enters, the model is refined, the rest searched again
     while True:
@@ -431,40 +538,55 @@ def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, P
             if p in fit.states or p in searched:
                 continue
             rel = s.search_relative_seen if seen[p] else s.search_relative
-            st, z = _search(frame, fit, p, refs[p], rel, ctx)
+            st, z, n_try = _search(frame, fit, p, refs[p], rel, ctx)
             if best is None or z > best[1]:
-                best = (p, z, st)
+                best = (p, z, st, n_try)
             if z < s.stay_z:
                 searched.add(p)
         if best is None or best[1] < s.stay_z:
             break
-        p, z, st = best
+        p, z, st, n_try = best
         searched.add(p)
+        trials[p] = n_try
         new_states = dict(fit.states)
         new_states[p] = st
         seeds = dict(seeds)
         seeds[p] = st
         modes = dict(modes)
-        modes[p] = "cell"
+        # a phase never seen may differ from its CIF cell anisotropically: its cell is refined
+        # once, within the search range; afterwards a weak phase keeps its cell
+        modes[p] = "fixed" if seen[p] else "cell"
+        if not seen[p]:
+            ctx.step_of[p] = s.search_relative
         fit = _fit(frame, new_states, seeds, modes, fit.zero, ctx)
+        ctx.step_of.pop(p, None)
     # presence by test, hysteresis for the phases present before
-    z = {p: _phase_test(frame, fit, p, extra_k=0 if present_prev[p] else 1) for p in fit.states}
+    z = {p: _phase_test(frame, fit, p, trials[p]) for p in fit.states}
+    for p in fit.states:  # a weak phase must be needed even when the others are refined without it
+        if z[p] < s.refine_profile_z and z[p] >= s.stay_z:
+            z[p] = _phase_test(frame, fit, p, trials[p], modes=modes, seeds=seeds, ctx=ctx)
     present = {p: z[p] >= (s.stay_z if present_prev[p] else s.significance_z) for p in fit.states}
     keep = [p for p in fit.states if present[p]]
-    # a phase strong enough has its profile (and texture) refined from the frame it enters
-    new_modes = {p: ("full" if modes.get(p) == "full" or z[p] >= s.refine_profile_z else "cell") for p in keep}
+    # a strong phase has its cell, profile (and texture) refined, from the frame it enters
+    new_modes = {p: ("fixed" if p in frozen else "full" if z[p] >= s.refine_profile_z else
+                     "cell" if modes.get(p) == "cell" else "fixed") for p in keep}
+    for p in keep:
+        if new_modes[p] == "cell":
+            ctx.step_of[p] = s.search_relative
     if len(keep) != len(fit.states) or any(new_modes[p] != modes.get(p) for p in keep):
         modes = new_modes
         fit = _fit(frame, {p: fit.states[p] for p in keep}, seeds, modes, fit.zero, ctx)
         for p in keep:
-            z[p] = _phase_test(frame, fit, p, extra_k=0 if present_prev[p] else 1)
+            z[p] = _phase_test(frame, fit, p, trials[p], modes=modes if z[p] < s.refine_profile_z else None,
+                               seeds=seeds, ctx=ctx)
+    ctx.step_of.clear()
     status, reason = {}, {}
     for p in keep:
         status[p] = STATUS_OK if z[p] >= s.significance_z else STATUS_WEAK
         if status[p] == STATUS_WEAK:
             reason[p] = f"kept by hysteresis: z = {z[p]:.1f} < {s.significance_z:g}"
     return _FrameResult(fit, {p: p in keep for p in range(n_ph)}, z, status, reason,
-                        {p: fit.states[p] for p in keep})
+                        {p: fit.states[p] for p in keep}, list(seen), ctx.rel_width)
 
 
 def _lengths(g, system) -> np.ndarray:
@@ -533,6 +655,8 @@ def refine_sequence(
     centre = float(np.median(x))
     ctx = _Context(x, unit, wavelength_a, ref_w, width / centre)
     ctx.zero = 0.0
+    ctx.step_of = {}
+    n_knots = max(int(math.ceil((x[-1] - x[0]) / (s.background_spacing_fwhm * width))), 4)
     ref_states = {p: PhaseState.start(ph, w=ref_w, r=(s.texture[ph.name][1] if ph.name in s.texture else 1.0))
                   for p, ph in enumerate(phases)}
     refs0 = {p: _lengths(ref_states[p].g, ph.system) for p, ph in enumerate(phases)}
@@ -541,12 +665,13 @@ def refine_sequence(
 
     def run_forward(order, seeds, refs, present_prev, seen, strong):
         for f in order:
-            frame = _Frame(x, stack[f], None if sig is None else sig[f], pps, s)
+            frame = _Frame(x, stack[f], None if sig is None else sig[f], pps, s, n_knots)
             fr = _refine_frame(frame, seeds, refs, present_prev, seen, strong, ctx)
             bad = _check(frame, fr, refs0, s)
             if bad:
-                # refit from the previous solution with profiles held, tighter start
-                fr2 = _refine_frame(frame, seeds, refs, present_prev, seen, {p: False for p in range(n_ph)}, ctx)
+                # refit with those phases held at the previous frame's solution, then test again
+                fr2 = _refine_frame(frame, seeds, refs, present_prev, seen, strong, ctx,
+                                    frozen=[p for p in bad if present_prev[p]])
                 bad2 = _check(frame, fr2, refs0, s)
                 fr = fr2
                 for p in bad:
@@ -563,9 +688,10 @@ def refine_sequence(
                 present_prev[p] = fr.present[p]
                 if fr.present[p] and fr.status[p] != STATUS_RUNAWAY:
                     seeds[p] = fr.states[p].copy()
-                    refs[p] = fr.states[p].copy()
-                    seen[p] = True
                     strong[p] = fr.z[p] >= s.refine_profile_z
+                    if strong[p] or not seen[p]:  # only a strong phase, or its entry, moves its reference
+                        refs[p] = fr.states[p].copy()
+                        seen[p] = True
                 elif not fr.present[p]:
                     strong[p] = False
 
@@ -585,9 +711,13 @@ def refine_sequence(
                 nxt = frames[f + 1][1]
                 seeds_b = {q: (old.states[q] if q in old.states else ref_states[q]).copy() for q in range(n_ph)}
                 seeds_b[p] = nxt.states[p].copy() if p in nxt.states else seeds_b[p]
+                refs_b = {q: (nxt.states[q] if q in nxt.states and nxt.z.get(q, 0) >= s.refine_profile_z
+                              else seeds_b[q]).copy() for q in range(n_ph)}
+                seen_b = [q in nxt.states and nxt.z.get(q, 0) >= s.refine_profile_z for q in range(n_ph)]
                 prev = [old.present[q] or q == p for q in range(n_ph)]
-                strong_b = [q in old.states and old.z.get(q, 0) >= s.refine_profile_z for q in range(n_ph)]
-                fr = _refine_frame(frame, seeds_b, seeds_b, prev, [True] * n_ph, strong_b, ctx)
+                strong_b = [(q in old.states and old.z.get(q, 0) >= s.refine_profile_z)
+                            or (q == p and nxt.z.get(p, 0) >= s.refine_profile_z) for q in range(n_ph)]
+                fr = _refine_frame(frame, seeds_b, refs_b, prev, seen_b, strong_b, ctx)
                 if not fr.present[p]:
                     break
                 frames[f] = (frame, fr)
@@ -651,7 +781,7 @@ def _covariance(fit: _Fit) -> np.ndarray | None:
     except np.linalg.LinAlgError:
         return None
     nu = max(frame.n_valid - j.shape[1], 1)
-    cov_small = inv / np.outer(norms, norms) * (fit.chi2 / nu)
+    cov_small = inv / np.outer(norms, norms) * (fit.chi2 / nu) * serial_correlation_factor(fit.sol.residual)
     m = fit.a.shape[1]
     n_nl = len(fit.names)
     cov = np.zeros((m + n_nl, m + n_nl))
@@ -702,6 +832,13 @@ def _fraction_spikes(frames, pps, s: RefinementSettings, ctx) -> None:
                 fr.reason[p] = "weight fraction jumps away from both neighbouring frames"
 
 
+def _chi2_without(frame: _Frame, fit: _Fit, p: int) -> float:
+    i0, i1 = fit.spans[p]
+    act = fit.sol.active.copy()
+    act[i0:i1] = False
+    return solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act).chi2
+
+
 def _detection_limit(frame: _Frame, fr: _FrameResult, p: int, state: PhaseState, pps, s, scales) -> float:
     """Smallest weight fraction of phase ``p`` that the presence test would find in this frame."""
     pp = pps[p]
@@ -720,7 +857,16 @@ def _detection_limit(frame: _Frame, fr: _FrameResult, p: int, state: PhaseState,
     if info <= 0:
         return math.nan
     nu = _dof(frame, fit)
-    need = critical_dchi2(s.significance_z, 2, fit.chi2 / nu, nu)
+    local = _local_chi2_nu(frame, ev.columns[:, 0], fit.sol.residual, fit.chi2 / nu)
+    var = _decoy_variance(frame, fit.a[:, others], np.ones(others.size, dtype=bool),
+                          fit.chi2 if p not in fit.spans else _chi2_without(frame, fit, p), pp, state, fit.zero)
+    # the test it would have to pass: searched over cells, its cell refined if never seen
+    seen = bool(fr.seen[p]) if fr.seen is not None else True
+    rel = s.search_relative_seen if seen else s.search_relative
+    trials = 2 * int(math.ceil(rel / max(0.25 * fr.rel_width, 2e-4))) + 1
+    k = 1 if seen else 1 + pp.n_cell
+    local *= serial_correlation_factor(fit.sol.residual)
+    need = critical_dchi2(s.significance_z, k, max(local, var), nu, trials)
     s_min = math.sqrt(need / info)
     zmv_p = pp.zmv_of(state.g)
     rest = sum(scales[q] * pps[q].zmv_of(fr.states[q].g) for q in fr.states

@@ -4,8 +4,8 @@ The calculated pattern on the radial axis ``x`` (2theta in degrees or Q in 1/A) 
 
     y(x) = sum_k b_k B_k(x) + sum_p sum_j c_pj sum_{h in j} w_h PV(x; x_h, FWHM_p(x_h), eta_p)
 
-* ``B_k``: Chebyshev polynomials over the range, optionally with one more column, a smooth
-  baseline estimated from the data (SNIP), for the humps of cell windows and electrolyte.
+* ``B_k``: cubic B-splines with knots tens of peak widths apart, optionally with one more
+  column, a smooth baseline estimated from the data (SNIP).
 * A phase with a known structure (Rietveld) has one intensity column, its scale ``S_p``,
   and the reflection weights ``w_h = m_h |F_h|^2 L(theta_h) P_h(r)`` (multiplicity, structure
   factor, Lorentz factor, March-Dollase texture): the intensity ratios are fixed by the
@@ -376,10 +376,22 @@ def derivative_columns(pp: PatternPhase, ev: PhaseEval, intensity: np.ndarray, n
 # --------------------------------------------------------------------------- background
 
 
-def background_basis(x: np.ndarray, n_terms: int, extra: np.ndarray | None = None) -> np.ndarray:
-    """(n_points, n_terms [+1]) Chebyshev polynomials over the range of ``x``, and ``extra``."""
-    t = 2.0 * (x - x[0]) / (x[-1] - x[0]) - 1.0
-    basis = np.polynomial.chebyshev.chebvander(t, max(n_terms - 1, 0))
+def background_basis(x: np.ndarray, n_intervals: int, extra: np.ndarray | None = None) -> np.ndarray:
+    """(n_points, n_intervals + 3 [+1]) cubic B-splines with equally spaced knots over ``x``.
+
+    B-splines are local and well conditioned at any number of knots (high-order Chebyshev
+    polynomials are not); with knots tens of peak widths apart they follow the humps of cell
+    windows, electrolyte and air scatter but not a Bragg peak. ``extra`` (e.g. a SNIP
+    baseline) is appended as one more column.
+    """
+    from scipy.interpolate import BSpline
+
+    n = max(int(n_intervals), 1)
+    lo, hi = float(x[0]), float(x[-1])
+    step = (hi - lo) / n
+    knots = lo + step * np.arange(-3, n + 4)
+    basis = BSpline.design_matrix(np.clip(x, lo, hi), knots, 3).toarray()
+    basis = basis[:, basis.any(axis=0)]
     if extra is not None:
         basis = np.column_stack([basis, extra])
     return basis
