@@ -21,6 +21,45 @@ def _r(v, nd: int = 4):
     return None if v is None or not np.isfinite(v) else round(float(v), nd)
 
 
+def phase_presence(lattice_group) -> dict:
+    """Per phase: where the refinement found it and at what weight fraction, or, never found,
+    the detection limit it was not found above (never an empty reason)."""
+    out: dict[str, dict] = {}
+    for name, g in lattice_group.items():
+        if "present" not in g:
+            continue
+        p = g["present"][()].astype(bool)
+        dl = g["detection_limit"][()] if "detection_limit" in g else np.full(p.shape, np.nan)
+        w = g["phase_fraction"][()] if "phase_fraction" in g else np.full(p.shape, np.nan)
+        we = g["phase_fraction_err"][()] if "phase_fraction_err" in g else np.full(p.shape, np.nan)
+        status = [_text(v) for v in g["status"][()]] if "status" in g else []
+        rec: dict = {"frames_present": int(p.sum()), "frames": int(p.size)}
+        if p.any():
+            idx = np.flatnonzero(p)
+            rec.update(first_frame=int(idx[0]), last_frame=int(idx[-1]))
+            if np.isfinite(w[p]).any():
+                rec.update(fraction_min=_r(np.nanmin(w[p]), 4), fraction_max=_r(np.nanmax(w[p]), 4),
+                           fraction_err_median=_r(np.nanmedian(we[p]), 4))
+            flagged = [s for s, pr in zip(status, p) if pr and s != "ok"]
+            if flagged:
+                rec["flagged"] = dict(Counter(flagged))
+            absent = ~p & np.isfinite(dl)
+            if absent.any():
+                rec["detection_limit_when_absent_median"] = _r(np.nanmedian(dl[absent]), 4)
+            rec["text"] = (f"present in {int(p.sum())} of {p.size} frames ({idx[0]}-{idx[-1]})"
+                           + (f", weight fraction {rec['fraction_min']:.3g} to {rec['fraction_max']:.3g}"
+                              if "fraction_min" in rec else ""))
+        elif np.isfinite(dl).any():
+            rec.update(detection_limit_median=_r(np.nanmedian(dl), 4), detection_limit_min=_r(np.nanmin(dl), 4),
+                       detection_limit_max=_r(np.nanmax(dl), 4))
+            rec["text"] = (f"not detected; detection limit {100 * np.nanmedian(dl):.2g} wt% "
+                           f"({100 * np.nanmin(dl):.2g} to {100 * np.nanmax(dl):.2g} over the frames)")
+        else:
+            rec["text"] = "not detected (no structure given, so no detection limit in weight)"
+        out[name] = rec
+    return out
+
+
 def volume_changes(lattice_group) -> dict:
     """Per phase: volume at the first and last frame where it is present, its extremes and the
     changes in % of the first; for two phases of the same structural family present together
@@ -156,6 +195,7 @@ def build_summary(results_path: Path, report) -> dict:
         if (e := _echem(entry)) is not None:
             out["echem"] = e
         if "xrd/lattice" in entry:
+            out["phases"] = phase_presence(entry["xrd/lattice"])
             out["volume_change"] = volume_changes(entry["xrd/lattice"])
         if "timeline" in entry:
             out["valence"] = _valence_ranges(entry["timeline"])
@@ -177,6 +217,11 @@ def _md(s: dict) -> str:
                   f"- clock offset {e['clock_offset_s']} s" + (f" +- {e['clock_offset_err_s']} s (estimated)" if "clock_offset_err_s" in e else " (recipe)")]
         if "x_range" in e:
             lines.append(f"- x from {e['x_range'][0]} to {e['x_range'][1]}")
+        lines.append("")
+    if s.get("phases"):
+        lines += ["## Phases", ""]
+        lines += [f"- {name}: {p['text']}" + (f" (flagged: {', '.join(f'{k} {n}' for k, n in p['flagged'].items())})"
+                                              if p.get("flagged") else "") for name, p in s["phases"].items()]
         lines.append("")
     if "volume_change" in s:
         lines += ["## Lattice volume", "", "| phase | frames | V first (Å³) | V min | V max | min / max / net change (%) |",

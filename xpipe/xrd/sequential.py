@@ -456,6 +456,20 @@ def _phase_test(frame: _Frame, fit: _Fit, p: int, trials: int = 1, modes: dict |
     return z_of_f(chi2_without - fit.chi2, k, max(local, var), nu, trials)
 
 
+def _intensity_z(frame: _Frame, fit: _Fit, p: int) -> float:
+    """Plain F-test z of phase ``p`` against the pattern's reduced chi^2: how much of the
+    pattern it carries (decides whether its cell and profile are refined, not its presence)."""
+    i0, i1 = fit.spans[p]
+    act = fit.sol.active.copy()
+    n_cols = int(act[i0:i1].sum())
+    if n_cols == 0:
+        return 0.0
+    act[i0:i1] = False
+    without = solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act)
+    nu = _dof(frame, fit)
+    return z_of_f(without.chi2 - fit.chi2, n_cols, fit.chi2 / nu, nu)
+
+
 def _search(frame: _Frame, base: _Fit, p: int, state: PhaseState, rel: float, ctx) -> tuple[PhaseState, float, int]:
     """Best isotropic scaling of phase ``p``'s cell on top of ``base``; (state, z, cells tried)."""
     pp = frame.phases[p]
@@ -513,6 +527,7 @@ class _FrameResult:
     states: dict[int, PhaseState]
     seen: list | None = None
     rel_width: float = 0.0
+    zi: dict = field(default_factory=dict)  # plain F-test z: how much intensity the phase carries
 
 
 def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, PhaseState], present_prev,
@@ -554,8 +569,9 @@ def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, P
         seeds[p] = st
         modes = dict(modes)
         # a phase never seen may differ from its CIF cell anisotropically: its cell is refined
-        # once, within the search range; afterwards a weak phase keeps its cell
-        modes[p] = "fixed" if seen[p] else "cell"
+        # once, within the search range (with its profile and texture when it is plainly
+        # strong); afterwards a weak phase keeps its cell
+        modes[p] = "fixed" if seen[p] else ("full" if z >= Z_CLEAR else "cell")
         if not seen[p]:
             ctx.step_of[p] = s.search_relative
         fit = _fit(frame, new_states, seeds, modes, fit.zero, ctx)
@@ -567,11 +583,13 @@ def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, P
             z[p] = _phase_test(frame, fit, p, trials[p], modes=modes, seeds=seeds, ctx=ctx)
     present = {p: z[p] >= (s.stay_z if present_prev[p] else s.significance_z) for p in fit.states}
     keep = [p for p in fit.states if present[p]]
-    # a strong phase has its cell, profile (and texture) refined, from the frame it enters
-    new_modes = {p: ("fixed" if p in frozen else "full" if z[p] >= s.refine_profile_z else
-                     "cell" if modes.get(p) == "cell" else "fixed") for p in keep}
+    # a phase present that carries much intensity (plain F-test, before the misfit calibration:
+    # a phase whose cell is off misfits its own peaks) has its cell, profile and texture refined
+    zi = {p: _intensity_z(frame, fit, p) for p in keep}
+    new_modes = {p: ("fixed" if p in frozen else "full" if zi[p] >= s.refine_profile_z else
+                     modes.get(p) if modes.get(p) in ("cell", "full") and not seen[p] else "fixed") for p in keep}
     for p in keep:
-        if new_modes[p] == "cell":
+        if new_modes[p] != "fixed" and not seen[p]:
             ctx.step_of[p] = s.search_relative
     if len(keep) != len(fit.states) or any(new_modes[p] != modes.get(p) for p in keep):
         modes = new_modes
@@ -579,6 +597,7 @@ def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, P
         for p in keep:
             z[p] = _phase_test(frame, fit, p, trials[p], modes=modes if z[p] < s.refine_profile_z else None,
                                seeds=seeds, ctx=ctx)
+            zi[p] = _intensity_z(frame, fit, p)
     ctx.step_of.clear()
     status, reason = {}, {}
     for p in keep:
@@ -586,7 +605,7 @@ def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, P
         if status[p] == STATUS_WEAK:
             reason[p] = f"kept by hysteresis: z = {z[p]:.1f} < {s.significance_z:g}"
     return _FrameResult(fit, {p: p in keep for p in range(n_ph)}, z, status, reason,
-                        {p: fit.states[p] for p in keep}, list(seen), ctx.rel_width)
+                        {p: fit.states[p] for p in keep}, list(seen), ctx.rel_width, zi)
 
 
 def _lengths(g, system) -> np.ndarray:
@@ -688,7 +707,7 @@ def refine_sequence(
                 present_prev[p] = fr.present[p]
                 if fr.present[p] and fr.status[p] != STATUS_RUNAWAY:
                     seeds[p] = fr.states[p].copy()
-                    strong[p] = fr.z[p] >= s.refine_profile_z
+                    strong[p] = fr.zi.get(p, 0.0) >= s.refine_profile_z
                     if strong[p] or not seen[p]:  # only a strong phase, or its entry, moves its reference
                         refs[p] = fr.states[p].copy()
                         seen[p] = True
@@ -711,12 +730,12 @@ def refine_sequence(
                 nxt = frames[f + 1][1]
                 seeds_b = {q: (old.states[q] if q in old.states else ref_states[q]).copy() for q in range(n_ph)}
                 seeds_b[p] = nxt.states[p].copy() if p in nxt.states else seeds_b[p]
-                refs_b = {q: (nxt.states[q] if q in nxt.states and nxt.z.get(q, 0) >= s.refine_profile_z
+                refs_b = {q: (nxt.states[q] if q in nxt.states and nxt.zi.get(q, 0) >= s.refine_profile_z
                               else seeds_b[q]).copy() for q in range(n_ph)}
-                seen_b = [q in nxt.states and nxt.z.get(q, 0) >= s.refine_profile_z for q in range(n_ph)]
+                seen_b = [q in nxt.states and nxt.zi.get(q, 0) >= s.refine_profile_z for q in range(n_ph)]
                 prev = [old.present[q] or q == p for q in range(n_ph)]
-                strong_b = [(q in old.states and old.z.get(q, 0) >= s.refine_profile_z)
-                            or (q == p and nxt.z.get(p, 0) >= s.refine_profile_z) for q in range(n_ph)]
+                strong_b = [(q in old.states and old.zi.get(q, 0) >= s.refine_profile_z)
+                            or (q == p and nxt.zi.get(p, 0) >= s.refine_profile_z) for q in range(n_ph)]
                 fr = _refine_frame(frame, seeds_b, refs_b, prev, seen_b, strong_b, ctx)
                 if not fr.present[p]:
                     break
