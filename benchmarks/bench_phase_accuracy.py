@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from machine import cpu_model  # noqa: E402
+
 from xpipe.synth.scoreboard import format_table, run_scenario, totals  # noqa: E402
 
 

@@ -259,7 +259,10 @@ def _bounds(name, st: PhaseState, seed: PhaseState, ref_w: float, t_max: float, 
             step=None):
     if name.startswith("g"):
         g0 = seed.g[gi]
-        span = 2.0 * (s.max_step if step is None else step) * float(np.max(np.abs(seed.g)))
+        # each component by its own size (a relative length change e moves 1/d^2 terms by 2e);
+        # components near zero (monoclinic, rhombohedral cross terms) by a tenth of the largest
+        size = max(abs(float(g0)), 0.1 * float(np.max(np.abs(seed.g))))
+        span = 2.0 * (s.max_step if step is None else step) * size
         return g0 - span, g0 + span
     if name == "w":
         return seed.w * 0.5, seed.w * 2.0 + 1e-12
@@ -613,20 +616,30 @@ def _lengths(g, system) -> np.ndarray:
     return np.array([c.a_a, c.b_a, c.c_a])
 
 
-def _check(frame: _Frame, fr: _FrameResult, refs0: dict[int, np.ndarray], s: RefinementSettings) -> list[int]:
-    """Phases whose cell left its possible range or sits on its per-frame bound."""
+def _check(frame: _Frame, fr: _FrameResult, refs0: dict[int, np.ndarray], s: RefinementSettings,
+           prev: dict | None = None, last_step: dict | None = None) -> list[int]:
+    """Phases whose cell left its possible range, sits on its per-frame bound, or jumped.
+
+    A jump is a step of a cell length from the previous frame (where the phase was refined too)
+    more than four times its previous step and more than 0.1 %: cells follow the state of
+    charge smoothly, and a phase fading out of the pattern must not jump onto another's peaks.
+    """
     bad = []
     for p, st in fr.states.items():
         pp = frame.phases[p]
-        ratio = _lengths(st.g, pp.system) / refs0[p]
-        off_range = np.any(np.abs(ratio - 1.0) > s.max_cell_change)
+        lengths = _lengths(st.g, pp.system)
+        off_range = np.any(np.abs(lengths / refs0[p] - 1.0) > s.max_cell_change)
         on_bound = False
         for j, (q, name) in enumerate(fr.fit.names):
             if q == p and name.startswith("g"):
                 span = fr.fit.hi[j] - fr.fit.lo[j]
                 if min(fr.fit.theta[j] - fr.fit.lo[j], fr.fit.hi[j] - fr.fit.theta[j]) < 1e-3 * span:
                     on_bound = True
-        if off_range or on_bound:
+        jump = False
+        if prev and p in prev and last_step is not None and any(q == p for q, _ in fr.fit.names):
+            step = float(np.max(np.abs(lengths / _lengths(prev[p].g, pp.system) - 1.0)))
+            jump = step > max(4.0 * last_step.get(p, s.max_step / 4.0), 1e-3)
+        if off_range or on_bound or jump:
             bad.append(p)
     return bad
 
@@ -681,31 +694,40 @@ def refine_sequence(
     refs0 = {p: _lengths(ref_states[p].g, ph.system) for p, ph in enumerate(phases)}
 
     frames = [None] * n_frames
+    last_step: dict[int, float] = {}
 
     def run_forward(order, seeds, refs, present_prev, seen, strong):
         for f in order:
             frame = _Frame(x, stack[f], None if sig is None else sig[f], pps, s, n_knots)
             fr = _refine_frame(frame, seeds, refs, present_prev, seen, strong, ctx)
-            bad = _check(frame, fr, refs0, s)
+            refined_prev = {p: seeds[p] for p in range(n_ph) if present_prev[p] and strong[p]}
+            bad = _check(frame, fr, refs0, s, refined_prev, last_step)
             if bad:
                 # refit with those phases held at the previous frame's solution, then test again
                 fr2 = _refine_frame(frame, seeds, refs, present_prev, seen, strong, ctx,
                                     frozen=[p for p in bad if present_prev[p]])
                 bad2 = _check(frame, fr2, refs0, s)
-                fr = fr2
-                for p in bad:
+                # the pattern itself demands the change when holding the cell spoils the fit
+                demanded = fr2.fit.chi2 > 1.5 * fr.fit.chi2
+                if not demanded:
+                    fr = fr2
+                for p in ([] if demanded else bad):
                     if p in fr.states:
                         if p in bad2:
                             fr.status[p] = STATUS_RUNAWAY
                             fr.reason[p] = "cell left its possible range or stayed on its per-frame bound after a refit"
                         else:
                             fr.status[p] = STATUS_REFIT
-                            fr.reason[p] = "cell ran to its bound; refitted from the previous frame"
+                            fr.reason[p] = ("cell jumped or ran to its bound; refitted with the previous "
+                                            "frame's cell and profile")
             frames[f] = (frame, fr)
             ctx.zero = fr.fit.zero
             for p in range(n_ph):
                 present_prev[p] = fr.present[p]
                 if fr.present[p] and fr.status[p] != STATUS_RUNAWAY:
+                    if p in refined_prev and any(q == p for q, _ in fr.fit.names):
+                        last_step[p] = float(np.max(np.abs(_lengths(fr.states[p].g, phases[p].system)
+                                                           / _lengths(refined_prev[p].g, phases[p].system) - 1.0)))
                     seeds[p] = fr.states[p].copy()
                     strong[p] = fr.zi.get(p, 0.0) >= s.refine_profile_z
                     if strong[p] or not seen[p]:  # only a strong phase, or its entry, moves its reference
