@@ -549,36 +549,41 @@ def _refine_frame(frame: _Frame, seeds: dict[int, PhaseState], refs: dict[int, P
     fit = _fit(frame, {p: seeds[p] for p in active}, seeds, modes, ctx.zero, ctx)
     trials = {p: 1 for p in active}
     searched = set()
-    # greedy: the strongest candidate enters, the model is refined, the rest searched again
+    # greedy: of the candidates the search finds (up to three, strongest first), the one that
+    # fits best once refined enters (a textured phase may look weaker than a wrong one before
+    # its texture is refined); the rest are searched again on the new model
     while True:
-        best = None
+        found = []
         for p in range(n_ph):
             if p in fit.states or p in searched:
                 continue
             rel = s.search_relative_seen if seen[p] else s.search_relative
             st, z, n_try = _search(frame, fit, p, refs[p], rel, ctx)
-            if best is None or z > best[1]:
-                best = (p, z, st, n_try)
             if z < s.stay_z:
                 searched.add(p)
-        if best is None or best[1] < s.stay_z:
+            else:
+                found.append((z, p, st, n_try))
+        if not found:
             break
-        p, z, st, n_try = best
+        best = None
+        for z, p, st, n_try in sorted(found, key=lambda t: -t[0])[:3]:
+            new_states = dict(fit.states)
+            new_states[p] = st
+            seeds_p = dict(seeds)
+            seeds_p[p] = st
+            modes_p = dict(modes)
+            # a phase never seen may differ from its CIF cell anisotropically: its cell is refined
+            # once, within the search range (with its profile and texture when it is plainly
+            # strong); afterwards a weak phase keeps its cell
+            modes_p[p] = "fixed" if seen[p] else ("full" if z >= Z_CLEAR else "cell")
+            if not seen[p]:
+                ctx.step_of[p] = s.search_relative
+            trial = _fit(frame, new_states, seeds_p, modes_p, fit.zero, ctx)
+            ctx.step_of.pop(p, None)
+            if best is None or trial.chi2 < best[0].chi2:
+                best = (trial, p, seeds_p, modes_p, n_try)
+        fit, p, seeds, modes, trials[p] = best
         searched.add(p)
-        trials[p] = n_try
-        new_states = dict(fit.states)
-        new_states[p] = st
-        seeds = dict(seeds)
-        seeds[p] = st
-        modes = dict(modes)
-        # a phase never seen may differ from its CIF cell anisotropically: its cell is refined
-        # once, within the search range (with its profile and texture when it is plainly
-        # strong); afterwards a weak phase keeps its cell
-        modes[p] = "fixed" if seen[p] else ("full" if z >= Z_CLEAR else "cell")
-        if not seen[p]:
-            ctx.step_of[p] = s.search_relative
-        fit = _fit(frame, new_states, seeds, modes, fit.zero, ctx)
-        ctx.step_of.pop(p, None)
     # presence by test, hysteresis for the phases present before
     z = {p: _phase_test(frame, fit, p, trials[p]) for p in fit.states}
     for p in fit.states:  # a weak phase must be needed even when the others are refined without it
@@ -740,27 +745,29 @@ def refine_sequence(
     refs = {p: st.copy() for p, st in ref_states.items()}
     run_forward(range(n_frames), seeds, refs, [False] * n_ph, [False] * n_ph, [False] * n_ph)
 
-    # backwards from where a late phase is strong
+    # backwards: where the phases found change from one frame to the next, the frame is refined
+    # again from the later frame's solution (a phase that appears late is followed back from
+    # where it is strong; a wrong choice made where a phase entered is undone); the solution
+    # that fits better stays, and every phase in it has passed its test
     if s.direction == "both":
-        for p in range(n_ph):
-            pres = [frames[f][1].present[p] for f in range(n_frames)]
-            if not any(pres) or pres[0]:
+        for f in range(n_frames - 2, -1, -1):
+            frame, old = frames[f]
+            nxt = frames[f + 1][1]
+            if set(old.states) == set(nxt.states):
                 continue
-            f0 = pres.index(True)
-            for f in range(f0 - 1, -1, -1):
-                frame, old = frames[f]
-                nxt = frames[f + 1][1]
-                seeds_b = {q: (old.states[q] if q in old.states else ref_states[q]).copy() for q in range(n_ph)}
-                seeds_b[p] = nxt.states[p].copy() if p in nxt.states else seeds_b[p]
-                refs_b = {q: (nxt.states[q] if q in nxt.states and nxt.zi.get(q, 0) >= s.refine_profile_z
-                              else seeds_b[q]).copy() for q in range(n_ph)}
-                seen_b = [q in nxt.states and nxt.zi.get(q, 0) >= s.refine_profile_z for q in range(n_ph)]
-                prev = [old.present[q] or q == p for q in range(n_ph)]
-                strong_b = [(q in old.states and old.zi.get(q, 0) >= s.refine_profile_z)
-                            or (q == p and nxt.zi.get(p, 0) >= s.refine_profile_z) for q in range(n_ph)]
-                fr = _refine_frame(frame, seeds_b, refs_b, prev, seen_b, strong_b, ctx)
-                if not fr.present[p]:
-                    break
+            late = [q for q in nxt.states if q not in old.states]
+            seeds_b = {q: (nxt.states[q] if q in nxt.states else old.states[q] if q in old.states
+                           else ref_states[q]).copy() for q in range(n_ph)}
+            refs_b = {q: (nxt.states[q] if q in nxt.states and nxt.zi.get(q, 0) >= s.refine_profile_z
+                          else seeds_b[q]).copy() for q in range(n_ph)}
+            seen_b = [q in nxt.states and nxt.zi.get(q, 0) >= s.refine_profile_z for q in range(n_ph)]
+            prev = [q in nxt.states for q in range(n_ph)]
+            # a phase that appears later is searched for at its later cell, never refined freely
+            # here: where it is faint it must not take up the others' misfit
+            strong_b = [q not in late and q in nxt.states and nxt.zi.get(q, 0) >= s.refine_profile_z
+                        for q in range(n_ph)]
+            fr = _refine_frame(frame, seeds_b, refs_b, prev, seen_b, strong_b, ctx)
+            if fr.fit.chi2 < old.fit.chi2 and all(fr.z.get(q, 0.0) >= s.stay_z for q in fr.states):
                 frames[f] = (frame, fr)
 
     _fraction_spikes(frames, pps, s, ctx)
