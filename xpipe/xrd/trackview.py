@@ -5,7 +5,8 @@ frame; tracked peaks are only a view of it, for the events table and the contour
 A track takes the (phase, reflection group) whose refined position lies within
 ``tolerance_fwhm`` FWHM of the track in most of the frames where both exist; a track near
 reflections of two present phases in most frames is ``ambiguous``, near two reflections of one
-phase an ``overlap``, near none ``unindexed``.
+phase an ``overlap``, near none ``unindexed``, unless it is alone on one reflection in some
+frames and that reflection is among its neighbours in every other frame.
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ def index_tracks(position: np.ndarray, fwhm: np.ndarray, phases: list[PhaseModel
         if not votes[t]:
             continue
         (kind, what), _ = votes[t].most_common(1)[0]
+        # a track alone on one reflection in some frames and near it among others elsewhere
+        # (a two-phase stretch) is that reflection, if every frame agrees with it
+        single = [(n, w) for (k, w), n in votes[t].items() if k == "indexed"]
+        if kind != "indexed" and single:
+            _, cand = max(single)
+            agree = sum(n for (k, w), n in votes[t].items()
+                        if (k == "indexed" and w == cand) or (k != "indexed" and cand in w))
+            if agree == sum(votes[t].values()):
+                kind, what = "indexed", cand
         status[t] = kind
         if kind == "indexed":
             ph_of[t], gr_of[t] = what
