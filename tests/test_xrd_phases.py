@@ -279,3 +279,37 @@ xrd:
     report = str(exc.value)
     assert "xrd.phases[0].cif" in report and "p1.cif" in report
     assert "'P 1'" in report and "symmetry was probably lost" in report
+
+
+def test_refinement_keys_are_checked(tmp_path):
+    from xpipe.recipe.model import load_recipe
+    from xpipe.recipe.schema import RecipeInvalid
+
+    cif = ROOT / "example_data" / "nvp_operando" / "structures" / "V2O3_R-3c.cif"
+    (tmp_path / "f.cbf").write_bytes(b"")
+    (tmp_path / "g.poni").write_text("poni_version: 2.1\nDetector: Pilatus300k\nDistance: 0.2\nPoni1: 0.05\n"
+                                      "Poni2: 0.04\nRot1: 0\nRot2: 0\nRot3: 0\nWavelength: 7e-11\n")
+    text = f"""\
+name: t
+xrd:
+  frames: {{files: f.cbf, time_source: mtime}}
+  integrate: {{poni: g.poni}}
+  peaks: {{}}
+  phases:
+    - name: V2O3
+      cif: {cif}
+      preferred_orientation: {{march_dollase_hkl: [0, 0, 0], march_dollase_r: 0.7}}
+  lattice: {{significance_z: 4, stay_z: 6}}
+"""
+    with pytest.raises(RecipeInvalid) as exc:
+        load_recipe(write_recipe(tmp_path, text))
+    report = str(exc.value)
+    assert "xrd.phases[0].preferred_orientation.march_dollase_hkl" in report and "[0, 0, 0]" in report
+    assert "xrd.lattice.stay_z" in report and "stay_z <= significance_z" in report
+    ok = load_recipe(write_recipe(tmp_path, text.replace("[0, 0, 0]", "[0, 0, 1]").replace("stay_z: 6", "stay_z: 3")))
+    from xpipe.stages.xrd_phases import analysis_settings
+
+    xrd = ok.recipe.xrd
+    s = analysis_settings(xrd.peaks, xrd.lattice, xrd.phases)
+    assert s.refinement.texture == {"V2O3": ((0, 0, 1), 0.7, True)}
+    assert s.refinement.significance_z == 4 and s.refinement.stay_z == 3

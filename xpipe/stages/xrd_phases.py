@@ -140,6 +140,11 @@ class LatticeConfig:
     fraction_jump: float = setting(0.08, doc="A weight fraction this far from the mean of both neighbouring frames (which agree) is refitted from a neighbour and flagged.", minimum=0.0, exclusive_minimum=True, maximum=1.0)
     lorentz: Literal["area_detector", "line_detector"] = setting("area_detector", doc="Lorentz factor of the calculated intensities for phase fractions: area_detector 1/(sin(theta) sin(2 theta)) for solid-angle-corrected 2D integration, line_detector 1/(sin^2(theta) cos(theta)).")
 
+    def check(self, ctx: Context):
+        if self.stay_z > self.significance_z:
+            yield "stay_z", (f"stay_z ({self.stay_z:g}) is above significance_z ({self.significance_z:g}): a phase "
+                             "would have to pass a stricter test to stay than to enter; set stay_z <= significance_z")
+
 
 # ----------------------------------------------------------------------------- stage
 
