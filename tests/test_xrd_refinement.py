@@ -13,7 +13,8 @@ import pytest
 
 from xpipe.synth import powder
 from xpipe.xrd.phases import make_phase
-from xpipe.xrd.sequential import RefinementSettings, critical_dchi2, refine_sequence, z_of_f
+from xpipe.xrd.presence import critical_dchi2, z_of_f
+from xpipe.xrd.sequential import RefinementSettings, refine_sequence
 from xpipe.xrd.wholepattern import (
     PatternPhase,
     PhaseState,

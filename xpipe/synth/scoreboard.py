@@ -14,7 +14,8 @@ A scenario (:mod:`xpipe.synth.scenarios`) is written as frames, a PONI, CIFs, a 
   below the detection limit reported for it is invisible to any diffraction analysis; the
   error against the full truth and the largest such hidden fraction are printed too);
 * two-phase windows: first and last frame where both phases of a true window are reported;
-* minor phases: detection rate of phases at 1.5 to 3 wt %;
+* minor phases: detection rate of phases at 1.5 to 3 wt %, and of every phase present at twice
+  its reported detection limit or more (the limit must not be an excuse);
 * esd coverage: share of cells and fractions whose error is within one reported esd.
 
 :data:`TARGETS` holds the targets the scoreboard is held to.
@@ -42,6 +43,7 @@ TARGETS = {
     "w_within": ("|delta w| <= 0.03", ">=", 0.99),
     "window_within": ("two-phase window boundaries within one frame", ">=", 1.0),
     "minor_found": ("phases at 1.5-3 wt % found", ">=", 0.95),
+    "limit_sharp": ("phases at twice their reported detection limit or more found", ">=", 0.99),
     "esd_cover": ("cell and fraction errors within one esd (about 0.68)", "between", (0.5, 0.9)),
 }
 
@@ -69,6 +71,8 @@ class ScenarioScore:
     windows_ok: int = 0
     minor_n: int = 0
     minor_found: int = 0
+    above_limit_n: int = 0
+    above_limit_found: int = 0
     esd_n: int = 0
     esd_in: int = 0
     seconds: float = 0.0
@@ -151,6 +155,9 @@ def score_results(results: Path, truth: dict, seed: int = -1) -> ScenarioScore:
             if 0.015 <= w <= 0.03:
                 sc.minor_n += 1
                 sc.minor_found += called
+            if w > 0 and np.isfinite(dl) and w >= 2.0 * dl:
+                sc.above_limit_n += 1
+                sc.above_limit_found += called
     for win in truth.get("two_phase_windows", []):
         a, b = win["phases"]
         both = np.asarray(rep[a]["present"], bool) & np.asarray(rep[b]["present"], bool)
@@ -196,7 +203,7 @@ def totals(scores: list[ScenarioScore]) -> dict:
     """Summed counts and the value of every target."""
     s = {k: sum(getattr(x, k) for x in scores) for k in (
         "calls", "right", "false_presence", "missed_above_limit", "cell_n", "a_ok", "c_ok", "w_n", "w_ok",
-        "windows", "windows_ok", "minor_n", "minor_found", "esd_n", "esd_in")}
+        "windows", "windows_ok", "minor_n", "minor_found", "above_limit_n", "above_limit_found", "esd_n", "esd_in")}
     s["w_max"] = max((x.w_max for x in scores), default=0.0)
     s["w_max_all"] = max((x.w_max_all for x in scores), default=0.0)
     s["hidden_mass"] = max((x.hidden_mass for x in scores), default=0.0)
@@ -212,6 +219,7 @@ def totals(scores: list[ScenarioScore]) -> dict:
         "w_within": ratio("w_ok", "w_n"),
         "window_within": ratio("windows_ok", "windows"),
         "minor_found": ratio("minor_found", "minor_n"),
+        "limit_sharp": ratio("above_limit_found", "above_limit_n"),
         "esd_cover": ratio("esd_in", "esd_n"),
     }
     met = {}
