@@ -22,6 +22,7 @@ from scipy.optimize import least_squares
 from .peaks import background, find_peaks_1d
 from .presence import (
     Z_CLEAR,
+    column_gain,
     critical_dchi2,
     decoy_variance,
     local_chi2_nu,
@@ -29,6 +30,7 @@ from .presence import (
     z_of_f,
 )
 from .wholepattern import (
+    BackgroundProjector,
     PatternPhase,
     PhaseState,
     background_basis,
@@ -41,6 +43,10 @@ from .wholepattern import (
 
 if TYPE_CHECKING:
     from .sequential import RefinementSettings
+
+#: Step of the cell search, in peak widths (relative): no peak is more than a fifth of a width
+#: from a tried position.
+SEARCH_STEP_FWHM = 0.4
 
 __all__ = ["Fit", "Frame", "FrameContext", "FrameResult", "chi2_without", "covariance", "detection_limit",
            "dof", "fit_frame", "initial_width", "intensity_z", "phase_test", "search_phase", "weight_fractions_of"]
@@ -64,6 +70,7 @@ class Frame:
             extra = background(x, np.where(ok, y, np.nanmedian(y)), "snip").baseline
         self.basis = background_basis(x, n_intervals, extra)
         self.yw = self.y * self.wt
+        self.bg = BackgroundProjector.build(self.basis, self.wt, self.yw)
         self.phases = phases
         self.s = s
 
@@ -80,7 +87,7 @@ class Frame:
         return evs, a, spans
 
     def solve(self, a):
-        return solve_linear(a, self.yw, self.wt, self.basis.shape[1])
+        return solve_linear(a, self.yw, self.wt, self.basis.shape[1], background=self.bg)
 
 
 @dataclass
@@ -211,21 +218,12 @@ def fit_frame(frame: Frame, states: dict[int, PhaseState], seeds: dict[int, Phas
 
     def jac(theta):
         z, evs, a, spans, sol = run(theta)
-        out = np.empty((frame.x.size, len(names)))
-        for j, (p, name) in enumerate(names):
-            if p < 0:
-                d = sum(derivative_columns(frame.phases[q], evs[q], sol.coef[spans[q][0]:spans[q][1]], ("zero",),
-                                           frame.x.size)[:, 0] for q in states)
-            else:
-                d = derivative_columns(frame.phases[p], evs[p], sol.coef[spans[p][0]:spans[p][1]], (name,),
-                                       frame.x.size)[:, 0]
-            out[:, j] = -project_out(sol.q, frame.wt * d)
-        return out
+        return -sol.project(frame.wt[:, None] * model_derivatives(frame, evs, spans, sol, states, names))
 
     theta = np.array(x0, dtype=float)
     if names:
         res = least_squares(fun, theta, jac=jac, bounds=(np.array(lo), np.array(hi)), method="trf",
-                            x_scale="jac", max_nfev=s.max_nfev, xtol=1e-10, ftol=1e-10)
+                            x_scale="jac", max_nfev=s.max_nfev, xtol=1e-6, ftol=1e-6)
         theta = res.x
     z, evs, a, spans, sol = run(theta)
     z = apply(theta)
@@ -266,6 +264,21 @@ def cell_lengths(g, system) -> np.ndarray:
     return np.array([c.a_a, c.b_a, c.c_a])
 
 
+def model_derivatives(frame: Frame, evs, spans, sol, states, names) -> np.ndarray:
+    """``d model / d parameter`` (n_points, len(names)) at the solution's intensities; the zero
+    shift (phase -1) moves every phase."""
+    out = np.zeros((frame.x.size, len(names)))
+    by_phase: dict[int, list[int]] = {}
+    for j, (p, _) in enumerate(names):
+        by_phase.setdefault(p, []).append(j)
+    for p, cols in by_phase.items():
+        for q in (states if p < 0 else [p]):
+            pn = tuple(names[j][1] for j in cols)
+            out[:, cols] += derivative_columns(frame.phases[q], evs[q], sol.coef[spans[q][0]:spans[q][1]], pn,
+                                               frame.x.size)
+    return out
+
+
 def covariance(fit: Fit) -> np.ndarray | None:
     """Covariance of (all linear columns, then the non-linear parameters), scaled by chi^2_nu.
 
@@ -276,16 +289,8 @@ def covariance(fit: Fit) -> np.ndarray | None:
     frame = fit.frame
     act = np.flatnonzero(fit.sol.active)
     aw = fit.a[:, act] * frame.wt[:, None]
-    cols = [aw]
-    for p, name in fit.names:
-        if p < 0:
-            d = sum(derivative_columns(frame.phases[q], fit.evs[q], fit.sol.coef[fit.spans[q][0]:fit.spans[q][1]],
-                                       ("zero",), frame.x.size)[:, 0] for q in fit.states)
-        else:
-            d = derivative_columns(frame.phases[p], fit.evs[p], fit.sol.coef[fit.spans[p][0]:fit.spans[p][1]],
-                                   (name,), frame.x.size)[:, 0]
-        cols.append((frame.wt * d)[:, None])
-    j = np.column_stack(cols)
+    d = model_derivatives(frame, fit.evs, fit.spans, fit.sol, fit.states, fit.names)
+    j = np.column_stack([aw, frame.wt[:, None] * d])
     norms = np.sqrt((j * j).sum(axis=0))
     norms[norms == 0] = 1.0
     jn = j / norms
@@ -332,25 +337,30 @@ def weight_fractions_of(fr: FrameResult, pps) -> tuple[dict, dict, dict, dict]:
 
 
 def search_phase(frame: Frame, base: Fit, p: int, state: PhaseState, rel: float, ctx) -> tuple[PhaseState, float, int]:
-    """Best isotropic scaling of phase ``p``'s cell on top of ``base``; (state, z, cells tried)."""
+    """Best isotropic scaling of phase ``p``'s cell on top of ``base``; (state, z, cells tried).
+
+    Coarse to fine: steps of one peak width over the range, then steps of
+    :data:`SEARCH_STEP_FWHM` widths around the best.
+    """
     pp = frame.phases[p]
-    step = max(0.25 * ctx.rel_width, 2e-4)
+    step = max(SEARCH_STEP_FWHM * ctx.rel_width, 2e-4)
     n = int(math.ceil(rel / step))
-    best = (state, 0.0, -1.0)
     nu = dof(frame, base)
-    for k in range(-n, n + 1):
-        st = state.scaled(1.0 + k * step)
-        ev = evaluate(pp, st, frame.x, zero=base.zero, cut_fwhm=frame.s.cut_fwhm)
-        a = np.column_stack([base.a, ev.columns])
-        act = np.concatenate([base.sol.active, np.ones(ev.columns.shape[1], dtype=bool)])
-        sol = solve_linear(a, frame.yw, frame.wt, frame.basis.shape[1], active=act)
-        d = base.chi2 - sol.chi2
-        if d > best[2]:
-            best = (st, d, d)
-    st, d, _ = best
+    tried: dict[int, float] = {}
+
+    def gain(k: int) -> float:
+        if k not in tried:
+            ev = evaluate(pp, state.scaled(1.0 + k * step), frame.x, zero=base.zero, cut_fwhm=frame.s.cut_fwhm)
+            tried[k] = column_gain(frame, base.sol, ev.columns, base.a, base.sol.active)
+        return tried[k]
+
+    coarse = max(int(round(1.0 / SEARCH_STEP_FWHM)), 1)
+    best = max(range(-n, n + 1, coarse), key=gain)
+    best = max(range(max(best - coarse + 1, -n), min(best + coarse, n + 1)), key=gain)
     # a gate only: phases not yet in the model are still in the residual, so its variance is
     # not the noise; the presence test proper runs on the complete model
-    return st, z_of_f(d, pp.n_columns, base.chi2 / nu, nu, trials=2 * n + 1), 2 * n + 1
+    return (state.scaled(1.0 + best * step), z_of_f(tried[best], pp.n_columns, base.chi2 / nu, nu, trials=2 * n + 1),
+            2 * n + 1)
 
 
 def phase_test(frame: Frame, fit: Fit, p: int, trials: int = 1, modes: dict | None = None,
@@ -370,7 +380,7 @@ def phase_test(frame: Frame, fit: Fit, p: int, trials: int = 1, modes: dict | No
     if n_cols == 0:
         return 0.0
     act[i0:i1] = False
-    without = solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act)
+    without = solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act, background=frame.bg)
     chi2_without = without.chi2
     k = n_cols + sum(1 for q, _ in fit.names if q == p)
     nu = dof(frame, fit)
@@ -381,7 +391,7 @@ def phase_test(frame: Frame, fit: Fit, p: int, trials: int = 1, modes: dict | No
         return z
     keep = np.ones(fit.a.shape[1], dtype=bool)
     keep[i0:i1] = False
-    var = decoy_variance(frame, fit.a[:, keep], act[keep], chi2_without, frame.phases[p], fit.states[p], fit.zero)
+    var = decoy_variance(frame, fit.a[:, keep], act[keep], frame.phases[p], fit.states[p], fit.zero)
     local *= serial_correlation_factor(fit.sol.residual)
     if modes is not None and any(m != "fixed" for q, m in modes.items() if q != p):
         others = {q: st for q, st in fit.states.items() if q != p}
@@ -399,7 +409,7 @@ def intensity_z(frame: Frame, fit: Fit, p: int) -> float:
     if n_cols == 0:
         return 0.0
     act[i0:i1] = False
-    without = solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act)
+    without = solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act, background=frame.bg)
     nu = dof(frame, fit)
     return z_of_f(without.chi2 - fit.chi2, n_cols, fit.chi2 / nu, nu)
 
@@ -408,7 +418,7 @@ def chi2_without(frame: Frame, fit: Fit, p: int) -> float:
     i0, i1 = fit.spans[p]
     act = fit.sol.active.copy()
     act[i0:i1] = False
-    return solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act).chi2
+    return solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act, background=frame.bg).chi2
 
 
 def detection_limit(frame: Frame, fr: FrameResult, p: int, state: PhaseState, pps, s, scales) -> float:
@@ -422,20 +432,26 @@ def detection_limit(frame: Frame, fr: FrameResult, p: int, state: PhaseState, pp
     if p in fit.spans:
         i0, i1 = fit.spans[p]
         others = others[(others < i0) | (others >= i1)]
-    aw = fit.a[:, others] * frame.wt[:, None]
-    q, _ = np.linalg.qr(aw)
-    c = project_out(q, frame.wt * ev.columns[:, 0])
+    nb = frame.basis.shape[1]
+    phase_cols = others[others >= nb]
+    c = frame.wt * ev.columns[:, 0]
+    c = c - frame.bg.q @ (frame.bg.q.T @ c)
+    if phase_cols.size:
+        pw = fit.a[:, phase_cols] * frame.wt[:, None]
+        q, _ = np.linalg.qr(pw - frame.bg.q @ (frame.bg.q.T @ pw))
+        c = project_out(q, c)
     info = float(c @ c)
     if info <= 0:
         return math.nan
     nu = dof(frame, fit)
     local = local_chi2_nu(frame, ev.columns[:, 0], fit.sol.residual, fit.chi2 / nu)
-    var = decoy_variance(frame, fit.a[:, others], np.ones(others.size, dtype=bool),
-                          fit.chi2 if p not in fit.spans else chi2_without(frame, fit, p), pp, state, fit.zero)
+    # decoys calibrate the limit of a phase not found; one found was tested already
+    var = 0.0 if p in fit.spans else decoy_variance(frame, fit.a[:, others], np.ones(others.size, dtype=bool),
+                                                     pp, state, fit.zero)
     # the test it would have to pass: searched over cells, its cell refined if never seen
     seen = bool(fr.seen[p]) if fr.seen is not None else True
     rel = s.search_relative_seen if seen else s.search_relative
-    trials = 2 * int(math.ceil(rel / max(0.25 * fr.rel_width, 2e-4))) + 1
+    trials = 2 * int(math.ceil(rel / max(SEARCH_STEP_FWHM * fr.rel_width, 2e-4))) + 1
     k = 1 if seen else 1 + pp.n_cell
     local *= serial_correlation_factor(fit.sol.residual)
     need = critical_dchi2(s.significance_z, k, max(local, var), nu, trials)

@@ -29,7 +29,7 @@ from .wholepattern import PatternPhase, PhaseState, evaluate, solve_linear
 if TYPE_CHECKING:
     from .framefit import Frame
 
-__all__ = ["DECOY_SCALES", "Z_CLEAR", "critical_dchi2", "decoy_variance", "local_chi2_nu",
+__all__ = ["DECOY_SCALES", "Z_CLEAR", "column_gain", "critical_dchi2", "decoy_variance", "local_chi2_nu",
            "serial_correlation_factor", "z_of_f"]
 
 
@@ -107,22 +107,37 @@ DECOY_SCALES = (0.97, 0.975, 0.98, 0.985, 1.015, 1.02, 1.025, 1.03)
 Z_CLEAR = 20.0
 
 
-def decoy_variance(frame: Frame, a: np.ndarray, active: np.ndarray, chi2_without: float, pp: PatternPhase,
-                    state: PhaseState, zero: float) -> float:
+def column_gain(frame: Frame, base_sol, columns: np.ndarray, a=None, active=None) -> float:
+    """chi^2 gain of adding intensity ``columns`` (non-negative) to the solution ``base_sol``.
+
+    One column: its weighted pattern with the base's columns projected out, against the base's
+    residual, in closed form; several (a Pawley phase): solved with ``a`` and ``active``.
+    """
+    if columns.shape[1] == 1:
+        c = base_sol.project(frame.wt * columns[:, 0])
+        cc = float(c @ c)
+        cr = float(c @ base_sol.residual)
+        return cr * cr / cc if cc > 0 and cr > 0 else 0.0
+    aa = np.column_stack([a, columns])
+    act = np.concatenate([active, np.ones(columns.shape[1], dtype=bool)])
+    sol = solve_linear(aa, frame.yw, frame.wt, frame.basis.shape[1], active=act, background=frame.bg)
+    return max(base_sol.chi2 - sol.chi2, 0.0)
+
+
+def decoy_variance(frame: Frame, a: np.ndarray, active: np.ndarray, pp: PatternPhase, state: PhaseState,
+                   zero: float) -> float:
     """Residual variance per point as a phase-shaped pattern sees it where the phase is not.
 
     The phase's own pattern with its cell scaled by 1.5 to 3 % (:data:`DECOY_SCALES`) is fitted
-    in place of the phase; what such decoys gain is misfit and correlated noise, not phase.
-    Under the null a non-negative scale gains ``k / 2`` times the variance on average, so the
-    variance is ``2 mean(dchi2) / k`` over the decoys, the three largest left out (a decoy may
-    fall on another phase's reflections).
+    on top of the model without the phase (columns ``a``, ``active``); what such decoys gain is
+    misfit and correlated noise, not phase. Under the null a non-negative scale gains ``k / 2``
+    times the variance on average, so the variance is ``2 mean(dchi2) / k`` over the decoys, the
+    three largest left out (a decoy may fall on another phase's reflections).
     """
+    base = solve_linear(a, frame.yw, frame.wt, frame.basis.shape[1], active=active, background=frame.bg)
     gains = []
     for f in DECOY_SCALES:
         ev = evaluate(pp, state.scaled(f), frame.x, zero=zero, cut_fwhm=frame.s.cut_fwhm)
-        aa = np.column_stack([a, ev.columns])
-        act = np.concatenate([active, np.ones(ev.columns.shape[1], dtype=bool)])
-        sol = solve_linear(aa, frame.yw, frame.wt, frame.basis.shape[1], active=act)
-        gains.append(max(chi2_without - sol.chi2, 0.0))
+        gains.append(column_gain(frame, base, ev.columns, a, base.active))
     gains = np.sort(gains)[: len(gains) - 3]
     return 2.0 * float(np.mean(gains)) / pp.n_columns

@@ -57,6 +57,7 @@ from .phases import PhaseModel, lorentz_factor
 from .reflections import Cell, _equivalent_hkl, _space_group
 
 __all__ = [
+    "BackgroundProjector",
     "LinearSolution",
     "PatternPhase",
     "PhaseEval",
@@ -241,7 +242,11 @@ class PhaseState:
 
 @dataclass
 class PhaseEval:
-    """One phase evaluated on the axis: dense intensity columns and what derivatives need."""
+    """One phase evaluated on the axis: dense intensity columns and what derivatives need.
+
+    The profile derivatives are computed on first use: most evaluations (searches, decoys,
+    the optimiser's function calls) need the pattern only.
+    """
 
     columns: np.ndarray  # (n_points, n_columns)
     idx: np.ndarray  # (n_refl_used, K) point indices of each peak's window
@@ -250,13 +255,37 @@ class PhaseEval:
     weight: np.ndarray  # (n_refl_used,) w_h (without the column's intensity)
     dweight_dr: np.ndarray
     pv: np.ndarray
-    dpv_dx0: np.ndarray
-    dpv_df: np.ndarray
-    dpv_deta: np.ndarray
     dx0_ds: np.ndarray  # d position / d(1/d^2)
     t: np.ndarray  # width variable tan(theta) or Q
     fwhm: np.ndarray
     position: np.ndarray
+    eta: float
+    parts: tuple  # (u, u^2, 1 / (1 + 4 u^2), Lorentzian, Gaussian, 1 / fwhm)
+    _derivs: tuple | None = None
+
+    def _derivatives(self) -> tuple:
+        if self._derivs is None:
+            uu, u2, rr, lor, gau, inv_f = self.parts
+            eta, valid = self.eta, self.valid
+            self._derivs = (
+                np.where(valid, (eta * lor * 8.0 * uu * rr + (1.0 - eta) * gau * 2.0 * _C * uu) * inv_f, 0.0),
+                np.where(valid, (eta * lor * (8.0 * u2 * rr - 1.0) + (1.0 - eta) * gau * (2.0 * _C * u2 - 1.0))
+                         * inv_f, 0.0),
+                np.where(valid, lor - gau, 0.0),
+            )
+        return self._derivs
+
+    @property
+    def dpv_dx0(self) -> np.ndarray:
+        return self._derivatives()[0]
+
+    @property
+    def dpv_df(self) -> np.ndarray:
+        return self._derivatives()[1]
+
+    @property
+    def dpv_deta(self) -> np.ndarray:
+        return self._derivatives()[2]
 
 
 def _positions(pp: PatternPhase, s: np.ndarray, zero: float):
@@ -328,9 +357,6 @@ def evaluate(pp: PatternPhase, st: PhaseState, x: np.ndarray, *, zero: float = 0
     gau = _G_NORM * inv_f * ee
     eta = st.eta
     pv = np.where(valid, eta * lor + (1.0 - eta) * gau, 0.0)
-    dpv_dx0 = np.where(valid, (eta * lor * 8.0 * uu * rr + (1.0 - eta) * gau * 2.0 * _C * uu) * inv_f, 0.0)
-    dpv_df = np.where(valid, (eta * lor * (8.0 * u2 * rr - 1.0) + (1.0 - eta) * gau * (2.0 * _C * u2 - 1.0)) * inv_f, 0.0)
-    dpv_deta = np.where(valid, lor - gau, 0.0)
     cols = np.zeros((n, pp.n_columns))
     col = pp.column_of[used]
     amp = weight[:, None] * pv
@@ -339,8 +365,8 @@ def evaluate(pp: PatternPhase, st: PhaseState, x: np.ndarray, *, zero: float = 0
     else:
         flat = (idx * pp.n_columns + col[:, None]).ravel()
         cols[:] = np.bincount(flat, weights=amp.ravel(), minlength=n * pp.n_columns).reshape(n, pp.n_columns)
-    return PhaseEval(cols, idx, valid, used, weight, dweight_dr, pv, dpv_dx0, dpv_df, dpv_deta,
-                     dx0[used], t[used], fu, xu)
+    return PhaseEval(cols, idx, valid, used, weight, dweight_dr, pv, dx0[used], t[used], fu, xu, eta,
+                     (uu, u2, rr, lor, gau, inv_f))
 
 
 def derivative_columns(pp: PatternPhase, ev: PhaseEval, intensity: np.ndarray, names: tuple[str, ...],
@@ -408,16 +434,87 @@ class LinearSolution:
     active: np.ndarray  # (n_columns,) bool
     residual: np.ndarray  # weighted residual (n_points,)
     chi2: float
-    q: np.ndarray  # orthonormal basis of the active weighted columns
+    q_parts: tuple  # orthonormal bases whose union spans the active weighted columns
+
+    @property
+    def q(self) -> np.ndarray:
+        return np.hstack(self.q_parts) if len(self.q_parts) > 1 else self.q_parts[0]
+
+    def project(self, v: np.ndarray) -> np.ndarray:
+        """``v`` minus its projection on the active weighted columns."""
+        for q in self.q_parts:
+            v = v - q @ (q.T @ v)
+        return v
+
+
+@dataclass
+class BackgroundProjector:
+    """The weighted background columns of one pattern, factorised once.
+
+    Every solve of the pattern projects them out of the intensity columns and the data instead
+    of factorising the whole matrix again: the background basis (tens of columns) does not
+    change while the phases' cells and profiles do.
+    """
+
+    q: np.ndarray
+    r: np.ndarray
+    norms: np.ndarray
+    yp: np.ndarray
+
+    @classmethod
+    def build(cls, basis: np.ndarray, wt: np.ndarray, yw: np.ndarray) -> BackgroundProjector:
+        bw = basis * wt[:, None]
+        norms = np.sqrt((bw * bw).sum(axis=0))
+        norms[norms == 0] = 1.0
+        q, r = np.linalg.qr(bw / norms)
+        return cls(q, r, norms, yw - q @ (q.T @ yw))
 
 
 def solve_linear(a: np.ndarray, yw: np.ndarray, wt: np.ndarray, n_free: int,
-                 active: np.ndarray | None = None, max_rounds: int = 20) -> LinearSolution:
+                 active: np.ndarray | None = None, max_rounds: int = 20,
+                 background: BackgroundProjector | None = None) -> LinearSolution:
     """Solve ``min || wt (y - a c) ||`` with ``c[n_free:] >= 0`` (intensities).
 
     The first ``n_free`` columns (background) are unconstrained. Intensity columns with a
-    negative solution are dropped and the rest solved again (active set).
+    negative solution are dropped and the rest solved again (active set). With ``background``
+    (those first columns factorised once, :class:`BackgroundProjector`) only the intensity
+    columns are factorised.
     """
+    if background is None:
+        return _solve_full(a, yw, wt, n_free, active, max_rounds)
+    m = a.shape[1]
+    act = np.ones(m, dtype=bool) if active is None else active.copy()
+    act[:n_free] = True
+    pw = a[:, n_free:] * wt[:, None]
+    norms = np.sqrt((pw * pw).sum(axis=0))
+    act[n_free:] &= norms > 0
+    bq = background.q
+    coef = np.zeros(m)
+    qp = np.zeros((a.shape[0], 0))
+    resid = background.yp
+    for _ in range(max_rounds):
+        cols = np.flatnonzero(act[n_free:])
+        coef[n_free:] = 0.0
+        if cols.size == 0:
+            qp = np.zeros((a.shape[0], 0))
+            resid = background.yp
+            break
+        sub = pw[:, cols] / norms[cols]
+        sub = sub - bq @ (bq.T @ sub)
+        qp, rp = np.linalg.qr(sub)
+        sol = np.linalg.lstsq(rp, qp.T @ background.yp, rcond=None)[0] / norms[cols]
+        coef[n_free + cols] = sol
+        neg = cols[sol < 0]
+        if neg.size == 0:
+            resid = background.yp - qp @ (qp.T @ background.yp)
+            break
+        act[n_free + neg] = False
+    rest = yw - pw @ coef[n_free:]
+    coef[:n_free] = np.linalg.lstsq(background.r, bq.T @ rest, rcond=None)[0] / background.norms
+    return LinearSolution(coef, act, resid, float(resid @ resid), (bq, qp))
+
+
+def _solve_full(a, yw, wt, n_free, active, max_rounds) -> LinearSolution:
     aw = a * wt[:, None]
     m = a.shape[1]
     act = np.ones(m, dtype=bool) if active is None else active.copy()
@@ -436,7 +533,7 @@ def solve_linear(a: np.ndarray, yw: np.ndarray, wt: np.ndarray, n_free: int,
             break
         act[neg] = False
     res = yw - aw @ coef
-    return LinearSolution(coef, act, res, float(res @ res), q)
+    return LinearSolution(coef, act, res, float(res @ res), (q,))
 
 
 def project_out(q: np.ndarray, v: np.ndarray) -> np.ndarray:
