@@ -167,9 +167,7 @@ def test_recipe_rules_for_phases(tmp_path):
     from xpipe.recipe.model import load_recipe
     from xpipe.recipe.schema import RecipeInvalid
 
-    (tmp_path / "f.cbf").write_bytes(b"")
-    (tmp_path / "g.poni").write_text("poni_version: 2.1\nDetector: Pilatus300k\nDistance: 0.2\nPoni1: 0.05\n"
-                                      "Poni2: 0.04\nRot1: 0\nRot2: 0\nRot3: 0\nWavelength: 7e-11\n")
+    _frame_and_poni(tmp_path)
     text = """\
 name: t
 xrd:
@@ -235,6 +233,14 @@ xrd:
         assert np.all(err[:, t] < 0.01)
 
 
+def _frame_and_poni(tmp_path, frame: bool = True) -> None:
+    """An empty frame file f.cbf and a valid PONI g.poni, for recipes that are only validated."""
+    if frame:
+        (tmp_path / "f.cbf").write_bytes(b"")
+    (tmp_path / "g.poni").write_text("poni_version: 2.1\nDetector: Pilatus300k\nDistance: 0.2\nPoni1: 0.05\n"
+                                      "Poni2: 0.04\nRot1: 0\nRot2: 0\nRot3: 0\nWavelength: 7e-11\n")
+
+
 def _p1_cif(src: Path, dst: Path) -> None:
     """Write ``src`` expanded to P 1, as an 'expand to P1' export does."""
     import gemmi
@@ -259,9 +265,7 @@ def test_validate_refuses_a_cif_that_lost_its_symmetry_and_takes_an_empty_peaks_
 
     cif = ROOT / "example_data" / "nvp_operando" / "structures" / "V2O3_R-3c.cif"
     _p1_cif(cif, tmp_path / "p1.cif")
-    (tmp_path / "f.cbf").write_bytes(b"")
-    (tmp_path / "g.poni").write_text("poni_version: 2.1\nDetector: Pilatus300k\nDistance: 0.2\nPoni1: 0.05\n"
-                                      "Poni2: 0.04\nRot1: 0\nRot2: 0\nRot3: 0\nWavelength: 7e-11\n")
+    _frame_and_poni(tmp_path)
     text = f"""\
 name: t
 xrd:
@@ -286,9 +290,7 @@ def test_refinement_keys_are_checked(tmp_path):
     from xpipe.recipe.schema import RecipeInvalid
 
     cif = ROOT / "example_data" / "nvp_operando" / "structures" / "V2O3_R-3c.cif"
-    (tmp_path / "f.cbf").write_bytes(b"")
-    (tmp_path / "g.poni").write_text("poni_version: 2.1\nDetector: Pilatus300k\nDistance: 0.2\nPoni1: 0.05\n"
-                                      "Poni2: 0.04\nRot1: 0\nRot2: 0\nRot3: 0\nWavelength: 7e-11\n")
+    _frame_and_poni(tmp_path)
     text = f"""\
 name: t
 xrd:

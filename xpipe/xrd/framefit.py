@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 #: from a tried position.
 SEARCH_STEP_FWHM = 0.4
 
-__all__ = ["Fit", "Frame", "FrameContext", "FrameResult", "chi2_without", "covariance", "detection_limit",
+__all__ = ["Fit", "Frame", "FrameContext", "FrameResult", "covariance", "detection_limit",
            "dof", "fit_frame", "initial_width", "intensity_z", "phase_test", "search_phase", "weight_fractions_of"]
 
 
@@ -375,13 +375,9 @@ def phase_test(frame: Frame, fit: Fit, p: int, trials: int = 1, modes: dict | No
     profiles can take up.
     """
     i0, i1 = fit.spans[p]
-    act = fit.sol.active.copy()
-    n_cols = int(act[i0:i1].sum())
+    chi2_without, n_cols, act = _removed(frame, fit, p)
     if n_cols == 0:
         return 0.0
-    act[i0:i1] = False
-    without = solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act, background=frame.bg)
-    chi2_without = without.chi2
     k = n_cols + sum(1 for q, _ in fit.names if q == p)
     nu = dof(frame, fit)
     contrib = fit.a[:, i0:i1] @ fit.sol.coef[i0:i1]
@@ -403,22 +399,23 @@ def phase_test(frame: Frame, fit: Fit, p: int, trials: int = 1, modes: dict | No
 def intensity_z(frame: Frame, fit: Fit, p: int) -> float:
     """Plain F-test z of phase ``p`` against the pattern's reduced chi^2: how much of the
     pattern it carries (decides whether its cell and profile are refined, not its presence)."""
+    chi2_without, n_cols, _ = _removed(frame, fit, p)
+    if n_cols == 0:
+        return 0.0
+    nu = dof(frame, fit)
+    return z_of_f(chi2_without - fit.chi2, n_cols, fit.chi2 / nu, nu)
+
+
+def _removed(frame: Frame, fit: Fit, p: int) -> tuple[float, int, np.ndarray]:
+    """chi^2 with phase ``p``'s intensity columns removed and the rest solved again; the
+    number of its active columns; the active mask without them."""
     i0, i1 = fit.spans[p]
     act = fit.sol.active.copy()
     n_cols = int(act[i0:i1].sum())
+    act[i0:i1] = False
     if n_cols == 0:
-        return 0.0
-    act[i0:i1] = False
-    without = solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act, background=frame.bg)
-    nu = dof(frame, fit)
-    return z_of_f(without.chi2 - fit.chi2, n_cols, fit.chi2 / nu, nu)
-
-
-def chi2_without(frame: Frame, fit: Fit, p: int) -> float:
-    i0, i1 = fit.spans[p]
-    act = fit.sol.active.copy()
-    act[i0:i1] = False
-    return solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act, background=frame.bg).chi2
+        return fit.chi2, 0, act
+    return solve_linear(fit.a, frame.yw, frame.wt, frame.basis.shape[1], active=act, background=frame.bg).chi2, n_cols, act
 
 
 def detection_limit(frame: Frame, fr: FrameResult, p: int, state: PhaseState, pps, s, scales) -> float:
