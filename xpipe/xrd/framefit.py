@@ -33,7 +33,6 @@ from .wholepattern import (
     BackgroundProjector,
     PatternPhase,
     PhaseState,
-    background_basis,
     cell_of,
     derivative_columns,
     evaluate,
@@ -53,9 +52,13 @@ __all__ = ["Fit", "Frame", "FrameContext", "FrameResult", "covariance", "detecti
 
 
 class Frame:
-    """One pattern, its weights, background basis and the candidate phases."""
+    """One pattern, its weights, background basis and the candidate phases.
 
-    def __init__(self, x, y, sigma, phases: list[PatternPhase], s: RefinementSettings, n_intervals: int):
+    ``splines`` is the B-spline background basis on ``x`` (the same for every frame of a stack,
+    :func:`xpipe.xrd.wholepattern.background_basis`); the frame's SNIP baseline is added to it.
+    """
+
+    def __init__(self, x, y, sigma, phases: list[PatternPhase], s: RefinementSettings, splines: np.ndarray):
         self.x = x
         ok = np.isfinite(y) & (np.isfinite(sigma) if sigma is not None else True)
         self.y = np.where(ok, y, 0.0)
@@ -68,7 +71,7 @@ class Frame:
         extra = None
         if s.snip_background:
             extra = background(x, np.where(ok, y, np.nanmedian(y)), "snip").baseline
-        self.basis = background_basis(x, n_intervals, extra)
+        self.basis = splines if extra is None else np.column_stack([splines, extra])
         self.yw = self.y * self.wt
         self.bg = BackgroundProjector.build(self.basis, self.wt, self.yw)
         self.phases = phases

@@ -84,7 +84,7 @@ from .framefit import (
 from .peaks import background
 from .phases import PhaseModel
 from .presence import Z_CLEAR
-from .wholepattern import PatternPhase, PhaseState
+from .wholepattern import PatternPhase, PhaseState, background_basis
 
 log = logging.getLogger("xpipe")
 
@@ -319,7 +319,7 @@ class _Sequence:
         self.ctx = FrameContext(x, unit, wavelength_a, width * width, width / float(np.median(x)))
         self.ctx.zero = 0.0
         self.ctx.step_of = {}
-        self.n_knots = max(int(math.ceil((x[-1] - x[0]) / (s.background_spacing_fwhm * width))), 4)
+        self.splines = background_basis(x, max(int(math.ceil((x[-1] - x[0]) / (s.background_spacing_fwhm * width))), 4))
         self.ref_states = {p: PhaseState.start(ph, w=width * width,
                                                r=(s.texture[ph.name][1] if ph.name in s.texture else 1.0))
                            for p, ph in enumerate(phases)}
@@ -328,7 +328,7 @@ class _Sequence:
         self.last_step: dict[int, float] = {}
 
     def frame(self, f: int) -> Frame:
-        return Frame(self.x, self.stack[f], None if self.sig is None else self.sig[f], self.pps, self.s, self.n_knots)
+        return Frame(self.x, self.stack[f], None if self.sig is None else self.sig[f], self.pps, self.s, self.splines)
 
     def forward(self) -> None:
         """Every frame in time order, seeded by the one before."""
