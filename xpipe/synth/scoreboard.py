@@ -38,9 +38,9 @@ __all__ = ["TARGETS", "ScenarioScore", "format_table", "run_scenario", "score_re
 TARGETS = {
     "false_presence": ("frames where an absent phase is reported present", "==", 0),
     "presence_right": ("(frame, phase) presence calls right", ">=", 0.99),
-    "a_within": ("|delta a| <= 0.002 A where the phase is > 10 wt %", ">=", 0.99),
-    "c_within": ("|delta c| <= 0.005 A where the phase is > 10 wt %", ">=", 0.99),
-    "w_within": ("|delta w| <= 0.03", ">=", 0.99),
+    "a_within": ("abs(delta a) <= 0.002 A where the phase is > 10 wt %", ">=", 0.99),
+    "c_within": ("abs(delta c) <= 0.005 A where the phase is > 10 wt %", ">=", 0.99),
+    "w_within": ("abs(delta w) <= 0.03", ">=", 0.99),
     "window_within": ("two-phase window boundaries within one frame", ">=", 1.0),
     "minor_found": ("phases at 1.5-3 wt % found", ">=", 0.95),
     "limit_sharp": ("phases at twice their reported detection limit or more found", ">=", 0.99),
@@ -248,7 +248,7 @@ def format_table(scores: list[ScenarioScore], tot: dict) -> str:
     lines += ["", "| target | value | goal | met |", "|---|---:|---|---|"]
     for k, (desc, op, target) in TARGETS.items():
         v = tot["values"][k]
-        goal = f"{op} {target}" if op != "between" else f"{target[0]} to {target[1]}"
+        goal = {"==": "=", ">=": "≥"}.get(op, op) + f" {target}" if op != "between" else f"{target[0]} to {target[1]}"
         shown = f"{v}" if isinstance(v, int) else f"{v:.3f}"
         lines.append(f"| {desc} | {shown} | {goal} | {'yes' if tot['met'][k] else 'NO'} |")
     lines.append(f"| largest abs weight fraction error | {tot['counts']['w_max']:.3f} | | |")
