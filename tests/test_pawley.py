@@ -387,7 +387,7 @@ def test_analytic_jacobian_matches_finite_differences(axis):
 
     def model(th):
         pos, fw, eta, *_ = prob.geometry(th)
-        return sw * (pawley._pv(x[inside][:, None], pos[None], fw[None], eta[None]) @ c)
+        return sw * (pawley.pseudo_voigt(x[inside][:, None], pos[None], fw[None], eta[None]) @ c)
 
     jac = prob.model_jacobian(state, free)
     for q, slot in enumerate(free):

@@ -50,6 +50,7 @@ from pathlib import Path
 import gemmi
 import numpy as np
 
+from ..lineshapes import pseudo_voigt
 from ..xrd import phases as _xrd_phases
 from ..xrd import reflections as _xrd_reflections
 from ..xrd.phases import cell_mass_amu
@@ -273,20 +274,6 @@ def caglioti_fwhm_deg(two_theta_deg, u_deg2: float, v_deg2: float, w_deg2: float
     if np.any(f2 <= 0):
         raise ValueError("Caglioti parameters give a non-positive FWHM^2")
     return np.sqrt(f2)
-
-
-def pseudo_voigt(x, center, fwhm, eta):
-    """Area-normalised pseudo-Voigt ``eta L + (1 - eta) G`` (same FWHM for both parts).
-
-    ``x``, ``center`` and ``fwhm`` in the same unit; the integral over ``x`` is 1.
-    Broadcasts (e.g. ``x[None, :]`` against ``center[:, None]``).
-    """
-    x = np.asarray(x, dtype=float)
-    dx = (x - center) / fwhm
-    ln2 = math.log(2.0)
-    gauss = (2.0 / fwhm) * math.sqrt(ln2 / math.pi) * np.exp(-4.0 * ln2 * dx * dx)
-    lorentz = (2.0 / (math.pi * fwhm)) / (1.0 + 4.0 * dx * dx)
-    return eta * lorentz + (1.0 - eta) * gauss
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ from scipy.optimize import brentq, minimize_scalar
 from scipy.signal import fftconvolve
 from scipy.special import betainc, erfcx, gammaln, voigt_profile
 
+from ..lineshapes import gaussian, lorentzian
+from ..lineshapes import pseudo_voigt as _pseudo_voigt
+
 __all__ = [
     "LINESHAPES",
     "Lineshape",
@@ -90,18 +93,6 @@ class Lineshape:
 
 
 # --------------------------------------------------------------------------- basic shapes
-def gaussian(x, center, fwhm):
-    """Unit-area Gaussian with full width at half maximum ``fwhm``."""
-    u = (np.asarray(x, dtype=float) - center) / fwhm
-    return np.sqrt(4.0 * _LN2 / np.pi) / fwhm * np.exp(-4.0 * _LN2 * u * u)
-
-
-def lorentzian(x, center, fwhm):
-    """Unit-area Lorentzian (Cauchy) with full width at half maximum ``fwhm``."""
-    u = (np.asarray(x, dtype=float) - center) / fwhm
-    return 2.0 / (np.pi * fwhm) / (1.0 + 4.0 * u * u)
-
-
 def _gl_area_per_f(m: float) -> float:
     """Area of the height-1 GL(m) product for F = 1.
 
@@ -150,7 +141,7 @@ def sgl(x, center, fwhm, m=30.0):
 
 def pseudo_voigt(x, center, fwhm, eta=0.5):
     """Pseudo-Voigt ``eta * L + (1 - eta) * G``; L and G have unit area and FWHM ``fwhm``."""
-    return eta * lorentzian(x, center, fwhm) + (1.0 - eta) * gaussian(x, center, fwhm)
+    return _pseudo_voigt(x, center, fwhm, eta)
 
 
 def voigt(x, center, fwhm, lorentz_fwhm=0.2):

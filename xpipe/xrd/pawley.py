@@ -86,6 +86,7 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import expit
 
+from ..lineshapes import GAUSS_C, GAUSS_NORM, pseudo_voigt
 from .blas import one_blas_thread
 from .cell import (
     _CELL_NAMES,
@@ -127,8 +128,6 @@ STATUS_FAILED = "fit_failed"
 STATUS_NO_DATA = "too_few_points"
 
 _PROFILE_NAMES = ("u", "v", "w", "eta")
-_C = 4.0 * math.log(2.0)
-_G_NORM = math.sqrt(_C / math.pi)
 _DEG = 180.0 / math.pi
 
 
@@ -289,20 +288,12 @@ class PawleyFits:
             eta = self.profile[name][frame, 3]
             ok = np.isfinite(pos) & np.isfinite(fw) & np.isfinite(inten) & (fw > 0)
             if ok.any() and np.isfinite(eta):
-                prof = _pv(xi[:, None], pos[ok][None, :], fw[ok][None, :], eta)
+                prof = pseudo_voigt(xi[:, None], pos[ok][None, :], fw[ok][None, :], eta)
                 out[inside] += prof @ inten[ok]
         return out
 
 
 # ------------------------------------------------------------------------- helpers
-
-
-def _pv(x, x0, fwhm, eta):
-    """Area-normalised pseudo-Voigt, broadcasting."""
-    u2 = ((x - x0) / fwhm) ** 2
-    return eta * (2.0 / math.pi) / fwhm / (1.0 + 4.0 * u2) + (1.0 - eta) * _G_NORM / fwhm * np.exp(
-        -_C * u2
-    )
 
 
 def _pv_parts(x, x0, fwhm):
@@ -316,7 +307,7 @@ def _pv_parts(x, x0, fwhm):
     u = x[:, None] * inv_f[None, :]
     u -= (x0 * inv_f)[None, :]
     u2 = u * u
-    e = np.multiply(u2, -_C)
+    e = np.multiply(u2, -GAUSS_C)
     np.exp(e, out=e)
     r = np.multiply(u2, 4.0)
     r += 1.0
@@ -326,7 +317,7 @@ def _pv_parts(x, x0, fwhm):
 
 def _pv_factors(fwhm, eta):
     """Per-reflection factors (alpha, beta) of the Lorentz and Gauss shape functions."""
-    return eta * (2.0 / math.pi) / fwhm, (1.0 - eta) * _G_NORM / fwhm
+    return eta * (2.0 / math.pi) / fwhm, (1.0 - eta) * GAUSS_NORM / fwhm
 
 
 def _pv_jacobian(parts, fwhm, eta, c, dpos, dfw, deta):
@@ -344,7 +335,7 @@ def _pv_jacobian(parts, fwhm, eta, c, dpos, dfw, deta):
     cf = (c / fwhm)[:, None]
     ar, be = alpha[:, None] * cf, beta[:, None] * cf
     m_r = ar * dfw + (c * (2.0 / math.pi) / fwhm)[:, None] * deta
-    m_e = -be * dfw - (c * _G_NORM / fwhm)[:, None] * deta
+    m_e = -be * dfw - (c * GAUSS_NORM / fwhm)[:, None] * deta
     r2 = r * r
     jm = r @ m_r
     jm += e @ m_e
@@ -352,9 +343,9 @@ def _pv_jacobian(parts, fwhm, eta, c, dpos, dfw, deta):
     r2 *= u
     jm += r2 @ (8.0 * ar * dpos)
     ue = u * e
-    jm += ue @ (2.0 * _C * be * dpos)
+    jm += ue @ (2.0 * GAUSS_C * be * dpos)
     ue *= u
-    jm += ue @ (2.0 * _C * be * dfw)
+    jm += ue @ (2.0 * GAUSS_C * be * dfw)
     return jm
 
 

@@ -40,12 +40,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..lineshapes import GAUSS_C, GAUSS_NORM
+from ..lineshapes import pseudo_voigt as _pseudo_voigt
 from .blas import one_blas_thread
 
-_C = 4.0 * np.log(2.0)
-_G_NORM = np.sqrt(_C / np.pi)
 #: Area / (height x FWHM) of a pseudo-Voigt with eta = 0.5 (Gaussian 1.064, Lorentzian 1.571).
-_AREA_FACTOR_HALF = 0.5 * np.sqrt(np.pi / _C) + 0.5 * np.pi / 2
+_AREA_FACTOR_HALF = 0.5 * np.sqrt(np.pi / GAUSS_C) + 0.5 * np.pi / 2
 
 _BASELINE_DEFAULTS: dict[str, dict] = {
     "snip": {"max_half_window": None, "decreasing": True, "smooth_half_window": None},
@@ -151,10 +151,7 @@ def pseudo_voigt(x: np.ndarray, x0: float, fwhm: float, area: float, eta: float)
     np.ndarray
         ``area * (eta * L + (1 - eta) * G)`` at ``x``.
     """
-    u2 = ((np.asarray(x, dtype=float) - x0) / fwhm) ** 2
-    g = _G_NORM / fwhm * np.exp(-_C * u2)
-    lor = 2.0 / (np.pi * fwhm) / (1.0 + 4.0 * u2)
-    return area * (eta * lor + (1.0 - eta) * g)
+    return area * _pseudo_voigt(x, x0, fwhm, eta)
 
 
 def _model_and_jacobian(theta: np.ndarray, x: np.ndarray, xc: np.ndarray, n_peaks: int):
@@ -171,15 +168,15 @@ def _model_and_jacobian(theta: np.ndarray, x: np.ndarray, xc: np.ndarray, n_peak
     u = (x[:, :, None] - x0) / w
     u2 = u * u
     den = 1.0 + 4.0 * u2
-    g = _G_NORM / w * np.exp(-_C * u2)
+    g = GAUSS_NORM / w * np.exp(-GAUSS_C * u2)
     lor = 2.0 / np.pi / w / den
     prof = eta * lor + (1.0 - eta) * g
     dx = x - xc[:, None]
     model = (a * prof).sum(axis=2)
     model += theta[:, k4, None] + theta[:, k4 + 1, None] * dx
     jac = np.empty(x.shape + (k4 + 2,))
-    jac[:, :, 0:k4:4] = a * (eta * lor * 8.0 * u / den + (1.0 - eta) * g * 2.0 * _C * u) / w
-    jac[:, :, 1:k4:4] = a * (eta * lor * (4.0 * u2 - 1.0) / den + (1.0 - eta) * g * (2.0 * _C * u2 - 1.0)) / w
+    jac[:, :, 0:k4:4] = a * (eta * lor * 8.0 * u / den + (1.0 - eta) * g * 2.0 * GAUSS_C * u) / w
+    jac[:, :, 1:k4:4] = a * (eta * lor * (4.0 * u2 - 1.0) / den + (1.0 - eta) * g * (2.0 * GAUSS_C * u2 - 1.0)) / w
     jac[:, :, 2:k4:4] = prof
     jac[:, :, 3:k4:4] = a * (lor - g)
     jac[:, :, k4] = 1.0
@@ -238,7 +235,7 @@ class PeakFits:
     @property
     def height(self) -> np.ndarray:
         """Peak maximum above background ``[frame, peak]`` (intensity units)."""
-        return self.area * (self.eta * 2.0 / (np.pi * self.fwhm) + (1.0 - self.eta) * _G_NORM / self.fwhm)
+        return self.area * (self.eta * 2.0 / (np.pi * self.fwhm) + (1.0 - self.eta) * GAUSS_NORM / self.fwhm)
 
 
 @dataclass(frozen=True)

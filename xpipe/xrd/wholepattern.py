@@ -52,6 +52,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..lineshapes import GAUSS_C, GAUSS_NORM
 from .cell import design_columns
 from .phases import PhaseModel, lorentz_factor
 from .reflections import Cell, _equivalent_hkl, _space_group
@@ -70,8 +71,6 @@ __all__ = [
     "solve_linear",
 ]
 
-_C = 4.0 * math.log(2.0)
-_G_NORM = math.sqrt(_C / math.pi)
 _HKL_ROWS = lambda hkl: np.stack(  # noqa: E731 - the six products of 1/d^2 = row . G*
     [hkl[:, 0] ** 2, hkl[:, 1] ** 2, hkl[:, 2] ** 2, 2 * hkl[:, 0] * hkl[:, 1],
      2 * hkl[:, 0] * hkl[:, 2], 2 * hkl[:, 1] * hkl[:, 2]], axis=1).astype(float)
@@ -268,8 +267,8 @@ class PhaseEval:
             uu, u2, rr, lor, gau, inv_f = self.parts
             eta, valid = self.eta, self.valid
             self._derivs = (
-                np.where(valid, (eta * lor * 8.0 * uu * rr + (1.0 - eta) * gau * 2.0 * _C * uu) * inv_f, 0.0),
-                np.where(valid, (eta * lor * (8.0 * u2 * rr - 1.0) + (1.0 - eta) * gau * (2.0 * _C * u2 - 1.0))
+                np.where(valid, (eta * lor * 8.0 * uu * rr + (1.0 - eta) * gau * 2.0 * GAUSS_C * uu) * inv_f, 0.0),
+                np.where(valid, (eta * lor * (8.0 * u2 * rr - 1.0) + (1.0 - eta) * gau * (2.0 * GAUSS_C * u2 - 1.0))
                          * inv_f, 0.0),
                 np.where(valid, lor - gau, 0.0),
             )
@@ -352,9 +351,9 @@ def evaluate(pp: PatternPhase, st: PhaseState, x: np.ndarray, *, zero: float = 0
     uu = (xi - xu[:, None]) * inv_f
     u2 = uu * uu
     rr = 1.0 / (1.0 + 4.0 * u2)
-    ee = np.exp(-_C * u2)
+    ee = np.exp(-GAUSS_C * u2)
     lor = (2.0 / math.pi) * inv_f * rr
-    gau = _G_NORM * inv_f * ee
+    gau = GAUSS_NORM * inv_f * ee
     eta = st.eta
     pv = np.where(valid, eta * lor + (1.0 - eta) * gau, 0.0)
     cols = np.zeros((n, pp.n_columns))
