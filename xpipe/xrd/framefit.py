@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -29,6 +28,7 @@ from .presence import (
     serial_correlation_factor,
     z_of_f,
 )
+from .refine_settings import RefinementSettings
 from .wholepattern import (
     BackgroundProjector,
     PatternPhase,
@@ -39,9 +39,6 @@ from .wholepattern import (
     project_out,
     solve_linear,
 )
-
-if TYPE_CHECKING:
-    from .sequential import RefinementSettings
 
 #: Step of the cell search, in peak widths (relative): no peak is more than a fifth of a width
 #: from a tried position.

@@ -19,17 +19,26 @@ Example
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from scipy import stats
 
-from .wholepattern import PatternPhase, PhaseState, evaluate, solve_linear
+from .wholepattern import BackgroundProjector, PatternPhase, PhaseState, evaluate, solve_linear
 
-if TYPE_CHECKING:
-    from .framefit import Frame
 
-__all__ = ["DECOY_SCALES", "Z_CLEAR", "column_gain", "critical_dchi2", "decoy_variance", "local_chi2_nu",
+class PatternFrame(Protocol):
+    """What the tests need of a frame (:class:`xpipe.xrd.framefit.Frame` is one): the axis,
+    weights, weighted data, background basis and its factorisation, and the settings."""
+
+    x: np.ndarray
+    wt: np.ndarray
+    yw: np.ndarray
+    basis: np.ndarray
+    bg: BackgroundProjector
+    s: object
+
+__all__ = ["DECOY_SCALES", "PatternFrame", "Z_CLEAR", "column_gain", "critical_dchi2", "decoy_variance", "local_chi2_nu",
            "serial_correlation_factor", "z_of_f"]
 
 
@@ -67,7 +76,7 @@ def critical_dchi2(z: float, k: int, chi2_nu: float, nu: int, trials: int = 1) -
 # --------------------------------------------------------------------------- a frame
 
 
-def local_chi2_nu(frame: Frame, column: np.ndarray, residual: np.ndarray, global_chi2_nu: float) -> float:
+def local_chi2_nu(frame: PatternFrame, column: np.ndarray, residual: np.ndarray, global_chi2_nu: float) -> float:
     """Residual variance where ``column`` (a phase's calculated pattern) has its weight.
 
     Misfit is not spread evenly: it sits at the strong peaks of the other phases and in the
@@ -107,7 +116,7 @@ DECOY_SCALES = (0.97, 0.975, 0.98, 0.985, 1.015, 1.02, 1.025, 1.03)
 Z_CLEAR = 20.0
 
 
-def column_gain(frame: Frame, base_sol, columns: np.ndarray, a=None, active=None) -> float:
+def column_gain(frame: PatternFrame, base_sol, columns: np.ndarray, a=None, active=None) -> float:
     """chi^2 gain of adding intensity ``columns`` (non-negative) to the solution ``base_sol``.
 
     One column: its weighted pattern with the base's columns projected out, against the base's
@@ -124,7 +133,7 @@ def column_gain(frame: Frame, base_sol, columns: np.ndarray, a=None, active=None
     return max(base_sol.chi2 - sol.chi2, 0.0)
 
 
-def decoy_variance(frame: Frame, a: np.ndarray, active: np.ndarray, pp: PatternPhase, state: PhaseState,
+def decoy_variance(frame: PatternFrame, a: np.ndarray, active: np.ndarray, pp: PatternPhase, state: PhaseState,
                    zero: float) -> float:
     """Residual variance per point as a phase-shaped pattern sees it where the phase is not.
 

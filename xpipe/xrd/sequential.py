@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -84,6 +84,7 @@ from .framefit import (
 from .peaks import background
 from .phases import PhaseModel
 from .presence import Z_CLEAR
+from .refine_settings import RefinementSettings
 from .wholepattern import PatternPhase, PhaseState, background_basis
 
 log = logging.getLogger("xpipe")
@@ -98,29 +99,6 @@ STATUS_REFIT = "refit"  # a check failed, refitted from a neighbour, then passed
 STATUS_ABSENT = "absent"
 STATUS_RUNAWAY = "runaway"
 STATUS_JUMP = "fraction_jump"
-
-
-@dataclass(frozen=True)
-class RefinementSettings:
-    """Settings of :func:`refine_sequence` (defaults a Rietveld user would start from)."""
-
-    background_spacing_fwhm: float = 25.0
-    snip_background: bool = True
-    significance_z: float = 5.0
-    stay_z: float = 3.0
-    max_step: float = 0.004
-    max_cell_change: float = 0.06
-    search_relative: float = 0.01
-    search_relative_seen: float = 0.003
-    refine_profile_z: float = 10.0
-    zero_shift: bool = False
-    direction: str = "both"
-    cut_fwhm: float = 25.0
-    fraction_jump: float = 0.08
-    lorentz: str = "area_detector"
-    max_nfev: int = 40
-    texture: dict = field(default_factory=dict)  # phase name -> (hkl, r_start, refine_r)
-    fixed_profile: dict = field(default_factory=dict)  # phase name -> True: profile not refined
 
 
 @dataclass
