@@ -81,10 +81,10 @@ def _plain(obj: Any, files: list[str]) -> Any:
 
 def stage_hash(stage: Any, upstream: list[str], hasher: FileHasher) -> str | None:
     """The stage's content hash, or None for a stage that does not take part in caching."""
-    fp = getattr(stage, "fingerprint", None)
+    fp = stage.fingerprint()
     if fp is None:
         return None
-    settings, paths = fp()
+    settings, paths = fp
     files: list[str] = list(paths)
     plain = _plain(settings, files)
     record = {

@@ -14,13 +14,13 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 from . import cache as stage_cache
 from .cache import FileHasher, stage_hash
 from .executor import Executor, make_executor, run_chunks
 from .progress import Progress
 from .recipe.model import LoadedRecipe
+from .stages.base import Stage
 from .store import (
     CheckpointStore,
     WriterLock,
@@ -34,25 +34,6 @@ from .store import (
 log = logging.getLogger("xpipe")
 
 RESULTS_NAME = "results.h5"
-
-
-class Stage(Protocol):
-    name: str
-    label: str
-
-    def keys(self) -> list[str]: ...
-    def worker(self) -> Any: ...
-    def plan_lines(self) -> list[str]: ...
-    def write(self, entry: Any, checkpoints: CheckpointStore) -> StageSummary: ...
-    def after(self, results_path: Path, outdir: Path) -> list[Path]: ...
-
-
-@dataclass
-class StageSummary:
-    done: int
-    failed: list[tuple[str, str]]
-    inputs: list[tuple[str, str | None]]
-    engine_builds: int = 0
 
 
 @dataclass
@@ -218,7 +199,7 @@ def stage_hashes(stages: list[Stage], work: Path, use_cache: bool = True) -> dic
     hasher = FileHasher(work / "file_hashes.json")
     hashes: dict[str, str | None] = {}
     for st in stages:
-        upstream = [hashes[d] or "none" for d in getattr(st, "depends_on", ()) if d in hashes]
+        upstream = [hashes[d] or "none" for d in st.depends_on if d in hashes]
         hashes[st.name] = stage_hash(st, upstream, hasher) if use_cache else None
     if use_cache:
         hasher.save()
@@ -320,7 +301,7 @@ def assemble(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], hashes: di
             entry.create_dataset("description", data=recipe.description)
         for st in stages:
             summary = None
-            whole = not st.keys() and hasattr(st, "cache_state")
+            whole = not st.keys() and st.caches_state
             digest = hashes.get(st.name)
             if whole and digest is not None:
                 summary = stage_cache.replay(work, st, entry, digest)

@@ -22,6 +22,7 @@ from ..echem.readers import CyclerData, CyclerReadError, read_cycler
 from ..io.frames import parse_time
 from ..recipe.schema import Context, InputFile, setting
 from ..store import nx_group, set_attrs, write_strings
+from .base import Stage, StageSummary
 
 log = logging.getLogger("xpipe")
 
@@ -141,7 +142,7 @@ def read_voltage_log(cfg: VoltageLogConfig) -> tuple[list[datetime | None], np.n
     return times, np.array(volts)
 
 
-class EchemStage:
+class EchemStage(Stage):
     """Whole-record stage: reads the cycler file in :meth:`write`."""
 
     name = "echem"
@@ -175,7 +176,6 @@ class EchemStage:
         return data
 
     def write(self, entry, checkpoints):
-        from ..runner import StageSummary
 
         try:
             self.data = data = self.read()

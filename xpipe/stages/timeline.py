@@ -29,6 +29,7 @@ from ..echem.align import (
 from ..io.frames import parse_time
 from ..recipe.schema import setting
 from ..store import nx_group, set_attrs, write_strings
+from .base import Stage, StageSummary
 
 log = logging.getLogger("xpipe")
 
@@ -103,7 +104,7 @@ def _safe(name: str) -> str:
     return name.replace("/", "_").replace(" ", "_")
 
 
-class TimelineStage:
+class TimelineStage(Stage):
     """Whole-results stage: builds ``/entry/timeline`` in :meth:`write`, draws figures after."""
 
     name = "timeline"
@@ -128,7 +129,6 @@ class TimelineStage:
 
     # ------------------------------------------------------------------ building
     def write(self, entry, checkpoints):
-        from ..runner import StageSummary
 
         cyc = self.echem.data if self.echem is not None else None
         failed: list[tuple[str, str]] = []

@@ -39,6 +39,7 @@ from ..xas.xanes import (
     resolve_norm_settings,
     tabulated_edge_ev,
 )
+from .base import Stage, StageSummary
 from .output import csv_value, float_or_nan
 
 log = logging.getLogger("xpipe")
@@ -341,7 +342,7 @@ class SeriesOutcome:
     messages: list[str] | None = None
 
 
-class XasStage:
+class XasStage(Stage):
     """Per-spectrum stage over every XAS series of the recipe."""
 
     name = "xas"
@@ -388,7 +389,6 @@ class XasStage:
         return lines
 
     def write(self, entry, checkpoints):
-        from ..runner import StageSummary
 
         done: dict[str, SpectrumResult] = {}
         failures: dict[str, str] = {}

@@ -24,6 +24,7 @@ import numpy as np
 from ..io.frames import expand_inputs
 from ..recipe.schema import Context, InputFile, RecipeInvalid, load_document, setting
 from ..store import nx_group, set_attrs, write_strings
+from .base import Stage, StageSummary
 from .output import csv_value, float_or_nan
 
 log = logging.getLogger("xpipe")
@@ -268,10 +269,11 @@ class SeriesResult:
     settings: dict
 
 
-class XpsStage:
+class XpsStage(Stage):
     """Whole-series stage: reads, charge-corrects and fits every XPS series in :meth:`write`."""
 
     name = "xps"
+    caches_state = True
     label = "series"
 
     def __init__(self, series: list[XpsSeriesConfig], base_dir: Path) -> None:
@@ -305,7 +307,6 @@ class XpsStage:
         return out
 
     def write(self, entry, checkpoints):
-        from ..runner import StageSummary
 
         root = nx_group(entry, "xps", "NXsubentry")
         failed: list[tuple[str, str]] = []

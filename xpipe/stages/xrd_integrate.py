@@ -49,6 +49,7 @@ from ..xrd.integrate import (
     parse_opencl_device,
     with_orientation,
 )
+from .base import Stage, StageSummary
 from .xrd_phases import LatticeConfig, PeaksConfig, PhaseConfig
 
 # ----------------------------------------------------------------------------- recipe sections
@@ -802,7 +803,7 @@ def relative_path(path: str, base: Path) -> str:
 # ----------------------------------------------------------------------------- stage
 
 
-class IntegrateStage:
+class IntegrateStage(Stage):
     """Recipe stage ``xrd.integrate``: frames in, ``/entry/xrd`` of the results file out."""
 
     name = "xrd.integrate"
@@ -848,7 +849,6 @@ class IntegrateStage:
         return [f"no OpenCL device ({reason}): integrating with {split}/{algo}/cython"]
 
     def write(self, entry, checkpoints):
-        from ..runner import StageSummary
         from .xrd_results import write_xrd
 
         return StageSummary(**write_xrd(entry, self, checkpoints))

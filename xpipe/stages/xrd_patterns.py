@@ -24,6 +24,7 @@ from ..io.patterns import MIN_POINTS, READERS, Pattern, PatternReadError, read_p
 from ..recipe.schema import Context, setting
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.integrate import RADIAL_AXES, d_spacing_a
+from .base import Stage, StageSummary
 
 if TYPE_CHECKING:
     from .xrd_integrate import XrdConfig
@@ -231,7 +232,7 @@ class PatternWorker:
 # ----------------------------------------------------------------------------- stage
 
 
-class PatternStage:
+class PatternStage(Stage):
     """Recipe stage ``xrd.patterns``: 1D pattern files in, ``/entry/xrd`` of the results file out."""
 
     name = "xrd.patterns"
@@ -269,7 +270,6 @@ class PatternStage:
         ]
 
     def write(self, entry, checkpoints):
-        from ..runner import StageSummary
 
         return StageSummary(**write_patterns(entry, self, checkpoints))
 

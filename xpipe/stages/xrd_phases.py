@@ -23,6 +23,7 @@ from ..xrd.operando import CELL_KEYS, AnalysisSettings, PhaseAnalysis, analyse_s
 from ..xrd.phases import PhaseModel, make_phase
 from ..xrd.reflections import Cell, crystal_system, load_structure, lost_symmetry
 from ..xrd.sequential import RefinementSettings
+from .base import Stage, StageSummary
 from .output import csv_value
 
 log = logging.getLogger("xpipe")
@@ -203,10 +204,11 @@ def radial_unit(xrd) -> str:
     return xrd.patterns.unit if xrd.patterns is not None else xrd.integrate.unit
 
 
-class PhasesStage:
+class PhasesStage(Stage):
     """Whole-stack stage: no items of its own, it works in :meth:`write`."""
 
     name = "xrd_phases"
+    caches_state = True
     label = "pattern stack"
 
     def __init__(self, xrd, base_dir: Path) -> None:
@@ -240,7 +242,6 @@ class PhasesStage:
 
     def write(self, entry, checkpoints):
         from ..results import read_patterns
-        from ..runner import StageSummary
 
         if "xrd/integrated" not in entry:
             return StageSummary(0, [("xrd peaks", "no integrated patterns to analyse")], [])

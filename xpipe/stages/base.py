@@ -1,0 +1,75 @@
+"""What a stage is to the runner: the base class every stage derives from, and its summary.
+
+A stage wraps a science core for a recipe section. The runner asks it for its items
+(:meth:`Stage.keys`; none for a stage that works on the whole results, such as phase analysis
+on the pattern stack), hands them to an executor through :meth:`Stage.worker`, lets it
+:meth:`Stage.write` its part of ``results.h5`` and draw its figures and tables
+(:meth:`Stage.after`). For the stage cache it declares the stages it reads
+(:attr:`Stage.depends_on`), its settings and input files (:meth:`Stage.fingerprint`) and, for
+a whole-results stage, the state it needs to redraw without recomputing
+(:attr:`Stage.caches_state`, :meth:`Stage.cache_state`, :meth:`Stage.restore_state`). Stages
+import this module, never the runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Stage", "StageSummary"]
+
+
+@dataclass
+class StageSummary:
+    """What a stage's :meth:`Stage.write` reports: items done, items failed (key, reason), the
+    input files it read (path, checksum or None) and integration engines built."""
+
+    done: int
+    failed: list[tuple[str, str]]
+    inputs: list[tuple[str, str | None]]
+    engine_builds: int = 0
+
+
+class Stage:
+    """Base class of the stages; the defaults are those of a stage that needs none of it."""
+
+    #: Name in results, checkpoints and logs, and what its items are called.
+    name: str = ""
+    label: str = ""
+    #: Names of the stages whose results this one reads (their cache hashes enter its own).
+    depends_on: tuple[str, ...] = ()
+    #: True for a whole-results stage whose written part can be replayed from the cache.
+    caches_state: bool = False
+
+    def keys(self) -> list[str]:
+        """Items for the executor, in order; empty for a stage that works in :meth:`write`."""
+        return []
+
+    def worker(self) -> Any:
+        """The picklable worker that processes one chunk of items, or None."""
+        return None
+
+    def plan_lines(self) -> list[str]:
+        """Lines that ``xpipe run --dry-run`` prints about this stage."""
+        return []
+
+    def fingerprint(self) -> tuple[Any, list[str]] | None:
+        """(settings, input file paths) that decide whether cached results still hold, or
+        None for a stage that is always run."""
+        return None
+
+    def cache_state(self) -> Any:
+        """With :attr:`caches_state`: what :meth:`after` needs, kept with the cached results."""
+        return None
+
+    def restore_state(self, state: Any) -> None:
+        """With :attr:`caches_state`: take back what :meth:`cache_state` gave."""
+
+    def write(self, entry: Any, checkpoints: Any) -> StageSummary:
+        """Write this stage's part of ``results.h5`` under ``entry``."""
+        raise NotImplementedError
+
+    def after(self, results_path: Path, outdir: Path) -> list[Path]:
+        """Figures and tables beside ``results.h5``; the files written."""
+        return []
