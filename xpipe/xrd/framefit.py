@@ -124,12 +124,15 @@ class FrameResult:
 
 
 def parameter_names(p: int, pp: PatternPhase, mode: str, s: RefinementSettings, unit: str) -> list:
+    """The non-linear parameters phase ``p`` refines in ``mode``: ``fixed`` none, ``cell`` its
+    cell, ``full`` cell, Caglioti U and W, eta and texture; ``first`` (the frame where it is
+    first refined in full) Caglioti V too, which mostly carries the instrument and is then held."""
     if mode == "fixed":
         return []
     names = [(p, f"g{j}") for j in range(pp.n_cell)]
-    if mode == "full":
+    if mode in ("full", "first"):
         if not s.fixed_profile.get(pp.name):
-            names += [(p, "w"), (p, "u"), (p, "v"), (p, "eta")]
+            names += [(p, "w"), (p, "u"), (p, "eta")] + ([(p, "v")] if mode == "first" else [])
         if pp.texture_cos2 is not None and s.texture.get(pp.name, (None, 1.0, True))[2]:
             names.append((p, "r"))
     return names

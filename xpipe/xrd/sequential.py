@@ -134,6 +134,11 @@ class SequentialRefinement:
 # ------------------------------------------------------------------------ statistics
 
 
+def _full(p: int, ctx) -> str:
+    """``first`` for a phase whose Caglioti V has not been refined yet, else ``full``."""
+    return "full" if p in ctx.profiled else "first"
+
+
 def _refine_frame(frame: Frame, seeds: dict[int, PhaseState], refs: dict[int, PhaseState], present_prev,
                   seen, strong_prev, ctx, frozen=()) -> FrameResult:
     """One frame: refine the strong phases, search the others in, test, refine what stays.
@@ -176,7 +181,7 @@ def _refine_frame(frame: Frame, seeds: dict[int, PhaseState], refs: dict[int, Ph
             # a phase never seen may differ from its CIF cell anisotropically: its cell is refined
             # once, within the search range (with its profile and texture when it is plainly
             # strong); afterwards a weak phase keeps its cell
-            modes_p[p] = "fixed" if seen[p] else ("full" if z >= Z_CLEAR else "cell")
+            modes_p[p] = "fixed" if seen[p] else (_full(p, ctx) if z >= Z_CLEAR else "cell")
             if not seen[p]:
                 ctx.step_of[p] = s.search_relative
             trial = fit_frame(frame, new_states, seeds_p, modes_p, fit.zero, ctx)
@@ -195,8 +200,10 @@ def _refine_frame(frame: Frame, seeds: dict[int, PhaseState], refs: dict[int, Ph
     # a phase present that carries much intensity (plain F-test, before the misfit calibration:
     # a phase whose cell is off misfits its own peaks) has its cell, profile and texture refined
     zi = {p: intensity_z(frame, fit, p) for p in keep}
-    new_modes = {p: ("fixed" if p in frozen else "full" if zi[p] >= s.refine_profile_z else
-                     modes.get(p) if modes.get(p) in ("cell", "full") and not seen[p] else "fixed") for p in keep}
+    new_modes = {p: ("fixed" if p in frozen else
+                     _full(p, ctx) if zi[p] >= s.refine_profile_z else
+                     modes.get(p) if modes.get(p) in ("cell", "full", "first") and not seen[p] else "fixed")
+                 for p in keep}
     for p in keep:
         if new_modes[p] != "fixed" and not seen[p]:
             ctx.step_of[p] = s.search_relative
@@ -208,6 +215,7 @@ def _refine_frame(frame: Frame, seeds: dict[int, PhaseState], refs: dict[int, Ph
                                seeds=seeds, ctx=ctx)
             zi[p] = intensity_z(frame, fit, p)
     ctx.step_of.clear()
+    ctx.profiled.update(p for p in keep if modes.get(p) == "first")
     status, reason = {}, {}
     for p in keep:
         status[p] = STATUS_OK if z[p] >= s.significance_z else STATUS_WEAK
@@ -297,6 +305,7 @@ class _Sequence:
         self.ctx = FrameContext(x, unit, wavelength_a, width * width, width / float(np.median(x)))
         self.ctx.zero = 0.0
         self.ctx.step_of = {}
+        self.ctx.profiled = set()
         self.splines = background_basis(x, max(int(math.ceil((x[-1] - x[0]) / (s.background_spacing_fwhm * width))), 4))
         self.ref_states = {p: PhaseState.start(ph, w=width * width,
                                                r=(s.texture[ph.name][1] if ph.name in s.texture else 1.0))
