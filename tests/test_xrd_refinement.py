@@ -168,3 +168,18 @@ def test_texture_r_is_refined_where_it_is_declared():
                           settings=s)
     assert res.texture_r[:, 0] == pytest.approx(0.7, abs=0.02)
     assert (res.texture_r_sigma[:, 0] > 0).all()
+
+
+def test_two_candidates_the_data_cannot_tell_apart_are_flagged():
+    # the same structure under two names: whichever is reported, it is not "ok"
+    frames = [[_phase("LiFePO4", 1.0)]] * 2
+    stack, sigma = _stack(frames, seed=11)
+    one, two = _models("LiFePO4", "LiFePO4")
+    two.name = "LiFePO4 (second CIF)"
+    res = refine_sequence(X, stack, sigma, [one, two], unit="2th_deg", wavelength_a=WAVELENGTH)
+    assert (res.present.sum(axis=1) == 1).all()
+    reported = res.present.argmax(axis=1)
+    for f, p in enumerate(reported):
+        assert res.status[f, p] == "ambiguous"
+        assert "cannot tell them apart" in res.reason[f, p]
+        assert "cannot be told from" in res.reason[f, 1 - p]

@@ -85,7 +85,7 @@ from .peaks import background
 from .phases import PhaseModel
 from .presence import Z_CLEAR
 from .refine_settings import RefinementSettings
-from .wholepattern import PatternPhase, PhaseState, background_basis
+from .wholepattern import PatternPhase, PhaseState, background_basis, evaluate
 
 log = logging.getLogger("xpipe")
 
@@ -99,6 +99,11 @@ STATUS_REFIT = "refit"  # a check failed, refitted from a neighbour, then passed
 STATUS_ABSENT = "absent"
 STATUS_RUNAWAY = "runaway"
 STATUS_JUMP = "fraction_jump"
+STATUS_AMBIGUOUS = "ambiguous"  # present, but another candidate's pattern is nearly the same
+
+#: A present phase whose pattern (background projected out) correlates this well with an absent
+#: candidate's is ambiguous: the data cannot tell the two apart.
+AMBIGUOUS_CORRELATION = 0.95
 
 
 @dataclass
@@ -433,6 +438,42 @@ def _fraction_spikes(frames, pps, s: RefinementSettings, ctx) -> None:
                 fr.reason[p] = "weight fraction jumps away from both neighbouring frames"
 
 
+def _flag_ambiguous(out: SequentialRefinement, f: int, frame: Frame, fr: FrameResult, pps, last_state, s) -> None:
+    """Flag a present phase whose pattern another, absent candidate nearly repeats.
+
+    When an absent candidate's calculated pattern (at its last cell, background projected out)
+    correlates with a present phase's above :data:`AMBIGUOUS_CORRELATION`, the data cannot tell
+    the two apart (one reflection each in range, or one structure type with nearly the same
+    cell): the present one's values are not ``ok``, and both reasons say why.
+    """
+    fit = fr.fit
+    bq = frame.bg.q
+    present = {}
+    for p in fr.states:
+        i0, i1 = fit.spans[p]
+        c = frame.wt * (fit.a[:, i0:i1] @ fit.sol.coef[i0:i1])
+        c = c - bq @ (bq.T @ c)
+        if float(c @ c) > 0:
+            present[p] = c / math.sqrt(float(c @ c))
+    for q, pp in enumerate(pps):
+        if q in fr.states or not pp.rietveld:
+            continue
+        c = frame.wt * evaluate(pp, last_state[q], frame.x, zero=fit.zero, cut_fwhm=s.cut_fwhm).columns[:, 0]
+        c = c - bq @ (bq.T @ c)
+        norm = math.sqrt(float(c @ c))
+        if norm == 0 or not present:
+            continue
+        p, corr = max(((p, abs(float(v @ c)) / norm) for p, v in present.items()), key=lambda t: t[1])
+        if corr < AMBIGUOUS_CORRELATION:
+            continue
+        if out.status[f, p] in (STATUS_OK, STATUS_WEAK):
+            out.status[f, p] = STATUS_AMBIGUOUS
+        note = (f"its pattern is also that of {out.phases[q]} (correlation {corr:.2f}): the data cannot tell "
+                "them apart")
+        out.reason[f, p] = f"{out.reason[f, p]}; {note}" if out.reason[f, p] else note
+        out.reason[f, q] += f"; cannot be told from {out.phases[p]} (correlation {corr:.2f})"
+
+
 def _collect(frames, phases, pps, s: RefinementSettings, ctx, refs0) -> SequentialRefinement:
     n_frames, n_ph = len(frames), len(phases)
     nan = np.full((n_frames, n_ph), np.nan)
@@ -502,6 +543,7 @@ def _collect(frames, phases, pps, s: RefinementSettings, ctx, refs0) -> Sequenti
                 if ri and cov is not None:
                     out.texture_r_sigma[f, p] = math.sqrt(max(cov[ri[0], ri[0]], 0.0))
         out.gstar.append(gstars)
+        _flag_ambiguous(out, f, frame, fr, pps, last_state, s)
     out.settings = {k: (v if not isinstance(v, dict) else {n: list(map(str, t)) if isinstance(t, tuple) else t
                                                             for n, t in v.items()})
                     for k, v in asdict(s).items()}
