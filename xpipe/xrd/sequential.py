@@ -6,8 +6,8 @@ refinements are run in GSAS-II and TOPAS:
 
 1. The phases present and strong (``z >= refine_profile_z``) in the previous frame are
    refined: cell (bounded to ``max_step`` relative change of each length per frame), Caglioti
-   width (U, V, W) and eta, March-Dollase ``r`` where a texture is declared, and the zero
-   shift when asked. A weak phase (entering, fading, minor) keeps the best isotropic scaling
+   U and W and eta (V in the first such frame only: it mostly carries the instrument),
+   March-Dollase ``r`` where a texture is declared, and the zero shift when asked. A weak phase (entering, fading, minor) keeps the best isotropic scaling
    of its reference cell (the last one refined while strong), so that it cannot slide onto
    another phase's peaks.
 2. Every other candidate is searched for: its cell, scaled isotropically over
