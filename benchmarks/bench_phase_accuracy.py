@@ -70,7 +70,7 @@ def _peer_fit(x, stack, sigma, phases, wavelength_a, n_frames):
     from xpipe.xrd.sequential import RefinementSettings
     from xpipe.xrd.wholepattern import PatternPhase, PhaseState, background_basis, evaluate
 
-    pps = [PatternPhase.from_model(p, x, unit="2th_deg", wavelength_a=wavelength_a) for p in phases]
+    pps = [PatternPhase.from_model(p, unit="2th_deg", wavelength_a=wavelength_a) for p in phases]
     s = RefinementSettings()
     basis = background_basis(x, int(np.ceil((x[-1] - x[0]) / (s.background_spacing_fwhm * 0.05))))
     states = [PhaseState.start(p, w=0.003, u=0.0) for p in phases]

@@ -159,7 +159,7 @@ def test_phase_without_structure_is_refined_with_free_intensities():
 def test_texture_r_is_refined_where_it_is_declared():
     ph = _models("LiCoO2")[0]
     x = X
-    pp_true = PatternPhase.from_model(ph, x, unit="2th_deg", wavelength_a=WAVELENGTH, texture_hkl=(0, 0, 1))
+    pp_true = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=WAVELENGTH, texture_hkl=(0, 0, 1))
     st = PhaseState.start(ph, w=0.0016, u=0.002, eta=0.4, r=0.7)
     y = 400.0 + evaluate(pp_true, st, x).columns[:, 0] * (3e4 / evaluate(pp_true, st, x).columns[:, 0].max())
     stack = np.random.default_rng(2).poisson(np.tile(y, (2, 1))).astype(float)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .store import versions
+from .xrd.sequential import absence_text
 
 
 def _text(v) -> str:
@@ -49,13 +50,11 @@ def phase_presence(lattice_group) -> dict:
             rec["text"] = (f"present in {int(p.sum())} of {p.size} frames ({idx[0]}-{idx[-1]})"
                            + (f", weight fraction {rec['fraction_min']:.3g} to {rec['fraction_max']:.3g}"
                               if "fraction_min" in rec else ""))
-        elif np.isfinite(dl).any():
-            rec.update(detection_limit_median=_r(np.nanmedian(dl), 4), detection_limit_min=_r(np.nanmin(dl), 4),
-                       detection_limit_max=_r(np.nanmax(dl), 4))
-            rec["text"] = (f"not detected; detection limit {100 * np.nanmedian(dl):.2g} wt% "
-                           f"({100 * np.nanmin(dl):.2g} to {100 * np.nanmax(dl):.2g} over the frames)")
         else:
-            rec["text"] = "not detected (no structure given, so no detection limit in weight)"
+            if np.isfinite(dl).any():
+                rec.update(detection_limit_median=_r(np.nanmedian(dl), 4), detection_limit_min=_r(np.nanmin(dl), 4),
+                           detection_limit_max=_r(np.nanmax(dl), 4))
+            rec["text"] = absence_text(dl)
         out[name] = rec
     return out
 

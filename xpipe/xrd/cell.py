@@ -203,8 +203,19 @@ def _observables(obs, sig, kind, wavelength_a, zero_deg):
     return y, np.abs(dy_dt) * sig, -dy_dt
 
 
-def _cells_from_gstar(g6: np.ndarray, columns: np.ndarray):
-    """Cell values (n, 7) and their Jacobian with respect to the linear parameters (n, 7, p)."""
+def gstar6(cell: Cell) -> np.ndarray:
+    """Components (A, B, C, D, E, F) of the reciprocal metric tensor of a cell, 1/A^2."""
+    a, b, c = cell.a_a, cell.b_a, cell.c_a
+    ca, cb, cg = (np.cos(np.radians(v)) for v in (cell.alpha_deg, cell.beta_deg, cell.gamma_deg))
+    g = np.array([[a * a, a * b * cg, a * c * cb], [a * b * cg, b * b, b * c * ca],
+                  [a * c * cb, b * c * ca, c * c]])
+    gs = np.linalg.inv(g)
+    return np.array([gs[0, 0], gs[1, 1], gs[2, 2], gs[0, 1], gs[0, 2], gs[1, 2]])
+
+
+def _cells_from_gstar(g6: np.ndarray, columns: np.ndarray, jacobian: bool = True):
+    """Cell values (n, 7) and their Jacobian with respect to the linear parameters (n, 7, p)
+    (None without ``jacobian``)."""
     n = g6.shape[0]
     gs = np.empty((n, 3, 3))
     idx = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
@@ -223,6 +234,8 @@ def _cells_from_gstar(g6: np.ndarray, columns: np.ndarray):
         [a, b, c, np.degrees(np.arccos(cos_al)), np.degrees(np.arccos(cos_be)),
          np.degrees(np.arccos(cos_ga)), vol], axis=1,
     )
+    if not jacobian:
+        return values, None
     # dG = -G dG* G for each unit change of (A, B, C, D, E, F)
     basis = np.zeros((6, 3, 3))
     for k, (i, j) in enumerate(idx):

@@ -74,7 +74,7 @@ class Frame:
         self.phases = phases
         self.s = s
 
-    def model(self, states: dict[int, PhaseState], zero: float, deriv=True):
+    def model(self, states: dict[int, PhaseState], zero: float):
         evs = {p: evaluate(self.phases[p], states[p], self.x, zero=zero, cut_fwhm=self.s.cut_fwhm)
                for p in states}
         blocks = [self.basis] + [evs[p].columns for p in states]
@@ -123,7 +123,7 @@ class FrameResult:
     zi: dict = field(default_factory=dict)  # plain F-test z: how much intensity the phase carries
 
 
-def parameter_names(p: int, pp: PatternPhase, mode: str, s: RefinementSettings, unit: str) -> list:
+def parameter_names(p: int, pp: PatternPhase, mode: str, s: RefinementSettings) -> list:
     """The non-linear parameters phase ``p`` refines in ``mode``: ``fixed`` none, ``cell`` its
     cell, ``full`` cell, Caglioti U and W, eta and texture; ``first`` (the frame where it is
     first refined in full) Caglioti V too, which mostly carries the instrument and is then held."""
@@ -138,8 +138,8 @@ def parameter_names(p: int, pp: PatternPhase, mode: str, s: RefinementSettings, 
     return names
 
 
-def parameter_bounds(name, st: PhaseState, seed: PhaseState, ref_w: float, t_max: float, s: RefinementSettings, gi=None,
-            step=None):
+def parameter_bounds(name, seed: PhaseState | None, ref_w: float, t_max: float, s: RefinementSettings, gi=None,
+                     step=None):
     if name.startswith("g"):
         g0 = seed.g[gi]
         # each component by its own size (a relative length change e moves 1/d^2 terms by 2e);
@@ -180,17 +180,17 @@ def fit_frame(frame: Frame, states: dict[int, PhaseState], seeds: dict[int, Phas
     states = {p: st.copy() for p, st in states.items()}
     names = []
     for p, mode in modes.items():
-        names += parameter_names(p, frame.phases[p], mode, s, ctx.unit)
+        names += parameter_names(p, frame.phases[p], mode, s)
     if s.zero_shift and ctx.unit == "2th_deg" and states:
         names.append((-1, "zero"))
     lo, hi, x0 = [], [], []
     for p, name in names:
         if p < 0:
-            b = parameter_bounds(name, None, None, ctx.ref_w, ctx.t_max, s)
+            b = parameter_bounds(name, None, ctx.ref_w, ctx.t_max, s)
             v = zero
         else:
             gi = int(name[1:]) if name.startswith("g") else None
-            b = parameter_bounds(name, states[p], seeds[p], ctx.ref_w, ctx.t_max, s, gi, step=ctx.step_of.get(p))
+            b = parameter_bounds(name, seeds[p], ctx.ref_w, ctx.t_max, s, gi, step=ctx.step_of.get(p))
             v = _get(states[p], name)
         width = b[1] - b[0]
         lo.append(b[0])

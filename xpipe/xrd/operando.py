@@ -39,7 +39,7 @@ from .phases import (
     set_families,
     weight_fractions,
 )
-from .sequential import RefinementSettings, SequentialRefinement, refine_sequence
+from .sequential import RefinementSettings, SequentialRefinement, absence_text, refine_sequence
 from .tracking import Event, Tracks, classify_frames, find_events, link_peaks, stretches
 from .trackview import index_tracks
 
@@ -379,17 +379,8 @@ def _lattices_from(ref: SequentialRefinement, phases: list[PhaseModel]) -> list[
 
 
 def _absence_messages(ref: SequentialRefinement) -> list[str]:
-    out = []
-    for i, name in enumerate(ref.phases):
-        if ref.present[:, i].any():
-            continue
-        dl = ref.detection_limit[:, i]
-        if np.isfinite(dl).any():
-            out.append(f"{name}: not detected in any frame; detection limit {100 * np.nanmedian(dl):.2g} wt% "
-                       f"(median over frames, {100 * np.nanmin(dl):.2g} to {100 * np.nanmax(dl):.2g})")
-        else:
-            out.append(f"{name}: not detected in any frame (no structure, so no detection limit in weight)")
-    return out
+    return [f"{name}: {absence_text(ref.detection_limit[:, i])}" for i, name in enumerate(ref.phases)
+            if not ref.present[:, i].any()]
 
 
 def analyse_stack(

@@ -95,6 +95,7 @@ from .cell import (
     CellFit,
     _cells_from_gstar,
     design_columns,
+    gstar6,
 )
 from .reflections import Cell
 
@@ -349,17 +350,6 @@ def _pv_jacobian(parts, fwhm, eta, c, dpos, dfw, deta):
     return jm
 
 
-def _gstar6(cell: Cell) -> np.ndarray:
-    """Components (A, B, C, D, E, F) of the reciprocal metric tensor of a cell, 1/A^2."""
-    a, b, c = cell.a_a, cell.b_a, cell.c_a
-    ca, cb, cg = (math.cos(math.radians(v)) for v in (cell.alpha_deg, cell.beta_deg,
-                                                       cell.gamma_deg))
-    g = np.array([[a * a, a * b * cg, a * c * cb], [a * b * cg, b * b, b * c * ca],
-                  [a * c * cb, b * c * ca, c * c]])
-    gs = np.linalg.inv(g)
-    return np.array([gs[0, 0], gs[1, 1], gs[2, 2], gs[0, 1], gs[0, 2], gs[1, 2]])
-
-
 def _cell_values(p: np.ndarray, columns: np.ndarray, system: str):
     """(7,) cell values, (7, k) Jacobian and whether the metric is positive definite."""
     g6 = columns @ p
@@ -490,7 +480,7 @@ class _PhaseSetup:
         uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
         inverse = np.asarray(inverse).reshape(-1)
 
-        g6 = _gstar6(phase.cell)
+        g6 = gstar6(phase.cell)
         p0, *_ = np.linalg.lstsq(self.columns, g6, rcond=None)
         if np.linalg.norm(self.columns @ p0 - g6) > 1e-6 * np.linalg.norm(g6):
             raise ValueError(

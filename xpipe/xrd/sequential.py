@@ -47,7 +47,7 @@ Example
 >>> x = np.arange(10.0, 40.0, 0.01)
 >>> truth = PhaseState.start(make_phase("t", space_group="P m -3 m", cell=Cell.cubic(4.16),
 ...                          d_min_a=1.0), w=0.0025)
->>> pp = PatternPhase.from_model(ph, x, unit="2th_deg", wavelength_a=0.7749)
+>>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
 >>> col = evaluate(pp, truth, x).columns @ np.full(pp.n_columns, 100.0)
 >>> stack = np.random.default_rng(0).poisson(col + 20.0, size=(3, x.size)).astype(float)
 >>> res = refine_sequence(x, stack, np.sqrt(np.maximum(stack, 1)), [ph], unit="2th_deg",
@@ -89,7 +89,7 @@ from .wholepattern import PatternPhase, PhaseState, background_basis, evaluate
 
 log = logging.getLogger("xpipe")
 
-__all__ = ["CELL_KEYS", "RefinementSettings", "SequentialRefinement", "refine_sequence"]
+__all__ = ["CELL_KEYS", "RefinementSettings", "SequentialRefinement", "absence_text", "refine_sequence"]
 
 CELL_KEYS = ("a_a", "b_a", "c_a", "alpha_deg", "beta_deg", "gamma_deg", "volume_a3")
 
@@ -293,7 +293,7 @@ def refine_sequence(
     if s.direction == "both":
         run.backward()
     _fraction_spikes(run.frames, run.pps, s, run.ctx)
-    return _collect(run.frames, phases, run.pps, s, run.ctx, run.refs0)
+    return _collect(run.frames, phases, run.pps, s, run.ctx)
 
 
 class _Sequence:
@@ -303,7 +303,7 @@ class _Sequence:
     def __init__(self, x, stack, sigma, phases, unit, wavelength_a, s: RefinementSettings):
         self.x, self.stack, self.phases, self.s = x, stack, phases, s
         self.sig = None if sigma is None else np.broadcast_to(np.asarray(sigma, dtype=float), stack.shape)
-        self.pps = [PatternPhase.from_model(ph, x, unit=unit, wavelength_a=wavelength_a, lorentz=s.lorentz,
+        self.pps = [PatternPhase.from_model(ph, unit=unit, wavelength_a=wavelength_a, lorentz=s.lorentz,
                                             texture_hkl=s.texture[ph.name][0] if ph.name in s.texture else None)
                     for ph in phases]
         width = initial_width(x, stack[0] - background(x, np.nan_to_num(stack[0]), "snip").baseline)
@@ -397,45 +397,53 @@ class _Sequence:
                 self.frames[f] = (frame, fr)
 
 
+_JUMP_REASON = "weight fraction jumps away from both neighbouring frames"
+
+
 def _fraction_spikes(frames, pps, s: RefinementSettings, ctx) -> None:
     """Refit a frame whose weight fraction spikes away from both neighbours."""
-    n = len(frames)
-    for f in range(1, n - 1):
-        (frame, fr), (_, prev), (_, nxt) = frames[f], frames[f - 1], frames[f + 1]
-        w = weight_fractions_of(fr, pps)[2]
-        wp, wn = weight_fractions_of(prev, pps)[2], weight_fractions_of(nxt, pps)[2]
-        spiky = [p for p in w if p in wp and p in wn and abs(w[p] - 0.5 * (wp[p] + wn[p])) > s.fraction_jump
+    n_ph = len(pps)
+    w = [weight_fractions_of(fr, pps)[2] for _, fr in frames]  # each frame's fractions, once
+    for f in range(1, len(frames) - 1):
+        (frame, fr), prev, nxt = frames[f], frames[f - 1][1], frames[f + 1][1]
+        wp, wn = w[f - 1], w[f + 1]
+        spiky = [p for p in w[f] if p in wp and p in wn and abs(w[f][p] - 0.5 * (wp[p] + wn[p])) > s.fraction_jump
                  and abs(wp[p] - wn[p]) < s.fraction_jump]
         if not spiky:
             continue
         best = None
         for nb in (prev, nxt):
-            seeds = {q: (nb.states[q] if q in nb.states else fr.fit.states.get(q)) for q in range(len(pps))}
-            seeds = {q: (st if st is not None else PhaseState(g=np.zeros(0))) for q, st in seeds.items()}
-            pres = [q in nb.states for q in range(len(pps))]
-            if not all(q in nb.states or q not in fr.states for q in range(len(pps))):
+            if not all(q in nb.states or q not in fr.states for q in range(n_ph)):
                 continue
-            cand = _refine_frame(frame, seeds, seeds, pres, [True] * len(pps), [False] * len(pps), ctx)
+            seeds = {q: (nb.states[q] if q in nb.states else fr.fit.states.get(q)) for q in range(n_ph)}
+            seeds = {q: (st if st is not None else PhaseState(g=np.zeros(0))) for q, st in seeds.items()}
+            cand = _refine_frame(frame, seeds, seeds, [q in nb.states for q in range(n_ph)], [True] * n_ph,
+                                 [False] * n_ph, ctx)
             if best is None or cand.fit.chi2 < best.fit.chi2:
                 best = cand
-        if best is None:
+        if best is None or best.fit.chi2 > fr.fit.chi2 * 1.02:
             for p in spiky:
                 fr.status[p] = STATUS_JUMP
-                fr.reason[p] = "weight fraction jumps away from both neighbouring frames"
+                fr.reason[p] = _JUMP_REASON
             continue
         wb = weight_fractions_of(best, pps)[2]
-        still = [p for p in spiky if p in wb and abs(wb[p] - 0.5 * (wp[p] + wn[p])) > s.fraction_jump]
-        if best.fit.chi2 <= fr.fit.chi2 * 1.02:
-            for p in best.states:
-                if p in spiky:
-                    best.status[p] = STATUS_JUMP if p in still else STATUS_REFIT
-                    best.reason[p] = ("weight fraction jumps away from both neighbouring frames" if p in still
-                                      else "weight fraction spiked; refitted from a neighbouring frame")
-            frames[f] = (frame, best)
-        else:
-            for p in spiky:
-                fr.status[p] = STATUS_JUMP
-                fr.reason[p] = "weight fraction jumps away from both neighbouring frames"
+        for p in best.states:
+            if p in spiky:
+                still = p in wb and abs(wb[p] - 0.5 * (wp[p] + wn[p])) > s.fraction_jump
+                best.status[p] = STATUS_JUMP if still else STATUS_REFIT
+                best.reason[p] = _JUMP_REASON if still else "weight fraction spiked; refitted from a neighbouring frame"
+        frames[f] = (frame, best)
+        w[f] = wb
+
+
+def absence_text(detection_limit: np.ndarray) -> str:
+    """What to say of a phase found in no frame: its detection limit over the frames (weight
+    fractions), or why there is none."""
+    dl = np.asarray(detection_limit, dtype=float)
+    if not np.isfinite(dl).any():
+        return "not detected (no structure given, so no detection limit in weight)"
+    return (f"not detected; detection limit {100 * np.nanmedian(dl):.2g} wt% "
+            f"({100 * np.nanmin(dl):.2g} to {100 * np.nanmax(dl):.2g} over the frames)")
 
 
 def _flag_ambiguous(out: SequentialRefinement, f: int, frame: Frame, fr: FrameResult, pps, last_state, s) -> None:
@@ -474,7 +482,7 @@ def _flag_ambiguous(out: SequentialRefinement, f: int, frame: Frame, fr: FrameRe
         out.reason[f, q] += f"; cannot be told from {out.phases[p]} (correlation {corr:.2f})"
 
 
-def _collect(frames, phases, pps, s: RefinementSettings, ctx, refs0) -> SequentialRefinement:
+def _collect(frames, phases, pps, s: RefinementSettings, ctx) -> SequentialRefinement:
     n_frames, n_ph = len(frames), len(phases)
     nan = np.full((n_frames, n_ph), np.nan)
     out = SequentialRefinement(

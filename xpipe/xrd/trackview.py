@@ -15,18 +15,10 @@ from collections import Counter
 
 import numpy as np
 
-from .phases import Assignment, PhaseModel, radial_from_d
+from .phases import Assignment, PhaseModel
 from .wholepattern import cell_of
 
 __all__ = ["index_tracks"]
-
-
-def _group_positions(phase: PhaseModel, g, unit: str, wavelength_a, zero: float) -> np.ndarray:
-    d = phase.group_d_a(cell_of(g, phase.system))
-    x = radial_from_d(d, "q_A^-1" if unit == "q_nm^-1" else unit, wavelength_a)
-    if unit == "q_nm^-1":
-        x = x * 10.0
-    return x + (zero if unit == "2th_deg" else 0.0)
 
 
 def index_tracks(position: np.ndarray, fwhm: np.ndarray, phases: list[PhaseModel], gstar: list, present: np.ndarray,
@@ -52,7 +44,9 @@ def index_tracks(position: np.ndarray, fwhm: np.ndarray, phases: list[PhaseModel
         preds = {}
         for i, ph in enumerate(phases):
             if present[f, i] and gstar[f][i] is not None:
-                preds[i] = _group_positions(ph, gstar[f][i], unit, wavelength_a, float(zero[f]))
+                preds[i] = ph.group_positions(unit, wavelength_a, cell_of(gstar[f][i], ph.system))
+                if unit == "2th_deg":
+                    preds[i] = preds[i] + float(zero[f])
         for t in np.flatnonzero(np.isfinite(position[f])):
             near = []
             for i, xp in preds.items():

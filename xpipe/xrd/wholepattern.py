@@ -39,7 +39,7 @@ Example
 >>> from xpipe.xrd.wholepattern import PatternPhase, PhaseState, evaluate
 >>> ph = make_phase("LaB6", space_group="P m -3 m", cell=Cell.cubic(4.1569), d_min_a=1.0)
 >>> x = np.arange(10.0, 40.0, 0.01)
->>> pp = PatternPhase.from_model(ph, x, unit="2th_deg", wavelength_a=0.7749)
+>>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
 >>> ev = evaluate(pp, PhaseState.start(ph, w=0.0025), x, zero=0.0)
 >>> int(x[np.argmax(ev.columns[:, 0])] * 100)  # group 0 is (1 0 0), at 10.70 deg
 1069
@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..lineshapes import GAUSS_C, GAUSS_NORM
-from .cell import design_columns
+from .cell import _cells_from_gstar, _gstar_matrix, design_columns, gstar6
 from .phases import PhaseModel, lorentz_factor
 from .reflections import Cell, _equivalent_hkl, _space_group
 
@@ -79,32 +79,17 @@ _HKL_ROWS = lambda hkl: np.stack(  # noqa: E731 - the six products of 1/d^2 = ro
 # ------------------------------------------------------------------------------ cells
 
 
-def _gstar_matrix(cell: Cell) -> np.ndarray:
-    ca, cb, cg = (math.cos(math.radians(v)) for v in (cell.alpha_deg, cell.beta_deg, cell.gamma_deg))
-    a, b, c = cell.a_a, cell.b_a, cell.c_a
-    g = np.array([[a * a, a * b * cg, a * c * cb], [a * b * cg, b * b, b * c * ca], [a * c * cb, b * c * ca, c * c]])
-    return np.linalg.inv(g)
-
-
 def gstar_of(cell: Cell, system: str) -> np.ndarray:
     """Free reciprocal-metric parameters ``g`` of ``cell`` in ``system`` (least squares on the
     six components, exact for a cell of that system)."""
-    gs = _gstar_matrix(cell)
-    six = np.array([gs[0, 0], gs[1, 1], gs[2, 2], gs[0, 1], gs[0, 2], gs[1, 2]])
-    cols = design_columns(system)
-    return np.linalg.lstsq(cols, six, rcond=None)[0]
+    return np.linalg.lstsq(design_columns(system), gstar6(cell), rcond=None)[0]
 
 
 def cell_of(g: np.ndarray, system: str) -> Cell:
     """The cell of free reciprocal-metric parameters ``g``."""
-    six = design_columns(system) @ np.asarray(g, dtype=float)
-    gs = np.array([[six[0], six[3], six[4]], [six[3], six[1], six[5]], [six[4], six[5], six[2]]])
-    gm = np.linalg.inv(gs)
-    a, b, c = (math.sqrt(gm[i, i]) for i in range(3))
-    al = math.degrees(math.acos(gm[1, 2] / (b * c)))
-    be = math.degrees(math.acos(gm[0, 2] / (a * c)))
-    ga = math.degrees(math.acos(gm[0, 1] / (a * b)))
-    return Cell(a, b, c, al, be, ga)
+    cols = design_columns(system)
+    values, _ = _cells_from_gstar((cols @ np.asarray(g, dtype=float))[None, :], cols, jacobian=False)
+    return Cell(*(float(v) for v in values[0, :6]))
 
 
 # ---------------------------------------------------------------------------- texture
@@ -128,7 +113,7 @@ def march_dollase(cos2: np.ndarray, counts: np.ndarray, r: float) -> tuple[np.nd
 
 def _texture_cos2(phase: PhaseModel, hkl: np.ndarray, direction_hkl) -> tuple[np.ndarray, np.ndarray]:
     ops = _space_group(phase.space_group).operations()
-    gs = _gstar_matrix(phase.cell)
+    gs = _gstar_matrix(gstar6(phase.cell)[None, :])[0]
     hdir = np.asarray(direction_hkl, dtype=float)
     nh = math.sqrt(hdir @ gs @ hdir)
     cos2, counts = [], []
@@ -179,9 +164,9 @@ class PatternPhase:
     hkl: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=int))
 
     @classmethod
-    def from_model(cls, phase: PhaseModel, x: np.ndarray, *, unit: str, wavelength_a: float | None,
+    def from_model(cls, phase: PhaseModel, *, unit: str, wavelength_a: float | None,
                    lorentz: str = "area_detector", texture_hkl=None) -> PatternPhase:
-        """Set up ``phase`` for the axis ``x`` (``2th_deg`` or ``q_A^-1``)."""
+        """Set up ``phase`` for a ``2th_deg`` or ``q_A^-1`` axis."""
         if unit not in ("2th_deg", "q_A^-1"):
             raise ValueError(f"whole-pattern refinement needs a 2th_deg or q_A^-1 axis, not {unit!r}")
         if unit == "2th_deg" and not wavelength_a:
