@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import xpipe  # noqa: E402
-from xpipe.stages.xps import load_library  # noqa: E402
+from xpipe.recipe.sections.xps import load_library  # noqa: E402
 from xpipe.synth import xps as synth  # noqa: E402
 from xpipe.xps.fit import fit_spectrum  # noqa: E402
 

@@ -123,7 +123,7 @@ def test_changed_settings_rerun_only_what_depends_on_them(full_run, tmp_path):
 
 
 def figure_config(**kw):
-    from xpipe.stages.paper_figures import ContourMapConfig, PaperFiguresConfig
+    from xpipe.recipe.sections.figures import ContourMapConfig, PaperFiguresConfig
 
     contour = kw.pop("contour", {})
     return PaperFiguresConfig(contour=ContourMapConfig(**contour), **kw)

@@ -713,7 +713,7 @@ def test_eiger_master_frame_times_continue_over_data_files(tmp_path, with_nr_low
     from types import SimpleNamespace
 
     from xpipe.io.frames import series_offsets
-    from xpipe.stages.xrd_integrate import frame_times
+    from xpipe.stages.xrd_clock import frame_times
 
     master = _eiger_series(tmp_path, with_nr_low)
     refs = expand_inputs(str(master), tmp_path)

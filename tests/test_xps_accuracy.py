@@ -18,7 +18,7 @@ from conftest import ROOT, SHARED, write_recipe
 
 from xpipe.recipe.model import load_recipe
 from xpipe.runner import run
-from xpipe.stages.xps import load_library
+from xpipe.recipe.sections.xps import load_library
 from xpipe.xps.fit import Component, fit_spectrum
 from xpipe.xps.lineshapes import profile
 from xpipe.xps.readers import XpsReadError, read_xps

@@ -12,6 +12,7 @@ import typing
 
 from .model import Recipe
 from .schema import _is_section, _is_union, describe, iter_settings
+from .sections.xps import LibraryConfig
 
 
 def _default(f: dataclasses.Field) -> str:
@@ -56,8 +57,6 @@ def render() -> str:
         "",
     ]
     lines += _tables(Recipe, "Top level")
-    from ..stages.xps import LibraryConfig
-
     lines += [
         "# XPS component library files",
         "",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..recipe.sections.xas import state_time, state_voltage
 from .output import pyplot
 
 #: most spectra drawn in the stacked XANES figure
@@ -14,8 +15,6 @@ MAX_STACKED = 30
 
 
 def _state_axis(o, spectra):
-    from .xas import state_time, state_voltage
-
     volts = [state_voltage(st, o.results[st.key]) for st in spectra]
     if all(v is not None for v in volts) and len(set(volts)) == len(volts):
         return np.array(volts, float), "cell voltage (V)"

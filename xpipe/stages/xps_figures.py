@@ -3,6 +3,7 @@ the surface valence against voltage."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,6 @@ def plot_series_fits(res, path: Path) -> Path:
 
 def plot_xps_valence(res, path: Path) -> Path | None:
     """Mean surface valence (and the share of each valence state) against voltage or sample."""
-    from .xps import valence_fractions
-
     ok = [(s, f) for s, f in zip(res.samples, res.fits) if f is not None and f.mean_valence is not None]
     if not ok:
         return None
@@ -96,3 +95,20 @@ def plot_xps_valence(res, path: Path) -> Path | None:
     fig.savefig(path, dpi=300)
     plt.close(fig)
     return path
+
+
+def valence_fractions(fit) -> dict[str, tuple[float, float]]:
+    """Share of each valence-labelled species among them (area / sensitivity), with errors from
+    the fit's species fractions (the common denominator cancels; errors propagated by the
+    delta method with the fraction errors, which already hold the covariance)."""
+    sp = [s for s in fit.species if s.label_valence is not None]
+    total = sum(s.fraction for s in sp)
+    if not sp or total <= 0:
+        return {}
+    out = {}
+    for s in sp:
+        f = s.fraction / total
+        # d(f_i)/d(frac_j): (delta_ij - f_i) / total; fractions' errors treated as independent here
+        var = sum(((1.0 if t is s else 0.0) - f) ** 2 * (t.fraction_err or 0.0) ** 2 for t in sp) / total**2
+        out[s.name] = (f, math.sqrt(var))
+    return out

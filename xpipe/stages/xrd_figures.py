@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..results import open_results
 from ..xrd.operando import PhaseAnalysis
 from .output import pyplot
 from .xrd_results import time_axis
@@ -17,8 +18,6 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
     """Contour of the analysed range with fitted positions of every track and hkl labels."""
     plt = pyplot()
     from matplotlib.colors import LogNorm, Normalize, PowerNorm
-
-    from ..results import open_results
 
     with open_results(results_path) as res:
         s = res.patterns()

@@ -13,21 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ..io.frames import FrameRef, expand_inputs, match_scan_log, read_scan_log
-from ..io.patterns import MIN_POINTS, READERS, Pattern, PatternReadError, read_pattern
-from ..recipe.schema import Context, setting
+from ..io.files import relative_path, sha256_file
+from ..io.frames import FrameRef
+from ..io.patterns import MIN_POINTS, Pattern, PatternReadError, read_pattern
+from ..recipe.sections.xrd import XrdConfig
+from ..recipe.sections.xrd_patterns import PatternsConfig
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.integrate import RADIAL_AXES, d_spacing_a
 from .base import Stage, StageSummary
-
-if TYPE_CHECKING:
-    from .xrd_integrate import XrdConfig
+from .xrd_clock import frame_times
+from .xrd_results import _collect, _meta_time, _relative_times, stack_outputs, write_failed
 
 log = logging.getLogger("xpipe")
 
@@ -38,114 +37,6 @@ GRID_RTOL = 1e-6
 HEADER_CHARS = 4000
 
 # ----------------------------------------------------------------------------- recipe section
-
-
-@dataclass(kw_only=True)
-class PatternsConfig:
-    """Already-reduced 1D patterns, one file per time step, instead of 2D frames."""
-
-    files: str | list[str] = setting(
-        doc="Pattern files: a glob ('xrd_data/*.xye') or a list of paths or globs, sorted "
-        "naturally (scan_2 before scan_10). Read are .xye (x, intensity, sigma), .xy/.dat/.txt/"
-        ".csv (2 or 3 columns; '#' and text header lines are skipped and kept), Fit2D .chi and "
-        "GSAS .fxye."
-    )
-    unit: Literal["2th_deg", "q_A^-1", "q_nm^-1"] = setting(
-        "2th_deg", doc="Unit of the files' x column: 2theta in degrees, or Q in 1/angstrom or 1/nm."
-    )
-    wavelength_a: float | None = setting(
-        None,
-        doc="X-ray wavelength. Required for xrd.phases (indexing, cells, phase fractions) and for "
-        "the d-spacing axis of 2theta patterns; without it peaks are tracked on the axis as read. "
-        "Never guessed.",
-        unit="angstrom",
-        minimum=0,
-        exclusive_minimum=True,
-    )
-    columns: list[int] | None = setting(
-        None,
-        doc="0-based column numbers of x, intensity and optionally sigma, for files with more "
-        "than 3 columns; default: 2 columns are (x, intensity), 3 are (x, intensity, sigma).",
-        minimum=0,
-    )
-    error_model: Literal["file", "poisson", "none"] = setting(
-        "file",
-        doc="Uncertainty of each point: 'file' the files' sigma column (NaN where a file has none), "
-        "'poisson' sqrt(max(intensity, 1)) (raw counts only), 'none' (sigma stored as NaN).",
-    )
-    time_source: Literal["auto", "scan_log", "header", "mtime"] = setting(
-        "auto",
-        doc="Pattern time from the scan log, a header line holding a date (ISO 8601 and the "
-        "formats detectors write), or the file modification time. 'auto': scan log if given, "
-        "else header, else modification time.",
-    )
-    scan_log: ScanLogConfig | None = setting(
-        None, doc="Scan-log CSV giving pattern times (file name, stem or scan id the name starts with)."
-    )
-    range: list[float] | None = setting(
-        None,
-        doc="Keep only points from low to high, in 'unit', as the files are read; default all.",
-        length=2,
-        increasing=True,
-    )
-    grid: Literal["common", "first"] = setting(
-        "common",
-        doc="When the files' x axes differ (by more than 1e-6 relative), every pattern is "
-        "interpolated linearly onto the first pattern's points: 'common' keeps the range all "
-        "patterns cover, 'first' the first pattern's whole range (NaN where a pattern has no "
-        "data). Identical axes are used as read.",
-    )
-
-    def check(self, ctx: Context):
-        try:
-            self._refs = expand_inputs(self.files, ctx.base_dir)
-        except (FileNotFoundError, ValueError) as exc:
-            yield "files", str(exc)
-            return
-        stacks = [r for r in self._refs if r.dataset is not None]
-        if stacks:
-            yield "files", (
-                f"'{stacks[0].path}' is an HDF5 frame stack; xrd.patterns reads 1D pattern files "
-                "(HDF5 frames go to xrd.frames with xrd.integrate)"
-            )
-            return
-        unknown = [r.path for r in self._refs if os.path.splitext(r.path)[1].lower() not in READERS]
-        if unknown:
-            yield "files", (
-                f"{len(unknown)} file(s) of an unknown pattern format, e.g. '{os.path.basename(unknown[0])}'; "
-                f"read are {', '.join(sorted(READERS))}"
-            )
-            return
-        if self.columns is not None:
-            if len(self.columns) not in (2, 3) or len(set(self.columns)) != len(self.columns):
-                yield "columns", (
-                    f"expected 2 or 3 different column numbers (x, intensity[, sigma]), found {self.columns}"
-                )
-            elif self.error_model == "file" and len(self.columns) == 2:
-                yield "columns", "error_model 'file' needs a sigma column: name 3 columns, or use 'poisson' or 'none'"
-        if self.time_source == "scan_log" and self.scan_log is None:
-            yield "scan_log", "time_source is 'scan_log' but no scan_log is given"
-            return
-        self._log_times = None
-        if self.scan_log is not None and self.time_source in ("auto", "scan_log"):
-            s = self.scan_log
-            try:
-                rows = read_scan_log(s.file, s.file_column, s.start_column, s.end_column)
-            except (ValueError, OSError) as exc:
-                yield "scan_log", str(exc)
-                return
-            times = match_scan_log(self._refs, rows)
-            missing = [r.key for r, t in zip(self._refs, times) if t is None]
-            if missing:
-                yield "scan_log", (
-                    f"{len(missing)} pattern file(s) have no row in '{s.file}', e.g. "
-                    f"{os.path.basename(missing[0])}"
-                )
-            self._log_times = times
-
-    @property
-    def refs(self) -> list[FrameRef]:
-        return self._refs
 
 
 # ----------------------------------------------------------------------------- worker
@@ -183,7 +74,6 @@ class PatternWorker:
     def process(self, indices: list[int]) -> dict:
         """Read files ``indices``; returns concatenated arrays for successes and reasons for
         failures (``lengths`` splits the arrays, one piece per pattern)."""
-        from .xrd_integrate import sha256_file
 
         rows, xs, intens, sigmas, meta, failures = [], [], [], [], [], []
         for index in indices:
@@ -257,7 +147,6 @@ class PatternStage(Stage):
         return PatternWorker(self.pcfg, self.refs)
 
     def plan_lines(self) -> list[str]:
-        from .xrd_integrate import relative_path
 
         c = self.pcfg
         wl = f"wavelength {c.wavelength_a} A" if c.wavelength_a else "no wavelength (no d axis, no phases)"
@@ -274,8 +163,6 @@ class PatternStage(Stage):
         return StageSummary(**write_patterns(entry, self, checkpoints))
 
     def after(self, results_path: Path, outdir: Path) -> list[Path]:
-        from .xrd_results import stack_outputs
-
         return stack_outputs(results_path, outdir, self.cfg, self.base_dir)
 
 
@@ -318,9 +205,6 @@ def onto_grid(target: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     """Write ``/entry/xrd/{integrated,failed,patterns}``; returns the stage summary."""
-    from .xrd_integrate import frame_times, relative_path, sha256_file
-    from .xrd_results import _collect, _meta_time, _relative_times, write_failed
-
     cfg = stage.pcfg
     refs = stage.refs
     ok, failed, _, _ = _collect(stage, checkpoints)
@@ -472,4 +356,3 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     }
 
 
-from .xrd_integrate import ScanLogConfig  # noqa: E402  (after PatternsConfig: the two modules import each other)

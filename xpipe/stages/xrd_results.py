@@ -11,11 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.files import relative_path, sha256_file
 from ..io.frames import FrameTime
+from ..io.geometry import geometry_record
+from ..recipe.sections.xrd_frames import build_ai
+from ..results import open_results
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.integrate import RADIAL_AXES, d_spacing_a
 from .output import pyplot
-from .xrd_integrate import build_ai, frame_times, geometry_record, relative_path, sha256_file
+from .xrd_clock import frame_times
 
 
 def _collect(stage, checkpoints):
@@ -202,8 +206,6 @@ def _meta_time(meta: dict) -> FrameTime:
 
 def frames_table(results_path: Path, out: Path, base_dir: Path) -> Path:
     """CSV of every frame: index, file, time, status and failure reason."""
-    from ..results import open_results
-
     with open_results(results_path) as res:
         stack = res.patterns()
         failed = res.failed()
@@ -238,8 +240,6 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
     """figures/xrd_contour.png: radial axis against time, robust colour limits."""
     plt = pyplot()
     from matplotlib.colors import LogNorm, Normalize, PowerNorm
-
-    from ..results import open_results
 
     with open_results(results_path) as res:
         s = res.patterns()
@@ -293,8 +293,6 @@ def _d_to_tth(wl):
 
 def export_xye(results_path: Path, folder: Path) -> list[Path]:
     """One ``<frame>.xye`` per integrated frame: radial, intensity, sigma, with a '#' header."""
-    from ..results import open_results
-
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     with open_results(results_path) as res:
