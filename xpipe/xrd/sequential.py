@@ -36,6 +36,9 @@ expected chi^2 rise, ``S^2 || c_perp ||^2`` with ``c_perp`` the phase's calculat
 orthogonal to the rest of the model (its overlaps with other phases and the background taken
 out), would just reach ``significance_z``.
 
+The frame fits are collected into one :class:`SequentialRefinement` by
+:mod:`xpipe.xrd.refine_results`.
+
 Example
 -------
 >>> import numpy as np
@@ -60,20 +63,15 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .blas import one_blas_thread
-from .cell import _cells_from_gstar, design_columns
 from .framefit import (
     Frame,
     FrameContext,
     FrameResult,
     cell_lengths,
-    covariance,
-    detection_limit,
-    dof,
     fit_frame,
     initial_width,
     intensity_z,
@@ -84,60 +82,23 @@ from .framefit import (
 from .peaks import background
 from .phases import PhaseModel
 from .presence import Z_CLEAR
+from .refine_results import (
+    CELL_KEYS,
+    STATUS_JUMP,
+    STATUS_OK,
+    STATUS_REFIT,
+    STATUS_RUNAWAY,
+    STATUS_WEAK,
+    SequentialRefinement,
+    _collect,
+    absence_text,
+)
 from .refine_settings import RefinementSettings
-from .wholepattern import PatternPhase, PhaseState, background_basis, evaluate
+from .wholepattern import PatternPhase, PhaseState, background_basis
 
 log = logging.getLogger("xpipe")
 
 __all__ = ["CELL_KEYS", "RefinementSettings", "SequentialRefinement", "absence_text", "refine_sequence"]
-
-CELL_KEYS = ("a_a", "b_a", "c_a", "alpha_deg", "beta_deg", "gamma_deg", "volume_a3")
-
-STATUS_OK = "ok"
-STATUS_WEAK = "weak"  # kept by hysteresis: stay_z <= z < significance_z
-STATUS_REFIT = "refit"  # a check failed, refitted from a neighbour, then passed
-STATUS_ABSENT = "absent"
-STATUS_RUNAWAY = "runaway"
-STATUS_JUMP = "fraction_jump"
-STATUS_AMBIGUOUS = "ambiguous"  # present, but another candidate's pattern is nearly the same
-
-#: A present phase whose pattern (background projected out) correlates this well with an absent
-#: candidate's is ambiguous: the data cannot tell the two apart.
-AMBIGUOUS_CORRELATION = 0.95
-
-
-@dataclass
-class SequentialRefinement:
-    """Per frame and phase results of :func:`refine_sequence` (``[frame, phase]`` arrays)."""
-
-    phases: list[str]
-    present: np.ndarray
-    z: np.ndarray
-    status: np.ndarray
-    reason: np.ndarray
-    cell: dict[str, np.ndarray]
-    cell_sigma: dict[str, np.ndarray]
-    scale: np.ndarray
-    scale_sigma: np.ndarray
-    fraction: np.ndarray
-    fraction_sigma: np.ndarray
-    detection_limit: np.ndarray
-    fwhm_u: np.ndarray
-    fwhm_w: np.ndarray
-    eta: np.ndarray
-    texture_r: np.ndarray
-    texture_r_sigma: np.ndarray
-    chi2_nu: np.ndarray  # [frame]
-    rwp: np.ndarray  # [frame]
-    zero: np.ndarray  # [frame]
-    calculated: np.ndarray  # [frame, point] model
-    background: np.ndarray  # [frame, point]
-    gstar: list  # [frame][phase] free G* (None where never refined)
-    settings: dict
-
-
-# ------------------------------------------------------------------------ statistics
-
 
 def _full(p: int, ctx) -> str:
     """``first`` for a phase whose Caglioti V has not been refined yet, else ``full``."""
@@ -159,13 +120,35 @@ def _refine_frame(frame: Frame, seeds: dict[int, PhaseState], refs: dict[int, Ph
     modes = {p: ("fixed" if p in frozen else "full") for p in active}
     fit = fit_frame(frame, {p: seeds[p] for p in active}, seeds, modes, ctx.zero, ctx)
     trials = {p: 1 for p in active}
+    fit, seeds, modes = _search_others(frame, fit, seeds, refs, modes, trials, seen, ctx)
+    # presence by test, hysteresis for the phases present before
+    z = _presence_z(frame, fit, trials, modes, seeds, ctx)
+    keep = [p for p in fit.states if z[p] >= (s.stay_z if present_prev[p] else s.significance_z)]
+    fit, modes, zi = _refine_kept(frame, fit, keep, z, trials, modes, seeds, seen, frozen, ctx)
+    ctx.step_of.clear()
+    ctx.profiled.update(p for p in keep if modes.get(p) == "first")
+    status, reason = {}, {}
+    for p in keep:
+        status[p] = STATUS_OK if z[p] >= s.significance_z else STATUS_WEAK
+        if status[p] == STATUS_WEAK:
+            reason[p] = f"kept by hysteresis: z = {z[p]:.1f} < {s.significance_z:g}"
+    return FrameResult(fit, {p: p in keep for p in range(n_ph)}, z, status, reason,
+                        {p: fit.states[p] for p in keep}, list(seen), ctx.rel_width, zi)
+
+
+def _search_others(frame: Frame, fit, seeds, refs, modes, trials, seen, ctx):
+    """Greedy search of the phases not in ``fit``: ``(fit, seeds, modes)`` once none enters.
+
+    Of the candidates the search finds (up to three, strongest first), the one that fits best
+    once refined enters (a textured phase may look weaker than a wrong one before its texture
+    is refined); the rest are searched again on the new model. ``trials`` gets the number of
+    cells tried for each phase that enters.
+    """
+    s = frame.s
     searched = set()
-    # greedy: of the candidates the search finds (up to three, strongest first), the one that
-    # fits best once refined enters (a textured phase may look weaker than a wrong one before
-    # its texture is refined); the rest are searched again on the new model
     while True:
         found = []
-        for p in range(n_ph):
+        for p in range(len(frame.phases)):
             if p in fit.states or p in searched:
                 continue
             rel = s.search_relative_seen if seen[p] else s.search_relative
@@ -175,35 +158,54 @@ def _refine_frame(frame: Frame, seeds: dict[int, PhaseState], refs: dict[int, Ph
             else:
                 found.append((z, p, st, n_try))
         if not found:
-            break
-        best = None
-        for z, p, st, n_try in sorted(found, key=lambda t: -t[0])[:3]:
-            new_states = dict(fit.states)
-            new_states[p] = st
-            seeds_p = dict(seeds)
-            seeds_p[p] = st
-            modes_p = dict(modes)
-            # a phase never seen may differ from its CIF cell anisotropically: its cell is refined
-            # once, within the search range (with its profile and texture when it is plainly
-            # strong); afterwards a weak phase keeps its cell
-            modes_p[p] = "fixed" if seen[p] else (_full(p, ctx) if z >= Z_CLEAR else "cell")
-            if not seen[p]:
-                ctx.step_of[p] = s.search_relative
-            trial = fit_frame(frame, new_states, seeds_p, modes_p, fit.zero, ctx)
-            ctx.step_of.pop(p, None)
-            if best is None or trial.chi2 < best[0].chi2:
-                best = (trial, p, seeds_p, modes_p, n_try)
-        fit, p, seeds, modes, trials[p] = best
+            return fit, seeds, modes
+        fit, p, seeds, modes, trials[p] = _best_entry(frame, fit, found, seeds, modes, seen, ctx)
         searched.add(p)
-    # presence by test, hysteresis for the phases present before
+
+
+def _best_entry(frame: Frame, fit, found, seeds, modes, seen, ctx):
+    """Of the three strongest ``(z, phase, state, cells tried)`` found, the one that fits best
+    once refined with the model: ``(fit, phase, seeds, modes, cells tried)``."""
+    s = frame.s
+    best = None
+    for z, p, st, n_try in sorted(found, key=lambda t: -t[0])[:3]:
+        new_states = dict(fit.states)
+        new_states[p] = st
+        seeds_p = dict(seeds)
+        seeds_p[p] = st
+        modes_p = dict(modes)
+        # a phase never seen may differ from its CIF cell anisotropically: its cell is refined
+        # once, within the search range (with its profile and texture when it is plainly
+        # strong); afterwards a weak phase keeps its cell
+        modes_p[p] = "fixed" if seen[p] else (_full(p, ctx) if z >= Z_CLEAR else "cell")
+        if not seen[p]:
+            ctx.step_of[p] = s.search_relative
+        trial = fit_frame(frame, new_states, seeds_p, modes_p, fit.zero, ctx)
+        ctx.step_of.pop(p, None)
+        if best is None or trial.chi2 < best[0].chi2:
+            best = (trial, p, seeds_p, modes_p, n_try)
+    return best
+
+
+def _presence_z(frame: Frame, fit, trials, modes, seeds, ctx) -> dict[int, float]:
+    """z of every phase in ``fit``; a weak one must be needed even when the others are refined
+    without it."""
+    s = frame.s
     z = {p: phase_test(frame, fit, p, trials[p]) for p in fit.states}
-    for p in fit.states:  # a weak phase must be needed even when the others are refined without it
+    for p in fit.states:
         if z[p] < s.refine_profile_z and z[p] >= s.stay_z:
             z[p] = phase_test(frame, fit, p, trials[p], modes=modes, seeds=seeds, ctx=ctx)
-    present = {p: z[p] >= (s.stay_z if present_prev[p] else s.significance_z) for p in fit.states}
-    keep = [p for p in fit.states if present[p]]
-    # a phase present that carries much intensity (plain F-test, before the misfit calibration:
-    # a phase whose cell is off misfits its own peaks) has its cell, profile and texture refined
+    return z
+
+
+def _refine_kept(frame: Frame, fit, keep, z, trials, modes, seeds, seen, frozen, ctx):
+    """The phases that passed, refined again without the others: ``(fit, modes, zi)``.
+
+    A phase present that carries much intensity (plain F-test ``zi``, before the misfit
+    calibration: a phase whose cell is off misfits its own peaks) has its cell, profile and
+    texture refined. ``z`` is updated in place where the frame is refitted.
+    """
+    s = frame.s
     zi = {p: intensity_z(frame, fit, p) for p in keep}
     new_modes = {p: ("fixed" if p in frozen else
                      _full(p, ctx) if zi[p] >= s.refine_profile_z else
@@ -219,15 +221,7 @@ def _refine_frame(frame: Frame, seeds: dict[int, PhaseState], refs: dict[int, Ph
             z[p] = phase_test(frame, fit, p, trials[p], modes=modes if z[p] < s.refine_profile_z else None,
                                seeds=seeds, ctx=ctx)
             zi[p] = intensity_z(frame, fit, p)
-    ctx.step_of.clear()
-    ctx.profiled.update(p for p in keep if modes.get(p) == "first")
-    status, reason = {}, {}
-    for p in keep:
-        status[p] = STATUS_OK if z[p] >= s.significance_z else STATUS_WEAK
-        if status[p] == STATUS_WEAK:
-            reason[p] = f"kept by hysteresis: z = {z[p]:.1f} < {s.significance_z:g}"
-    return FrameResult(fit, {p: p in keep for p in range(n_ph)}, z, status, reason,
-                        {p: fit.states[p] for p in keep}, list(seen), ctx.rel_width, zi)
+    return fit, modes, zi
 
 
 def _check(frame: Frame, fr: FrameResult, refs0: dict[int, np.ndarray], s: RefinementSettings,
@@ -273,18 +267,46 @@ def refine_sequence(
 
     Parameters
     ----------
-    x : radial axis, increasing (``2th_deg`` in degrees or ``q_A^-1``).
-    stack : ``[frame, point]`` intensities in time order; NaN points are ignored.
-    sigma : matching uncertainties (e.g. Poisson from the integration), or None
+    x : ndarray
+        Radial axis, increasing: 2theta in degrees (``2th_deg``) or Q in 1/A (``q_A^-1``).
+    stack : ndarray
+        ``[frame, point]`` intensities (counts) in time order; NaN points are ignored.
+    sigma : ndarray or None
+        Matching uncertainties (counts, e.g. Poisson from the integration), or None
         (``sqrt(max(y, 1))``).
-    phases : candidate phases (:func:`xpipe.xrd.phases.make_phase`).
-    unit, wavelength_a : the radial axis; the wavelength is needed on 2theta axes and for
-        Lorentz factors.
-    settings : :class:`RefinementSettings`.
+    phases : list of PhaseModel
+        Candidate phases (:func:`xpipe.xrd.phases.make_phase`).
+    unit : str
+        ``2th_deg`` or ``q_A^-1``.
+    wavelength_a : float or None
+        Wavelength in A; needed on 2theta axes and for Lorentz factors.
+    settings : RefinementSettings, optional
+        Tests, steps and checks (:class:`RefinementSettings`; its defaults when None).
 
     Returns
     -------
     SequentialRefinement
+        Per frame and phase presence, cells (A, degrees), weight fractions, detection limits,
+        profiles and statuses with their reasons.
+
+    Examples
+    --------
+    A cubic cell that grows by 0.1 % from one frame to the next:
+
+    >>> import numpy as np
+    >>> from xpipe.xrd.phases import make_phase
+    >>> from xpipe.xrd.reflections import Cell
+    >>> from xpipe.xrd.sequential import refine_sequence
+    >>> from xpipe.xrd.wholepattern import PatternPhase, PhaseState, evaluate
+    >>> ph = make_phase("LaB6", space_group="P m -3 m", cell=Cell.cubic(4.1569), d_min_a=1.0)
+    >>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
+    >>> x = np.arange(10.0, 40.0, 0.01)
+    >>> start = PhaseState.start(ph, w=0.0025)
+    >>> stack = np.array([evaluate(pp, start.scaled(f), x).columns @ np.full(pp.n_columns, 100.0) + 20.0
+    ...                   for f in (1.0, 1.001)])
+    >>> res = refine_sequence(x, stack, None, [ph], unit="2th_deg", wavelength_a=0.7749)
+    >>> np.round(res.cell["a_a"][:, 0], 4).tolist(), res.status[:, 0].tolist()
+    ([4.1569, 4.1611], ['ok', 'ok'])
     """
     s = settings or RefinementSettings()
     run = _Sequence(np.asarray(x, dtype=float), np.atleast_2d(np.asarray(stack, dtype=float)), sigma, phases,
@@ -434,128 +456,3 @@ def _fraction_spikes(frames, pps, s: RefinementSettings, ctx) -> None:
                 best.reason[p] = _JUMP_REASON if still else "weight fraction spiked; refitted from a neighbouring frame"
         frames[f] = (frame, best)
         w[f] = wb
-
-
-def absence_text(detection_limit: np.ndarray) -> str:
-    """What to say of a phase found in no frame: its detection limit over the frames (weight
-    fractions), or why there is none."""
-    dl = np.asarray(detection_limit, dtype=float)
-    if not np.isfinite(dl).any():
-        return "not detected (no structure given, so no detection limit in weight)"
-    return (f"not detected; detection limit {100 * np.nanmedian(dl):.2g} wt% "
-            f"({100 * np.nanmin(dl):.2g} to {100 * np.nanmax(dl):.2g} over the frames)")
-
-
-def _flag_ambiguous(out: SequentialRefinement, f: int, frame: Frame, fr: FrameResult, pps, last_state, s) -> None:
-    """Flag a present phase whose pattern another, absent candidate nearly repeats.
-
-    When an absent candidate's calculated pattern (at its last cell, background projected out)
-    correlates with a present phase's above :data:`AMBIGUOUS_CORRELATION`, the data cannot tell
-    the two apart (one reflection each in range, or one structure type with nearly the same
-    cell): the present one's values are not ``ok``, and both reasons say why.
-    """
-    fit = fr.fit
-    bq = frame.bg.q
-    present = {}
-    for p in fr.states:
-        i0, i1 = fit.spans[p]
-        c = frame.wt * (fit.a[:, i0:i1] @ fit.sol.coef[i0:i1])
-        c = c - bq @ (bq.T @ c)
-        if float(c @ c) > 0:
-            present[p] = c / math.sqrt(float(c @ c))
-    for q, pp in enumerate(pps):
-        if q in fr.states or not pp.rietveld:
-            continue
-        c = frame.wt * evaluate(pp, last_state[q], frame.x, zero=fit.zero, cut_fwhm=s.cut_fwhm).columns[:, 0]
-        c = c - bq @ (bq.T @ c)
-        norm = math.sqrt(float(c @ c))
-        if norm == 0 or not present:
-            continue
-        p, corr = max(((p, abs(float(v @ c)) / norm) for p, v in present.items()), key=lambda t: t[1])
-        if corr < AMBIGUOUS_CORRELATION:
-            continue
-        if out.status[f, p] in (STATUS_OK, STATUS_WEAK):
-            out.status[f, p] = STATUS_AMBIGUOUS
-        note = (f"its pattern is also that of {out.phases[q]} (correlation {corr:.2f}): the data cannot tell "
-                "them apart")
-        out.reason[f, p] = f"{out.reason[f, p]}; {note}" if out.reason[f, p] else note
-        out.reason[f, q] += f"; cannot be told from {out.phases[p]} (correlation {corr:.2f})"
-
-
-def _collect(frames, phases, pps, s: RefinementSettings, ctx) -> SequentialRefinement:
-    n_frames, n_ph = len(frames), len(phases)
-    nan = np.full((n_frames, n_ph), np.nan)
-    out = SequentialRefinement(
-        phases=[p.name for p in phases], present=np.zeros((n_frames, n_ph), bool), z=nan.copy(),
-        status=np.full((n_frames, n_ph), STATUS_ABSENT, dtype=object),
-        reason=np.full((n_frames, n_ph), "", dtype=object),
-        cell={k: nan.copy() for k in CELL_KEYS}, cell_sigma={k: nan.copy() for k in CELL_KEYS},
-        scale=nan.copy(), scale_sigma=nan.copy(), fraction=nan.copy(), fraction_sigma=nan.copy(),
-        detection_limit=nan.copy(), fwhm_u=nan.copy(), fwhm_w=nan.copy(), eta=nan.copy(),
-        texture_r=nan.copy(), texture_r_sigma=nan.copy(), chi2_nu=np.full(n_frames, np.nan),
-        rwp=np.full(n_frames, np.nan), zero=np.zeros(n_frames),
-        calculated=np.full((n_frames, frames[0][0].x.size), np.nan),
-        background=np.full((n_frames, frames[0][0].x.size), np.nan), gstar=[], settings={})
-    last_state = {p: PhaseState.start(ph, w=ctx.ref_w) for p, ph in enumerate(phases)}
-    for f, (frame, fr) in enumerate(frames):
-        fit = fr.fit
-        nu = dof(frame, fit)
-        out.chi2_nu[f] = fit.chi2 / nu
-        yw = frame.yw
-        out.rwp[f] = math.sqrt(fit.chi2 / max(float(yw @ yw), 1e-300))
-        out.zero[f] = fit.zero
-        out.calculated[f] = fit.a @ fit.sol.coef
-        nb = frame.basis.shape[1]
-        out.background[f] = fit.a[:, :nb] @ fit.sol.coef[:nb]
-        scale, scale_sig, frac, frac_sig = weight_fractions_of(fr, pps)
-        cov = covariance(fit)
-        m = fit.a.shape[1]
-        gstars = []
-        for p, ph in enumerate(phases):
-            st = fr.states.get(p)
-            if st is not None:
-                last_state[p] = st
-            gstars.append(None if st is None else np.array(st.g))
-            if p in fit.states:
-                out.z[f, p] = fr.z.get(p, np.nan)
-            if st is None:
-                out.z[f, p] = fr.z.get(p, 0.0)
-                dl = detection_limit(frame, fr, p, last_state[p], pps, s, scale)
-                out.detection_limit[f, p] = dl
-                z_txt = f"z = {out.z[f, p]:.1f} < {s.significance_z:g}"
-                out.reason[f, p] = (f"not detected ({z_txt}); detection limit {100 * dl:.2g} wt%"
-                                    if np.isfinite(dl) else f"not detected ({z_txt}); no structure, so no "
-                                    "detection limit in weight")
-                continue
-            out.present[f, p] = True
-            out.status[f, p] = fr.status.get(p, STATUS_OK)
-            out.reason[f, p] = fr.reason.get(p, "")
-            out.detection_limit[f, p] = detection_limit(frame, fr, p, st, pps, s, scale)
-            cols = design_columns(ph.system)
-            six = cols @ st.g
-            values, jac = _cells_from_gstar(six[None, :], cols)
-            gi = [m + j for j, (q, name) in enumerate(fit.names) if q == p and name.startswith("g")]
-            for k, key in enumerate(CELL_KEYS):
-                out.cell[key][f, p] = values[0, k]
-                if cov is not None and len(gi) == pps[p].n_cell:
-                    jk = jac[0, k]
-                    out.cell_sigma[key][f, p] = math.sqrt(max(float(jk @ cov[np.ix_(gi, gi)] @ jk), 0.0))
-            out.scale[f, p] = scale.get(p, np.nan)
-            out.scale_sigma[f, p] = scale_sig.get(p, np.nan)
-            out.fraction[f, p] = frac.get(p, np.nan)
-            out.fraction_sigma[f, p] = frac_sig.get(p, np.nan)
-            out.fwhm_u[f, p], out.fwhm_w[f, p], out.eta[f, p] = st.u, st.w, st.eta
-            if pps[p].texture_cos2 is not None:
-                out.texture_r[f, p] = st.r
-                ri = [m + j for j, (q, name) in enumerate(fit.names) if q == p and name == "r"]
-                if ri and cov is not None:
-                    out.texture_r_sigma[f, p] = math.sqrt(max(cov[ri[0], ri[0]], 0.0))
-        out.gstar.append(gstars)
-        _flag_ambiguous(out, f, frame, fr, pps, last_state, s)
-    out.settings = {k: (v if not isinstance(v, dict) else {n: list(map(str, t)) if isinstance(t, tuple) else t
-                                                            for n, t in v.items()})
-                    for k, v in asdict(s).items()}
-    out.settings["initial_fwhm"] = math.sqrt(ctx.ref_w)
-    out.settings["method"] = ("sequential whole-pattern refinement: Rietveld scales where the structure is known, "
-                              "Pawley intensities where it is not; presence by F-test with hysteresis")
-    return out
