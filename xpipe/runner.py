@@ -20,6 +20,7 @@ from .cache import FileHasher, stage_hash
 from .executor import Executor, make_executor, run_chunks
 from .progress import Progress
 from .recipe.model import LoadedRecipe
+from .stages import registry
 from .stages.base import Stage
 from .store import (
     CheckpointStore,
@@ -30,6 +31,7 @@ from .store import (
     versions,
     write_provenance,
 )
+from .summary import write_summary
 
 log = logging.getLogger("xpipe")
 
@@ -55,38 +57,8 @@ class ResumeError(Exception):
 
 
 def build_stages(loaded: LoadedRecipe) -> list[Stage]:
-    from .stages.xas import XasStage
-    from .stages.xps import XpsStage
-    from .stages.xrd_integrate import IntegrateStage
-    from .stages.xrd_phases import PhasesStage
-
-    r = loaded.recipe
-    stages: list[Stage] = []
-    if r.xrd is not None:
-        if r.xrd.patterns is not None:
-            from .stages.xrd_patterns import PatternStage
-
-            stages.append(PatternStage(r.xrd, loaded.base_dir))
-        else:
-            stages.append(IntegrateStage(r.xrd, loaded.base_dir))
-        if r.xrd.peaks is not None:
-            stages.append(PhasesStage(r.xrd, loaded.base_dir))
-    if r.xas:
-        stages.append(XasStage(r.xas, loaded.base_dir))
-    if r.xps:
-        stages.append(XpsStage(r.xps, loaded.base_dir))
-    echem = None
-    if r.echem is not None:
-        from .stages.echem import EchemStage
-
-        echem = EchemStage(r.echem, loaded.base_dir)
-        stages.append(echem)
-    figures = r.figures
-    if echem is not None or figures is not None:
-        from .stages.timeline import TimelineStage
-
-        stages.append(TimelineStage(r.timeline, echem, figures, loaded.base_dir))
-    return stages
+    """The stages of a loaded recipe, in run order (see :mod:`xpipe.stages.registry`)."""
+    return registry.build_stages(loaded.recipe, loaded.base_dir)
 
 
 def _workers(cfg, workers: int | None) -> int:
@@ -326,7 +298,5 @@ def assemble(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], hashes: di
         return report
     for st in stages:
         report.files.extend(st.after(results, outdir))
-    from .summary import write_summary
-
     report.files.extend(write_summary(results, report, outdir))
     return report

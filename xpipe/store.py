@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that the file is either old, or new and complete."""
@@ -245,8 +247,6 @@ def atomic_h5(path: Path):
 def versions() -> dict[str, str]:
     """Versions of xpipe and the libraries that decide its numbers."""
     from importlib import metadata
-
-    from . import __version__
 
     out = {"xpipe": __version__, "python": platform.python_version()}
     for dist in ("pyFAI", "fabio", "numpy", "scipy", "h5py", "hdf5plugin", "matplotlib", "PyYAML", "gemmi", "pybaselines", "xraylarch", "xraydb", "lmfit",

@@ -36,10 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from . import runner
+from .cache import FileHasher
 from .executor import Executor
 from .io.frames import FrameRef, hdf5_closed, hdf5_length, inputs_listing, series_offsets
 from .recipe.model import LoadedRecipe, load_recipe
 from .recipe.schema import Context
+from .recipe.yamlio import load_yaml
+from .stages.xrd_integrate import IntegrateStage
+from .stages.xrd_patterns import PatternStage
+from .stages.xrd_results import frames_table, plot_contour
 from .store import CheckpointStore, FolderBusy, WriterLock, atomic_write_bytes, now_iso
 
 log = logging.getLogger("xpipe")
@@ -72,8 +77,6 @@ class WatchOptions:
 def _watched_files(path: str | Path) -> str | list[str] | None:
     """The ``files`` value of the recipe's ``xrd.frames`` (or ``xrd.patterns``), read before the
     recipe is validated; None when there is none (validation then says what is wrong)."""
-    from .recipe.yamlio import load_yaml
-
     try:
         data = load_yaml(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -102,12 +105,8 @@ def watched_section(loaded: LoadedRecipe):
     """``(section, stage class)`` of what the watch follows; :class:`WatchError` if nothing."""
     xrd = loaded.recipe.xrd
     if xrd is not None and xrd.frames is not None:
-        from .stages.xrd_integrate import IntegrateStage
-
         return xrd.frames, IntegrateStage
     if xrd is not None and xrd.patterns is not None:
-        from .stages.xrd_patterns import PatternStage
-
         return xrd.patterns, PatternStage
     raise WatchError(
         f"{loaded.path.name} has no xrd.frames (2D frames) or xrd.patterns (1D pattern files): "
@@ -469,8 +468,6 @@ class Watch:
     def _update(self, runs: list[dict], started: str) -> None:
         """Intermediate results: results.h5 with the stack stage only, the frames table and the
         contour map."""
-        from .stages.xrd_results import frames_table, plot_contour
-
         self._use_refs(self._finished_refs())
         stage = self.stage_cls(self.loaded.recipe.xrd, self.base_dir)
         report = runner.assemble(self.loaded, self.outdir, [stage], {stage.name: None},
@@ -504,8 +501,6 @@ class Watch:
     def _remember_checksums(self, refs: list[FrameRef]) -> None:
         """Give the stage cache the checksums the workers computed of files that are unchanged
         since they were handed on, so the final assembly does not read every frame again."""
-        from .cache import FileHasher
-
         known = self.worker.checksums if self.worker is not None else {}
         hasher = FileHasher(self.work / "file_hashes.json")
         added = 0

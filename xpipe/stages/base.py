@@ -42,6 +42,13 @@ class Stage:
     #: True for a whole-results stage whose written part can be replayed from the cache.
     caches_state: bool = False
 
+    @classmethod
+    def from_recipe(cls, recipe: Any, base_dir: Path, built: dict[str, Stage]) -> Stage | None:
+        """This stage for ``recipe`` (its resolved :class:`~xpipe.recipe.model.Recipe`), or None
+        when the recipe does not ask for it. ``built`` holds the stages made before this one, by
+        name, for a stage that works with another (the timeline with the cycler record)."""
+        return None
+
     def keys(self) -> list[str]:
         """Items for the executor, in order; empty for a stage that works in :meth:`write`."""
         return []

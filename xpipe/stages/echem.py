@@ -50,6 +50,10 @@ class EchemStage(Stage):
     name = "echem"
     label = "cycler record"
 
+    @classmethod
+    def from_recipe(cls, recipe, base_dir: Path, built: dict[str, Stage]) -> EchemStage | None:
+        return None if recipe.echem is None else cls(recipe.echem, base_dir)
+
     def __init__(self, cfg: EchemConfig, base_dir: Path) -> None:
         self.cfg = cfg
         self.base_dir = Path(base_dir)

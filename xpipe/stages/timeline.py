@@ -70,6 +70,13 @@ class TimelineStage(Stage):
     name = "timeline"
     label = "timeline"
 
+    @classmethod
+    def from_recipe(cls, recipe, base_dir: Path, built: dict[str, Stage]) -> TimelineStage | None:
+        echem = built.get("echem")
+        if echem is None and recipe.figures is None:
+            return None
+        return cls(recipe.timeline, echem, recipe.figures, base_dir)
+
     def __init__(self, cfg: TimelineConfig, echem_stage, figures_cfg, base_dir: Path) -> None:
         self.cfg = cfg
         self.echem = echem_stage

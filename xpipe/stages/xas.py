@@ -171,6 +171,10 @@ class XasStage(Stage):
     name = "xas"
     label = "spectra"
 
+    @classmethod
+    def from_recipe(cls, recipe, base_dir: Path, built: dict[str, Stage]) -> XasStage | None:
+        return cls(recipe.xas, base_dir) if recipe.xas else None
+
     def __init__(self, series: list[XasSeriesConfig], base_dir: Path) -> None:
         self.series = series
         self.base_dir = base_dir

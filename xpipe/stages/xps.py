@@ -130,6 +130,10 @@ class XpsStage(Stage):
     caches_state = True
     label = "series"
 
+    @classmethod
+    def from_recipe(cls, recipe, base_dir: Path, built: dict[str, Stage]) -> XpsStage | None:
+        return cls(recipe.xps, base_dir) if recipe.xps else None
+
     def __init__(self, series: list[XpsSeriesConfig], base_dir: Path) -> None:
         self.series = series
         self.base_dir = base_dir
@@ -194,7 +198,7 @@ class XpsStage(Stage):
 
 def fit_series_config(cfg: XpsSeriesConfig, base_dir: Path) -> SeriesResult:
     """Read, charge-correct and fit every file of a series; failures are recorded, not raised."""
-    from ..xps.fit import fit_series, fit_spectrum
+    from ..xps.fit import fit_series, fit_spectrum  # imports lmfit (a second): only when fitting
 
     paths = [r.path for r in expand_inputs(cfg.files, base_dir)]
     samples, failures = [], []

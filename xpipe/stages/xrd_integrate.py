@@ -28,6 +28,7 @@ from ..io.frames import (
     FrameRef,
 )
 from ..io.geometry import load_image
+from ..io.prefetch import prefetched
 from ..recipe.sections.xrd import XrdConfig
 from ..recipe.sections.xrd_frames import IntegrateConfig, build_ai
 from ..xrd import integrate as _xi
@@ -161,8 +162,6 @@ class IntegrateWorker:
 
     def process(self, indices: list[int]) -> dict:
         """Integrate frames ``indices``; returns arrays for successes and reasons for failures."""
-        from ..executor import prefetched
-
         fi = self.integrator
         rows, intens, sigmas, cakes, meta, failures = [], [], [], [], [], []
         for index, (data, ftime, err) in prefetched(self._load, indices, self.prefetch):
@@ -225,6 +224,11 @@ class IntegrateStage(Stage):
 
     name = "xrd.integrate"
     label = "frames"
+
+    @classmethod
+    def from_recipe(cls, recipe, base_dir: Path, built: dict[str, Stage]) -> IntegrateStage | None:
+        xrd = recipe.xrd
+        return cls(xrd, base_dir) if xrd is not None and xrd.patterns is None else None
 
     def __init__(self, cfg: XrdConfig, base_dir: Path) -> None:
         self.cfg = cfg

@@ -128,6 +128,11 @@ class PatternStage(Stage):
     name = "xrd.patterns"
     label = "patterns"
 
+    @classmethod
+    def from_recipe(cls, recipe, base_dir: Path, built: dict[str, Stage]) -> PatternStage | None:
+        xrd = recipe.xrd
+        return cls(xrd, base_dir) if xrd is not None and xrd.patterns is not None else None
+
     def __init__(self, cfg: XrdConfig, base_dir: Path) -> None:
         self.cfg = cfg
         self.pcfg: PatternsConfig = cfg.patterns

@@ -100,6 +100,11 @@ class PhasesStage(Stage):
     caches_state = True
     label = "pattern stack"
 
+    @classmethod
+    def from_recipe(cls, recipe, base_dir: Path, built: dict[str, Stage]) -> PhasesStage | None:
+        xrd = recipe.xrd
+        return cls(xrd, base_dir) if xrd is not None and xrd.peaks is not None else None
+
     def __init__(self, xrd, base_dir: Path) -> None:
         self.cfg = xrd
         self.base_dir = base_dir

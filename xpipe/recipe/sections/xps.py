@@ -48,7 +48,7 @@ class ComponentConfig:
             yield "kind", f"{self.name!r} sets doublet keys (orbital, splitting, area_ratio); give kind: doublet"
 
     def entry(self):
-        from ..xps.fit import Component, Doublet
+        from ...xps.fit import Component, Doublet  # lmfit takes a second to import: only here
 
         params = {k: getattr(self, k) for k in SHAPE_PARAMS if getattr(self, k) is not None}
         common = dict(name=self.name, center=self.center, shape=self.shape, fwhm=self.fwhm, shape_params=params,

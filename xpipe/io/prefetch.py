@@ -1,0 +1,49 @@
+"""Reading ahead: the next items load in a thread while this one is processed."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+
+def prefetched(load: Callable[[int], Any], indices: Iterable[int], depth: int = 2) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, load(index))`` in order, loading up to ``depth`` items ahead in a thread.
+
+    Decoding (fabio, HDF5 filters) releases the GIL for much of its time, so it overlaps with the
+    integration of the previous frame. ``depth`` bounds the frames held in memory.
+    """
+    indices = list(indices)
+    if depth <= 0 or len(indices) <= 1:
+        for i in indices:
+            yield i, load(i)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def feed() -> None:
+        for i in indices:
+            if stop.is_set():
+                return
+            try:
+                item = (i, load(i), None)
+            except BaseException as exc:  # handed to the consumer, re-raised there
+                item = (i, None, exc)
+            q.put(item)
+
+    t = threading.Thread(target=feed, name="xpipe-prefetch", daemon=True)
+    t.start()
+    try:
+        for _ in indices:
+            i, value, exc = q.get()
+            if exc is not None:
+                raise exc
+            yield i, value
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock the feeder if the consumer stopped early
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)

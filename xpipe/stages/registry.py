@@ -1,0 +1,54 @@
+"""The stages a run can have, in the order they run.
+
+The runner builds a run's stages from this list alone: each stage class decides from the recipe
+whether it takes part (:meth:`~xpipe.stages.base.Stage.from_recipe`), so the runner names no
+stage. A new stage is a module with a :class:`~xpipe.stages.base.Stage` subclass, added here at
+the place where the results it reads are already written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Stage
+from .echem import EchemStage
+from .timeline import TimelineStage
+from .xas import XasStage
+from .xps import XpsStage
+from .xrd_integrate import IntegrateStage
+from .xrd_patterns import PatternStage
+from .xrd_phases import PhasesStage
+
+#: Every stage class, in run order: XRD (frames or patterns, then phases), XAS, XPS, the
+#: cycler record, then the timeline that places everything on the cycler clock.
+STAGES: tuple[type[Stage], ...] = (
+    PatternStage,
+    IntegrateStage,
+    PhasesStage,
+    XasStage,
+    XpsStage,
+    EchemStage,
+    TimelineStage,
+)
+
+
+def build_stages(recipe, base_dir: Path) -> list[Stage]:
+    """The stages ``recipe`` asks for, in run order.
+
+    Parameters
+    ----------
+    recipe : xpipe.recipe.model.Recipe
+        A validated recipe.
+    base_dir : Path
+        The recipe's folder (relative paths in it are relative to this).
+
+    Returns
+    -------
+    list of Stage
+    """
+    built: dict[str, Stage] = {}
+    for cls in STAGES:
+        stage = cls.from_recipe(recipe, base_dir, built)
+        if stage is not None:
+            built[stage.name] = stage
+    return list(built.values())
