@@ -1,0 +1,302 @@
+"""HDF5/NeXus frame stacks: a dataset of shape (N, rows, columns), or an Eiger master.
+
+An Eiger master's ``/entry/data`` group links to ``data_000001``... datasets in other files;
+hdf5plugin decodes their bitshuffle/LZ4 compression. An entry ``file.h5::/entry/data/data``
+names the dataset; without one, the file's NeXus default plot (``@default``, ``@signal``) or
+``/entry/data/data`` is used. HDF5 files that a writer holds open in SWMR mode are read as an
+SWMR reader (:func:`open_hdf5`). Claimed by the HDF5 signature, else by suffix.
+
+Examples
+--------
+>>> import os, tempfile, h5py, numpy as np
+>>> path = os.path.join(tempfile.mkdtemp(), "scan.h5")
+>>> with h5py.File(path, "w") as h5:
+...     h5["entry/data/data"] = np.arange(24).reshape(2, 3, 4)
+>>> from xpipe.io.frames import REGISTRY
+>>> REGISTRY.detect(path).name
+'hdf5'
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .base import REGISTRY, FrameReadError, FrameRef, FrameSource, FrameTime, _NotYet
+from .base import natural_key as _natural_key
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5", ".nexus")
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _sniff(head: bytes) -> bool:
+    """The HDF5 signature, at the file start or after a user block (512, 1024, 2048... bytes)."""
+    return any(head[k:k + 8] == _SIGNATURE for k in (0, 512, 1024, 2048, 4096))
+
+
+def is_hdf5(path: str) -> bool:
+    """Whether ``path`` has an HDF5/NeXus suffix (the file itself is not opened).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file name.
+
+    Returns
+    -------
+    bool
+        True for ``.h5``, ``.hdf5``, ``.hdf``, ``.nxs``, ``.nx5`` and ``.nexus`` (any case).
+
+    Examples
+    --------
+    >>> is_hdf5("scan_0001.NXS"), is_hdf5("frame_0001.cbf")
+    (True, False)
+    """
+    return str(path).lower().endswith(HDF5_SUFFIXES)
+
+
+def open_hdf5(path: str):
+    """Open an HDF5 file read-only; one a writer holds open in SWMR mode as an SWMR reader.
+
+    Parameters
+    ----------
+    path : str
+        The HDF5 file.
+
+    Returns
+    -------
+    h5py.File
+        The open file (the caller closes it).
+
+    Raises
+    ------
+    OSError
+        The plain open's error when neither works, e.g. while a writer that does not use SWMR
+        has the file locked.
+
+    Examples
+    --------
+    >>> import os, tempfile, h5py
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.h5")
+    >>> with h5py.File(path, "w") as h5:
+    ...     h5["x"] = [1, 2, 3]
+    >>> with open_hdf5(path) as h5:
+    ...     print(h5["x"].shape, h5.mode)
+    (3,) r
+    """
+    import h5py
+    import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4/Blosc filters)
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        first = exc
+    try:
+        return h5py.File(path, "r", swmr=True)
+    except OSError:
+        raise first from None
+
+
+def hdf5_closed(path: str) -> bool:
+    """Whether no writer holds ``path`` open: a plain read-only open succeeds.
+
+    An SWMR writer marks the file open for writing, another writer locks it.
+
+    Parameters
+    ----------
+    path : str
+        The HDF5 file.
+
+    Returns
+    -------
+    bool
+        True when the file can be opened read-only now.
+
+    Examples
+    --------
+    >>> import os, tempfile, h5py
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.h5")
+    >>> h5py.File(path, "w").close()
+    >>> hdf5_closed(path), hdf5_closed(path + ".missing")
+    (True, False)
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except OSError:
+        return False
+
+
+def hdf5_length(path: str, dataset: str) -> int | None:
+    """Current length along axis 0 of ``path::dataset``.
+
+    Parameters
+    ----------
+    path : str
+        The HDF5 file.
+    dataset : str
+        The dataset.
+
+    Returns
+    -------
+    int or None
+        Its length, None when it cannot be read now (no file, no dataset, a scalar).
+
+    Examples
+    --------
+    >>> import os, tempfile, h5py, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.h5")
+    >>> with h5py.File(path, "w") as h5:
+    ...     h5["entry/data/data"] = np.zeros((5, 2, 2))
+    >>> hdf5_length(path, "/entry/data/data"), hdf5_length(path, "/nope")
+    (5, None)
+    """
+    try:
+        with open_hdf5(path) as h5:
+            return int(h5[dataset].shape[0]) if dataset in h5 and h5[dataset].shape else None
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------- listing
+
+
+def _list_frames(path: str, dataset: str | None, missing_ok: bool = False) -> list[FrameRef]:
+    """One reference per frame of ``dataset`` (default: :func:`_default_dataset`)."""
+    import h5py
+
+    try:
+        with open_hdf5(path) as h5:
+            name = dataset or _default_dataset(h5, path)
+            if name not in h5:
+                raise _NotYet(f"'{path}' has no dataset '{name}'")
+            obj = h5[name]
+            if isinstance(obj, h5py.Group):
+                return _eiger_refs(path, name, obj, missing_ok)
+            return _dataset_refs(path, name, obj)
+    except OSError as exc:
+        raise _NotYet(f"cannot open HDF5 file '{path}': {exc}") from None
+
+
+def _eiger_refs(path: str, name: str, group, missing_ok: bool) -> list[FrameRef]:
+    """The frames of an Eiger master's ``data_NNNNNN`` parts, in order."""
+    refs: list[FrameRef] = []
+    for sub in _eiger_parts(group, path):
+        try:
+            part = _open_part(group, sub, path)
+        except _NotYet:
+            if not missing_ok:
+                raise
+            break  # a data file not written yet: the parts before it only
+        refs.extend(_dataset_refs(path, f"{name}/{sub}", part))
+    return refs
+
+
+def _dataset_refs(path: str, name: str, ds) -> list[FrameRef]:
+    if ds.ndim == 2:
+        return [FrameRef(path, name, 0)]
+    if ds.ndim != 3:
+        raise ValueError(
+            f"dataset '{path}::{name}' has shape {ds.shape}; expected (frames, rows, columns)"
+        )
+    return [FrameRef(path, name, i) for i in range(ds.shape[0])]
+
+
+def _is_eiger_part(name: str) -> bool:
+    """An Eiger master's ``data_NNNNNN`` link to one of its data files (the last path part)."""
+    return re.fullmatch(r"data_\d+", name.rsplit("/", 1)[-1]) is not None
+
+
+def _eiger_parts(group, path: str) -> list[str]:
+    parts = sorted((k for k in group if _is_eiger_part(k)), key=_natural_key)
+    if not parts:
+        raise _NotYet(f"'{path}': group '{group.name}' holds no data_NNNNNN datasets")
+    return parts
+
+
+def _open_part(group, sub: str, path: str):
+    """One ``data_NNNNNN`` part; a dangling external link becomes a ValueError naming its target."""
+    import h5py
+
+    try:
+        return group[sub]
+    except (KeyError, OSError) as exc:
+        link = group.get(sub, getlink=True)
+        target = (
+            f" (external link to '{link.filename}::{link.path}')"
+            if isinstance(link, h5py.ExternalLink)
+            else ""
+        )
+        raise _NotYet(f"'{path}': cannot open '{group.name}/{sub}'{target}: {exc}") from None
+
+
+def _attr_text(obj, name: str, default: str | None) -> str | None:
+    value = obj.attrs.get(name, default)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _default_dataset(h5, path: str) -> str:
+    """The frame dataset of an HDF5 file: NeXus default plot, else /entry/data/data or Eiger parts."""
+    for entry in [_attr_text(h5, "default", None), "entry"]:
+        if not entry or entry not in h5:
+            continue
+        grp = h5[entry]
+        data_name = _attr_text(grp, "default", "data")
+        if data_name in grp:
+            nxdata = grp[data_name]
+            signal = _attr_text(nxdata, "signal", "data")
+            if signal in nxdata:
+                return f"/{entry}/{data_name}/{signal}"
+            if any(_is_eiger_part(k) for k in nxdata):
+                return f"/{entry}/{data_name}"
+    raise _NotYet(
+        f"cannot tell which dataset of '{path}' holds the frames; "
+        "name it as 'file.h5::/entry/data/data'"
+    )
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _read_frame(path: str, dataset: str | None, index: int | None,
+                handles: dict | None) -> tuple[np.ndarray, FrameTime]:
+    """Frame ``index`` of ``path::dataset``, keeping the file open in ``handles`` (or, without
+    ``handles``, closing it again). A reference to the whole file, which no listing gives, is
+    read as fabio reads it (the family's fallback format)."""
+    if dataset is None:
+        return REGISTRY[REGISTRY.fallback].read(path)
+    own = handles is None
+    handles = {} if own else handles
+    try:
+        return _stack_frame(FrameRef(path, dataset, index), handles), FrameTime(None, None, "hdf5")
+    finally:
+        if own:
+            for h5 in handles.values():
+                h5.close()
+
+
+def _stack_frame(ref: FrameRef, handles: dict) -> np.ndarray:
+    try:
+        h5 = handles.get(ref.path)
+        if h5 is None:
+            h5 = handles[ref.path] = open_hdf5(ref.path)
+        ds = h5[ref.dataset]
+        if ds.ndim == 3 and ref.index >= ds.shape[0]:  # the dataset grew since it was opened
+            if h5.swmr_mode:
+                ds.refresh()
+            if ref.index >= ds.shape[0]:
+                h5.close()
+                h5 = handles[ref.path] = open_hdf5(ref.path)
+                ds = h5[ref.dataset]
+        return np.asarray(ds[()] if ds.ndim == 2 else ds[ref.index])
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError/KeyError/ValueError on damage
+        raise FrameReadError(f"cannot read {ref.key}: {exc}") from None
+
+
+REGISTRY.register(
+    "hdf5", read=FrameSource(_list_frames, _read_frame, holds_datasets=True),
+    suffixes=HDF5_SUFFIXES, sniff=_sniff,
+    description="HDF5/NeXus frame stacks and Eiger masters ('file.h5::/entry/data/data')")
