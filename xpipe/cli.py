@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a recipe without running it")
     v.add_argument("recipe", help="recipe file (YAML)")
+    v.add_argument("--effective", action="store_true",
+                   help="print every setting with the value in force, defaults included (JSON), "
+                   "in the current recipe format")
 
     r = sub.add_parser("run", help="run a recipe")
     r.add_argument("recipe", help="recipe file (YAML)")
@@ -105,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load(path: str):
-    from .recipe.model import load_recipe
-    from .recipe.schema import RecipeInvalid
+    from .recipe.model import load_recipe  # deferred: --version and usage errors answer at once
+    from .recipe.schema import RecipeInvalid  # deferred: --version and usage errors answer at once
 
     try:
         return load_recipe(path)
@@ -119,9 +122,16 @@ def _validate(args) -> int:
     loaded = _load(args.recipe)
     if loaded is None:
         return EXIT_USAGE
-    from .runner import build_stages
+    from .runner import build_stages  # deferred: --version and usage errors answer at once
 
-    print(f"{args.recipe}: valid")
+    if args.effective:
+        import json
+
+        print(json.dumps(loaded.effective(), indent=2, default=str))
+        return EXIT_OK
+    migrated = (f" (format version {loaded.written_version}, read as {loaded.recipe.version})"
+                if loaded.written_version != loaded.recipe.version else "")
+    print(f"{args.recipe}: valid{migrated}")
     for st in build_stages(loaded):
         print(f"  {st.name}: {len(st.keys())} {st.label}")
     return EXIT_OK
@@ -134,9 +144,13 @@ def _run(args) -> int:
     if loaded is None:
         print("xpipe run: not started, the recipe is invalid", file=sys.stderr)
         return EXIT_USAGE
-    from .executor import ExecutorError
-    from .runner import ResumeError, output_dir, run
-    from .store import FolderBusy
+    from .executor import ExecutorError  # deferred: --version and usage errors answer at once
+    from .runner import (  # deferred: --version and usage errors answer at once
+        ResumeError,
+        output_dir,
+        run,
+    )
+    from .store import FolderBusy  # deferred: --version and usage errors answer at once
 
     outdir = output_dir(loaded, args.output)
     log = logging.getLogger("xpipe")
@@ -183,8 +197,8 @@ def _watch(args) -> int:
             print(f"xpipe watch: {flag} must be {'> ' + str(low) if low is not None else '>= 0'}, got {value}",
                   file=sys.stderr)
             return EXIT_USAGE
-    from .recipe.schema import RecipeInvalid
-    from .watch import load_live_recipe
+    from .recipe.schema import RecipeInvalid  # deferred: --version and usage errors answer at once
+    from .watch import load_live_recipe  # deferred: --version and usage errors answer at once
 
     try:
         loaded = load_live_recipe(args.recipe)
@@ -192,9 +206,16 @@ def _watch(args) -> int:
         print(exc.report(), file=sys.stderr)
         print("xpipe watch: not started, the recipe is invalid", file=sys.stderr)
         return EXIT_USAGE
-    from .executor import ExecutorError
-    from .runner import executor_for, output_dir
-    from .watch import Watch, WatchError, WatchOptions
+    from .executor import ExecutorError  # deferred: --version and usage errors answer at once
+    from .runner import (  # deferred: --version and usage errors answer at once
+        executor_for,
+        output_dir,
+    )
+    from .watch import (  # deferred: --version and usage errors answer at once
+        Watch,
+        WatchError,
+        WatchOptions,
+    )
 
     # a frame read before it is complete is tried again; what the decoder logs then is noise
     # (a frame that stays unreadable is recorded with its reason, as in xpipe run)
@@ -221,7 +242,7 @@ def _watch(args) -> int:
 
 
 def _info(args) -> int:
-    from .results import open_results
+    from .results import open_results  # deferred: --version and usage errors answer at once
 
     try:
         res = open_results(args.results)

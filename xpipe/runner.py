@@ -291,7 +291,8 @@ def assemble(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], hashes: di
             inputs.extend(summary.inputs)
         write_provenance(entry, recipe_text=loaded.text, recipe_sha256=loaded.sha256,
                          recipe_path=str(loaded.path), inputs=inputs, started=runs[0]["started"] if runs else started,
-                         runs=runs)
+                         runs=runs, effective_settings=loaded.effective(),
+                         recipe_version=loaded.written_version)
     runs_path.write_text(json.dumps(runs, indent=1))
     report.results = results
     if not products:

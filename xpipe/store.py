@@ -263,10 +263,16 @@ def now_iso() -> str:
 
 
 def write_provenance(entry, *, recipe_text: str, recipe_sha256: str, recipe_path: str,
-                     inputs: list[tuple[str, str | None]], started: str, runs: list[dict]) -> None:
-    """``/entry/provenance``: recipe, input checksums, versions, times, host, command line."""
+                     inputs: list[tuple[str, str | None]], started: str, runs: list[dict],
+                     effective_settings: dict | None = None, recipe_version: int | None = None) -> None:
+    """``/entry/provenance``: recipe (as written and with every effective setting), input
+    checksums, versions, times, host, command line."""
     prov = nx_group(entry, "provenance", "NXcollection")
     prov.create_dataset("recipe", data=recipe_text)
+    if recipe_version is not None:
+        prov["recipe"].attrs["format_version"] = recipe_version
+    if effective_settings is not None:
+        prov.create_dataset("effective_settings", data=json.dumps(effective_settings, default=str))
     prov.create_dataset("recipe_sha256", data=recipe_sha256)
     prov.create_dataset("recipe_path", data=recipe_path)
     write_record(prov.require_group("versions"), versions())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .schema import Context, load_document, setting
 from .sections.echem import EchemConfig
@@ -14,12 +16,17 @@ from .sections.timeline import TimelineConfig
 from .sections.xas import XasSeriesConfig
 from .sections.xps import XpsSeriesConfig
 from .sections.xrd import XrdConfig
+from .versions import CURRENT_VERSION, migrate
 
 
 @dataclass(kw_only=True)
 class Recipe:
     """An xpipe recipe: what to read, how to process it, where to write."""
 
+    version: int = setting(
+        CURRENT_VERSION, doc="Recipe format version the file is written for (older formats are "
+        "migrated when read; 'xpipe validate --effective' shows the recipe in the current one).",
+        minimum=1, maximum=CURRENT_VERSION)
     name: str = setting(doc="Short name of the experiment or analysis.")
     description: str | None = setting(None, doc="Free text, kept in the results file.")
     output: str = setting("results", doc="Output folder, relative to the recipe; the command-line -o overrides.")
@@ -56,9 +63,41 @@ class LoadedRecipe:
     text: str
     sha256: str
 
+    #: The format version the file was written for (before migration).
+    written_version: int = CURRENT_VERSION
+
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def effective(self) -> dict[str, Any]:
+        """Every setting of the recipe with its effective value, defaults included (see
+        :func:`effective_settings`)."""
+        return effective_settings(self.recipe)
+
+
+def effective_settings(section: Any) -> Any:
+    """A recipe or section as plain data: every key with the value in force, defaults included.
+
+    What is written into ``/entry/provenance/effective_settings`` and what
+    ``xpipe validate --effective`` prints. Settings left to the data (``auto`` values resolved
+    per file or per frame) appear as ``auto``; each stage records what it resolved them to.
+
+    Examples
+    --------
+    >>> from xpipe.recipe.sections.run import RunConfig
+    >>> effective_settings(RunConfig())["chunk_frames"]
+    16
+    """
+    if dataclasses.is_dataclass(section) and not isinstance(section, type):
+        return {f.name: effective_settings(getattr(section, f.name)) for f in dataclasses.fields(section)}
+    if isinstance(section, list | tuple):
+        return [effective_settings(v) for v in section]
+    if isinstance(section, dict):
+        return {str(k): effective_settings(v) for k, v in section.items()}
+    if isinstance(section, str):
+        return str(section)  # InputFile: the absolute path it was resolved to
+    return section
 
 
 def load_recipe(path: str | Path) -> LoadedRecipe:
@@ -67,5 +106,13 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
     Paths inside the recipe are relative to the recipe's folder.
     """
     path = Path(path)
-    recipe, raw, text = load_document(Recipe, path, "recipe file")
-    return LoadedRecipe(recipe=recipe, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest())
+    found: list[int] = []
+
+    def prepare(data: dict) -> dict:
+        current, version = migrate(data)
+        found.append(version)
+        return current
+
+    recipe, raw, text = load_document(Recipe, path, "recipe file", prepare)
+    return LoadedRecipe(recipe=recipe, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest(),
+                        written_version=found[0] if found else CURRENT_VERSION)

@@ -19,7 +19,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -341,12 +341,15 @@ def iter_settings(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasse
                 yield from iter_settings(typing.get_args(sub)[0], _join(prefix, f.name) + "[]")
 
 
-def load_document(cls: type, path: str | Path, what: str) -> tuple[Any, bytes, str]:
+def load_document(cls: type, path: str | Path, what: str,
+                  prepare: Callable[[Any], Any] | None = None) -> tuple[Any, bytes, str]:
     """Read a YAML file and build section ``cls`` from it (``what`` names it in messages: 'recipe
     file', 'component library'); returns ``(section, raw bytes, text)``.
 
     Raises :class:`RecipeInvalid` listing every problem, with key paths and lines; paths inside
-    the file are relative to its folder.
+    the file are relative to its folder. ``prepare`` (the recipe's version migration) takes the
+    parsed mapping before it is validated and may raise ValueError, reported at key
+    ``version``.
     """
     path = Path(path)
     source = str(path)
@@ -365,6 +368,12 @@ def load_document(cls: type, path: str | Path, what: str) -> tuple[Any, bytes, s
     ctx = Context(base_dir=path.resolve().parent)
     if data is None:
         data = LineDict()
+    if prepare is not None and isinstance(data, dict):
+        try:
+            data = prepare(data)
+        except ValueError as exc:
+            line = data.key_lines.get("version", 1) if isinstance(data, LineDict) else 1
+            raise RecipeInvalid(source, [Problem("version", line, str(exc))]) from None
     try:
         section = build(cls, data, "", 1, ctx)
     except _Bad as exc:

@@ -21,6 +21,8 @@ import numpy as np
 
 from ..recipe.sections.xas import State, XasSeriesConfig, resolve_states, state_time, state_voltage
 from ..store import nx_group, set_attrs, write_record, write_strings
+from ..xas.exafs import Chi, fit_shells, run_feff, select_paths
+from ..xas.readers import read_scan, write_athena
 from ..xas.scan import XasReadError
 from ..xas.series import (
     ExafsSettings,
@@ -79,8 +81,6 @@ def series_settings(cfg: XasSeriesConfig, first_scan=None) -> XanesSettings:
 
 
 def read_state(files: list[str]):
-    from ..xas.readers import read_scan
-
     scans = []
     for f in files:
         if not os.path.isfile(f):
@@ -275,8 +275,6 @@ def feff_cache_dir() -> Path:
 
 
 def fit_series_shells(o: SeriesOutcome, spectra: list[State]):
-    from ..xas.exafs import Chi, fit_shells, run_feff, select_paths
-
     f = o.cfg.exafs.fit
     ex = o.cfg.exafs
     chosen = [s for s in spectra if f.spectra is None or s.label in f.spectra]
@@ -483,8 +481,6 @@ ATHENA_AUTO_MAX = 200
 def write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
     """The processed spectra and standards as an Athena project (calibrated energies, the
     series' normalisation parameters), for Athena or Larix."""
-    from ..xas.readers import write_athena
-
     items = []
     n = o.settings.norm
     for st in o.states:

@@ -71,8 +71,8 @@ def _pick(spectra, block: str | None, path: str):
 
 def prepare_sample(cfg: XpsSeriesConfig, path: str, voltage: float | None) -> Sample:
     """Read a file, charge-correct it, and cut the block to fit. Raises ValueError (naming the file)."""
-    from ..xps.charge import charge_shift
-    from ..xps.readers import read_xps
+    from ..xps.charge import charge_shift  # imports lmfit (a second): only when a file is read
+    from ..xps.readers import read_xps  # with the line above
 
     spectra = read_xps(path)
     target = _pick(spectra, cfg.block, path)
