@@ -89,7 +89,7 @@ MALFORMED = [
     ("no-technique", "name: x\n",
      ["xrd: the recipe has no technique section; add 'xrd', 'xas' or 'xps'"]),
     ("top-level-not-mapping", "- just\n- a list\n",
-     ["expected a mapping of keys (name, description, output, run, xrd, xas, xps, echem, timeline, figures), found"]),
+     ["expected a mapping of keys (version, name, description, output, run, xrd, xas, xps, echem, timeline, figures), found"]),
     ("delta-dummy-without-dummy", GOOD + "    delta_dummy: 0.5\n",
      ["xrd.integrate.delta_dummy: 'delta_dummy' needs 'dummy'"]),
     ("mask-wrong-shape", GOOD + "    mask: small_mask.npy\n",
