@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 
+import h5py
 import numpy as np
 
 from .base import REGISTRY, FrameReadError, FrameRef, FrameSource, FrameTime, _NotYet
@@ -85,8 +86,7 @@ def open_hdf5(path: str):
     ...     print(h5["x"].shape, h5.mode)
     (3,) r
     """
-    import h5py
-    import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4/Blosc filters)
+    import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4/Blosc filters; heavy: on first use)
 
     try:
         return h5py.File(path, "r")
@@ -121,8 +121,6 @@ def hdf5_closed(path: str) -> bool:
     >>> hdf5_closed(path), hdf5_closed(path + ".missing")
     (True, False)
     """
-    import h5py
-
     try:
         with h5py.File(path, "r"):
             return True
@@ -166,8 +164,6 @@ def hdf5_length(path: str, dataset: str) -> int | None:
 
 def _list_frames(path: str, dataset: str | None, missing_ok: bool = False) -> list[FrameRef]:
     """One reference per frame of ``dataset`` (default: :func:`_default_dataset`)."""
-    import h5py
-
     try:
         with open_hdf5(path) as h5:
             name = dataset or _default_dataset(h5, path)
@@ -219,8 +215,6 @@ def _eiger_parts(group, path: str) -> list[str]:
 
 def _open_part(group, sub: str, path: str):
     """One ``data_NNNNNN`` part; a dangling external link becomes a ValueError naming its target."""
-    import h5py
-
     try:
         return group[sub]
     except (KeyError, OSError) as exc:

@@ -39,7 +39,7 @@ def _list_frames(path: str, dataset: str | None = None, missing_ok: bool = False
 def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
                 handles: dict | None = None) -> tuple[np.ndarray, FrameTime]:
     """The image and the time its header states (``start`` None if absent)."""
-    import fabio
+    import fabio  # heavy (its many format modules): imported on first use
 
     check_file(path)
     try:
@@ -148,7 +148,7 @@ def read_header_time(path: str) -> tuple[datetime | None, float | None]:
     >>> start.isoformat(), exposure
     ('2025-03-14T09:00:00', 1.5)
     """
-    import fabio
+    import fabio  # heavy (its many format modules): imported on first use
 
     try:
         header = dict(fabio.openheader(path).header)

@@ -9,6 +9,7 @@ Examples
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from datetime import datetime, timedelta, timezone
@@ -172,8 +173,6 @@ def read_scan_log(path: str, file_column: str, start_column: str, end_column: st
     >>> [(i, t.isoformat(), e) for i, t, e in read_scan_log(path, "scan", "start", None)]
     [('1355639', '2024-03-14T09:00:00', None)]
     """
-    import csv
-
     rows = []
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
