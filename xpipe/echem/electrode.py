@@ -24,6 +24,21 @@ def parse_formula(formula: str) -> dict[str, float]:
     """Element counts of a formula such as ``Na3V2(PO4)3`` or ``LiNi0.8Mn0.1Co0.1O2``.
 
     Nested parentheses are allowed; raises ``ValueError`` naming the formula otherwise.
+
+    Parameters
+    ----------
+    formula : str
+        Element symbols with counts (decimals allowed) and parentheses; spaces are ignored.
+
+    Returns
+    -------
+    dict of str to float
+        Atoms of each element per formula unit.
+
+    Examples
+    --------
+    >>> parse_formula("Na3V2(PO4)3")
+    {'Na': 3.0, 'V': 2.0, 'P': 3.0, 'O': 12.0}
     """
     stack: list[dict[str, float]] = [{}]
     pos = 0
@@ -53,8 +68,24 @@ def parse_formula(formula: str) -> dict[str, float]:
 
 
 def molar_mass_g_mol(formula: str) -> float:
-    """Molar mass from the IUPAC standard atomic weights (as tabulated by xraydb)."""
-    import xraydb
+    """Molar mass from the IUPAC standard atomic weights (as tabulated by xraydb).
+
+    Parameters
+    ----------
+    formula : str
+        A formula :func:`parse_formula` reads.
+
+    Returns
+    -------
+    float
+        Molar mass in g/mol.
+
+    Examples
+    --------
+    >>> round(molar_mass_g_mol("Na3V2(PO4)3"), 2)
+    455.76
+    """
+    import xraydb  # heavy (opens its database); only the molar mass needs it
 
     total = 0.0
     for el, n in parse_formula(formula).items():
@@ -69,7 +100,25 @@ _SUBSCRIPT = str.maketrans("0123456789.x", "₀₁₂₃₄₅₆₇₈₉.ₓ")
 
 
 def x_formula(formula: str, ion: str) -> str:
-    """The formula with the ion's count replaced by x: ``Na3V2(PO4)3`` -> ``NaxV2(PO4)3``."""
+    """The formula with the ion's count replaced by x: ``Na3V2(PO4)3`` -> ``NaxV2(PO4)3``.
+
+    Parameters
+    ----------
+    formula : str
+        The pristine formula.
+    ion : str
+        Element symbol of the mobile ion.
+
+    Returns
+    -------
+    str
+        The formula with ``x`` as the ion's count.
+
+    Examples
+    --------
+    >>> x_formula("LiFePO4", "Li")
+    'LixFePO4'
+    """
     m = re.search(rf"{ion}(?![a-z])(\d*\.?\d*)", formula)
     if m is None:
         raise ValueError(f"formula {formula!r} does not contain the ion {ion!r}")
@@ -77,7 +126,23 @@ def x_formula(formula: str, ion: str) -> str:
 
 
 def pretty_formula(formula: str) -> str:
-    """Counts as subscripts, for figure labels: ``NaxV2(PO4)3`` -> ``NaₓV₂(PO₄)₃``."""
+    """Counts as subscripts, for figure labels: ``NaxV2(PO4)3`` -> ``NaₓV₂(PO₄)₃``.
+
+    Parameters
+    ----------
+    formula : str
+        A formula, counts written as digits or ``x``.
+
+    Returns
+    -------
+    str
+        The formula with Unicode subscript counts.
+
+    Examples
+    --------
+    >>> pretty_formula("NaxV2(PO4)3")
+    'NaₓV₂(PO₄)₃'
+    """
     return re.sub(r"(?<=[A-Za-z)])([0-9.]+|x)", lambda m: m.group(1).translate(_SUBSCRIPT), formula)
 
 
@@ -85,13 +150,35 @@ def pretty_formula(formula: str) -> str:
 class Electrode:
     """The working electrode's active material.
 
-    formula : pristine formula, e.g. ``Na3V2(PO4)3``.
-    active_mass_mg : mass of active material in the electrode.
-    ion : the mobile ion, e.g. ``Na``; ``ion_charge`` its charge (1 for Li+/Na+/K+, 2 for Mg2+).
-    x_start : ion content when the record starts (default: the count in ``formula``).
-    x_min : ion content at full charge, for the state of charge (e.g. 1 for Na3V2(PO4)3 ->
-        NaV2(PO4)3); with ``theoretical_capacity_mah_g`` the other way to give it.
-    charge_removes_ion : True for a cathode (charge extracts the ion), False for an anode.
+    Parameters
+    ----------
+    formula : str
+        Pristine formula, e.g. ``Na3V2(PO4)3``.
+    active_mass_mg : float
+        Mass of active material in the electrode (mg).
+    ion : str
+        The mobile ion, e.g. ``Na``.
+    ion_charge : int
+        Its charge (1 for Li+/Na+/K+, 2 for Mg2+).
+    x_start : float or None
+        Ion content when the record starts (default: the count in ``formula``).
+    x_min : float or None
+        Ion content at full charge, for the state of charge (e.g. 1 for Na3V2(PO4)3 ->
+        NaV2(PO4)3).
+    theoretical_capacity_mah_g : float or None
+        Specific capacity (mAh/g), the other way to give the state of charge.
+    charge_removes_ion : bool
+        True for a cathode (charge extracts the ion), False for an anode.
+
+    Examples
+    --------
+    >>> e = Electrode("Na3V2(PO4)3", active_mass_mg=10.0, x_min=1.0)
+    >>> round(e.mah_per_x, 4), round(e.capacity_full_mah, 4)
+    (0.5881, 1.1761)
+    >>> round(float(e.x(0.5)), 3), round(float(e.capacity_mah(2.5)), 4)
+    (2.15, 0.294)
+    >>> e.x_formula
+    'NaxV2(PO4)3'
     """
 
     formula: str
@@ -154,4 +241,5 @@ class Electrode:
 
     @property
     def x_formula(self) -> str:
+        """The formula with ``x`` as the ion's count (``NaxV2(PO4)3``)."""
         return x_formula(self.formula, self.ion)

@@ -84,11 +84,6 @@ class CyclerData:
         What else the file told: program, channel, column names used, the reader library and
         its version, rows dropped, how time and capacity were built.
 
-    Returns
-    -------
-    CyclerData
-        The table; its ``len`` is the number of records.
-
     Examples
     --------
     >>> import numpy as np
@@ -174,11 +169,6 @@ class CyclerRegistry(Registry):
         Raised, naming the file, when no format claims a file.
     fallback : None
         Cycler files have no fallback format.
-
-    Returns
-    -------
-    CyclerRegistry
-        An empty registry; format modules call :meth:`register`.
 
     Examples
     --------
