@@ -23,13 +23,15 @@ The calculated pattern on the radial axis ``x`` (2theta in degrees or Q in 1/A) 
 * March-Dollase preferred orientation (W. A. Dollase, J. Appl. Cryst. 19 (1986) 267):
   ``P_h = mean over the equivalents of h of (r^2 cos^2 a + sin^2 a / r)^(-3/2)``, ``a`` the angle
   between the reciprocal-lattice vector of the equivalent and the texture direction ``H``
-  (given as a reciprocal-lattice vector ``hkl``); ``r = 1`` is no texture.
+  (given as a reciprocal-lattice vector ``hkl``); ``r = 1`` is no texture
+  (:mod:`xpipe.xrd.texture`).
 
 The intensity columns and background enter linearly and are solved exactly for given
 non-linear parameters (variable projection, Golub & Pereyra, SIAM J. Numer. Anal. 10 (1973)
 413) with scales kept non-negative; the derivatives of the model with respect to the
 non-linear parameters are analytic (positions, widths, eta, texture), and the Jacobian of
-the projected residual is taken in Kaufman's form (BIT 15 (1975) 49).
+the projected residual is taken in Kaufman's form (BIT 15 (1975) 49). The background basis
+and the linear solve are in :mod:`xpipe.xrd.linsolve`, re-exported here.
 
 Example
 -------
@@ -53,9 +55,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..lineshapes import GAUSS_C, GAUSS_NORM
-from .cell import _cells_from_gstar, _gstar_matrix, design_columns, gstar6
+from .cell import _cells_from_gstar, design_columns, gstar6
+from .linsolve import (
+    BackgroundProjector,
+    LinearSolution,
+    background_basis,
+    project_out,
+    solve_linear,
+)
 from .phases import PhaseModel, lorentz_factor
-from .reflections import Cell, _equivalent_hkl, _space_group
+from .reflections import Cell
+from .texture import _texture_cos2, march_dollase
 
 __all__ = [
     "BackgroundProjector",
@@ -65,9 +75,11 @@ __all__ = [
     "PhaseState",
     "background_basis",
     "cell_of",
+    "derivative_columns",
     "evaluate",
     "gstar_of",
     "march_dollase",
+    "project_out",
     "solve_linear",
 ]
 
@@ -80,50 +92,57 @@ _HKL_ROWS = lambda hkl: np.stack(  # noqa: E731 - the six products of 1/d^2 = ro
 
 
 def gstar_of(cell: Cell, system: str) -> np.ndarray:
-    """Free reciprocal-metric parameters ``g`` of ``cell`` in ``system`` (least squares on the
-    six components, exact for a cell of that system)."""
+    """Free reciprocal-metric parameters ``g`` of ``cell`` in ``system``.
+
+    Least squares on the six components of the reciprocal metric tensor, exact for a cell of
+    that system (:func:`xpipe.xrd.cell.design_columns` maps ``g`` onto them).
+
+    Parameters
+    ----------
+    cell : Cell
+        The cell (A, degrees).
+    system : str
+        Lattice system (``cubic``, ``tetragonal``, ``hexagonal``, ``orthorhombic``, ...).
+
+    Returns
+    -------
+    ndarray
+        ``(p,)`` free parameters (1/A^2), ``1/d^2 = R(hkl) . g``.
+
+    Examples
+    --------
+    >>> from xpipe.xrd.reflections import Cell
+    >>> from xpipe.xrd.wholepattern import gstar_of
+    >>> gstar_of(Cell(4.0, 4.0, 6.0, 90, 90, 90), "tetragonal").round(6).tolist()  # 1/a^2, 1/c^2
+    [0.0625, 0.027778]
+    """
     return np.linalg.lstsq(design_columns(system), gstar6(cell), rcond=None)[0]
 
 
 def cell_of(g: np.ndarray, system: str) -> Cell:
-    """The cell of free reciprocal-metric parameters ``g``."""
+    """The cell of free reciprocal-metric parameters ``g`` (the inverse of :func:`gstar_of`).
+
+    Parameters
+    ----------
+    g : array_like
+        ``(p,)`` free parameters of ``system`` (1/A^2).
+    system : str
+        Lattice system.
+
+    Returns
+    -------
+    Cell
+        Lengths in A, angles in degrees.
+
+    Examples
+    --------
+    >>> from xpipe.xrd.wholepattern import cell_of
+    >>> cell_of([0.0625, 1 / 36], "tetragonal")
+    Cell(a_a=4.0, b_a=4.0, c_a=6.0, alpha_deg=90.0, beta_deg=90.0, gamma_deg=90.0)
+    """
     cols = design_columns(system)
     values, _ = _cells_from_gstar((cols @ np.asarray(g, dtype=float))[None, :], cols, jacobian=False)
     return Cell(*(float(v) for v in values[0, :6]))
-
-
-# ---------------------------------------------------------------------------- texture
-
-
-def march_dollase(cos2: np.ndarray, counts: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
-    """March-Dollase factor per reflection and its derivative with respect to ``r``.
-
-    ``cos2`` holds cos^2 of the angle to the texture direction for every equivalent of every
-    reflection, flattened, with ``counts`` equivalents per reflection in order.
-    """
-    sin2 = 1.0 - cos2
-    base = r * r * cos2 + sin2 / r
-    term = base ** -1.5
-    dterm = -1.5 * base ** -2.5 * (2.0 * r * cos2 - sin2 / (r * r))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    p = np.add.reduceat(term, starts) / counts
-    dp = np.add.reduceat(dterm, starts) / counts
-    return p, dp
-
-
-def _texture_cos2(phase: PhaseModel, hkl: np.ndarray, direction_hkl) -> tuple[np.ndarray, np.ndarray]:
-    ops = _space_group(phase.space_group).operations()
-    gs = _gstar_matrix(gstar6(phase.cell)[None, :])[0]
-    hdir = np.asarray(direction_hkl, dtype=float)
-    nh = math.sqrt(hdir @ gs @ hdir)
-    cos2, counts = [], []
-    for h in hkl:
-        eq = np.array(sorted(_equivalent_hkl(ops, tuple(int(v) for v in h))), dtype=float)
-        dots = eq @ gs @ hdir
-        norms = np.sqrt(np.einsum("ij,jk,ik->i", eq, gs, eq))
-        cos2.append((dots / (norms * nh)) ** 2)
-        counts.append(len(eq))
-    return np.concatenate(cos2) if cos2 else np.zeros(0), np.asarray(counts, dtype=int)
 
 
 # ------------------------------------------------------------------------------ phases
@@ -133,19 +152,54 @@ def _texture_cos2(phase: PhaseModel, hkl: np.ndarray, direction_hkl) -> tuple[np
 class PatternPhase:
     """What the model needs of one phase on one radial axis (fixed during a refinement).
 
-    Attributes
+    Built with :meth:`from_model`.
+
+    Parameters
     ----------
-    name, system : phase name and lattice system.
-    rietveld : True when the structure gives the intensities (one scale column).
-    rows : (n_refl, p) ``1/d^2 = rows @ g``.
-    base : (n_refl,) ``m |F|^2`` (Rietveld) or 1 (Pawley).
-    column_of : (n_refl,) intensity column of each reflection (0 for Rietveld; the group
-        for Pawley).
-    n_columns : intensity columns of the phase.
-    texture_cos2, texture_counts : equivalents' cos^2 to the texture direction (None: none).
-    unit, wavelength_a, lorentz : axis, wavelength and Lorentz geometry.
-    zmv : ``Z M`` of the cell (g/mol), NaN without a structure; times the volume in
+    name, system : str
+        Phase name and lattice system.
+    rietveld : bool
+        True when the structure gives the intensities (one scale column).
+    rows : ndarray
+        ``(n_refl, p)``: ``1/d^2 = rows @ g`` (1/A^2).
+    base : ndarray
+        ``(n_refl,)`` ``m |F|^2`` (Rietveld, electrons^2) or 1 (Pawley).
+    column_of : ndarray of int
+        ``(n_refl,)`` intensity column of each reflection (0 for Rietveld; the group for
+        Pawley).
+    n_columns : int
+        Intensity columns of the phase.
+    unit : str
+        ``2th_deg`` or ``q_A^-1``.
+    wavelength_a : float or None
+        Wavelength (A).
+    lorentz : str
+        Lorentz geometry (``area_detector`` or ``line_detector``).
+    texture_cos2, texture_counts : ndarray or None
+        Equivalents' cos^2 to the texture direction and their number per reflection (None: no
+        texture).
+    cell_mass_amu : float
+        ``Z M`` of the cell (g/mol), NaN without a structure; times the volume in
         :meth:`zmv_of`.
+    hkl : ndarray of int
+        ``(n_refl, 3)`` Miller indices.
+
+    Examples
+    --------
+    A cubic phase without a structure: one intensity column per group of reflections, and the
+    position of a reflection from ``1/d^2 = rows @ g``:
+
+    >>> import math
+    >>> from xpipe.xrd.phases import make_phase
+    >>> from xpipe.xrd.reflections import Cell
+    >>> from xpipe.xrd.wholepattern import PatternPhase, gstar_of
+    >>> ph = make_phase("LaB6", space_group="P m -3 m", cell=Cell.cubic(4.1569), d_min_a=1.0)
+    >>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
+    >>> pp.rietveld, pp.n_columns, pp.hkl[1].tolist()
+    (False, 15, [1, 1, 0])
+    >>> s = float(pp.rows[1] @ gstar_of(ph.cell, ph.system))  # 1/d^2 of (1 1 0)
+    >>> round(2 * math.degrees(math.asin(0.7749 * math.sqrt(s) / 2)), 3)  # 2theta (deg)
+    15.149
     """
 
     name: str
@@ -166,7 +220,10 @@ class PatternPhase:
     @classmethod
     def from_model(cls, phase: PhaseModel, *, unit: str, wavelength_a: float | None,
                    lorentz: str = "area_detector", texture_hkl=None) -> PatternPhase:
-        """Set up ``phase`` for a ``2th_deg`` or ``q_A^-1`` axis."""
+        """Set up ``phase`` for a ``2th_deg`` or ``q_A^-1`` axis.
+
+        ``texture_hkl`` is the March-Dollase direction (a reciprocal-lattice vector), or None.
+        """
         if unit not in ("2th_deg", "q_A^-1"):
             raise ValueError(f"whole-pattern refinement needs a 2th_deg or q_A^-1 axis, not {unit!r}")
         if unit == "2th_deg" and not wavelength_a:
@@ -191,6 +248,7 @@ class PatternPhase:
 
     @property
     def n_cell(self) -> int:
+        """Free cell parameters of the lattice system."""
         return self.rows.shape[1]
 
     def zmv_of(self, g: np.ndarray) -> float:
@@ -200,7 +258,30 @@ class PatternPhase:
 
 @dataclass
 class PhaseState:
-    """Non-linear parameters of one phase: cell (free G* components), profile, texture."""
+    """Non-linear parameters of one phase: cell (free G* components), profile, texture.
+
+    Parameters
+    ----------
+    g : ndarray
+        Free reciprocal-metric parameters (1/A^2, :func:`gstar_of`).
+    u, v, w : float
+        Caglioti ``FWHM^2 = u t^2 + v t + w`` (radial unit squared; ``t = tan(theta)`` on
+        2theta axes, ``Q`` on Q axes).
+    eta : float
+        Lorentzian fraction of the pseudo-Voigt (0 to 1).
+    r : float
+        March-Dollase parameter (1: no texture).
+
+    Examples
+    --------
+    >>> from xpipe.xrd.phases import make_phase
+    >>> from xpipe.xrd.reflections import Cell
+    >>> from xpipe.xrd.wholepattern import PhaseState, cell_of
+    >>> ph = make_phase("LaB6", space_group="P m -3 m", cell=Cell.cubic(4.1569), d_min_a=1.0)
+    >>> st = PhaseState.start(ph, w=0.0025)
+    >>> round(float(st.g[0]), 6), round(cell_of(st.scaled(1.01).g, "cubic").a_a, 4)
+    (0.057871, 4.1985)
+    """
 
     g: np.ndarray
     u: float = 0.0
@@ -211,9 +292,11 @@ class PhaseState:
 
     @classmethod
     def start(cls, phase: PhaseModel, *, w: float, u: float = 0.0, eta: float = 0.5, r: float = 1.0) -> PhaseState:
+        """The state at the phase's starting cell, with the profile and texture given."""
         return cls(gstar_of(phase.cell, phase.system), u=u, w=w, eta=eta, r=r)
 
     def copy(self) -> PhaseState:
+        """A copy with its own ``g``."""
         return replace(self, g=np.array(self.g, dtype=float))
 
     def scaled(self, factor: float) -> PhaseState:
@@ -226,10 +309,44 @@ class PhaseState:
 
 @dataclass
 class PhaseEval:
-    """One phase evaluated on the axis: dense intensity columns and what derivatives need.
+    """One phase evaluated on the axis (:func:`evaluate`): intensity columns and what
+    derivatives need.
 
     The profile derivatives are computed on first use: most evaluations (searches, decoys,
     the optimiser's function calls) need the pattern only.
+
+    Parameters
+    ----------
+    columns : ndarray
+        ``(n_points, n_columns)`` calculated pattern per unit intensity of each column.
+    idx, valid : ndarray
+        ``(n_used, K)`` point indices of each peak's window, and which are within it.
+    used : ndarray of int
+        Reflections within reach of the axis.
+    weight, dweight_dr : ndarray
+        ``w_h`` of each (without the column's intensity) and its derivative by ``r``.
+    pv : ndarray
+        ``(n_used, K)`` unit-area pseudo-Voigt values.
+    dx0_ds : ndarray
+        d position / d(1/d^2) (radial unit times A^2).
+    t, fwhm, position : ndarray
+        Width variable (``tan(theta)`` or ``Q``), FWHM and position (radial unit).
+    eta : float
+        Lorentzian fraction.
+    parts : tuple
+        ``(u, u^2, 1 / (1 + 4 u^2), Lorentzian, Gaussian, 1 / fwhm)`` on the windows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpipe.xrd.phases import make_phase
+    >>> from xpipe.xrd.reflections import Cell
+    >>> from xpipe.xrd.wholepattern import PatternPhase, PhaseState, evaluate
+    >>> ph = make_phase("LaB6", space_group="P m -3 m", cell=Cell.cubic(4.1569), d_min_a=1.0)
+    >>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
+    >>> ev = evaluate(pp, PhaseState.start(ph, w=0.0025, eta=0.0), np.arange(10.0, 12.0, 0.01))
+    >>> ev.columns.shape, ev.used.tolist(), round(float(ev.columns[:, 0].sum() * 0.01), 3)  # unit area
+    ((200, 15), [0], 1.0)
     """
 
     columns: np.ndarray  # (n_points, n_columns)
@@ -261,14 +378,17 @@ class PhaseEval:
 
     @property
     def dpv_dx0(self) -> np.ndarray:
+        """d profile / d position, on the windows."""
         return self._derivatives()[0]
 
     @property
     def dpv_df(self) -> np.ndarray:
+        """d profile / d FWHM, on the windows."""
         return self._derivatives()[1]
 
     @property
     def dpv_deta(self) -> np.ndarray:
+        """d profile / d eta, on the windows."""
         return self._derivatives()[2]
 
 
@@ -292,22 +412,9 @@ def _positions(pp: PatternPhase, s: np.ndarray, zero: float):
     return x0, dx0, t, tth
 
 
-def evaluate(pp: PatternPhase, st: PhaseState, x: np.ndarray, *, zero: float = 0.0,
-             cut_fwhm: float = 25.0, min_fwhm: float | None = None) -> PhaseEval:
-    """Evaluate phase ``pp`` at state ``st`` on the increasing axis ``x``.
-
-    ``min_fwhm`` (default: the median point spacing) is a floor on the width, so that a
-    phase never becomes needle-sharp between two points.
-    """
-    n = x.size
-    step = float(np.median(np.diff(x))) if n > 1 else 1.0
-    floor = step if min_fwhm is None else min_fwhm
-    s = pp.rows @ st.g
-    x0, dx0, t, tth = _positions(pp, s, zero)
-    f2 = st.u * t * t + st.v * t + st.w
-    fwhm = np.sqrt(np.maximum(f2, floor * floor))
-    lo, hi = x[0], x[-1]
-    used = np.flatnonzero(np.isfinite(x0) & (x0 + cut_fwhm * fwhm >= lo) & (x0 - cut_fwhm * fwhm <= hi))
+def _weights(pp: PatternPhase, used: np.ndarray, tth, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ``w_h`` of the reflections ``used`` (Lorentz factor, Q-axis Jacobian, texture)
+    and their derivative by the March-Dollase ``r``."""
     weight = pp.base[used].copy()
     if pp.rietveld and pp.wavelength_a:
         tt = tth[used]
@@ -320,18 +427,80 @@ def evaluate(pp: PatternPhase, st: PhaseState, x: np.ndarray, *, zero: float = 0
     if pp.texture_cos2 is not None:
         starts = np.concatenate([[0], np.cumsum(pp.texture_counts)])
         sel = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in used]) if used.size else np.zeros(0, int)
-        p, dp = march_dollase(pp.texture_cos2[sel], pp.texture_counts[used], st.r)
+        p, dp = march_dollase(pp.texture_cos2[sel], pp.texture_counts[used], r)
         dweight_dr = weight * dp
         weight = weight * p
-    xu, fu = x0[used], fwhm[used]
+    return weight, dweight_dr
+
+
+def _windows(x: np.ndarray, xu: np.ndarray, fu: np.ndarray, cut_fwhm: float, step: float):
+    """Point indices ``(n_peaks, K)`` of each peak's window of ``cut_fwhm`` FWHM either side,
+    and which of them are within it."""
+    n = x.size
     k = int(math.ceil(2.0 * cut_fwhm * (fu.max() if fu.size else 0.0) / max(step, 1e-12))) + 3
     k = min(k, n)
     first = np.searchsorted(x, xu - cut_fwhm * fu)
     idx = first[:, None] + np.arange(k)[None, :]
     valid = idx < n
     idx = np.minimum(idx, n - 1)
+    valid &= np.abs(x[idx] - xu[:, None]) <= cut_fwhm * fu[:, None]
+    return idx, valid
+
+
+def evaluate(pp: PatternPhase, st: PhaseState, x: np.ndarray, *, zero: float = 0.0,
+             cut_fwhm: float = 25.0, min_fwhm: float | None = None) -> PhaseEval:
+    """Evaluate phase ``pp`` at state ``st`` on the increasing axis ``x``.
+
+    Parameters
+    ----------
+    pp : PatternPhase
+        The phase on the axis.
+    st : PhaseState
+        Its cell, profile and texture.
+    x : ndarray
+        Increasing radial axis (``pp.unit``).
+    zero : float
+        Zero shift added to the positions on 2theta axes (degrees).
+    cut_fwhm : float
+        Each peak is evaluated within this many FWHM of its centre.
+    min_fwhm : float, optional
+        Floor on the width (radial unit; default the median point spacing), so that a phase
+        never becomes needle-sharp between two points.
+
+    Returns
+    -------
+    PhaseEval
+        The intensity columns ``(n_points, n_columns)``, per unit intensity (a Pawley column is
+        a sum of unit-area peaks), and the parts the derivatives need.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpipe.xrd.phases import make_phase
+    >>> from xpipe.xrd.reflections import Cell
+    >>> from xpipe.xrd.wholepattern import PatternPhase, PhaseState, evaluate
+    >>> ph = make_phase("LaB6", space_group="P m -3 m", cell=Cell.cubic(4.1569), d_min_a=1.0)
+    >>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
+    >>> x = np.arange(10.0, 40.0, 0.01)
+    >>> ev = evaluate(pp, PhaseState.start(ph, w=0.0025), x)
+    >>> ev.position[:3].round(3).tolist(), ev.fwhm[0].round(4)  # (1 0 0), (1 1 0), (1 1 1); deg
+    ([10.696, 15.149, 18.581], np.float64(0.05))
+    >>> round(float(ev.columns[:, 0].sum() * 0.01), 3)  # area of (1 0 0) within 25 FWHM
+    0.991
+    """
+    n = x.size
+    step = float(np.median(np.diff(x))) if n > 1 else 1.0
+    floor = step if min_fwhm is None else min_fwhm
+    s = pp.rows @ st.g
+    x0, dx0, t, tth = _positions(pp, s, zero)
+    f2 = st.u * t * t + st.v * t + st.w
+    fwhm = np.sqrt(np.maximum(f2, floor * floor))
+    lo, hi = x[0], x[-1]
+    used = np.flatnonzero(np.isfinite(x0) & (x0 + cut_fwhm * fwhm >= lo) & (x0 - cut_fwhm * fwhm <= hi))
+    weight, dweight_dr = _weights(pp, used, tth, st.r)
+    xu, fu = x0[used], fwhm[used]
+    idx, valid = _windows(x, xu, fu, cut_fwhm, step)
     xi = x[idx]
-    valid &= np.abs(xi - xu[:, None]) <= cut_fwhm * fu[:, None]
     inv_f = 1.0 / fu[:, None]
     uu = (xi - xu[:, None]) * inv_f
     u2 = uu * uu
@@ -355,10 +524,44 @@ def evaluate(pp: PatternPhase, st: PhaseState, x: np.ndarray, *, zero: float = 0
 
 def derivative_columns(pp: PatternPhase, ev: PhaseEval, intensity: np.ndarray, names: tuple[str, ...],
                        n_points: int) -> np.ndarray:
-    """``d model / d parameter`` (n_points, len(names)) at the phase's intensities.
+    """Analytic derivatives of the phase's calculated pattern by its non-linear parameters.
 
-    ``names``: ``g0 .. g{p-1}`` (cell), ``u``, ``v``, ``w`` (Caglioti), ``eta``, ``r``
-    (texture), ``zero`` (zero shift).
+    Parameters
+    ----------
+    pp : PatternPhase
+        The phase.
+    ev : PhaseEval
+        Its evaluation (:func:`evaluate`) at the current parameters.
+    intensity : ndarray
+        ``(n_columns,)`` the phase's intensities (scale or Pawley intensities).
+    names : tuple of str
+        ``g0 .. g{p-1}`` (cell), ``u``, ``v``, ``w`` (Caglioti), ``eta``, ``r`` (texture),
+        ``zero`` (zero shift).
+    n_points : int
+        Points of the axis.
+
+    Returns
+    -------
+    ndarray
+        ``(n_points, len(names))`` ``d model / d parameter`` (counts per parameter unit).
+
+    Examples
+    --------
+    The derivative by the Caglioti ``w`` against a finite difference:
+
+    >>> import numpy as np
+    >>> from dataclasses import replace
+    >>> from xpipe.xrd.phases import make_phase
+    >>> from xpipe.xrd.reflections import Cell
+    >>> from xpipe.xrd.wholepattern import PatternPhase, PhaseState, derivative_columns, evaluate
+    >>> ph = make_phase("LaB6", space_group="P m -3 m", cell=Cell.cubic(4.1569), d_min_a=1.0)
+    >>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
+    >>> x, st = np.arange(10.0, 40.0, 0.01), PhaseState.start(ph, w=0.0025)
+    >>> ev, c = evaluate(pp, st, x), np.ones(pp.n_columns)
+    >>> d = derivative_columns(pp, ev, c, ("w",), x.size)[:, 0]
+    >>> fd = (evaluate(pp, replace(st, w=st.w + 1e-7), x).columns @ c - ev.columns @ c) / 1e-7
+    >>> bool(np.abs(d - fd).max() < 1e-4 * np.abs(d).max())
+    True
     """
     c = np.asarray(intensity, dtype=float)[pp.column_of[ev.used]]
     amp = (c * ev.weight)[:, None]
@@ -381,145 +584,3 @@ def derivative_columns(pp: PatternPhase, ev: PhaseEval, intensity: np.ndarray, n
             raise ValueError(f"unknown parameter {name!r}")
         out[:, j] = np.bincount(flat, weights=vals.ravel(), minlength=n_points)
     return out
-
-
-# --------------------------------------------------------------------------- background
-
-
-def background_basis(x: np.ndarray, n_intervals: int, extra: np.ndarray | None = None) -> np.ndarray:
-    """(n_points, n_intervals + 3 [+1]) cubic B-splines with equally spaced knots over ``x``.
-
-    B-splines are local and well conditioned at any number of knots (high-order Chebyshev
-    polynomials are not); with knots tens of peak widths apart they follow the humps of cell
-    windows, electrolyte and air scatter but not a Bragg peak. ``extra`` (e.g. a SNIP
-    baseline) is appended as one more column.
-    """
-    from scipy.interpolate import BSpline
-
-    n = max(int(n_intervals), 1)
-    lo, hi = float(x[0]), float(x[-1])
-    step = (hi - lo) / n
-    knots = lo + step * np.arange(-3, n + 4)
-    basis = BSpline.design_matrix(np.clip(x, lo, hi), knots, 3).toarray()
-    basis = basis[:, basis.any(axis=0)]
-    if extra is not None:
-        basis = np.column_stack([basis, extra])
-    return basis
-
-
-# ------------------------------------------------------------------------------- linear
-
-
-@dataclass
-class LinearSolution:
-    """Weighted linear least squares with non-negative intensity columns."""
-
-    coef: np.ndarray  # (n_columns,) all columns, 0 for dropped intensity columns
-    active: np.ndarray  # (n_columns,) bool
-    residual: np.ndarray  # weighted residual (n_points,)
-    chi2: float
-    q_parts: tuple  # orthonormal bases whose union spans the active weighted columns
-
-    @property
-    def q(self) -> np.ndarray:
-        return np.hstack(self.q_parts) if len(self.q_parts) > 1 else self.q_parts[0]
-
-    def project(self, v: np.ndarray) -> np.ndarray:
-        """``v`` minus its projection on the active weighted columns."""
-        for q in self.q_parts:
-            v = v - q @ (q.T @ v)
-        return v
-
-
-@dataclass
-class BackgroundProjector:
-    """The weighted background columns of one pattern, factorised once.
-
-    Every solve of the pattern projects them out of the intensity columns and the data instead
-    of factorising the whole matrix again: the background basis (tens of columns) does not
-    change while the phases' cells and profiles do.
-    """
-
-    q: np.ndarray
-    r: np.ndarray
-    norms: np.ndarray
-    yp: np.ndarray
-
-    @classmethod
-    def build(cls, basis: np.ndarray, wt: np.ndarray, yw: np.ndarray) -> BackgroundProjector:
-        bw = basis * wt[:, None]
-        norms = np.sqrt((bw * bw).sum(axis=0))
-        norms[norms == 0] = 1.0
-        q, r = np.linalg.qr(bw / norms)
-        return cls(q, r, norms, yw - q @ (q.T @ yw))
-
-
-def solve_linear(a: np.ndarray, yw: np.ndarray, wt: np.ndarray, n_free: int,
-                 active: np.ndarray | None = None, max_rounds: int = 20,
-                 background: BackgroundProjector | None = None) -> LinearSolution:
-    """Solve ``min || wt (y - a c) ||`` with ``c[n_free:] >= 0`` (intensities).
-
-    The first ``n_free`` columns (background) are unconstrained. Intensity columns with a
-    negative solution are dropped and the rest solved again (active set). With ``background``
-    (those first columns factorised once, :class:`BackgroundProjector`) only the intensity
-    columns are factorised.
-    """
-    if background is None:
-        return _solve_full(a, yw, wt, n_free, active, max_rounds)
-    m = a.shape[1]
-    act = np.ones(m, dtype=bool) if active is None else active.copy()
-    act[:n_free] = True
-    pw = a[:, n_free:] * wt[:, None]
-    norms = np.sqrt((pw * pw).sum(axis=0))
-    act[n_free:] &= norms > 0
-    bq = background.q
-    coef = np.zeros(m)
-    qp = np.zeros((a.shape[0], 0))
-    resid = background.yp
-    for _ in range(max_rounds):
-        cols = np.flatnonzero(act[n_free:])
-        coef[n_free:] = 0.0
-        if cols.size == 0:
-            qp = np.zeros((a.shape[0], 0))
-            resid = background.yp
-            break
-        sub = pw[:, cols] / norms[cols]
-        sub = sub - bq @ (bq.T @ sub)
-        qp, rp = np.linalg.qr(sub)
-        sol = np.linalg.lstsq(rp, qp.T @ background.yp, rcond=None)[0] / norms[cols]
-        coef[n_free + cols] = sol
-        neg = cols[sol < 0]
-        if neg.size == 0:
-            resid = background.yp - qp @ (qp.T @ background.yp)
-            break
-        act[n_free + neg] = False
-    rest = yw - pw @ coef[n_free:]
-    coef[:n_free] = np.linalg.lstsq(background.r, bq.T @ rest, rcond=None)[0] / background.norms
-    return LinearSolution(coef, act, resid, float(resid @ resid), (bq, qp))
-
-
-def _solve_full(a, yw, wt, n_free, active, max_rounds) -> LinearSolution:
-    aw = a * wt[:, None]
-    m = a.shape[1]
-    act = np.ones(m, dtype=bool) if active is None else active.copy()
-    norms = np.sqrt((aw * aw).sum(axis=0))
-    act &= norms > 0
-    coef = np.zeros(m)
-    for _ in range(max_rounds):
-        cols = np.flatnonzero(act)
-        sub = aw[:, cols] / norms[cols]
-        q, r = np.linalg.qr(sub)
-        sol = np.linalg.lstsq(r, q.T @ yw, rcond=None)[0] / norms[cols]
-        coef[:] = 0.0
-        coef[cols] = sol
-        neg = cols[(cols >= n_free) & (sol < 0)]
-        if neg.size == 0:
-            break
-        act[neg] = False
-    res = yw - aw @ coef
-    return LinearSolution(coef, act, res, float(res @ res), (q,))
-
-
-def project_out(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``v`` minus its projection on the columns of the orthonormal ``q``."""
-    return v - q @ (q.T @ v)
