@@ -84,6 +84,14 @@ class Lineshape:
         ``func(x, center, fwhm, **params) -> ndarray`` with unit area.
     doc:
         One-paragraph description (what ``fwhm`` means, normalisation, references).
+
+    Examples
+    --------
+    >>> shape = LINESHAPES["gl"]
+    >>> shape.name, shape.params
+    ('gl', {'m': (30.0, 0.0, 100.0)})
+    >>> round(float(shape.func(0.0, 0.0, 1.0, m=0.0)), 4)  # a unit-area Gaussian of FWHM 1 eV
+    0.9394
     """
 
     name: str
@@ -115,7 +123,31 @@ def gl(x, center, fwhm, m=30.0):
     ``h(x) = exp(-4 ln2 (1 - m/100) (x-E)^2 / F^2) / (1 + 4 (m/100) (x-E)^2 / F^2)``
     (CasaXPS manual, "Line shapes"), divided by its exact area (see :func:`_gl_area_per_f`).
     ``fwhm`` is CasaXPS's F: the true FWHM for m = 0 and m = 100, slightly smaller otherwise
-    (e.g. 0.966 F at m = 30); use :func:`fwhm_of` for the true value.
+    (e.g. 0.961 F at m = 30); use :func:`fwhm_of` for the true value.
+
+    Parameters
+    ----------
+    x : float or array_like
+        Binding energies (eV).
+    center : float
+        Peak position E (eV).
+    fwhm : float
+        CasaXPS width parameter F (eV), > 0.
+    m : float, optional
+        Lorentzian percentage, 0 (Gaussian) to 100 (Lorentzian).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Profile values (1/eV), integrating to 1 over x.
+
+    Examples
+    --------
+    >>> x = np.linspace(-20.0, 20.0, 40001)
+    >>> round(float(np.trapezoid(gl(x, 0.0, 1.0, m=30.0), x)), 4)
+    1.0
+    >>> round(float(gl(0.0, 0.0, 1.0, m=0.0)), 4)  # Gaussian peak height sqrt(4 ln2 / pi) / F
+    0.9394
     """
     u = (np.asarray(x, dtype=float) - center) / fwhm
     w = m / 100.0
@@ -130,6 +162,28 @@ def sgl(x, center, fwhm, m=30.0):
     ``h(x) = (1 - m/100) G(x) + (m/100) L(x)`` with G and L of unit HEIGHT and the same F
     (CasaXPS manual, "Line shapes").  Both are 1/2 at x = E +- F/2, so F is the true FWHM.
     The height-1 areas are ``F sqrt(pi / (4 ln2))`` and ``F pi / 2``.
+
+    Parameters
+    ----------
+    x : float or array_like
+        Binding energies (eV).
+    center : float
+        Peak position E (eV).
+    fwhm : float
+        FWHM F (eV), > 0.
+    m : float, optional
+        Lorentzian percentage, 0 (Gaussian) to 100 (Lorentzian).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Profile values (1/eV), integrating to 1 over x.
+
+    Examples
+    --------
+    >>> y = sgl(np.array([0.0, 0.5]), 0.0, 1.0, m=30.0)
+    >>> round(float(y[1] / y[0]), 3)  # half the maximum at center + F/2
+    0.5
     """
     w = m / 100.0
     u = (np.asarray(x, dtype=float) - center) / fwhm
@@ -140,7 +194,31 @@ def sgl(x, center, fwhm, m=30.0):
 
 
 def pseudo_voigt(x, center, fwhm, eta=0.5):
-    """Pseudo-Voigt ``eta * L + (1 - eta) * G``; L and G have unit area and FWHM ``fwhm``."""
+    """Pseudo-Voigt ``eta * L + (1 - eta) * G``; L and G have unit area and FWHM ``fwhm``.
+
+    Parameters
+    ----------
+    x : float or array_like
+        Binding energies (eV).
+    center : float
+        Peak position (eV).
+    fwhm : float
+        FWHM of both G and L (eV), > 0.
+    eta : float, optional
+        Lorentzian fraction, 0 to 1.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Profile values (1/eV), integrating to 1 over x.
+
+    Examples
+    --------
+    >>> round(float(pseudo_voigt(0.0, 0.0, 1.0, eta=0.0)), 4)  # Gaussian peak height
+    0.9394
+    >>> round(float(pseudo_voigt(0.0, 0.0, 1.0, eta=1.0)), 4)  # Lorentzian: 2 / (pi F)
+    0.6366
+    """
     return _pseudo_voigt(x, center, fwhm, eta)
 
 
@@ -149,6 +227,30 @@ def voigt(x, center, fwhm, lorentz_fwhm=0.2):
 
     ``fwhm`` is the FWHM of the Gaussian component, ``lorentz_fwhm`` that of the Lorentzian
     component; lorentz_fwhm = 0 gives the Gaussian.
+
+    Parameters
+    ----------
+    x : float or array_like
+        Binding energies (eV).
+    center : float
+        Peak position (eV).
+    fwhm : float
+        FWHM of the Gaussian component (eV).
+    lorentz_fwhm : float, optional
+        FWHM of the Lorentzian component (eV).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Profile values (1/eV), integrating to 1 over x.
+
+    Examples
+    --------
+    >>> round(float(voigt(0.0, 0.0, 1.0, lorentz_fwhm=0.0)), 4)  # the Gaussian peak height
+    0.9394
+    >>> x = np.linspace(-20.0, 20.0, 40001)
+    >>> round(float(np.trapezoid(voigt(x, 0.0, 1.0, lorentz_fwhm=0.2), x)), 3)  # tails cut
+    0.997
     """
     sigma = fwhm / _FWHM_PER_SIGMA
     return voigt_profile(np.asarray(x, dtype=float) - center, sigma, 0.5 * lorentz_fwhm)
@@ -233,6 +335,29 @@ def doniach_sunjic(x, center, lorentz_fwhm, alpha):
     ``I(eps) = cos(pi alpha / 2 + (1 - alpha) atan(eps / gamma)) / (eps^2 + gamma^2)^((1-alpha)/2)``
     with gamma = lorentz_fwhm / 2 and eps = center - x (kinetic-energy-like, so the
     power-law tail ``|eps|^(alpha - 1)`` lies at x > center).
+
+    Parameters
+    ----------
+    x : float or array_like
+        Binding energies (eV).
+    center : float
+        DS energy E0 (eV).
+    lorentz_fwhm : float
+        Lifetime FWHM 2 gamma (eV).
+    alpha : float
+        Singularity (asymmetry) index, 0 <= alpha < 1.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Unnormalised profile values (1/eV); 1/gamma at the centre for alpha = 0.
+
+    Examples
+    --------
+    >>> doniach_sunjic(np.array([0.0]), 0.0, 0.5, 0.0).tolist()  # Lorentzian, 1/gamma
+    [4.0]
+    >>> np.round(doniach_sunjic(np.array([-1.0, 1.0]), 0.0, 0.5, 0.2), 3).tolist()  # tail at +1
+    [0.19, 0.716]
     """
     return _ds_raw(center - np.asarray(x, dtype=float), alpha, 0.5 * lorentz_fwhm)
 
@@ -249,6 +374,33 @@ def ds(x, center, fwhm, alpha=0.1, lorentz_fwhm=0.2):
     for alpha = 0, where the shape is the Voigt profile divided by its area inside the window,
     so the normalisation is continuous in alpha.  ``center`` is the DS energy E0; the maximum
     sits slightly above it in binding energy when alpha > 0.
+
+    Parameters
+    ----------
+    x : float or array_like
+        Binding energies (eV).
+    center : float
+        DS energy E0 (eV).
+    fwhm : float
+        FWHM of the broadening Gaussian (eV); 0 gives the unbroadened profile.
+    alpha : float, optional
+        Singularity (asymmetry) index, 0 <= alpha < 1.
+    lorentz_fwhm : float, optional
+        Lifetime FWHM 2 gamma (eV).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Profile values (1/eV), unit area over the normalisation window.
+
+    Examples
+    --------
+    >>> x = np.linspace(270.0, 300.0, 3001)
+    >>> y = ds(x, 285.0, 0.8, alpha=0.1, lorentz_fwhm=0.2)
+    >>> round(float(x[np.argmax(y)]), 2)  # the maximum, just above E0 = 285 eV
+    285.05
+    >>> round(float(np.trapezoid(y, x)), 3)  # the rest of the area is in the tail above 300 eV
+    0.886
     """
     gamma = 0.5 * lorentz_fwhm
     lo, hi = _ds_window(center, fwhm, lorentz_fwhm)
@@ -305,6 +457,35 @@ def la(x, center, fwhm, alpha=1.0, beta=1.0, gauss_fwhm=0.5):
     evaluation grid and has no fixed meaning in eV; here the Gaussian is given directly as
     ``gauss_fwhm`` in eV, so m values do not transfer.  As in CasaXPS, F is the Lorentzian
     width parameter; the true FWHM depends on alpha, beta and gauss_fwhm (see :func:`fwhm_of`).
+
+    Parameters
+    ----------
+    x : float or array_like
+        Binding energies (eV).
+    center : float
+        Peak position (eV).
+    fwhm : float
+        Lorentzian width parameter F (eV), > 0.
+    alpha : float, optional
+        Exponent on the high binding-energy side, > 1/2.
+    beta : float, optional
+        Exponent on the low binding-energy side, > 1/2.
+    gauss_fwhm : float, optional
+        FWHM of the broadening Gaussian (eV); 0 for none.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Profile values (1/eV), integrating to 1 over x.
+
+    Examples
+    --------
+    >>> round(float(la(0.0, 0.0, 1.0, alpha=1.0, beta=1.0, gauss_fwhm=0.0)), 4)  # 2 / (pi F)
+    0.6366
+    >>> x = np.linspace(270.0, 300.0, 3001)
+    >>> y = la(x, 285.0, 1.0, alpha=1.2, beta=2.0, gauss_fwhm=0.5)
+    >>> round(float(x[np.argmax(y)]), 2)  # pushed up in BE by the longer high-BE tail
+    285.04
     """
     s_hi = _half_area(alpha)
     s_lo = _half_area(beta)
@@ -385,7 +566,32 @@ def profile(name, x, center, fwhm, **params) -> np.ndarray:
 
     Shape parameters not given take their defaults from ``LINESHAPES[name].params``.
 
-    >>> import numpy as np
+    Parameters
+    ----------
+    name : str
+        A key of :data:`LINESHAPES` (``'gl'``, ``'sgl'``, ``'pseudo_voigt'``, ``'voigt'``,
+        ``'ds'``, ``'la'``).
+    x : float or array_like
+        Binding energies (eV).
+    center : float
+        Peak position (eV).
+    fwhm : float
+        Width parameter (eV), > 0; its meaning depends on the shape.
+    **params
+        Shape parameters (``m``, ``eta``, ``alpha``, ...).
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Profile values (1/eV) with unit area.
+
+    Raises
+    ------
+    ValueError
+        For an unknown shape or parameter, or ``fwhm <= 0``.
+
+    Examples
+    --------
     >>> x = np.linspace(-50.0, 50.0, 20001)
     >>> round(float(np.trapezoid(profile("sgl", x, 0.0, 1.0, m=0.0), x)), 6)
     1.0
@@ -410,8 +616,26 @@ def fwhm_of(name, fwhm, **params) -> float:
     Found numerically: the maximum is located on a dense grid and refined, then the two
     half-maximum crossings are bracketed on the grid and solved with Brent's method.
 
+    Parameters
+    ----------
+    name : str
+        A key of :data:`LINESHAPES`.
+    fwhm : float
+        Width parameter (eV) as :func:`profile` takes it.
+    **params
+        Shape parameters; those not given take their defaults.
+
+    Returns
+    -------
+    fwhm_ev : float
+        The true full width at half maximum (eV).
+
+    Examples
+    --------
     >>> round(fwhm_of("gl", 1.0, m=0.0), 6)
     1.0
+    >>> round(fwhm_of("gl", 1.0, m=30.0), 3)  # CasaXPS's F is not the FWHM of GL(30)
+    0.961
     """
     shape = LINESHAPES[name]
     kw = {k: v[0] for k, v in shape.params.items()}
