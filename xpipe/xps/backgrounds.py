@@ -134,6 +134,28 @@ def linear(x, y, *, avg_points=5) -> np.ndarray:
 
     Each end point is the mean of ``avg_points`` points (intensity and energy), so a linear
     spectrum is reproduced exactly.
+
+    Parameters
+    ----------
+    x : array_like
+        Binding energies (eV), strictly ascending.
+    y : array_like
+        Intensities at ``x`` (counts or counts/s).
+    avg_points : int, optional
+        Points averaged at each end.
+
+    Returns
+    -------
+    background : numpy.ndarray
+        The line on ``x``, in the unit of ``y``.
+
+    Examples
+    --------
+    >>> x = np.linspace(280.0, 290.0, 11)
+    >>> linear(x, 2.0 * x + 1.0, avg_points=1)[[0, -1]].tolist()
+    [561.0, 581.0]
+    >>> bool(np.allclose(linear(x, 2.0 * x + 1.0), 2.0 * x + 1.0))
+    True
     """
     x, y = _xy(x, y)
     n = _n_avg(avg_points, y.size)
@@ -149,6 +171,25 @@ def shirley_active(x, peaks, y_low, y_high) -> np.ndarray:
     ``B(x) = y_low + (y_high - y_low) * int_{x_min}^{x} P / int_{x_min}^{x_max} P``
     with P = ``peaks`` (the model peak sum on ``x``, without background) and trapezoidal
     integration.  If the total peak area is zero the step is spread linearly in x instead.
+
+    Parameters
+    ----------
+    x : array_like
+        Binding energies (eV), ascending.
+    peaks : array_like
+        Model peak sum on ``x``, without background.
+    y_low, y_high : float
+        Background levels at the low-BE and the high-BE end (unit of the intensity).
+
+    Returns
+    -------
+    background : numpy.ndarray
+        The Shirley step on ``x``, from ``y_low`` to ``y_high``.
+
+    Examples
+    --------
+    >>> shirley_active([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 1.0, 0.0], 10.0, 20.0).tolist()
+    [10.0, 12.5, 17.5, 20.0]
     """
     x = np.asarray(x, dtype=float)
     peaks = np.asarray(peaks, dtype=float)
@@ -170,10 +211,39 @@ def shirley(x, y, *, avg_points=5, max_iter=100, tol=1e-7) -> np.ndarray:
     the largest change is below ``tol`` times the step height (or times max|y| when the two
     levels are equal).
 
+    Parameters
+    ----------
+    x : array_like
+        Binding energies (eV), strictly ascending.
+    y : array_like
+        Intensities at ``x`` (counts or counts/s).
+    avg_points : int, optional
+        Points averaged for each end level.
+    max_iter : int, optional
+        Most iterations.
+    tol : float, optional
+        Convergence threshold, relative to the step height.
+
+    Returns
+    -------
+    background : numpy.ndarray
+        The Shirley background on ``x``, in the unit of ``y``.
+
     Raises
     ------
     ValueError
         If not converged after ``max_iter`` iterations, or the peak area vanishes.
+
+    Examples
+    --------
+    A peak at 285 eV on a step from 10 to 30 that follows its area:
+
+    >>> x = np.linspace(280.0, 295.0, 301)
+    >>> peak = 100.0 * np.exp(-0.5 * ((x - 285.0) / 0.6) ** 2)
+    >>> y = 10.0 + peak + 20.0 * np.cumsum(peak) / peak.sum()
+    >>> bg = shirley(x, y)
+    >>> round(float(bg[0]), 2), round(float(np.interp(285.0, x, bg)), 2), round(float(bg[-1]), 2)
+    (10.0, 20.0, 30.0)
     """
     x, y = _xy(x, y)
     n = _n_avg(avg_points, y.size)
@@ -205,6 +275,25 @@ def tougaard_kernel(T, *, B=2866.0, C=1643.0, D=0.0, C_sign=+1) -> np.ndarray:
 
     Universal: B = 2866 eV^2, C = 1643 eV^2, D = 0, C_sign = +1; three-parameter classes use
     C_sign = -1 (Tougaard, Surf. Interface Anal. 25 (1997) 137).
+
+    Parameters
+    ----------
+    T : float or array_like
+        Energy loss (eV).
+    B, C, D : float, optional
+        Cross-section parameters (eV^2).
+    C_sign : int, optional
+        Sign of T^2 in ``(C + C_sign T^2)^2``: +1 universal, -1 three-parameter classes.
+
+    Returns
+    -------
+    K : numpy.ndarray
+        The cross-section (1/eV) at each loss.
+
+    Examples
+    --------
+    >>> tougaard_kernel(np.array([0.0, 23.4, 50.0])).round(3).tolist()  # maximum near 23 eV
+    [0.0, 0.014, 0.008]
     """
     T = np.asarray(T, dtype=float)
     Tp = np.where(T > 0, T, 0.0)
@@ -260,6 +349,38 @@ def tougaard(
     With ``fit_B`` (default), B is scaled so that the background equals the data at the
     high-BE end (mean of the last ``avg_points`` points), as is usual when the region ends far
     enough above the peak.
+
+    Parameters
+    ----------
+    x : array_like
+        Binding energies (eV), strictly ascending.
+    y : array_like
+        Intensities at ``x`` (counts or counts/s).
+    B, C, D : float, optional
+        Cross-section parameters (eV^2) of :func:`tougaard_kernel`.
+    C_sign : int, optional
+        +1 for the universal form, -1 for the three-parameter classes.
+    avg_points : int, optional
+        Points averaged for each end level.
+    fit_B : bool, optional
+        Scale B so that the background meets the data at the high-BE end.
+    material : str or None, optional
+        A key of :data:`TOUGAARD_CLASSES` that sets C, D and C_sign (and B without
+        ``fit_B``).
+
+    Returns
+    -------
+    background : numpy.ndarray
+        The Tougaard background on ``x``, in the unit of ``y``.
+
+    Examples
+    --------
+    >>> x = np.linspace(280.0, 295.0, 301)
+    >>> peak = 100.0 * np.exp(-0.5 * ((x - 285.0) / 0.6) ** 2)
+    >>> y = 10.0 + peak + 20.0 * np.cumsum(peak) / peak.sum()
+    >>> bg = tougaard(x, y)
+    >>> round(float(bg[0]), 2), round(float(bg[-5:].mean()), 2)  # meets y at both ends
+    (10.0, 30.0)
     """
     x, y = _xy(x, y)
     if material is not None:
@@ -294,6 +415,33 @@ def xray_satellites(x, y, *, source="Al", lines=None) -> np.ndarray:
     narrower than the smallest offset are done at once.  Parents above the measured range
     are taken as absent.  ``lines`` restricts the correction to the given labels (e.g.
     ``("a3", "a4")``).  Returns the corrected spectrum.
+
+    Parameters
+    ----------
+    x : array_like
+        Binding energies (eV), strictly ascending, with a step below the smallest offset.
+    y : array_like
+        Measured intensities at ``x``.
+    source : str, optional
+        Anode, ``'Al'`` or ``'Mg'`` (a key of :data:`XRAY_SATELLITES`).
+    lines : sequence of str or None, optional
+        Satellite labels to remove; None for all of the anode's.
+
+    Returns
+    -------
+    corrected : numpy.ndarray
+        The spectrum without the satellites, in the unit of ``y``.
+
+    Examples
+    --------
+    A C 1s line at 285 eV with its Al K-alpha3 ghost (7.8 %) 9.6 eV lower:
+
+    >>> x = np.arange(260.0, 300.0, 0.1)
+    >>> line = 100.0 * np.exp(-0.5 * ((x - 285.0) / 0.6) ** 2)
+    >>> ghost = 7.8 * np.exp(-0.5 * ((x - 275.4) / 0.6) ** 2)
+    >>> s = xray_satellites(x, line + ghost, source="Al", lines=("a3",))
+    >>> round(float(np.interp(275.4, x, line + ghost)), 2), round(float(np.interp(275.4, x, s)), 2)
+    (7.8, 0.0)
     """
     x, y = _xy(x, y)
     try:
