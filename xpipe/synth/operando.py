@@ -15,31 +15,46 @@ Na3V2(PO4)3 ("NVP") cathode, followed by transmission XRD on a Pilatus 300K:
   3 x 3 sub-pixel average of the pixel footprint), plus a smooth background,
   Poisson counting noise, and -1 in the module gaps as a Pilatus writes them.
 
-:func:`make_example_data` writes the bundled demo data set (CBF frames, PONI file,
-cycler log, scan log and ``truth.json``). Everything is deterministic for a given
-seed: no wall-clock time, no unordered iteration.
+The cell lives in :mod:`xpipe.synth.operando_cell`, the detector in
+:mod:`xpipe.synth.operando_detector`; :func:`make_example_data` writes the bundled demo
+data set (CBF frames, PONI file, cycler log, scan log and ``truth.json``). Everything is
+deterministic for a given seed: no wall-clock time, no unordered iteration.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from itertools import product
 from pathlib import Path
 
-import fabio.cbfimage
-import gemmi
 import numpy as np
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
-from pyFAI.io.ponifile import PoniFile
-from scipy.interpolate import PchipInterpolator
 
-from ..xrd.integrate import azimuthal_integrator
 from . import powder
+from .operando_cell import (
+    IMPURITY,
+    NVP,
+    PHASE_NAMES,
+    CellProtocol,
+    ReactionPath,
+    _phases_for_state,
+    phase_state,
+)
+from .operando_cell import NVP1 as NVP1
+from .operando_cell import molar_mass_na_x as molar_mass_na_x
+from .operando_cell import molar_mass_v2o3 as molar_mass_v2o3
+from .operando_detector import (
+    MASKED_VALUE,
+    Background,
+    DetectorGeometry,
+    pixel_two_theta_deg,
+    project_to_detector,
+    render_counts,
+    write_cbf,
+)
 
 __all__ = [
     "DEFAULT_N_FRAMES",
@@ -62,337 +77,6 @@ DEFAULT_SEED = 20250314
 #: Start of the first exposure (local time of the beamline clock, as Pilatus writes it).
 START_TIME = datetime(2025, 3, 14, 9, 0, 0)
 EXPOSURE_TIME_S = 60.0
-MASKED_VALUE = -1
-NVP, NVP1, IMPURITY = "Na3V2(PO4)3", "NaV2(PO4)3", "V2O3"
-PHASE_NAMES = (NVP, NVP1, IMPURITY)
-
-_ATOMIC_WEIGHT = {el: gemmi.Element(el).weight for el in ("Na", "V", "P", "O")}
-
-
-def molar_mass_na_x(x_na: float) -> float:
-    """Molar mass of Na_x V2(PO4)3 in g/mol."""
-    w = _ATOMIC_WEIGHT
-    return x_na * w["Na"] + 2 * w["V"] + 3 * w["P"] + 12 * w["O"]
-
-
-def molar_mass_v2o3() -> float:
-    return 2 * _ATOMIC_WEIGHT["V"] + 3 * _ATOMIC_WEIGHT["O"]
-
-
-# ------------------------------------------------------------------------- geometry
-
-
-@dataclass(frozen=True)
-class DetectorGeometry:
-    """Pilatus 300K in transmission, beam centre below the detector (arcs).
-
-    pyFAI conventions: ``poni1`` along the slow (vertical, 619 px) axis, ``poni2``
-    along the fast (horizontal, 487 px) axis, rotations in radians. With these
-    values 2theta on the active pixels spans about 3.9 to 29.9 deg.
-    """
-
-    detector: str = "Pilatus300k"
-    distance_m: float = 0.230
-    poni1_m: float = -0.011
-    poni2_m: float = 0.044
-    rot1_rad: float = 0.025
-    rot2_rad: float = -0.020
-    rot3_rad: float = 0.0
-    wavelength_a: float = 0.7749
-
-    @property
-    def energy_kev(self) -> float:
-        return 12.398419843320026 / self.wavelength_a
-
-    def integrator(self) -> AzimuthalIntegrator:
-        return azimuthal_integrator(
-            self.detector, self.distance_m, self.poni1_m, self.poni2_m,
-            self.rot1_rad, self.rot2_rad, self.rot3_rad, self.wavelength_a,
-        )
-
-    def poni_text(self) -> str:
-        """PONI file text from pyFAI's writer, with its wall-clock comment line replaced."""
-        buf = io.StringIO()
-        PoniFile(self.integrator()).write(buf)
-        lines = [
-            "# Geometry of a simulated data set (xpipe.synth.operando); no calibration"
-            if line.startswith("# Calibration done") else line
-            for line in buf.getvalue().splitlines()
-        ]
-        return "\n".join(lines) + "\n"
-
-
-def pixel_two_theta_deg(ai: AzimuthalIntegrator, oversampling: int = 3) -> np.ndarray:
-    """2theta (deg) at ``oversampling**2`` sub-pixel points of every pixel.
-
-    Returns an array of shape ``(oversampling**2, ny, nx)``; with ``oversampling=1``
-    the pixel centres, as in :meth:`AzimuthalIntegrator.center_array`.
-    """
-    ny, nx = ai.detector.shape
-    ii, jj = np.meshgrid(np.arange(ny, dtype=float), np.arange(nx, dtype=float), indexing="ij")
-    offsets = (np.arange(oversampling) + 0.5) / oversampling - 0.5
-    out = np.empty((oversampling * oversampling, ny, nx))
-    for n, (di, dj) in enumerate(product(offsets, offsets)):
-        out[n] = np.degrees(ai.tth(ii + di, jj + dj))
-    return out
-
-
-def project_to_detector(
-    ai: AzimuthalIntegrator,
-    two_theta_deg: np.ndarray,
-    intensity: np.ndarray,
-    pixel_tth_deg: np.ndarray | None = None,
-    polarization_factor: float | None = 0.99,
-    correct_solid_angle: bool = True,
-) -> np.ndarray:
-    """Expected image of an isotropic 1D pattern ``I(2theta)`` (per unit solid angle).
-
-    Same model as :meth:`AzimuthalIntegrator.calcfrom1d` (interpolation at the pixel,
-    times relative solid angle and polarisation), but the pattern is averaged over
-    the sub-pixel points ``pixel_tth_deg`` (see :func:`pixel_two_theta_deg`) so that
-    peaks narrower than a pixel keep their integrated intensity. With a single
-    sub-pixel point this reproduces ``calcfrom1d``.
-    """
-    if pixel_tth_deg is None:
-        pixel_tth_deg = pixel_two_theta_deg(ai, 1)
-    shape = pixel_tth_deg.shape[1:]
-    image = np.zeros(shape)
-    for sub in pixel_tth_deg:
-        image += np.interp(sub, two_theta_deg, intensity)
-    image /= len(pixel_tth_deg)
-    if correct_solid_angle:
-        image *= ai.solidAngleArray(shape)
-    if polarization_factor is not None:
-        image *= ai.polarization(shape, factor=polarization_factor)
-    return image
-
-
-@dataclass(frozen=True)
-class Background:
-    """Smooth background per unit solid angle, in counts per pixel at normal incidence.
-
-    Isotropic V K fluorescence (flat), air scatter falling off with angle, and two
-    amorphous humps: the polyimide cell window (q ~ 1.2 1/A) and the wet glass-fibre
-    separator / electrolyte (q ~ 2.0 1/A).
-    """
-
-    flat_counts: float = 22.0
-    air_counts: float = 55.0
-    air_decay_deg: float = 5.0
-    window_counts: float = 30.0
-    window_center_deg: float = 8.5
-    window_fwhm_deg: float = 3.5
-    electrolyte_counts: float = 18.0
-    electrolyte_center_deg: float = 14.5
-    electrolyte_fwhm_deg: float = 6.0
-
-    def __call__(self, two_theta_deg: np.ndarray) -> np.ndarray:
-        t = np.asarray(two_theta_deg, dtype=float)
-        k = 4.0 * math.log(2.0)
-        return (
-            self.flat_counts
-            + self.air_counts * np.exp(-(t - 4.0) / self.air_decay_deg)
-            + self.window_counts
-            * np.exp(-k * ((t - self.window_center_deg) / self.window_fwhm_deg) ** 2)
-            + self.electrolyte_counts
-            * np.exp(-k * ((t - self.electrolyte_center_deg) / self.electrolyte_fwhm_deg) ** 2)
-        )
-
-
-def render_counts(expected: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Poisson counts from an expected image, masked pixels set to -1, as int32."""
-    counts = rng.poisson(np.clip(expected, 0.0, None)).astype(np.int32)
-    counts[mask] = MASKED_VALUE
-    return counts
-
-
-# ------------------------------------------------------------------ electrochemistry
-
-
-@dataclass(frozen=True)
-class CellProtocol:
-    """Galvanostatic cycle of a Na | NVP half cell, Na content x in Na_x V2(PO4)3.
-
-    The theoretical capacity 117.6 mAh/g is that of 2 Na per Na3V2(PO4)3
-    (x = 3 -> 1). Times in seconds from the start of the first exposure.
-    """
-
-    active_mass_mg: float = 3.0
-    theoretical_capacity_mah_g: float = 117.6
-    c_rate: float = 1.0 / 3.0
-    ocv_rest_s: float = 600.0
-    top_rest_s: float = 600.0
-    duration_s: float = 22800.0
-    x_start: float = 3.0
-    x_top_of_charge: float = 1.05
-    x_end_of_discharge: float = 2.97
-    v_min: float = 2.5
-    v_max: float = 4.0
-
-    @property
-    def capacity_per_na_mah(self) -> float:
-        return self.active_mass_mg * 1e-3 * self.theoretical_capacity_mah_g / 2.0
-
-    @property
-    def current_ma(self) -> float:
-        """Charge current; the C-rate refers to the theoretical capacity."""
-        return self.active_mass_mg * 1e-3 * self.theoretical_capacity_mah_g * self.c_rate
-
-    @property
-    def charge_time_s(self) -> float:
-        dx = self.x_start - self.x_top_of_charge
-        return dx * self.capacity_per_na_mah / self.current_ma * 3600
-
-    @property
-    def discharge_time_s(self) -> float:
-        dx = self.x_end_of_discharge - self.x_top_of_charge
-        return dx * self.capacity_per_na_mah / self.current_ma * 3600
-
-    def step_times_s(self) -> dict[str, float]:
-        t1 = self.ocv_rest_s
-        t2 = t1 + self.charge_time_s
-        t3 = t2 + self.top_rest_s
-        t4 = t3 + self.discharge_time_s
-        if t4 > self.duration_s:
-            raise ValueError("protocol longer than its duration")
-        return {"charge_start_s": t1, "charge_end_s": t2, "discharge_start_s": t3,
-                "discharge_end_s": t4, "end_s": self.duration_s}
-
-    def state(self, t_s) -> dict[str, np.ndarray]:
-        """x_na, current_ma (positive on charge), capacity_mah (net, since start), step."""
-        t = np.atleast_1d(np.asarray(t_s, dtype=float))
-        s = self.step_times_s()
-        rate_x_per_s = self.current_ma / (self.capacity_per_na_mah * 3600)
-        x = np.full_like(t, self.x_start)
-        current = np.zeros_like(t)
-        step = np.zeros(t.shape, dtype=int)  # 0 OCV, 1 charge, 2 rest, 3 discharge, 4 rest
-        ch = (t >= s["charge_start_s"]) & (t < s["charge_end_s"])
-        x[ch] = self.x_start - rate_x_per_s * (t[ch] - s["charge_start_s"])
-        current[ch] = self.current_ma
-        step[ch] = 1
-        top = (t >= s["charge_end_s"]) & (t < s["discharge_start_s"])
-        x[top] = self.x_top_of_charge
-        step[top] = 2
-        dis = (t >= s["discharge_start_s"]) & (t < s["discharge_end_s"])
-        x[dis] = self.x_top_of_charge + rate_x_per_s * (t[dis] - s["discharge_start_s"])
-        current[dis] = -self.current_ma
-        step[dis] = 3
-        end = t >= s["discharge_end_s"]
-        x[end] = self.x_end_of_discharge
-        step[end] = 4
-        capacity = (self.x_start - x) * self.capacity_per_na_mah
-        return {"x_na": x, "current_ma": current, "capacity_mah": capacity, "step": step}
-
-    # voltage profile: monotone (PCHIP) curves through knots typical of NVP at C/3,
-    # V3+/V4+ plateau near 3.4 V with ~25 mV polarisation either way
-    _CHARGE_KNOTS = (
-        (1.05, 4.000), (1.07, 3.620), (1.10, 3.480), (1.20, 3.435), (1.50, 3.420),
-        (2.00, 3.410), (2.50, 3.405), (2.80, 3.395), (2.90, 3.360), (2.96, 3.300),
-        (3.00, 3.200),
-    )
-    _DISCHARGE_KNOTS = (
-        (1.05, 3.450), (1.08, 3.390), (1.15, 3.372), (1.50, 3.362), (2.00, 3.356),
-        (2.50, 3.350), (2.80, 3.330), (2.88, 3.280), (2.93, 3.150), (2.955, 2.950),
-        (2.97, 2.500),
-    )
-
-    def voltage_v(self, t_s) -> np.ndarray:
-        """Cell voltage (V vs Na+/Na) at times ``t_s``."""
-        t = np.atleast_1d(np.asarray(t_s, dtype=float))
-        st = self.state(t)
-        x, step = st["x_na"], st["step"]
-        s = self.step_times_s()
-        charge = PchipInterpolator(*np.array(self._CHARGE_KNOTS).T)
-        discharge = PchipInterpolator(*np.array(self._DISCHARGE_KNOTS).T)
-        v = np.empty_like(t)
-        ocv = step == 0
-        v[ocv] = 3.160 + 0.010 * np.exp(-t[ocv] / 300.0)
-        m = step == 1
-        v[m] = charge(np.clip(x[m], 1.05, 3.0))
-        m = step == 2
-        v[m] = 3.455 + (self.v_max - 3.455) * np.exp(-(t[m] - s["charge_end_s"]) / 150.0)
-        m = step == 3
-        v[m] = discharge(np.clip(x[m], 1.05, self.x_end_of_discharge))
-        m = step == 4
-        v[m] = 3.080 - (3.080 - self.v_min) * np.exp(-(t[m] - s["discharge_end_s"]) / 200.0)
-        return v
-
-
-# --------------------------------------------------------------- structural path
-
-
-@dataclass(frozen=True)
-class ReactionPath:
-    """Structural response of Na_x V2(PO4)3 to the Na content x.
-
-    * ``x >= x_boundary``: one R-3c phase (Na3V2(PO4)3 CIF) whose a and c shrink
-      linearly from the CIF values to ``(1 + strain) *`` CIF at the boundary; Na is
-      removed from the Na2 (18e) site.
-    * ``x_desodiated < x < x_boundary``: two phases with fixed cells, the boundary
-      Na_x V2(PO4)3 and NaV2(PO4)3 (CIF), molar fraction of the latter
-      ``(x_boundary - x) / (x_boundary - x_desodiated)``.
-    * V2O3: constant mass, ``impurity_weight_fraction`` of the pristine electrode.
-    """
-
-    x_pristine: float = 3.0
-    x_boundary: float = 2.8
-    x_desodiated: float = 1.0
-    strain_a_at_boundary: float = -0.0035
-    strain_c_at_boundary: float = -0.0020
-    na1_occupancy: float = 0.84
-    impurity_weight_fraction: float = 0.05
-    profiles: dict[str, powder.PeakProfile] = field(default_factory=lambda: {
-        NVP: powder.PeakProfile(u_deg2=0.004, v_deg2=-0.001, w_deg2=0.0025, eta=0.5),
-        NVP1: powder.PeakProfile(u_deg2=0.012, v_deg2=-0.001, w_deg2=0.0040, eta=0.6),
-        IMPURITY: powder.PeakProfile(u_deg2=0.004, v_deg2=-0.001, w_deg2=0.0030, eta=0.5),
-    })
-
-
-def phase_state(x_na: float, path: ReactionPath, base: dict[str, powder.Lattice]) -> dict:
-    """Lattices, Na content and weight fractions of all phases at Na content ``x_na``.
-
-    ``base`` holds the CIF cells of the three phases. Returns
-    ``{name: {"lattice", "x_na" (NVP phases), "mole_fraction", "weight_fraction"}}``
-    for every phase (weight fraction 0 where absent; its cell is then the one it would
-    have).
-    """
-    xb = path.x_boundary
-    if x_na >= xb:
-        frac_ss = (path.x_pristine - x_na) / (path.x_pristine - xb)
-        x_a, f_b = x_na, 0.0
-    else:
-        frac_ss = 1.0
-        x_a = xb
-        f_b = (xb - x_na) / (xb - path.x_desodiated)
-    lat_a = base[NVP].scaled(1.0 + path.strain_a_at_boundary * frac_ss,
-                             1.0 + path.strain_c_at_boundary * frac_ss)
-    m_a = (1.0 - f_b) * molar_mass_na_x(x_a)
-    m_b = f_b * molar_mass_na_x(path.x_desodiated)
-    w_imp = path.impurity_weight_fraction
-    m_imp = w_imp / (1.0 - w_imp) * molar_mass_na_x(path.x_pristine)
-    total = m_a + m_b + m_imp
-    return {
-        NVP: {"lattice": lat_a, "x_na": x_a, "mole_fraction": 1.0 - f_b,
-              "weight_fraction": m_a / total},
-        NVP1: {"lattice": base[NVP1], "x_na": path.x_desodiated, "mole_fraction": f_b,
-               "weight_fraction": m_b / total},
-        IMPURITY: {"lattice": base[IMPURITY], "x_na": None, "mole_fraction": None,
-                   "weight_fraction": m_imp / total},
-    }
-
-
-def _phases_for_state(state: dict, structures: dict, path: ReactionPath) -> list[powder.Phase]:
-    """powder.Phase objects for one state of :func:`phase_state`."""
-    phases = []
-    for name in PHASE_NAMES:
-        st = state[name]
-        structure = powder.with_lattice(structures[name], st["lattice"])
-        if name == NVP:
-            # Na leaves the Na2 (18e) site: 6*occ(Na1) + 18*occ(Na2) = 6x per cell
-            na2 = (6.0 * st["x_na"] - 6.0 * path.na1_occupancy) / 18.0
-            structure = powder.with_occupancy(structure, {"Na1": path.na1_occupancy, "Na2": na2})
-        phases.append(powder.Phase(name, structure, st["weight_fraction"], path.profiles[name]))
-    return phases
 
 
 # ----------------------------------------------------------------------- writer
@@ -438,17 +122,6 @@ def _pilatus_header(start: datetime, period_s: float, geometry: DetectorGeometry
         "# N_oscillations 1",
     ]
     return "\r\n".join(lines)
-
-
-def write_cbf(path: Path, counts: np.ndarray, header_contents: str) -> None:
-    """Write a Pilatus-style mini-CBF (byte-offset compressed int32) with fabio."""
-    header = {
-        "_array_data.header_convention": "PILATUS_1.2",
-        "_array_data.header_contents": header_contents,
-    }
-    data = np.ascontiguousarray(counts, dtype=np.int32)
-    image = fabio.cbfimage.CbfImage(data=data, header=header)
-    image.write(str(path))
 
 
 def _round(v, nd=6):
@@ -538,6 +211,248 @@ python scripts/make_example_data.py --out example_data/nvp_operando --frames {n_
 """
 
 
+# ------------------------------------------------------------------------ steps
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Everything :func:`make_example_data` was asked for."""
+
+    n_frames: int
+    seed: int
+    geometry: DetectorGeometry
+    protocol: CellProtocol
+    path: ReactionPath
+    background: Background
+    peak_counts: float
+    oversampling: int
+
+    @property
+    def period_s(self) -> float:
+        return self.protocol.duration_s / self.n_frames
+
+
+@dataclass(frozen=True)
+class _Detector:
+    """Integrator, mask, sub-pixel 2theta and the 1D model grid of the detector."""
+
+    ai: AzimuthalIntegrator
+    mask: np.ndarray
+    sub_tth: np.ndarray  # (oversampling**2, ny, nx), deg
+    tth_range: tuple  # 2theta of the active sub-pixel points, deg
+    grid: np.ndarray  # 1D pattern grid, deg
+    beam_xy: tuple  # Fit2D beam centre, pixels
+
+
+def _detector(geometry: DetectorGeometry, oversampling: int) -> _Detector:
+    ai = geometry.integrator()
+    mask = ai.detector.mask.astype(bool)
+    sub_tth = pixel_two_theta_deg(ai, oversampling)
+    active = sub_tth[:, ~mask]
+    tth_min, tth_max = float(active.min()), float(active.max())
+    grid = np.arange(math.floor(tth_min) - 1.0, math.ceil(tth_max) + 1.0 + 1e-9, 0.002)
+    fit2d = ai.getFit2D()
+    return _Detector(ai, mask, sub_tth, (tth_min, tth_max), grid,
+                     (fit2d["centerX"], fit2d["centerY"]))
+
+
+class _Sample:
+    """The three phases of the electrode: CIF structures and cells, state at any x."""
+
+    def __init__(self, path: ReactionPath):
+        self.path = path
+        self.structures = {name: powder.load_structure(name) for name in PHASE_NAMES}
+        self.base = {name: powder.lattice_of(self.structures[name]) for name in PHASE_NAMES}
+
+    def state(self, x_na: float) -> dict:
+        return phase_state(x_na, self.path, self.base)
+
+    def phases(self, x_na: float) -> list[powder.Phase]:
+        return _phases_for_state(self.state(x_na), self.structures, self.path)
+
+
+def _write_frames(out: Path, s: _Settings, det: _Detector, sample: _Sample) -> list:
+    """Write the CBF frames; their entries of ``truth.json``."""
+    lam = s.geometry.wavelength_a
+    starts_s = np.arange(s.n_frames) * s.period_s
+    mids_s = starts_s + EXPOSURE_TIME_S / 2.0
+    cyc = s.protocol.state(mids_s)
+    volt = s.protocol.voltage_v(mids_s)
+    # intensity scale fixed by the pristine pattern, independent of n_frames
+    pristine = sample.phases(s.path.x_pristine)
+    scale = s.peak_counts / float(powder.powder_pattern(det.grid, pristine, lam).max())
+    bkg = s.background(det.grid)
+    frames = []
+    for i in range(s.n_frames):
+        x = float(cyc["x_na"][i])
+        pattern = scale * powder.powder_pattern(det.grid, sample.phases(x), lam) + bkg
+        expected = project_to_detector(det.ai, det.grid, pattern, det.sub_tth,
+                                       polarization_factor=0.99)
+        counts = render_counts(expected, det.mask, np.random.default_rng([s.seed, i]))
+        start = START_TIME + timedelta(seconds=float(starts_s[i]))
+        fname = f"nvp_{i + 1:04d}.cbf"
+        write_cbf(out / fname, counts, _pilatus_header(start, s.period_s, s.geometry, det.beam_xy))
+        frames.append({
+            "file": fname,
+            "frame_index": i + 1,
+            "start_time_iso": _iso_ms(start),
+            "end_time_iso": _iso_ms(start + timedelta(seconds=EXPOSURE_TIME_S)),
+            "mid_time_s": _round(mids_s[i], 3),
+            "x_na": _round(x, 6),
+            "voltage_v": _round(volt[i], 5),
+            "current_ma": _round(cyc["current_ma"][i], 6),
+            "capacity_mah": _round(cyc["capacity_mah"][i], 6),
+            "phases": _phases_truth(sample.state(x)),
+        })
+    return frames
+
+
+def _phases_truth(state: dict) -> dict:
+    """Cell, fractions and Na content of every phase of one :func:`phase_state`."""
+    return {
+        name: {
+            "a_a": _round(state[name]["lattice"].a_a, 6),
+            "c_a": _round(state[name]["lattice"].c_a, 6),
+            "volume_a3": _round(state[name]["lattice"].volume_a3, 4),
+            "weight_fraction": _round(state[name]["weight_fraction"], 6),
+            "mole_fraction": _round(state[name]["mole_fraction"], 6),
+            "x_na": _round(state[name]["x_na"], 6),
+        }
+        for name in PHASE_NAMES
+    }
+
+
+def _write_logs(out: Path, s: _Settings, frames: list) -> None:
+    """``cycler.csv`` (one row every 30 s) and ``scan_log.csv`` (one row per frame)."""
+    t_log = np.arange(0.0, s.protocol.duration_s + 1e-9, 30.0)
+    log_state = s.protocol.state(t_log)
+    log_v = s.protocol.voltage_v(t_log)
+    noise = np.random.default_rng([s.seed, 10**6]).normal(0.0, 0.0003, t_log.shape)
+    with open(out / "cycler.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["time_s", "voltage_v", "current_ma", "capacity_mah"])
+        rows = zip(t_log, log_v + noise, log_state["current_ma"], log_state["capacity_mah"],
+                   strict=True)
+        for t, v, c, q in rows:
+            w.writerow([f"{t:.1f}", f"{v:.4f}", f"{c:.5f}", f"{q:.6f}"])
+
+    with open(out / "scan_log.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["file", "start_time", "end_time"])
+        for fr in frames:
+            w.writerow([fr["file"], fr["start_time_iso"], fr["end_time_iso"]])
+
+
+def _write_geometry_and_structures(out: Path, geometry: DetectorGeometry) -> None:
+    """``geometry.poni`` and the CIFs the frames were made from (``structures/``)."""
+    (out / "geometry.poni").write_text(geometry.poni_text())
+    # the structures the frames were made from, for recipes that index and refine them
+    (out / "structures").mkdir(exist_ok=True)
+    for name in PHASE_NAMES:
+        src = powder.structure_path(name)
+        (out / "structures" / src.name).write_bytes(src.read_bytes())
+
+
+# ------------------------------------------------------------------------ truth
+
+
+def _truth(s: _Settings, det: _Detector, sample: _Sample, frames: list) -> dict:
+    """The content of ``truth.json``."""
+    g = s.geometry
+    x_first = float(s.protocol.state(EXPOSURE_TIME_S / 2.0)["x_na"][0])  # mid first frame
+    first = sample.phases(x_first)
+    lam = g.wavelength_a
+    return {
+        "generator": {
+            "name": "xpipe.synth.operando",
+            "version": GENERATOR_VERSION,
+            "seed": int(s.seed),
+            "n_frames": int(s.n_frames),
+            "noise": "Poisson, numpy.random.default_rng([seed, frame_index - 1])",
+            "command": f"python scripts/make_example_data.py --frames {s.n_frames} --seed {s.seed}",
+        },
+        "wavelength_a": lam,
+        "energy_kev": _round(g.energy_kev, 4),
+        "detector": {
+            "name": g.detector,
+            "shape": [int(v) for v in det.ai.detector.shape],
+            "pixel_size_m": [det.ai.detector.pixel1, det.ai.detector.pixel2],
+            "masked_value": MASKED_VALUE,
+            "two_theta_range_deg": [_round(det.tth_range[0], 3), _round(det.tth_range[1], 3)],
+        },
+        "geometry": {
+            "dist_m": g.distance_m,
+            "poni1_m": g.poni1_m,
+            "poni2_m": g.poni2_m,
+            "rot1_rad": g.rot1_rad,
+            "rot2_rad": g.rot2_rad,
+            "rot3_rad": g.rot3_rad,
+            "beam_center_px": {"x": _round(det.beam_xy[0], 3), "y": _round(det.beam_xy[1], 3)},
+            "polarization_factor": 0.99,
+        },
+        "acquisition": {
+            "start_time_iso": _iso_ms(START_TIME),
+            "exposure_time_s": EXPOSURE_TIME_S,
+            "exposure_period_s": _round(s.period_s, 6),
+            "peak_counts": s.peak_counts,
+            "pixel_oversampling": s.oversampling,
+            "background": asdict(s.background),
+        },
+        "electrochemistry": _truth_electrochemistry(s.protocol),
+        "reaction_path": _truth_reaction_path(s.path, sample),
+        "frames": frames,
+        "reflections_frame1": {ph.name: _reflection_table(ph, lam, det.tth_range, 15)
+                               for ph in first},
+    }
+
+
+def _truth_electrochemistry(protocol: CellProtocol) -> dict:
+    return {
+        "cathode": NVP,
+        "active_mass_mg": protocol.active_mass_mg,
+        "theoretical_capacity_mah_g": protocol.theoretical_capacity_mah_g,
+        "capacity_per_na_mah": _round(protocol.capacity_per_na_mah, 8),
+        "c_rate": _round(protocol.c_rate, 6),
+        "current_ma": _round(protocol.current_ma, 8),
+        "voltage_window_v": [protocol.v_min, protocol.v_max],
+        "x_start": protocol.x_start,
+        "x_top_of_charge": protocol.x_top_of_charge,
+        "x_end_of_discharge": protocol.x_end_of_discharge,
+        "steps_s": {k: _round(v, 3) for k, v in protocol.step_times_s().items()},
+        "capacity_convention": (
+            "net charge since start, mAh; x_na = x_start - capacity / capacity_per_na"
+        ),
+    }
+
+
+def _truth_reaction_path(path: ReactionPath, sample: _Sample) -> dict:
+    return {
+        "x_pristine": path.x_pristine,
+        "x_solid_solution_boundary": path.x_boundary,
+        "x_desodiated": path.x_desodiated,
+        "strain_a_at_boundary": path.strain_a_at_boundary,
+        "strain_c_at_boundary": path.strain_c_at_boundary,
+        "impurity": IMPURITY,
+        "impurity_weight_fraction_pristine": path.impurity_weight_fraction,
+        "cif": {name: powder.BUNDLED_STRUCTURES[name] for name in PHASE_NAMES},
+        "cif_cells": {name: asdict(sample.base[name]) for name in PHASE_NAMES},
+        "profiles": {name: asdict(path.profiles[name]) for name in PHASE_NAMES},
+    }
+
+
+def _readme_text(s: _Settings, det: _Detector) -> str:
+    g, protocol = s.geometry, s.protocol
+    return README_TEMPLATE.format(
+        last=s.n_frames, n_frames=s.n_frames, energy=g.energy_kev, wavelength=g.wavelength_a,
+        dist_mm=g.distance_m * 1e3, bx=det.beam_xy[0], by=det.beam_xy[1],
+        tmin=det.tth_range[0], tmax=det.tth_range[1], period=s.period_s,
+        exposure=EXPOSURE_TIME_S, start=_iso_ms(START_TIME),
+        mass=protocol.active_mass_mg, cap=protocol.theoretical_capacity_mah_g,
+        rest=protocol.ocv_rest_s, inv_rate=1.0 / protocol.c_rate, current=protocol.current_ma,
+        top=protocol.top_rest_s, qna=protocol.capacity_per_na_mah, seed=s.seed,
+    )
+
+
 def make_example_data(
     outdir: str | Path,
     n_frames: int = DEFAULT_N_FRAMES,
@@ -561,189 +476,51 @@ def make_example_data(
         the exposure period is ``duration_s / n_frames`` (600 s for 38 frames).
     seed : int
         Seed of the noise; frame ``i`` uses ``numpy.random.default_rng([seed, i])``.
+    geometry, protocol, path, background : optional
+        Detector geometry, cycling protocol, structural path and background (default:
+        those of the bundled data set).
     peak_counts : float
         Scale: the strongest peak of the pristine 1D pattern, per unit solid angle,
         before pixel averaging, in counts.
+    oversampling : int
+        Sub-pixel points per pixel side of the detector projection.
 
     Returns
     -------
     dict
-        The content written to ``truth.json``.
+        The content written to ``truth.json`` (times in s, cells in angstrom, voltages in
+        V vs Na+/Na).
+
+    Raises
+    ------
+    ValueError
+        When ``n_frames`` is below 1.
+
+    Examples
+    --------
+    One frame with pixel-centre sampling:
+
+    >>> import tempfile
+    >>> truth = make_example_data(tempfile.mkdtemp(), n_frames=1, oversampling=1)
+    >>> frame = truth["frames"][0]
+    >>> frame["file"], frame["x_na"], frame["phases"]["Na3V2(PO4)3"]["a_a"]
+    ('nvp_0001.cbf', 3.0, 8.7288)
     """
     if n_frames < 1:
         raise ValueError("n_frames must be >= 1")
-    geometry = geometry or DetectorGeometry()
-    protocol = protocol or CellProtocol()
-    path = path or ReactionPath()
-    background = background or Background()
+    s = _Settings(n_frames, seed, geometry or DetectorGeometry(), protocol or CellProtocol(),
+                  path or ReactionPath(), background or Background(), peak_counts,
+                  oversampling)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-
-    lam = geometry.wavelength_a
-    ai = geometry.integrator()
-    mask = ai.detector.mask.astype(bool)
-    sub_tth = pixel_two_theta_deg(ai, oversampling)
-    active = sub_tth[:, ~mask]
-    tth_min, tth_max = float(active.min()), float(active.max())
-    grid = np.arange(math.floor(tth_min) - 1.0, math.ceil(tth_max) + 1.0 + 1e-9, 0.002)
-    fit2d = ai.getFit2D()
-    beam_xy = (fit2d["centerX"], fit2d["centerY"])
-
-    structures = {name: powder.load_structure(name) for name in PHASE_NAMES}
-    base = {name: powder.lattice_of(structures[name]) for name in PHASE_NAMES}
-
-    # frame timing
-    period_s = protocol.duration_s / n_frames
-    starts_s = np.arange(n_frames) * period_s
-    mids_s = starts_s + EXPOSURE_TIME_S / 2.0
-    cyc = protocol.state(mids_s)
-    volt = protocol.voltage_v(mids_s)
-
-    # intensity scale fixed by the pristine pattern, independent of n_frames
-    pristine = _phases_for_state(phase_state(path.x_pristine, path, base), structures, path)
-    scale = peak_counts / float(powder.powder_pattern(grid, pristine, lam).max())
-    bkg = background(grid)
-
-    frames = []
-    for i in range(n_frames):
-        x = float(cyc["x_na"][i])
-        state = phase_state(x, path, base)
-        phases = _phases_for_state(state, structures, path)
-        pattern = scale * powder.powder_pattern(grid, phases, lam) + bkg
-        expected = project_to_detector(ai, grid, pattern, sub_tth, polarization_factor=0.99)
-        counts = render_counts(expected, mask, np.random.default_rng([seed, i]))
-        start = START_TIME + timedelta(seconds=float(starts_s[i]))
-        fname = f"nvp_{i + 1:04d}.cbf"
-        write_cbf(out / fname, counts, _pilatus_header(start, period_s, geometry, beam_xy))
-        frames.append({
-            "file": fname,
-            "frame_index": i + 1,
-            "start_time_iso": _iso_ms(start),
-            "end_time_iso": _iso_ms(start + timedelta(seconds=EXPOSURE_TIME_S)),
-            "mid_time_s": _round(mids_s[i], 3),
-            "x_na": _round(x, 6),
-            "voltage_v": _round(volt[i], 5),
-            "current_ma": _round(cyc["current_ma"][i], 6),
-            "capacity_mah": _round(cyc["capacity_mah"][i], 6),
-            "phases": {
-                name: {
-                    "a_a": _round(state[name]["lattice"].a_a, 6),
-                    "c_a": _round(state[name]["lattice"].c_a, 6),
-                    "volume_a3": _round(state[name]["lattice"].volume_a3, 4),
-                    "weight_fraction": _round(state[name]["weight_fraction"], 6),
-                    "mole_fraction": _round(state[name]["mole_fraction"], 6),
-                    "x_na": _round(state[name]["x_na"], 6),
-                }
-                for name in PHASE_NAMES
-            },
-        })
-
-    # cycler log, one row every 30 s
-    t_log = np.arange(0.0, protocol.duration_s + 1e-9, 30.0)
-    log_state = protocol.state(t_log)
-    log_v = protocol.voltage_v(t_log)
-    noise = np.random.default_rng([seed, 10**6]).normal(0.0, 0.0003, t_log.shape)
-    with open(out / "cycler.csv", "w", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["time_s", "voltage_v", "current_ma", "capacity_mah"])
-        rows = zip(t_log, log_v + noise, log_state["current_ma"], log_state["capacity_mah"],
-                   strict=True)
-        for t, v, c, q in rows:
-            w.writerow([f"{t:.1f}", f"{v:.4f}", f"{c:.5f}", f"{q:.6f}"])
-
-    with open(out / "scan_log.csv", "w", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["file", "start_time", "end_time"])
-        for fr in frames:
-            w.writerow([fr["file"], fr["start_time_iso"], fr["end_time_iso"]])
-
-    (out / "geometry.poni").write_text(geometry.poni_text())
-    # the structures the frames were made from, for recipes that index and refine them
-    (out / "structures").mkdir(exist_ok=True)
-    for name in PHASE_NAMES:
-        src = powder.structure_path(name)
-        (out / "structures" / src.name).write_bytes(src.read_bytes())
-
-    tth_range = (tth_min, tth_max)
-    first = _phases_for_state(phase_state(float(cyc["x_na"][0]), path, base), structures, path)
-    reflections = {ph.name: _reflection_table(ph, lam, tth_range, 15) for ph in first}
-    truth = {
-        "generator": {
-            "name": "xpipe.synth.operando",
-            "version": GENERATOR_VERSION,
-            "seed": int(seed),
-            "n_frames": int(n_frames),
-            "noise": "Poisson, numpy.random.default_rng([seed, frame_index - 1])",
-            "command": f"python scripts/make_example_data.py --frames {n_frames} --seed {seed}",
-        },
-        "wavelength_a": lam,
-        "energy_kev": _round(geometry.energy_kev, 4),
-        "detector": {
-            "name": geometry.detector,
-            "shape": [int(v) for v in ai.detector.shape],
-            "pixel_size_m": [ai.detector.pixel1, ai.detector.pixel2],
-            "masked_value": MASKED_VALUE,
-            "two_theta_range_deg": [_round(tth_min, 3), _round(tth_max, 3)],
-        },
-        "geometry": {
-            "dist_m": geometry.distance_m,
-            "poni1_m": geometry.poni1_m,
-            "poni2_m": geometry.poni2_m,
-            "rot1_rad": geometry.rot1_rad,
-            "rot2_rad": geometry.rot2_rad,
-            "rot3_rad": geometry.rot3_rad,
-            "beam_center_px": {"x": _round(beam_xy[0], 3), "y": _round(beam_xy[1], 3)},
-            "polarization_factor": 0.99,
-        },
-        "acquisition": {
-            "start_time_iso": _iso_ms(START_TIME),
-            "exposure_time_s": EXPOSURE_TIME_S,
-            "exposure_period_s": _round(period_s, 6),
-            "peak_counts": peak_counts,
-            "pixel_oversampling": oversampling,
-            "background": asdict(background),
-        },
-        "electrochemistry": {
-            "cathode": NVP,
-            "active_mass_mg": protocol.active_mass_mg,
-            "theoretical_capacity_mah_g": protocol.theoretical_capacity_mah_g,
-            "capacity_per_na_mah": _round(protocol.capacity_per_na_mah, 8),
-            "c_rate": _round(protocol.c_rate, 6),
-            "current_ma": _round(protocol.current_ma, 8),
-            "voltage_window_v": [protocol.v_min, protocol.v_max],
-            "x_start": protocol.x_start,
-            "x_top_of_charge": protocol.x_top_of_charge,
-            "x_end_of_discharge": protocol.x_end_of_discharge,
-            "steps_s": {k: _round(v, 3) for k, v in protocol.step_times_s().items()},
-            "capacity_convention": (
-                "net charge since start, mAh; x_na = x_start - capacity / capacity_per_na"
-            ),
-        },
-        "reaction_path": {
-            "x_pristine": path.x_pristine,
-            "x_solid_solution_boundary": path.x_boundary,
-            "x_desodiated": path.x_desodiated,
-            "strain_a_at_boundary": path.strain_a_at_boundary,
-            "strain_c_at_boundary": path.strain_c_at_boundary,
-            "impurity": IMPURITY,
-            "impurity_weight_fraction_pristine": path.impurity_weight_fraction,
-            "cif": {name: powder.BUNDLED_STRUCTURES[name] for name in PHASE_NAMES},
-            "cif_cells": {name: asdict(base[name]) for name in PHASE_NAMES},
-            "profiles": {name: asdict(path.profiles[name]) for name in PHASE_NAMES},
-        },
-        "frames": frames,
-        "reflections_frame1": reflections,
-    }
+    det = _detector(s.geometry, oversampling)
+    sample = _Sample(s.path)
+    frames = _write_frames(out, s, det, sample)
+    _write_logs(out, s, frames)
+    _write_geometry_and_structures(out, s.geometry)
+    truth = _truth(s, det, sample, frames)
     with open(out / "truth.json", "w") as fh:
         json.dump(truth, fh, indent=1)
         fh.write("\n")
-
-    (out / "README.md").write_text(README_TEMPLATE.format(
-        last=n_frames, n_frames=n_frames, energy=geometry.energy_kev, wavelength=lam,
-        dist_mm=geometry.distance_m * 1e3, bx=beam_xy[0], by=beam_xy[1], tmin=tth_min,
-        tmax=tth_max, period=period_s, exposure=EXPOSURE_TIME_S, start=_iso_ms(START_TIME),
-        mass=protocol.active_mass_mg, cap=protocol.theoretical_capacity_mah_g,
-        rest=protocol.ocv_rest_s, inv_rate=1.0 / protocol.c_rate, current=protocol.current_ma,
-        top=protocol.top_rest_s, qna=protocol.capacity_per_na_mah, seed=seed,
-    ))
+    (out / "README.md").write_text(_readme_text(s, det))
     return truth
