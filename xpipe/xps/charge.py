@@ -41,7 +41,31 @@ DEFAULT_WINDOWS: dict[str, tuple[float, float]] = {
 
 @dataclass
 class ChargeShift:
-    """Shift (eV) to ADD to measured binding energies, from the fitted reference line."""
+    """Shift (eV) to ADD to measured binding energies, from the fitted reference line.
+
+    Parameters
+    ----------
+    shift_ev : float
+        ``reference_ev - measured_ev`` (eV), to add to measured binding energies.
+    shift_err_ev : float
+        Fit uncertainty of the shift (eV, one standard deviation).
+    measured_ev : float
+        Fitted position of the reference line on the measured axis (eV).
+    reference_ev : float
+        Its true binding energy (eV).
+    method : str
+        How the shift was found, for reports.
+    reference : str
+        Name of the reference (a key of :data:`REFERENCES` or the caller's).
+    fit : XpsFit or None
+        The fit behind it.
+
+    Examples
+    --------
+    >>> cs = ChargeShift(-1.2, 0.01, 286.0, 284.8, "C 1s fitted at 286.0 eV")
+    >>> np.round(cs.apply([286.0, 531.2]), 2).tolist()
+    [284.8, 530.0]
+    """
 
     shift_ev: float
     shift_err_ev: float
@@ -52,7 +76,18 @@ class ChargeShift:
     fit: XpsFit | None = field(default=None, repr=False)
 
     def apply(self, x):
-        """Corrected binding energies ``x + shift``."""
+        """Corrected binding energies ``x + shift``.
+
+        Parameters
+        ----------
+        x : float or array_like
+            Measured binding energies (eV).
+
+        Returns
+        -------
+        corrected : numpy.ndarray
+            Binding energies (eV) after the charge correction.
+        """
         return np.asarray(x, dtype=float) + self.shift_ev
 
 
@@ -65,7 +100,39 @@ def _guess_peak(x, y) -> float:
 
 
 def default_model(reference: str, guess_ev: float) -> tuple[list, list[str], str, str]:
-    """(model, links, name of the reference line, description) of the default fit of ``reference``."""
+    """(model, links, name of the reference line, description) of the default fit of ``reference``.
+
+    Parameters
+    ----------
+    reference : str
+        A key of :data:`REFERENCES`.
+    guess_ev : float
+        Starting position of the reference line (eV, measured axis).
+
+    Returns
+    -------
+    model : list
+        :class:`~xpipe.xps.fit.Component` / :class:`~xpipe.xps.fit.Doublet` lines.
+    links : list of str
+        Constraints between them, as :func:`~xpipe.xps.fit.fit_spectrum` takes them.
+    line_name : str
+        Name of the model line whose centre is the reference.
+    description : str
+        One line describing the model.
+
+    Raises
+    ------
+    ValueError
+        For a reference without a default model.
+
+    Examples
+    --------
+    >>> model, links, line_name, _ = default_model("C 1s C-C", 285.0)
+    >>> [c.name for c in model], line_name
+    (['C-C', 'C-O', 'C=O', 'O-C=O'], 'C-C')
+    >>> links[0]
+    'center(C-O) = center(C-C) + 1.5'
+    """
     g = float(guess_ev)
     if reference == "C 1s C-C":
         gl = {"m": 30.0}
@@ -123,6 +190,49 @@ def charge_shift(x, y, *, reference: str = "C 1s C-C", reference_ev: float | Non
     ``links``) the reference line is the model line or doublet called ``reference`` (a doublet
     gives its major line), else the one called like the end of ``reference`` (``"C 1s C-C"`` ->
     ``"C-C"``), otherwise the first one.
+
+    Parameters
+    ----------
+    x : array_like
+        Measured binding energies (eV).
+    y : array_like
+        Intensities at ``x``.
+    reference : str, optional
+        The reference line: a key of :data:`REFERENCES`, or the name of a line of ``model``.
+    reference_ev : float or None, optional
+        True binding energy of the reference line (eV).
+    window : (float, float) or None, optional
+        Fit window on the measured axis (eV).
+    model : sequence or None, optional
+        Component/Doublet lines to fit instead of the default model.
+    links : sequence of str, optional
+        Constraints between the lines of ``model``.
+    background : str, optional
+        Background fitted with the lines (``'shirley'``, ...).
+    sigma : array_like or None, optional
+        Uncertainty of each intensity; None for the fit's default weighting.
+
+    Returns
+    -------
+    shift : ChargeShift
+        The shift to add (eV), its uncertainty and the fit.
+
+    Raises
+    ------
+    ValueError
+        For an unknown reference without ``reference_ev``, or fewer than 8 points in the
+        window.
+
+    Examples
+    --------
+    Adventitious carbon found at 286.0 eV instead of 284.8 eV:
+
+    >>> x = np.linspace(278.0, 294.0, 321)
+    >>> y = (200.0 + 1000.0 * np.exp(-0.5 * ((x - 286.0) / 0.55) ** 2)
+    ...      + 150.0 * np.exp(-0.5 * ((x - 287.5) / 0.55) ** 2))
+    >>> cs = charge_shift(x, y)
+    >>> round(cs.shift_ev, 2), round(cs.measured_ev, 2), cs.reference_ev
+    (-1.2, 286.0, 284.8)
     """
     if reference_ev is None:
         if reference not in REFERENCES:
