@@ -47,11 +47,10 @@ that use OpenCL must be started with 'spawn' (pyFAI's parallelisation notes:
 http://edna-site.org/pub/doc/pyFAI/2024.02.0/usage/tutorial/Parallelization/index.html). Such a
 forked process is detected here and treated as having no OpenCL device, rather than hanging.
 
-Example
--------
->>> import numpy as np, pyFAI
->>> from xpipe.xrd.integrate import FrameIntegrator, IntegrationSettings
->>> ai = pyFAI.load({"detector": "Pilatus100k", "dist": 0.2, "wavelength": 1e-10})
+Examples
+--------
+>>> import numpy as np
+>>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=1.0)
 >>> fi = FrameIntegrator(ai, IntegrationSettings(npt=500))
 >>> pattern = fi.integrate(np.ones((195, 487), np.float32))
 >>> pattern.intensity.shape, fi.engine_builds
@@ -91,11 +90,23 @@ ORIENTATIONS = (1, 2, 3, 4)
 
 
 class FrameError(ValueError):
-    """A frame that cannot be integrated (wrong shape, all pixels masked, ...)."""
+    """A frame that cannot be integrated (wrong shape, all pixels masked, ...).
+
+    Examples
+    --------
+    >>> isinstance(FrameError("every pixel of the frame is masked or invalid"), ValueError)
+    True
+    """
 
 
 class OpenCLUnavailable(RuntimeError):
-    """An OpenCL method was asked for, no OpenCL device can run it here, and no fallback is allowed."""
+    """An OpenCL method was asked for, no OpenCL device can run it here, and no fallback is allowed.
+
+    Examples
+    --------
+    >>> str(OpenCLUnavailable(opencl_unavailable_message("bbox/csr/opencl", "no device")))[:40]
+    "'bbox/csr/opencl' asks for OpenCL, which"
+    """
 
 
 # ----------------------------------------------------------------------------- OpenCL devices
@@ -121,7 +132,22 @@ if hasattr(os, "register_at_fork"):
 
 @dataclass(frozen=True)
 class OpenCLDevice:
-    """One OpenCL device as pyFAI numbers it."""
+    """One OpenCL device as pyFAI numbers it.
+
+    Parameters
+    ----------
+    platform_id, device_id : int
+        pyFAI's numbers of the platform and of the device on it.
+    platform, name : str
+        The platform's and the device's names.
+    type : str
+        ``'GPU'``, ``'CPU'`` or ``'ACC'`` (pyFAI's spelling, upper case).
+
+    Examples
+    --------
+    >>> OpenCLDevice(0, 1, "NVIDIA CUDA", "H100", "GPU").describe()
+    "GPU 'H100' on platform 'NVIDIA CUDA' (0,1)"
+    """
 
     platform_id: int
     device_id: int
@@ -130,13 +156,32 @@ class OpenCLDevice:
     type: str  # 'GPU', 'CPU', 'ACC' (pyFAI's spelling, upper case)
 
     def describe(self) -> str:
+        """The device as messages name it: type, name, platform and numbers."""
         return f"{self.type} '{self.name}' on platform '{self.platform}' ({self.platform_id},{self.device_id})"
 
 
 def parse_opencl_device(spec: str) -> str | tuple[int, int]:
-    """'gpu', 'cpu', 'acc', 'any' (case-insensitive) or 'platform,device' -> kind or (p, d).
+    """The device an ``opencl_device`` setting names.
 
-    Raises ValueError for anything else.
+    Parameters
+    ----------
+    spec : str
+        ``'gpu'``, ``'cpu'``, ``'acc'``, ``'any'`` (case-insensitive) or ``'platform,device'``.
+
+    Returns
+    -------
+    str or (int, int)
+        The kind in lower case, or the (platform, device) numbers.
+
+    Raises
+    ------
+    ValueError
+        For anything else, saying what is expected.
+
+    Examples
+    --------
+    >>> parse_opencl_device(" GPU "), parse_opencl_device("0,1")
+    ('gpu', (0, 1))
     """
     text = str(spec).strip().lower()
     if text in OPENCL_DEVICE_KINDS:
@@ -151,19 +196,32 @@ def parse_opencl_device(spec: str) -> str | tuple[int, int]:
 
 
 def opencl_devices() -> tuple[list[OpenCLDevice], str | None]:
-    """The OpenCL devices pyFAI can use in this process, or ``([], why there are none)``."""
+    """The OpenCL devices pyFAI can use in this process.
+
+    Returns
+    -------
+    (list of OpenCLDevice, str or None)
+        The devices and None, or an empty list and why there are none (pyopencl not
+        installed, no OpenCL platform, a process forked after the driver was loaded, ...).
+
+    Examples
+    --------
+    >>> devices, why = opencl_devices()
+    >>> bool(devices) == (why is None)
+    True
+    """
     if _FORKED_AFTER_OPENCL:
         return [], (
             f"{_FORKED_REASON}, which cannot be used from a forked copy (OpenCL worker processes "
             "must be started with 'spawn')"
         )
     try:
-        import pyopencl  # noqa: F401
+        import pyopencl  # noqa: F401  (optional: whether it is installed is the question)
     except ImportError as exc:
         if getattr(exc, "name", None) == "pyopencl":
             return [], "pyopencl is not installed"
         return [], f"pyopencl cannot be loaded ({exc})"
-    import pyFAI
+    import pyFAI  # heavy (about 1 s with its integrators): imported on first use
 
     if not getattr(pyFAI, "use_opencl", True):
         return [], "OpenCL is switched off in pyFAI (pyFAI.use_opencl is False)"
@@ -191,9 +249,29 @@ _KIND_ORDER = {"GPU": 0, "ACC": 1, "CPU": 2}
 def select_opencl(dim: int, split: str, algo: str, device: str = "gpu"):
     """pyFAI's OpenCL ``IntegrationMethod`` for ``split/algo`` on ``device``, or why there is none.
 
-    Returns ``(method, None)`` or ``(None, reason)``. ``device`` is a kind ('gpu', 'cpu',
-    'acc', 'any': GPUs first) or 'platform,device'. The method is bound to one device
-    (pyFAI's ``IntegrationMethod.select_method(dim, split, algo, 'opencl', target=...)``).
+    The method is bound to one device (pyFAI's ``IntegrationMethod.select_method(dim, split,
+    algo, 'opencl', target=...)``).
+
+    Parameters
+    ----------
+    dim : int
+        1 for 1D integration, 2 for caking.
+    split, algo : str
+        Pixel splitting (``bbox``...) and algorithm (``csr``...).
+    device : str
+        A kind (``'gpu'``, ``'cpu'``, ``'acc'``, ``'any'``: GPUs first) or
+        ``'platform,device'``.
+
+    Returns
+    -------
+    (IntegrationMethod, None) or (None, str)
+        The method, or None and the reason there is none.
+
+    Examples
+    --------
+    >>> method, why = select_opencl(1, "bbox", "csr", "any")
+    >>> (method is None) == (why is not None)
+    True
     """
     want = parse_opencl_device(device)
     devices, why = opencl_devices()
@@ -210,7 +288,7 @@ def select_opencl(dim: int, split: str, algo: str, device: str = "gpu"):
         matching = [d for d in devices if d.type == want.upper()]
         if not matching:
             return None, f"no OpenCL device of type {want.upper()} (found: {found})"
-    from pyFAI.method_registry import IntegrationMethod
+    from pyFAI.method_registry import IntegrationMethod  # heavy: imported on first use
 
     for d in matching:
         hits = IntegrationMethod.select_method(
@@ -222,7 +300,28 @@ def select_opencl(dim: int, split: str, algo: str, device: str = "gpu"):
 
 
 def opencl_unavailable_message(method: str, reason: str, fallback_key: str = "opencl_fallback") -> str:
-    """What to do when ``method`` asks for OpenCL that is not there (``reason``)."""
+    """What to do when ``method`` asks for OpenCL that is not there.
+
+    Parameters
+    ----------
+    method : str
+        The method asked for, ``'split/algo/opencl'``.
+    reason : str
+        Why there is no OpenCL device (as :func:`select_opencl` says).
+    fallback_key : str
+        The setting that allows the cython fallback, as the user writes it.
+
+    Returns
+    -------
+    str
+        The reason and the ways out (install, another method, the fallback setting).
+
+    Examples
+    --------
+    >>> msg = opencl_unavailable_message("bbox/csr/opencl", "pyopencl is not installed")
+    >>> msg.split(". ")[0]
+    "'bbox/csr/opencl' asks for OpenCL, which is not available here: pyopencl is not installed"
+    """
     split, algo = method.split("/")[:2]
     if reason.startswith(_FORKED_REASON):
         first = "Either run with one worker process (--workers 1)"
@@ -240,23 +339,41 @@ def opencl_unavailable_message(method: str, reason: str, fallback_key: str = "op
 class IntegrationSettings:
     """Everything that decides the numbers of a 1D integration (all recorded in results).
 
-    Attributes
+    Parameters
     ----------
-    npt : number of radial bins.
-    unit : pyFAI radial unit, ``2th_deg``, ``q_nm^-1`` or ``q_A^-1``.
-    radial_range : (low, high) in ``unit``, or None for the full range of unmasked pixels.
-    azimuth_range_deg : (low, high) chi range in degrees, or None for all.
-    method : pyFAI method triple (pixel splitting, algorithm, implementation).
-    polarization_factor : -1..1 (0.99 for a horizontally polarised synchrotron beam), None: off.
-    correct_solid_angle : divide by the pixel solid angle.
-    error_model : ``poisson`` (variance = counts), ``azimuthal`` (spread within each ring), none.
-    mask_negative : treat pixels < 0 as invalid (Pilatus/Eiger gaps and dead pixels).
-    dummy, delta_dummy : pixels with ``|I - dummy| <= delta_dummy`` are invalid.
-    npt_azimuthal : azimuthal bins of the optional 2D caking (0: no caking).
-    opencl_device : with an ``opencl`` method, the device: 'gpu', 'cpu', 'acc', 'any' or
-        'platform,device'.
-    opencl_fallback : with an ``opencl`` method and no such device, use the same splitting and
-        algorithm in cython (with a warning) instead of raising :class:`OpenCLUnavailable`.
+    npt : int
+        Number of radial bins.
+    unit : str
+        pyFAI radial unit, ``2th_deg``, ``q_nm^-1`` or ``q_A^-1``.
+    radial_range : (float, float) or None
+        (low, high) in ``unit``, or None for the full range of unmasked pixels.
+    azimuth_range_deg : (float, float) or None
+        (low, high) chi range in degrees, or None for all.
+    method : (str, str, str)
+        pyFAI method triple (pixel splitting, algorithm, implementation).
+    polarization_factor : float or None
+        -1..1 (0.99 for a horizontally polarised synchrotron beam), None: off.
+    correct_solid_angle : bool
+        Divide by the pixel solid angle.
+    error_model : str
+        ``poisson`` (variance = counts), ``azimuthal`` (spread within each ring), ``none``.
+    mask_negative : bool
+        Treat pixels < 0 as invalid (Pilatus/Eiger gaps and dead pixels).
+    dummy, delta_dummy : float or None
+        Pixels with ``|I - dummy| <= delta_dummy`` (counts) are invalid.
+    npt_azimuthal : int
+        Azimuthal bins of the optional 2D caking (0: no caking).
+    opencl_device : str
+        With an ``opencl`` method, the device: 'gpu', 'cpu', 'acc', 'any' or 'platform,device'.
+    opencl_fallback : bool
+        With an ``opencl`` method and no such device, use the same splitting and algorithm in
+        cython (with a warning) instead of raising :class:`OpenCLUnavailable`.
+
+    Examples
+    --------
+    >>> s = IntegrationSettings(npt=500, unit="q_A^-1")
+    >>> s.as_record()["method"], s.wants_opencl
+    ('bbox/csr/cython', False)
     """
 
     npt: int = 2000
@@ -276,6 +393,7 @@ class IntegrationSettings:
 
     @property
     def wants_opencl(self) -> bool:
+        """Whether the method's implementation is ``opencl``."""
         return self.method[2] == "opencl"
 
     def as_record(self) -> dict:
@@ -287,7 +405,24 @@ class IntegrationSettings:
 
 @dataclass
 class Pattern1D:
-    """One integrated pattern: ``intensity`` and ``sigma`` (NaN when no error model) on ``radial``."""
+    """One integrated pattern.
+
+    Parameters
+    ----------
+    radial : numpy.ndarray
+        Bin centres in the settings' radial unit.
+    intensity, sigma : numpy.ndarray
+        Intensity per bin (pyFAI's normalisation) and its uncertainty (NaN without an error
+        model).
+    valid_pixels : int
+        Pixels of the frame that counted.
+
+    Examples
+    --------
+    >>> p = Pattern1D(np.arange(3.0), np.ones(3, np.float32), np.full(3, np.nan, np.float32), 9)
+    >>> p.radial.size, p.valid_pixels
+    (3, 9)
+    """
 
     radial: np.ndarray
     intensity: np.ndarray
@@ -297,7 +432,23 @@ class Pattern1D:
 
 @dataclass
 class Cake2D:
-    """A 2D caked frame: ``intensity[azimuthal, radial]`` with its two axes."""
+    """A 2D caked frame: ``intensity[azimuthal, radial]`` with its two axes.
+
+    Parameters
+    ----------
+    radial : numpy.ndarray
+        Radial bin centres in the settings' unit.
+    azimuthal_deg : numpy.ndarray
+        Azimuthal (chi) bin centres in degrees.
+    intensity : numpy.ndarray
+        Intensity, one row per azimuthal bin.
+
+    Examples
+    --------
+    >>> c = Cake2D(np.arange(4.0), np.array([-90.0, 90.0]), np.zeros((2, 4), np.float32))
+    >>> c.intensity.shape == (c.azimuthal_deg.size, c.radial.size)
+    True
+    """
 
     radial: np.ndarray
     azimuthal_deg: np.ndarray
@@ -309,11 +460,32 @@ class FrameIntegrator:
 
     Parameters
     ----------
-    ai : pyFAI ``AzimuthalIntegrator`` carrying geometry and detector.
-    settings : integration settings.
-    mask : user mask (True/non-zero = excluded), combined with the detector's own mask.
-    dark, flat : dark-current and flat-field images, or None.
-    use_detector_mask : include the detector definition's mask (module gaps).
+    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        Geometry and detector.
+    settings : IntegrationSettings
+        Integration settings.
+    mask : numpy.ndarray or None
+        User mask (True/non-zero = excluded), combined with the detector's own mask.
+    dark, flat : numpy.ndarray or None
+        Dark-current (counts) and flat-field images, shaped as the detector.
+    use_detector_mask : bool
+        Include the detector definition's mask (module gaps).
+
+    Examples
+    --------
+    >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=1.0)
+    >>> fi = FrameIntegrator(ai, IntegrationSettings(npt=200, polarization_factor=None))
+    >>> frame = np.full((195, 487), 10, np.int32)
+    >>> frame[0, :5] = -2  # dead pixels: not counted
+    >>> p = fi.integrate(frame)
+    >>> p = fi.integrate(frame)  # the same engine again
+    >>> p.valid_pixels, fi.engine_builds, round(float(np.nanmin(p.intensity)), 2)
+    (94960, 1, 10.0)
+    >>> try:
+    ...     fi.integrate(np.ones((3, 3)))
+    ... except FrameError as exc:
+    ...     print(exc)
+    frame shape (3, 3) does not match the detector shape (195, 487)
     """
 
     def __init__(
@@ -554,8 +726,31 @@ def azimuthal_integrator(
     rot3_rad: float = 0.0,
     wavelength_a: float | None = None,
 ):
-    """A pyFAI ``AzimuthalIntegrator`` from PONI geometry in SI units and a detector name."""
-    import pyFAI
+    """A pyFAI ``AzimuthalIntegrator`` from PONI geometry in SI units and a detector name.
+
+    Parameters
+    ----------
+    detector : str
+        pyFAI detector name (``'Pilatus1M'``, ``'Eiger2_4M'``...).
+    distance_m, poni1_m, poni2_m : float
+        Sample-to-PONI distance and the PONI along the slow (row) and fast (column) axes, in m.
+    rot1_rad, rot2_rad, rot3_rad : float
+        Detector rotations in radians (pyFAI convention).
+    wavelength_a : float or None
+        X-ray wavelength in angstrom.
+
+    Returns
+    -------
+    pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        The integrator (wavelength in m, as pyFAI keeps it).
+
+    Examples
+    --------
+    >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=0.7749)
+    >>> ai.detector.name, ai.dist, ai.wavelength
+    ('Pilatus 100k', 0.2, 7.749e-11)
+    """
+    import pyFAI  # heavy (about 1 s with its integrators): imported on first use
 
     try:
         from pyFAI.integrator.azimuthal import AzimuthalIntegrator
@@ -570,24 +765,58 @@ def azimuthal_integrator(
 
 
 def orientation_of(ai) -> int:
-    """The detector orientation ``ai`` reads images in (1..4; 3 when none is set)."""
+    """The detector orientation ``ai`` reads images in.
+
+    Parameters
+    ----------
+    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        An integrator.
+
+    Returns
+    -------
+    int
+        1..4 (pyFAI's EXIF numbering); 3, pyFAI's default, when none is set.
+
+    Examples
+    --------
+    >>> orientation_of(azimuthal_integrator("Pilatus100k", 0.2, 0.0, 0.0, wavelength_a=1.0))
+    3
+    """
     return int(getattr(ai.detector, "orientation", 0) or 3)
 
 
 def with_orientation(ai, orientation: int):
-    """An integrator with the geometry of ``ai`` whose detector reads images in ``orientation``
-    (1..4, pyFAI's EXIF numbering: 3 is pyFAI's default, 2 the image flipped up-down, 4 flipped
-    left-right, 1 both). Returns ``ai`` itself when it reads them so already.
+    """An integrator with the geometry of ``ai`` whose detector reads images in ``orientation``.
 
     The frames, masks, darks and flats stay as the files hold them: only the position of each
     pixel in space changes, so integrating a frame with orientation 2 gives the pattern of the
     up-down flipped frame with orientation 3.
+
+    Parameters
+    ----------
+    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        The integrator whose geometry is kept.
+    orientation : int
+        1..4, pyFAI's EXIF numbering: 3 is pyFAI's default, 2 the image flipped up-down, 4
+        flipped left-right, 1 both.
+
+    Returns
+    -------
+    pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        A new integrator, or ``ai`` itself when it reads images so already.
+
+    Examples
+    --------
+    >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=1.0)
+    >>> flipped = with_orientation(ai, 2)
+    >>> orientation_of(flipped), flipped.dist, with_orientation(ai, 3) is ai
+    (2, 0.2, True)
     """
     if orientation not in ORIENTATIONS:
         raise ValueError(f"expected a detector orientation in {ORIENTATIONS}, found {orientation!r}")
     if orientation_of(ai) == orientation:
         return ai
-    import pyFAI
+    import pyFAI  # heavy (about 1 s with its integrators): imported on first use
 
     config = ai.get_config()
     config["detector_config"] = dict(config.get("detector_config") or {}, orientation=orientation)
@@ -600,7 +829,26 @@ def with_orientation(ai, orientation: int):
 def d_spacing_a(radial: np.ndarray, unit: str, wavelength_a: float | None) -> np.ndarray:
     """d-spacing in angstrom for a radial axis in ``unit`` (Bragg: lambda = 2 d sin(theta)).
 
-    Bins at zero scattering angle get ``inf``. ``wavelength_a`` is needed only for ``2th_deg``.
+    Parameters
+    ----------
+    radial : numpy.ndarray
+        Radial axis in ``unit``.
+    unit : str
+        ``2th_deg`` (degrees), ``q_nm^-1`` or ``q_A^-1``.
+    wavelength_a : float or None
+        X-ray wavelength in angstrom; needed only for ``2th_deg``.
+
+    Returns
+    -------
+    numpy.ndarray
+        d in angstrom; bins at zero scattering angle get ``inf``.
+
+    Examples
+    --------
+    >>> np.round(d_spacing_a(np.array([10.0, 20.0]), "2th_deg", 1.0), 4)
+    array([5.7369, 2.8794])
+    >>> np.round(d_spacing_a(np.array([2 * np.pi]), "q_nm^-1", None), 4)
+    array([10.])
     """
     radial = np.asarray(radial, dtype=np.float64)
     with np.errstate(divide="ignore"):
