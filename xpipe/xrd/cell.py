@@ -27,6 +27,11 @@ Weights come from the peak-position uncertainties propagated to ``1/d^2``. With 
 refined 2theta zero shift the problem is non-linear and is solved by a few batched
 Gauss-Newton iterations started from zero shift 0.
 
+Uncertainties come from the covariance of the linear parameters, ``(J^T W J)^-1`` with
+``W = 1/sigma^2`` of ``1/d^2``, propagated through the analytic Jacobian of the cell with
+respect to them; as usual, the covariance is multiplied by the reduced chi-square when that
+is larger than 1 (the position sigmas under-estimate the scatter) and left as is otherwise.
+
 Example
 -------
 >>> import numpy as np
@@ -93,7 +98,24 @@ STATUS_NO_CONVERGENCE = "no_convergence"
 
 
 def design_columns(system: str) -> np.ndarray:
-    """(6, p) matrix mapping the p free parameters of ``system`` onto (A, B, C, D, E, F)."""
+    """(6, p) matrix mapping the p free parameters of ``system`` onto (A, B, C, D, E, F).
+
+    Parameters
+    ----------
+    system : str
+        Lattice system, one of :data:`xpipe.xrd.reflections.CRYSTAL_SYSTEMS`.
+
+    Returns
+    -------
+    np.ndarray
+        (6, p) float array; ``1/d^2 = row(hkl) @ columns @ p`` (1/A^2) with
+        ``row(hkl) = (h^2, k^2, l^2, 2hk, 2hl, 2kl)``.
+
+    Examples
+    --------
+    >>> design_columns("hexagonal").T.tolist()
+    [[1.0, 1.0, 0.0, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]]
+    """
     try:
         return _COLUMNS[system].copy()
     except KeyError:
@@ -127,6 +149,14 @@ class CellFit:
         shift, last), scaled by ``max(1, reduced_chi2)``.
     param_names : names of the columns of ``params`` and ``covariance``.
     phase : label used in the reasons.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hkl = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1]])
+    >>> fit = refine_cells(hkl, d_a=[4.0, 4.0 / 2**0.5, np.nan], sigma=1e-4, system="cubic")
+    >>> len(fit), fit.ok.tolist(), fit.n_used.tolist(), fit.cell(0).a_a
+    (1, [True], [2], 4.0)
     """
 
     system: str
@@ -176,7 +206,22 @@ class CellFit:
 def relative_change(values, reference_index: int = 0) -> np.ndarray:
     """Change in percent relative to one entry: ``100 (v - v[ref]) / v[ref]``.
 
-    ``values`` is (n_frames, ...); NaN everywhere when the reference is NaN.
+    Parameters
+    ----------
+    values : array-like, (n_frames, ...)
+        Values in any unit (e.g. cell volumes in A^3).
+    reference_index : int
+        Frame whose values are the reference.
+
+    Returns
+    -------
+    np.ndarray
+        Change in percent, shape of ``values``; NaN everywhere when the reference is NaN.
+
+    Examples
+    --------
+    >>> relative_change([100.0, 101.0, 99.5]).round(3).tolist()
+    [0.0, 1.0, -0.5]
     """
     v = np.asarray(values, dtype=float)
     ref = v[reference_index]
@@ -204,7 +249,24 @@ def _observables(obs, sig, kind, wavelength_a, zero_deg):
 
 
 def gstar6(cell: Cell) -> np.ndarray:
-    """Components (A, B, C, D, E, F) of the reciprocal metric tensor of a cell, 1/A^2."""
+    """Components (A, B, C, D, E, F) of the reciprocal metric tensor of a cell, 1/A^2.
+
+    Parameters
+    ----------
+    cell : Cell
+        Unit cell, lengths in angstrom and angles in degrees.
+
+    Returns
+    -------
+    np.ndarray
+        (6,) components of G* in 1/A^2, ``1/d^2 = h^2 A + k^2 B + l^2 C + 2hk D + 2hl E
+        + 2kl F``.
+
+    Examples
+    --------
+    >>> (gstar6(Cell.tetragonal(2.0, 4.0)).round(4) + 0.0).tolist()
+    [0.25, 0.25, 0.0625, 0.0, 0.0, 0.0]
+    """
     a, b, c = cell.a_a, cell.b_a, cell.c_a
     ca, cb, cg = (np.cos(np.radians(v)) for v in (cell.alpha_deg, cell.beta_deg, cell.gamma_deg))
     g = np.array([[a * a, a * b * cg, a * c * cb], [a * b * cg, b * b, b * c * ca],
@@ -270,62 +332,68 @@ def _cells_from_gstar(g6: np.ndarray, columns: np.ndarray, jacobian: bool = True
 
 @one_blas_thread
 def refine_cells(
-    hkl,
-    *,
-    d_a=None,
-    q_a_inv=None,
-    two_theta_deg=None,
-    sigma,
-    system: str,
-    wavelength_a: float | None = None,
-    zero_shift: bool = False,
-    phase: str = "",
-    max_iterations: int = 20,
-    max_condition: float = 1e12,
+    hkl, *, d_a=None, q_a_inv=None, two_theta_deg=None, sigma, system: str,
+    wavelength_a: float | None = None, zero_shift: bool = False, phase: str = "",
+    max_iterations: int = 20, max_condition: float = 1e12,
 ) -> CellFit:
     """Refine one unit cell per frame from indexed peak positions, all frames at once.
 
     Parameters
     ----------
-    hkl : (n_reflections, 3) or (n_frames, n_reflections, 3) int array
-        Miller indices of the reflections (columns of the position arrays).
-    d_a, q_a_inv, two_theta_deg : (n_frames, n_reflections) arrays, exactly one
-        Peak positions as d-spacing (angstrom), scattering vector ``2 pi / d`` (1/A) or
-        2theta (degrees, needs ``wavelength_a``). NaN where a reflection was not observed
-        in a frame. A 1D array is one frame.
-    sigma : array broadcastable to the positions
-        Standard uncertainty of each position, in the unit of the positions. Positions
-        with a non-finite or non-positive sigma are not used.
-    system : str
-        Lattice system: cubic, tetragonal, hexagonal (hexagonal axes, also trigonal and
-        R groups in the hexagonal setting), rhombohedral (rhombohedral axes),
-        orthorhombic, monoclinic (unique axis b) or triclinic;
-        see :func:`xpipe.xrd.reflections.crystal_system`.
-    wavelength_a : float, optional
-        Wavelength in angstrom, needed with ``two_theta_deg``.
-    zero_shift : bool
-        Also refine a 2theta zero shift (observed 2theta = true 2theta + shift), shared
-        by all reflections of a frame; needs ``two_theta_deg``.
-    phase : str
-        Phase name, used in the failure reasons.
-    max_iterations : int
-        Gauss-Newton iterations at most (zero shift only).
-    max_condition : float
-        Largest accepted condition number of the (diagonally scaled) normal matrix.
+    hkl : (n_reflections, 3) or (n_frames, n_reflections, 3) int array of Miller indices
+        (the columns of the position arrays).
+    d_a, q_a_inv, two_theta_deg : (n_frames, n_reflections) positions, exactly one of them:
+        d-spacing (angstrom), ``2 pi / d`` (1/A) or 2theta (degrees, needs ``wavelength_a``);
+        NaN where a reflection was not observed in a frame. A 1D array is one frame.
+    sigma : standard uncertainty of each position (unit of the positions), broadcastable to
+        them; positions with a non-finite or non-positive sigma are not used.
+    system : lattice system: cubic, tetragonal, hexagonal (also trigonal and R groups in
+        hexagonal axes), rhombohedral (rhombohedral axes), orthorhombic, monoclinic (unique
+        axis b) or triclinic; see :func:`xpipe.xrd.reflections.crystal_system`.
+    wavelength_a : wavelength in angstrom, needed with ``two_theta_deg``.
+    zero_shift : also refine a 2theta zero shift (observed = true + shift, degrees) shared
+        by the reflections of a frame; needs ``two_theta_deg``.
+    phase : phase name, used in the failure reasons.
+    max_iterations : Gauss-Newton iterations at most (zero shift only).
+    max_condition : largest accepted condition number of the scaled normal matrix.
 
     Returns
     -------
     CellFit
-        Cell parameters and standard uncertainties per frame. Uncertainties come from
-        the covariance of the linear parameters, ``(J^T W J)^-1`` with ``W = 1/sigma^2``
-        of ``1/d^2``, propagated through the analytic Jacobian of the cell with respect
-        to them; as usual, the covariance is multiplied by the reduced chi-square when
-        that is larger than 1 (the position sigmas under-estimate the scatter) and left
-        as is otherwise. A frame with fewer usable reflections than parameters, an
-        ill-conditioned system (e.g. only (h k 0) reflections for a hexagonal cell) or a
-        refined metric that is not a cell gets NaN values with its reason; other frames
-        are unaffected and nothing is raised for one bad frame.
+        Cell parameters (angstrom, degrees, A^3) and standard uncertainties per frame (see
+        the module notes). A frame with too few usable reflections, an ill-conditioned
+        system (e.g. only (h k 0) reflections of a hexagonal cell) or a refined metric that
+        is not a cell gets NaN values and its reason; nothing is raised for one bad frame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hkl = np.array([[1, 0, 0], [0, 0, 2], [1, 0, 1], [1, 1, 0]])
+    >>> d = 1 / np.sqrt((hkl[:, :2] ** 2).sum(axis=1) / 3.0**2 + hkl[:, 2] ** 2 / 5.0**2)
+    >>> fit = refine_cells(hkl, d_a=np.stack([d, 1.001 * d]), sigma=1e-4, system="tetragonal")
+    >>> np.round(fit.a_a, 4).tolist(), np.round(fit.c_a, 4).tolist(), fit.status.tolist()
+    ([3.0, 3.003], [5.0, 5.005], ['ok', 'ok'])
     """
+    kind, obs, columns = _check_positions(d_a, q_a_inv, two_theta_deg, system, wavelength_a,
+                                          zero_shift)
+    eq = _NormalEquations(hkl, obs, sigma, columns, kind, wavelength_a, zero_shift,
+                          max_condition)
+    verdicts = _Verdicts(eq, system, phase, zero_shift)
+    ok = ~verdicts.few
+    theta = np.zeros((obs.shape[0], eq.n_par))
+    zero = _gauss_newton(eq, verdicts, ok, theta, max_iterations)
+    red, cov = _final_statistics(eq, verdicts, ok, theta, zero)
+    values, sig_cell = _cell_table(theta[:, :eq.n_lin], cov[:, :eq.n_lin, :eq.n_lin], columns,
+                                   system, ok, verdicts)
+    theta[~ok] = np.nan
+    cov[~ok] = np.nan
+    red[~ok] = np.nan
+    return _cell_fit(values, sig_cell, theta, cov, red, ok, eq, verdicts, system, phase)
+
+
+def _check_positions(d_a, q_a_inv, two_theta_deg, system, wavelength_a, zero_shift):
+    """Which positions were given, as a (n_frames, n_reflections) array, and the design
+    columns of the lattice system."""
     given = {k: v for k, v in (("d_a", d_a), ("q_a_inv", q_a_inv),
                                ("two_theta_deg", two_theta_deg)) if v is not None}
     if len(given) != 1:
@@ -336,61 +404,58 @@ def refine_cells(
         raise ValueError("two_theta_deg needs wavelength_a (angstrom)")
     if zero_shift and kind != "two_theta_deg":
         raise ValueError("a zero shift can only be refined from two_theta_deg positions")
-
     obs = np.asarray(obs, dtype=float)
     if obs.ndim == 1:
         obs = obs[None, :]
     if obs.ndim != 2:
         raise ValueError(f"positions must be (n_frames, n_reflections), got shape {obs.shape}")
-    n_frames, n_refl = obs.shape
-    sig = np.broadcast_to(np.asarray(sigma, dtype=float), obs.shape)
-    hkl = np.asarray(hkl, dtype=float)
-    if hkl.shape[-2:] != (n_refl, 3):
-        raise ValueError(
-            f"hkl must be ({n_refl}, 3) or (n_frames, {n_refl}, 3), got shape {hkl.shape}"
-        )
-    h, k, l = hkl[..., 0], hkl[..., 1], hkl[..., 2]
-    rows = np.stack([h * h, k * k, l * l, 2 * h * k, 2 * h * l, 2 * k * l], axis=-1)
-    x = np.broadcast_to(rows @ columns, (n_frames, n_refl, columns.shape[1]))
+    return kind, obs, columns
 
-    valid = np.isfinite(obs) & np.isfinite(sig) & (sig > 0) & (obs > 0)
-    valid &= np.isfinite(x).all(axis=-1) & (np.abs(x).sum(axis=-1) > 0)
-    if kind == "two_theta_deg":
-        valid &= obs < 180.0
-    obs_v = np.where(valid, obs, 1.0)
-    sig_v = np.where(valid, sig, 1.0)
-    x = np.where(valid[..., None], x, 0.0)
 
-    n_lin = columns.shape[1]
-    n_par = n_lin + (1 if zero_shift else 0)
-    names = PARAMETER_NAMES[system] + (("zero_shift_deg",) if zero_shift else ())
-    n_used = valid.sum(axis=1)
-    status = np.full(n_frames, STATUS_OK, dtype=object)
-    reason = np.full(n_frames, "", dtype=object)
-    label = f"phase {phase}" if phase else "the phase"
-    few = n_used < n_par
-    status[few] = STATUS_TOO_FEW
-    for i in np.flatnonzero(few):
-        reason[i] = (
-            f"{label} needs >= {n_par} reflections for a {system} cell"
-            f"{' with zero shift' if zero_shift else ''}, found {n_used[i]}"
-        )
+class _NormalEquations:
+    """Weighted least squares in ``1/d^2`` of every frame: design, weights, normal matrices."""
 
-    zero = np.zeros(n_frames)
-    theta = np.zeros((n_frames, n_par))
-    cov = np.full((n_frames, n_par, n_par), np.nan)
-    eye = np.eye(n_par)
+    def __init__(self, hkl, obs, sigma, columns, kind, wavelength_a, zero_shift, max_condition):
+        n_frames, n_refl = obs.shape
+        sig = np.broadcast_to(np.asarray(sigma, dtype=float), obs.shape)
+        hkl = np.asarray(hkl, dtype=float)
+        if hkl.shape[-2:] != (n_refl, 3):
+            raise ValueError(
+                f"hkl must be ({n_refl}, 3) or (n_frames, {n_refl}, 3), got shape {hkl.shape}"
+            )
+        h, k, l = hkl[..., 0], hkl[..., 1], hkl[..., 2]
+        rows = np.stack([h * h, k * k, l * l, 2 * h * k, 2 * h * l, 2 * k * l], axis=-1)
+        x = np.broadcast_to(rows @ columns, (n_frames, n_refl, columns.shape[1]))
+        valid = np.isfinite(obs) & np.isfinite(sig) & (sig > 0) & (obs > 0)
+        valid &= np.isfinite(x).all(axis=-1) & (np.abs(x).sum(axis=-1) > 0)
+        if kind == "two_theta_deg":
+            valid &= obs < 180.0
+        self.obs_v = np.where(valid, obs, 1.0)
+        self.sig_v = np.where(valid, sig, 1.0)
+        self.x = np.where(valid[..., None], x, 0.0)
+        self.valid = valid
+        self.kind, self.wavelength_a = kind, wavelength_a
+        self.zero_shift, self.max_condition = zero_shift, max_condition
+        self.n_lin = columns.shape[1]
+        self.n_par = self.n_lin + (1 if zero_shift else 0)
+        self.n_used = valid.sum(axis=1)
+        self.eye = np.eye(self.n_par)
 
-    def normal_equations(zero_deg):
-        y, sy, dy_dz = _observables(obs_v, sig_v, kind, wavelength_a, zero_deg)
+    def equations(self, zero_deg):
+        """Observables ``1/d^2``, weights, design (zero-shift column last) and normal matrices."""
+        valid = self.valid
+        y, sy, dy_dz = _observables(self.obs_v, self.sig_v, self.kind, self.wavelength_a,
+                                    zero_deg)
         w = np.where(valid, 1.0 / (sy * sy), 0.0)
-        a = x if not zero_shift else np.concatenate([x, -dy_dz[..., None]], axis=-1)
+        a = self.x if not self.zero_shift else np.concatenate([self.x, -dy_dz[..., None]],
+                                                              axis=-1)
         a = np.where(valid[..., None], a, 0.0)
         nmat = np.einsum("fnp,fn,fnq->fpq", a, w, a)
         return y, w, a, nmat
 
-    def check(nmat, ok):
+    def check(self, nmat, ok):
         """Scaled normal matrices (bad frames replaced by identity) and the new bad frames."""
+        eye = self.eye
         diag = np.einsum("fii->fi", nmat)
         good_diag = ok & np.all(diag > 0, axis=1)
         scale = np.where(good_diag[:, None], 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
@@ -399,33 +464,55 @@ def refine_cells(
         ev = np.linalg.eigvalsh(ns)
         with np.errstate(divide="ignore", invalid="ignore"):
             cond = ev[:, -1] / ev[:, 0]
-        bad = ok & ~(good_diag & (ev[:, 0] > 0) & (cond < max_condition))
+        bad = ok & ~(good_diag & (ev[:, 0] > 0) & (cond < self.max_condition))
         ns[bad] = eye
         return ns, scale, bad, cond
 
-    def mark_singular(bad, cond):
-        status[bad] = STATUS_SINGULAR
-        for i in np.flatnonzero(bad):
-            reason[i] = (
-                f"{label}: the {n_used[i]} observed reflections do not determine a {system} "
-                f"cell (normal matrix singular or ill-conditioned, condition number "
-                f"{cond[i]:.3g})"
-            )
 
-    ok = ~few
+class _Verdicts:
+    """Status and reason of every frame, starting with those that have too few reflections."""
+
+    def __init__(self, eq: _NormalEquations, system: str, phase: str, zero_shift: bool):
+        self.n_used, self.system = eq.n_used, system
+        self.status = np.full(eq.n_used.size, STATUS_OK, dtype=object)
+        self.reason = np.full(eq.n_used.size, "", dtype=object)
+        self.label = f"phase {phase}" if phase else "the phase"
+        self.few = eq.n_used < eq.n_par
+        self.mark(self.few, STATUS_TOO_FEW, lambda i: (
+            f"{self.label} needs >= {eq.n_par} reflections for a {system} cell"
+            f"{' with zero shift' if zero_shift else ''}, found {eq.n_used[i]}"))
+
+    def mark(self, bad, code: str, text) -> None:
+        """Status ``code`` and reason ``text(i)`` for every frame i where ``bad``."""
+        self.status[bad] = code
+        for i in np.flatnonzero(bad):
+            self.reason[i] = text(i)
+
+    def singular(self, bad, cond) -> None:
+        self.mark(bad, STATUS_SINGULAR, lambda i: (
+            f"{self.label}: the {self.n_used[i]} observed reflections do not determine a "
+            f"{self.system} cell (normal matrix singular or ill-conditioned, condition "
+            f"number {cond[i]:.3g})"))
+
+
+def _gauss_newton(eq: _NormalEquations, verdicts: _Verdicts, ok, theta, max_iterations):
+    """Solve for ``theta`` in place (one linear step without zero shift); returns the zero
+    shift of every frame. ``ok`` loses the frames that fail."""
+    n_frames = theta.shape[0]
+    zero = np.zeros(n_frames)
     converged = np.ones(n_frames, bool)
-    for it in range(max_iterations if zero_shift else 1):
-        y, w, a, nmat = normal_equations(zero)
+    for it in range(max_iterations if eq.zero_shift else 1):
+        y, w, a, nmat = eq.equations(zero)
         # residual of the current parameters; the first pass is the linear solution
-        resid = y - np.einsum("fnp,fp->fn", x, theta[:, :n_lin])
+        resid = y - np.einsum("fnp,fp->fn", eq.x, theta[:, :eq.n_lin])
         rhs = np.einsum("fnp,fn,fn->fp", a, w, resid)
-        ns, scale, bad, cond = check(nmat, ok)
-        mark_singular(bad, cond)
+        ns, scale, bad, cond = eq.check(nmat, ok)
+        verdicts.singular(bad, cond)
         ok &= ~bad
         step = scale * np.linalg.solve(ns, (scale * rhs)[..., None])[..., 0]
         step[~ok] = 0.0
         theta += step
-        if zero_shift:
+        if eq.zero_shift:
             zero = theta[:, -1].copy()
             # step small against the parameter uncertainty: converged
             sd = scale * np.sqrt(np.einsum("fii->fi", np.linalg.inv(ns)))
@@ -433,36 +520,40 @@ def refine_cells(
             if it > 0 and converged.all():
                 break
     not_conv = ok & ~converged
-    status[not_conv] = STATUS_NO_CONVERGENCE
-    for i in np.flatnonzero(not_conv):
-        reason[i] = f"{label}: zero-shift refinement did not converge in {max_iterations} steps"
+    verdicts.mark(not_conv, STATUS_NO_CONVERGENCE, lambda i: (
+        f"{verdicts.label}: zero-shift refinement did not converge in {max_iterations} steps"))
     ok &= ~not_conv
+    return zero
 
-    # final statistics at the solution
-    y, w, a, nmat = normal_equations(zero)
-    resid = y - np.einsum("fnp,fp->fn", x, theta[:, :n_lin])
+
+def _final_statistics(eq: _NormalEquations, verdicts: _Verdicts, ok, theta, zero):
+    """Reduced chi-square and covariance at the solution, the covariance scaled by
+    ``max(1, reduced chi-square)``."""
+    y, w, a, nmat = eq.equations(zero)
+    resid = y - np.einsum("fnp,fp->fn", eq.x, theta[:, :eq.n_lin])
     chi2 = np.einsum("fn,fn->f", w, resid * resid)
-    dof = n_used - n_par
+    dof = eq.n_used - eq.n_par
     with np.errstate(invalid="ignore", divide="ignore"):
         red = np.where(dof > 0, chi2 / np.maximum(dof, 1), np.nan)
-    ns, scale, bad, cond = check(nmat, ok)
-    mark_singular(bad, cond)
+    ns, scale, bad, cond = eq.check(nmat, ok)
+    verdicts.singular(bad, cond)
     ok &= ~bad
     cov = np.linalg.inv(ns) * scale[:, :, None] * scale[:, None, :]
     cov *= np.where(red > 1.0, red, 1.0)[:, None, None]
+    return red, cov
 
-    # linear parameters -> cell
-    g6 = theta[:, :n_lin] @ columns.T
+
+def _cell_table(lin, cov_lin, columns, system, ok, verdicts: _Verdicts):
+    """Cell values (n_frames, 7) and their uncertainties from the linear parameters."""
+    g6 = lin @ columns.T
     g6_safe = np.where(ok[:, None], g6, np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]))
     gs_eig = np.linalg.eigvalsh(_gstar_matrix(g6_safe))
     not_metric = ok & ~(gs_eig[:, 0] > 0)
-    status[not_metric] = STATUS_NOT_METRIC
-    for i in np.flatnonzero(not_metric):
-        reason[i] = f"{label}: the refined reciprocal metric is not positive definite"
+    verdicts.mark(not_metric, STATUS_NOT_METRIC, lambda i: (
+        f"{verdicts.label}: the refined reciprocal metric is not positive definite"))
     ok &= ~not_metric
     g6_safe[~ok] = [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     values, jac = _cells_from_gstar(g6_safe, columns)
-    cov_lin = cov[:, :n_lin, :n_lin]
     with np.errstate(invalid="ignore"):
         sig_cell = np.sqrt(np.maximum(np.einsum("fkp,fpq,fkq->fk", jac, cov_lin, jac), 0.0))
     for j, fixed in enumerate(_FIXED_ANGLES[system]):
@@ -471,28 +562,31 @@ def refine_cells(
             sig_cell[:, 3 + j] = 0.0
     values[~ok] = np.nan
     sig_cell[~ok] = np.nan
-    theta[~ok] = np.nan
-    cov[~ok] = np.nan
-    red[~ok] = np.nan
+    return values, sig_cell
 
+
+def _cell_fit(values, sig_cell, theta, cov, red, ok, eq: _NormalEquations,
+              verdicts: _Verdicts, system, phase) -> CellFit:
+    """The results of every frame as a :class:`CellFit`."""
     out = {name: values[:, i] for i, name in enumerate(_CELL_NAMES)}
     out.update({f"sigma_{name}": sig_cell[:, i] for i, name in enumerate(_CELL_NAMES)})
-    if zero_shift:
+    if eq.zero_shift:
         zs, szs = theta[:, -1], np.sqrt(cov[:, -1, -1])
     else:
         zs = np.where(ok, 0.0, np.nan)
-        szs = np.full(n_frames, np.nan)
+        szs = np.full(ok.size, np.nan)
+    names = PARAMETER_NAMES[system] + (("zero_shift_deg",) if eq.zero_shift else ())
     return CellFit(
         system=system,
         **out,
         zero_shift_deg=zs,
         sigma_zero_shift_deg=szs,
-        n_used=n_used,
-        n_params=n_par,
+        n_used=eq.n_used,
+        n_params=eq.n_par,
         reduced_chi2=red,
-        status=status.astype(str),
-        reason=reason.astype(str),
-        params=theta[:, :n_lin],
+        status=verdicts.status.astype(str),
+        reason=verdicts.reason.astype(str),
+        params=theta[:, :eq.n_lin],
         covariance=cov,
         param_names=names,
         phase=phase,
