@@ -180,6 +180,21 @@ def _reference_line(fit: XpsFit, name: str):
     return fit.components[0]
 
 
+def _reference_and_window(reference: str, reference_ev: float | None,
+                          window: tuple[float, float] | None) -> tuple[float, float, float]:
+    """(reference energy, window low end, window high end) in eV, defaults filled in."""
+    if reference_ev is None:
+        if reference not in REFERENCES:
+            raise ValueError(f"unknown reference {reference!r}: give reference_ev= (eV) or use one of "
+                             f"{', '.join(REFERENCES)}")
+        reference_ev = REFERENCES[reference]
+    reference_ev = float(reference_ev)
+    if window is None:
+        window = DEFAULT_WINDOWS.get(reference, (reference_ev - 5.0, reference_ev + 7.0))
+    lo, hi = sorted(float(w) for w in window)
+    return reference_ev, lo, hi
+
+
 def charge_shift(x, y, *, reference: str = "C 1s C-C", reference_ev: float | None = None,
                  window: tuple[float, float] | None = None, model: Sequence | None = None,
                  links: Sequence[str] = (), background: str = "shirley", sigma=None) -> ChargeShift:
@@ -234,15 +249,7 @@ def charge_shift(x, y, *, reference: str = "C 1s C-C", reference_ev: float | Non
     >>> round(cs.shift_ev, 2), round(cs.measured_ev, 2), cs.reference_ev
     (-1.2, 286.0, 284.8)
     """
-    if reference_ev is None:
-        if reference not in REFERENCES:
-            raise ValueError(f"unknown reference {reference!r}: give reference_ev= (eV) or use one of "
-                             f"{', '.join(REFERENCES)}")
-        reference_ev = REFERENCES[reference]
-    reference_ev = float(reference_ev)
-    if window is None:
-        window = DEFAULT_WINDOWS.get(reference, (reference_ev - 5.0, reference_ev + 7.0))
-    lo, hi = sorted(float(w) for w in window)
+    reference_ev, lo, hi = _reference_and_window(reference, reference_ev, window)
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     inside = (x >= lo) & (x <= hi)
