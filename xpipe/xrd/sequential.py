@@ -330,9 +330,6 @@ class _Sequence:
                     for ph in phases]
         width = initial_width(x, stack[0] - background(x, np.nan_to_num(stack[0]), "snip").baseline)
         self.ctx = FrameContext(x, unit, wavelength_a, width * width, width / float(np.median(x)))
-        self.ctx.zero = 0.0
-        self.ctx.step_of = {}
-        self.ctx.profiled = set()
         self.splines = background_basis(x, max(int(math.ceil((x[-1] - x[0]) / (s.background_spacing_fwhm * width))), 4))
         self.ref_states = {p: PhaseState.start(ph, w=width * width,
                                                r=(s.texture[ph.name][1] if ph.name in s.texture else 1.0))
