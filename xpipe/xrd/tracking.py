@@ -39,6 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import spearmanr
 
 __all__ = ["Event", "Tracks", "classify_frames", "find_events", "link_peaks", "stretches"]
 
@@ -53,6 +55,16 @@ class Tracks:
     fwhm, height : width and height of the detection (same unit / intensity).
     first, last : (n_tracks,) first and last frame in which the track was detected.
     settings : linking settings (for provenance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tracks = link_peaks([np.array([10.0]), np.array([]), np.array([10.02])],
+    ...                     fwhm=[np.array([0.05]), np.array([]), np.array([0.05])], min_frames=2)
+    >>> tracks.n_frames, tracks.n_tracks, tracks.alive()[:, 0].tolist()
+    (3, 1, [True, True, True])
+    >>> np.round(tracks.filled_position()[:, 0], 3).tolist()  # the gap filled
+    [10.0, 10.01, 10.02]
     """
 
     position: np.ndarray
@@ -102,8 +114,10 @@ def link_peaks(
 
     Parameters
     ----------
-    positions : one array of candidate positions per frame, in time order.
-    fwhm, height : matching arrays of widths and heights (optional; widths set the default gate).
+    positions : one array of candidate positions per frame (unit of the radial axis), in
+        time order.
+    fwhm, height : matching arrays of widths (radial unit) and heights (intensity), optional;
+        widths set the default gate.
     max_shift : largest move of a peak from its predicted position between two frames (unit of
         the radial axis); None: ``shift_fwhm`` x the peak's FWHM (needs ``fwhm``).
     shift_fwhm : gate in FWHM when ``max_shift`` is None.
@@ -112,61 +126,25 @@ def link_peaks(
 
     Returns
     -------
-    Tracks, ordered by first frame and then position.
-    """
-    from scipy.optimize import linear_sum_assignment
+    Tracks
+        ``[frame, track]`` arrays, tracks ordered by first frame and then position.
 
-    n_frames = len(positions)
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frames = [np.array([10.0, 12.0]), np.array([10.01, 12.0]),
+    ...           np.array([10.02, 11.7, 12.0]), np.array([10.03, 11.7])]
+    >>> tracks = link_peaks(frames, max_shift=0.05, min_frames=2)
+    >>> tracks.first.tolist(), tracks.last.tolist()
+    ([0, 0, 2], [3, 2, 3])
+    """
     if max_shift is None and fwhm is None:
         raise ValueError("give max_shift, or the candidate fwhm so that the gate can follow the peak width")
-    pos = [np.asarray(p, dtype=float).ravel() for p in positions]
-    wid = [np.asarray(w, dtype=float).ravel() for w in fwhm] if fwhm is not None else [np.full(p.shape, np.nan) for p in pos]
-    hgt = [np.asarray(h, dtype=float).ravel() for h in height] if height is not None else [np.full(p.shape, np.nan) for p in pos]
-    for f in range(n_frames):
-        if not (pos[f].shape == wid[f].shape == hgt[f].shape):
-            raise ValueError(f"frame {f}: positions, fwhm and height differ in length")
-
-    # track state: list of dicts of frame -> candidate index
-    members: list[dict[int, int]] = []
-    live: list[int] = []
-    for f in range(n_frames):
-        live = [t for t in live if f - max(members[t]) <= max_gap + 1]
-        cand = pos[f]
-        matched_c: set[int] = set()
-        if live and cand.size:
-            pred = np.empty(len(live))
-            gate = np.empty(len(live))
-            for i, t in enumerate(live):
-                fr = sorted(members[t])
-                f1 = fr[-1]
-                x1 = pos[f1][members[t][f1]]
-                if len(fr) >= 2:
-                    f0 = fr[-2]
-                    x0 = pos[f0][members[t][f0]]
-                    pred[i] = x1 + (x1 - x0) / (f1 - f0) * (f - f1)
-                else:
-                    pred[i] = x1
-                if max_shift is not None:
-                    gate[i] = max_shift
-                else:
-                    w = np.nanmedian([wid[k][members[t][k]] for k in fr[-5:]])
-                    gate[i] = shift_fwhm * w if np.isfinite(w) else np.inf
-            cost = np.abs(pred[:, None] - cand[None, :])
-            allowed = cost <= gate[:, None]
-            big = 1e6 * (1.0 + float(np.nanmax(np.where(np.isfinite(cost), cost, 0.0))))
-            rows, cols = linear_sum_assignment(np.where(allowed, cost, big))
-            for r, c in zip(rows, cols):
-                if allowed[r, c]:
-                    members[live[r]][f] = int(c)
-                    matched_c.add(int(c))
-        for c in range(cand.size):
-            if c not in matched_c:
-                members.append({f: c})
-                live.append(len(members) - 1)
-
+    pos, wid, hgt = _candidates(positions, fwhm, height)
+    members = _link(pos, wid, max_shift, shift_fwhm, max_gap)
     kept = [m for m in members if len(m) >= min_frames]
     kept.sort(key=lambda m: (min(m), pos[min(m)][m[min(m)]]))
-    n_tr = len(kept)
+    n_frames, n_tr = len(positions), len(kept)
     out_p = np.full((n_frames, n_tr), np.nan)
     out_w = np.full((n_frames, n_tr), np.nan)
     out_h = np.full((n_frames, n_tr), np.nan)
@@ -179,6 +157,71 @@ def link_peaks(
                 "max_gap": max_gap, "min_frames": min_frames,
                 "method": "constant-drift prediction, minimum-cost assignment (Hungarian) within the gate"}
     return Tracks(out_p, out_w, out_h, first, last, settings)
+
+
+def _candidates(positions, fwhm, height):
+    """Positions, widths and heights of every frame as flat float arrays (NaN when not given)."""
+    pos = [np.asarray(p, dtype=float).ravel() for p in positions]
+    wid = ([np.asarray(w, dtype=float).ravel() for w in fwhm] if fwhm is not None
+           else [np.full(p.shape, np.nan) for p in pos])
+    hgt = ([np.asarray(h, dtype=float).ravel() for h in height] if height is not None
+           else [np.full(p.shape, np.nan) for p in pos])
+    for f in range(len(positions)):
+        if not (pos[f].shape == wid[f].shape == hgt[f].shape):
+            raise ValueError(f"frame {f}: positions, fwhm and height differ in length")
+    return pos, wid, hgt
+
+
+def _link(pos, wid, max_shift, shift_fwhm, max_gap) -> list[dict[int, int]]:
+    """Tracks as dicts frame -> candidate index, frame after frame in time order."""
+    members: list[dict[int, int]] = []
+    live: list[int] = []
+    for f in range(len(pos)):
+        live = [t for t in live if f - max(members[t]) <= max_gap + 1]
+        cand = pos[f]
+        matched_c: set[int] = set()
+        if live and cand.size:
+            pred, gate = _predict(members, live, pos, wid, f, max_shift, shift_fwhm)
+            for r, c in _assign(pred, gate, cand):
+                members[live[r]][f] = c
+                matched_c.add(c)
+        for c in range(cand.size):
+            if c not in matched_c:
+                members.append({f: c})
+                live.append(len(members) - 1)
+    return members
+
+
+def _predict(members, live, pos, wid, f, max_shift, shift_fwhm):
+    """Predicted position in frame f of every live track (constant drift from its last two
+    detections) and its gate."""
+    pred = np.empty(len(live))
+    gate = np.empty(len(live))
+    for i, t in enumerate(live):
+        fr = sorted(members[t])
+        f1 = fr[-1]
+        x1 = pos[f1][members[t][f1]]
+        if len(fr) >= 2:
+            f0 = fr[-2]
+            x0 = pos[f0][members[t][f0]]
+            pred[i] = x1 + (x1 - x0) / (f1 - f0) * (f - f1)
+        else:
+            pred[i] = x1
+        if max_shift is not None:
+            gate[i] = max_shift
+        else:
+            w = np.nanmedian([wid[k][members[t][k]] for k in fr[-5:]])
+            gate[i] = shift_fwhm * w if np.isfinite(w) else np.inf
+    return pred, gate
+
+
+def _assign(pred, gate, cand) -> list[tuple[int, int]]:
+    """(prediction, candidate) pairs of the minimum-cost assignment inside the gates."""
+    cost = np.abs(pred[:, None] - cand[None, :])
+    allowed = cost <= gate[:, None]
+    big = 1e6 * (1.0 + float(np.nanmax(np.where(np.isfinite(cost), cost, 0.0))))
+    rows, cols = linear_sum_assignment(np.where(allowed, cost, big))
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if allowed[r, c]]
 
 
 @dataclass(frozen=True)
@@ -194,6 +237,12 @@ class Event:
     position : position at ``frame`` (vanish/merge: last position seen).
     change : total move over a shift stretch (radial unit), else 0.
     change_sigma : its standard uncertainty.
+
+    Examples
+    --------
+    >>> ev = Event("split", track=3, frame=12, end_frame=12, partner=1, position=10.2)
+    >>> ev.kind, ev.partner, ev.change
+    ('split', 1, 0.0)
     """
 
     kind: str
@@ -237,7 +286,17 @@ def find_events(
 
     Returns
     -------
-    list of Event, in frame order.
+    list of Event
+        In frame order; positions and changes in the radial unit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pos = np.array([[10.0, np.nan], [10.0, np.nan], [10.0, 10.2], [10.0, 10.2],
+    ...                 [np.nan, 10.2]])
+    >>> events = find_events(pos, np.full(pos.shape, 0.001), np.isfinite(pos))
+    >>> [(e.kind, e.track, e.frame, e.partner) for e in events]
+    [('split', 1, 2, 0), ('merge', 0, 4, 1)]
     """
     position = np.asarray(position, dtype=float)
     n_frames, n_tr = position.shape
@@ -249,42 +308,54 @@ def find_events(
     ref = np.array([np.nanmedian(position[alive[:, t], t]) if np.isfinite(position[alive[:, t], t]).any() else np.nan
                     for t in range(n_tr)])
     events: list[Event] = []
-
-    def partner_of(t: int, frame: int, need_alive_after: bool) -> int:
-        best, best_d = -1, np.inf
-        for u in range(n_tr):
-            if u == t or not np.isfinite(ref[u]):
-                continue
-            if siblings is not None and not siblings[t, u]:
-                continue
-            if need_alive_after:  # split: partner seen before and at the frame
-                if not (first[u] < frame <= last[u]):
-                    continue
-            elif not (first[u] < frame <= last[u]):  # merge: partner continues past the vanish
-                continue
-            d = abs(ref[u] - ref[t]) / abs(ref[t])
-            if (siblings is not None or d <= split_relative) and d < best_d:
-                best, best_d = u, d
-        return best
-
     for t in range(n_tr):
         if first[t] < 0:
             continue
-        if first[t] > 0:
-            p = partner_of(t, first[t], True)
-            pos0 = position[first[t], t]
-            events.append(Event("split" if p >= 0 else "appear", t, int(first[t]), int(first[t]), p,
-                                float(pos0) if np.isfinite(pos0) else float(ref[t])))
-        if last[t] < n_frames - 1:
-            p = partner_of(t, last[t] + 1, False)
-            seen = np.flatnonzero(np.isfinite(position[: last[t] + 1, t]))
-            pos1 = position[seen[-1], t] if seen.size else ref[t]
-            events.append(Event("merge" if p >= 0 else "vanish", t, int(last[t] + 1), int(last[t] + 1), p, float(pos1)))
+        events.extend(_end_events(t, position, first, last, ref, siblings, split_relative))
         events.extend(_shift_stretches(t, position[:, t], sig[:, t], None if fwhm is None else fwhm[:, t],
                                        shift_sigma, shift_fwhm, smooth))
     order = {"appear": 0, "split": 0, "shift": 1, "vanish": 2, "merge": 2}
     events.sort(key=lambda e: (e.frame, order[e.kind], e.track))
     return events
+
+
+def _end_events(t, position, first, last, ref, siblings, split_relative) -> list[Event]:
+    """Start (appear or split) and end (vanish or merge) of track t, where not at the ends of
+    the series."""
+    n_frames = position.shape[0]
+    events = []
+    if first[t] > 0:
+        p = _partner(t, first[t], first, last, ref, siblings, split_relative)
+        pos0 = position[first[t], t]
+        events.append(Event("split" if p >= 0 else "appear", t, int(first[t]), int(first[t]), p,
+                            float(pos0) if np.isfinite(pos0) else float(ref[t])))
+    if last[t] < n_frames - 1:
+        p = _partner(t, last[t] + 1, first, last, ref, siblings, split_relative)
+        seen = np.flatnonzero(np.isfinite(position[: last[t] + 1, t]))
+        pos1 = position[seen[-1], t] if seen.size else ref[t]
+        events.append(Event("merge" if p >= 0 else "vanish", t, int(last[t] + 1), int(last[t] + 1), p, float(pos1)))
+    return events
+
+
+def _partner(t, frame, first, last, ref, siblings, split_relative) -> int:
+    """The track closest to t (median positions) alive before and at ``frame``, or -1.
+
+    For a split the partner is seen before and at the frame where t appears; for a merge it
+    continues past the frame where t vanishes. Only siblings qualify when they are given,
+    else only tracks within ``split_relative``.
+    """
+    best, best_d = -1, np.inf
+    for u in range(ref.size):
+        if u == t or not np.isfinite(ref[u]):
+            continue
+        if siblings is not None and not siblings[t, u]:
+            continue
+        if not (first[u] < frame <= last[u]):
+            continue
+        d = abs(ref[u] - ref[t]) / abs(ref[t])
+        if (siblings is not None or d <= split_relative) and d < best_d:
+            best, best_d = u, d
+    return best
 
 
 def _running_median(x: np.ndarray, width: int) -> np.ndarray:
@@ -344,8 +415,6 @@ def _shift_stretches(t, pos, sig, wid, shift_sigma, shift_fwhm, smooth) -> list[
         i = j + 1
     if not out and ok.size >= 5 and np.ptp(pos[ok]) > 0:
         # a drift too slow to see frame to frame: monotonic over the whole track
-        from scipy.stats import spearmanr
-
         rho = spearmanr(np.arange(ok.size), pos[ok]).statistic
         if abs(rho) >= 0.9:
             ev = significant(ok[0], ok[-1])
@@ -364,10 +433,21 @@ def classify_frames(
 
     Parameters
     ----------
+    n_frames : number of frames.
     coexisting : ``[frame]`` True where two phases of one family (or a split pair of tracks)
         are present together: two-phase, whatever else happens.
     moving : ``[frame]`` True where a cell (or a tracked peak) changes significantly:
         solid-solution unless two-phase.
+
+    Returns
+    -------
+    np.ndarray
+        (n_frames,) strings.
+
+    Examples
+    --------
+    >>> classify_frames(4, coexisting=[0, 0, 1, 0], moving=[0, 1, 1, 0]).tolist()
+    ['stable', 'solid-solution', 'two-phase', 'stable']
     """
     label = np.full(n_frames, "stable", dtype=object)
     if moving is not None:
@@ -380,6 +460,17 @@ def classify_frames(
 def stretches(labels: Sequence[str]) -> list[tuple[str, int, int]]:
     """Runs of equal labels as ``(label, first_frame, last_frame)``.
 
+    Parameters
+    ----------
+    labels : one label per frame, in frame order.
+
+    Returns
+    -------
+    list of (label, first_frame, last_frame)
+        Frames counted from 0, both ends included.
+
+    Examples
+    --------
     >>> stretches(["a", "a", "b", "a"])
     [('a', 0, 1), ('b', 2, 2), ('a', 3, 3)]
     """
