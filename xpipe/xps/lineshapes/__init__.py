@@ -64,15 +64,16 @@ __all__ = [
 class Lineshape:
     """A named unit-area lineshape.
 
-    Attributes
+    Parameters
     ----------
-    name:
+    name : str
         Key in :data:`LINESHAPES`.
-    params:
-        Shape parameter -> ``(default, min, max)``; ``center`` and ``fwhm`` are not included.
-    func:
-        ``func(x, center, fwhm, **params) -> ndarray`` with unit area.
-    doc:
+    params : dict
+        Shape parameter -> ``(default, min, max)``; ``center`` and ``fwhm`` (eV) are not
+        included.
+    func : callable
+        ``func(x, center, fwhm, **params) -> ndarray`` (1/eV) with unit area.
+    doc : str
         One-paragraph description (what ``fwhm`` means, normalisation, references).
 
     Examples
