@@ -1,7 +1,7 @@
 """Scenario description: what a seed decides (phases, reaction path, detector, geometry, noise).
 
-:func:`make_scenario` draws everything from ``numpy.random.default_rng(seed)`` in a fixed
-order and evaluates the reaction path at every frame, so a :class:`Scenario` already holds
+:func:`make_scenario` draws everything from ``numpy.random.default_rng([seed, 7919])`` in a
+fixed order and evaluates the reaction path at every frame, so a :class:`Scenario` already holds
 the ground truth (cells, weight fractions, peak widths per frame). Nothing here renders
 an image; see :mod:`.render`.
 
@@ -24,8 +24,10 @@ import math
 from datetime import datetime, timedelta
 
 import numpy as np
+import pyFAI
 
-from ..operando import Background
+from ...xrd.integrate import azimuthal_integrator
+from ..operando_detector import Background
 from . import physics
 from .kinds import DETECTORS, MATERIALS, draw_reaction, new_phase, uniform
 from .specs import DetectorSpec, FrameSpec, GeometrySpec, PhaseSpec, PhaseState, Scenario
@@ -132,8 +134,8 @@ def _windows(frames, phases) -> tuple:
 
 
 def _draw_geometry(rng, det_name: str, wavelength_a: float):
-    import pyFAI
-
+    """The pyFAI detector and a geometry: beam centre on, near or off it, a distance that
+    reaches d of about 0.95-1.5 A at the far corner, small tilts, a beamstop."""
     det = pyFAI.detector_factory(det_name)
     ny, nx = det.shape
     p1, p2 = det.pixel1, det.pixel2
@@ -162,9 +164,28 @@ def _draw_geometry(rng, det_name: str, wavelength_a: float):
 
 
 def integrator(scenario_or_geo, detector: str | None = None, wavelength_a: float | None = None):
-    """pyFAI AzimuthalIntegrator of a scenario (or of a GeometrySpec, detector, wavelength)."""
-    from ...xrd.integrate import azimuthal_integrator
+    """pyFAI AzimuthalIntegrator of a scenario (or of a GeometrySpec, detector, wavelength).
 
+    Parameters
+    ----------
+    scenario_or_geo : Scenario or GeometrySpec
+        The scenario, or only its geometry.
+    detector : str, optional
+        pyFAI detector name (with a GeometrySpec).
+    wavelength_a : float, optional
+        Wavelength, angstrom (with a GeometrySpec).
+
+    Returns
+    -------
+    pyFAI.integrator.azimuthal.AzimuthalIntegrator
+
+    Examples
+    --------
+    >>> geo = GeometrySpec(0.2, 0.05, 0.04, 0.0, 0.0, 0.0, "centre", 12.0)
+    >>> ai = integrator(geo, "Pilatus300k", 0.7)
+    >>> round(ai.dist, 3), round(ai.wavelength * 1e10, 3)
+    (0.2, 0.7)
+    """
     if isinstance(scenario_or_geo, Scenario):
         g, detector, wavelength_a = (scenario_or_geo.geometry, scenario_or_geo.detector.name,
                                      scenario_or_geo.wavelength_a)
@@ -175,7 +196,27 @@ def integrator(scenario_or_geo, detector: str | None = None, wavelength_a: float
 
 
 def beamstop_mask(ai, geo: GeometrySpec) -> np.ndarray:
-    """Pixels in the shadow of the beamstop (disc on the direct beam and its holder arm)."""
+    """Pixels in the shadow of the beamstop (disc on the direct beam and its holder arm).
+
+    Parameters
+    ----------
+    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        Geometry and detector (:func:`integrator`).
+    geo : GeometrySpec
+        For the beamstop radius (pixels; 0: no beamstop).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True in the shadow, detector shape.
+
+    Examples
+    --------
+    >>> geo = GeometrySpec(0.2, 0.05, 0.04, 0.0, 0.0, 0.0, "centre", 10.0)
+    >>> mask = beamstop_mask(integrator(geo, "Pilatus300k", 0.7), geo)
+    >>> mask.shape, int(mask.sum())
+    ((619, 487), 2541)
+    """
     shape = ai.detector.shape
     if geo.beamstop_radius_px <= 0:
         return np.zeros(shape, bool)
@@ -189,7 +230,27 @@ def beamstop_mask(ai, geo: GeometrySpec) -> np.ndarray:
 
 
 def useful_range(ai, geo: GeometrySpec) -> tuple[float, float]:
-    """2theta range (deg) of the active pixels, trimmed of the sparsely covered ends."""
+    """2theta range (deg) of the active pixels, trimmed of the sparsely covered ends.
+
+    Parameters
+    ----------
+    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        Geometry and detector (:func:`integrator`).
+    geo : GeometrySpec
+        For the beamstop shadow, left out with the detector's own mask.
+
+    Returns
+    -------
+    (float, float)
+        Low and high 2theta, degrees (2 decimals): the 0.5 and 99.5 percentiles of a
+        4-pixel sampling, the low end raised by 0.3 deg.
+
+    Examples
+    --------
+    >>> geo = GeometrySpec(0.2, 0.05, 0.04, 0.0, 0.0, 0.0, "centre", 10.0)
+    >>> useful_range(integrator(geo, "Pilatus300k", 0.7), geo)
+    (1.49, 18.27)
+    """
     shape = ai.detector.shape
     stride = 4
     yy, xx = np.mgrid[0: shape[0]: stride, 0: shape[1]: stride]
@@ -213,9 +274,27 @@ def make_scenario(seed: int, *, n_frames: int | None = None) -> Scenario:
     ----------
     seed : int
         Non-negative integer; the kind is ``SCENARIO_KINDS[seed % len(SCENARIO_KINDS)]``,
-        everything else comes from ``numpy.random.default_rng(seed)``.
+        everything else comes from ``numpy.random.default_rng([seed, 7919])``.
     n_frames : int, optional
         Number of frames (default: drawn, 20 to 40).
+
+    Returns
+    -------
+    Scenario
+        The description and the truth of every frame (cells in angstrom, times in s).
+
+    Raises
+    ------
+    ValueError
+        For a negative seed or fewer than one frame.
+
+    Examples
+    --------
+    >>> s = make_scenario(10, n_frames=4)
+    >>> s.kind, s.detector.name, [(p.name, p.role) for p in s.phases]
+    ('biphasic', 'Pilatus300k', [('LiMn2O4', 'major'), ('NiO', 'decoy'), ('lambda-MnO2', 'major')])
+    >>> [round(f.state("lambda-MnO2").weight_fraction, 3) for f in s.frames]
+    [0.056, 0.383, 0.718, 1.0]
     """
     seed = int(seed)
     if seed < 0:
@@ -227,7 +306,33 @@ def make_scenario(seed: int, *, n_frames: int | None = None) -> Scenario:
         if n_frames < 1:
             raise ValueError("n_frames must be >= 1")
         n = int(n_frames)
+    # every draw below comes from rng, in this order: phases, beam, counting, time axis
+    material, framework, phases, transitions, what, notes = _draw_phases(kind, rng)
+    wavelength = uniform(rng, 0.45, 1.0, 5)
+    detector, geo, tth_range, time_source = _draw_detector(rng, wavelength)
+    peak, background, pixels_per_bin = _draw_counting(rng, wavelength)
+    period, exposure, start, socs = _draw_time_axis(rng, n, seed)
+    frames = _frames(socs, period, exposure, phases, transitions, framework,
+                     detector.file_format)
+    beam = {"centre": "beam centre on the detector", "edge": "beam near the detector edge",
+            "off": "beam off the detector"}[geo.beam_position]
+    desc = (f"{what}; " + "".join(f"{x}; " for x in notes) + f"{detector.name} "
+            f"{'CBF frames' if detector.file_format == 'cbf' else 'HDF5 stack'}, {beam}, "
+            f"lambda {wavelength:.4f} A, 2theta {tth_range[0]:.1f}-{tth_range[1]:.1f} deg, "
+            f"{n} frames of {exposure:g} s every {period:g} s")
+    return Scenario(
+        seed=seed, kind=kind, description=desc, material=material, wavelength_a=wavelength,
+        detector=detector, geometry=geo, two_theta_range_deg=tth_range,
+        time_source=time_source, start_time_iso=start.isoformat(timespec="milliseconds"),
+        exposure_s=exposure, period_s=period, peak_counts=peak,
+        pixels_per_bin_1d=pixels_per_bin, background=background, phases=phases,
+        frames=frames, two_phase_windows=_windows(frames, phases),
+    )
 
+
+def _draw_phases(kind: str, rng):
+    """Reaction and phases of the scenario: the kind's draw, then an Al current collector in
+    some scenarios without one, then a wrong candidate in about a third of the recipes."""
     material, chain, transitions, consts, what = draw_reaction(kind, rng)
     framework = MATERIALS[material]["framework"]
     used = {p.name for p in chain} | {p.name for p in consts}
@@ -236,7 +341,7 @@ def make_scenario(seed: int, *, n_frames: int | None = None) -> Scenario:
     if not any(p.role == "collector" for p in consts) and rng.random() < 0.35:
         if "Al" not in used:
             consts.append(new_phase("Al", "collector", rng, "sharp",
-                                 constant_weight_fraction=uniform(rng, 0.05, 0.25, 4)))
+                                    constant_weight_fraction=uniform(rng, 0.05, 0.25, 4)))
             used.add("Al")
             notes.append(f"Al current collector ({consts[-1].constant_weight_fraction:.1%})")
     phases = chain + consts
@@ -246,23 +351,26 @@ def make_scenario(seed: int, *, n_frames: int | None = None) -> Scenario:
         decoy = new_phase(pool[int(rng.integers(len(pool)))], "decoy", rng)
         phases.insert(int(rng.integers(len(phases) + 1)), decoy)
         notes.append(f"recipe also lists {decoy.name}, which is never present")
-    phases = tuple(phases)
+    return material, framework, tuple(phases), transitions, what, notes
 
-    # beam, detector, geometry
-    wavelength = uniform(rng, 0.45, 1.0, 5)
+
+def _draw_detector(rng, wavelength: float):
+    """Detector, geometry, useful 2theta range and where the frame times come from."""
     det_name = str(rng.choice(list(DETECTORS)))
     det, geo = _draw_geometry(rng, det_name, wavelength)
     fmt, dtype = DETECTORS[det_name]
     detector = DetectorSpec(det_name, fmt, dtype, tuple(int(v) for v in det.shape),
                             (float(det.pixel1), float(det.pixel2)), int(rng.integers(0, 40)))
-    ai = integrator(geo, det_name, wavelength)
-    tth_range = useful_range(ai, geo)
+    tth_range = useful_range(integrator(geo, det_name, wavelength), geo)
     if fmt == "cbf":
         time_source = str(rng.choice(["header", "scan_log"], p=[0.6, 0.4]))
     else:
         time_source = str(rng.choice(["hdf5", "hdf5_dataset"], p=[0.6, 0.4]))
+    return detector, geo, tth_range, time_source
 
-    # counting and background (per pixel at normal incidence)
+
+def _draw_counting(rng, wavelength: float):
+    """Peak counts, background (per pixel at normal incidence) and the 1D counting level."""
     peak = round(float(math.exp(rng.uniform(math.log(20.0), math.log(2000.0)))), 2)
 
     def tth_of_q(q):
@@ -282,8 +390,12 @@ def make_scenario(seed: int, *, n_frames: int | None = None) -> Scenario:
         electrolyte_fwhm_deg=round(tth_of_q(q_el + dq_el / 2) - tth_of_q(q_el - dq_el / 2), 4),
     )
     pixels_per_bin = round(float(math.exp(rng.uniform(math.log(30.0), math.log(1000.0)))), 1)
+    return peak, background, pixels_per_bin
 
-    # time axis and state of charge: optional rest, charge to xi = 1, optional discharge
+
+def _draw_time_axis(rng, n: int, seed: int):
+    """Period, exposure, start and the state of charge of every frame: an optional rest,
+    the charge to xi = 1 (at the middle of a frame), an optional discharge."""
     period = round(uniform(rng, 60.0, 600.0), 1)
     exposure = round(period * uniform(rng, 0.5, 0.95), 2)
     n_rest = int(rng.integers(0, 3)) if n >= 8 else 0
@@ -294,35 +406,27 @@ def make_scenario(seed: int, *, n_frames: int | None = None) -> Scenario:
     t_charge = max(exposure / 2.0, (k_top - n_rest) * period + exposure / 2.0)
     start = datetime(2025, 1, 1, 8, 0, 0) + timedelta(days=seed % 365,
                                                      minutes=int(rng.integers(0, 600)))
-    frames = []
+    socs = []
     for i in range(n):
-        t0 = i * period
-        mid = t0 + exposure / 2.0
-        t = mid - n_rest * period
+        t = i * period + exposure / 2.0 - n_rest * period
         if t <= 0:
             xi = 0.0
         elif t <= t_charge:
             xi = t / t_charge
         else:
             xi = max(xi_end, 1.0 - (t - t_charge) / t_charge)
-        xi = round(xi, 6)
+        socs.append(round(xi, 6))
+    return period, exposure, start, socs
+
+
+def _frames(socs, period, exposure, phases, transitions, framework, fmt) -> tuple:
+    """The frames at the states of charge ``socs``, with the truth of every phase."""
+    frames = []
+    for i, xi in enumerate(socs):
+        t0 = i * period
+        mid = t0 + exposure / 2.0
         st = _states(xi, phases, transitions, framework)
         fname = (f"frame_{i + 1:04d}.cbf" if fmt == "cbf" else "frames.h5")
         frames.append(FrameSpec(fname, round(t0, 3), round(mid, 3), xi,
                                 tuple((p.name, st[p.name]) for p in phases)))
-    frames = tuple(frames)
-
-    beam = {"centre": "beam centre on the detector", "edge": "beam near the detector edge",
-            "off": "beam off the detector"}[geo.beam_position]
-    desc = (f"{what}; " + "".join(f"{x}; " for x in notes) + f"{det_name} "
-            f"{'CBF frames' if fmt == 'cbf' else 'HDF5 stack'}, {beam}, "
-            f"lambda {wavelength:.4f} A, 2theta {tth_range[0]:.1f}-{tth_range[1]:.1f} deg, "
-            f"{n} frames of {exposure:g} s every {period:g} s")
-    return Scenario(
-        seed=seed, kind=kind, description=desc, material=material, wavelength_a=wavelength,
-        detector=detector, geometry=geo, two_theta_range_deg=tth_range,
-        time_source=time_source, start_time_iso=start.isoformat(timespec="milliseconds"),
-        exposure_s=exposure, period_s=period, peak_counts=peak,
-        pixels_per_bin_1d=pixels_per_bin, background=background, phases=phases,
-        frames=frames, two_phase_windows=_windows(frames, phases),
-    )
+    return tuple(frames)

@@ -52,6 +52,24 @@ def reciprocal_metric(cell) -> np.ndarray:
     """Reciprocal metric tensor G* (1/A^2) of a cell ``(a, b, c, alpha, beta, gamma)``.
 
     ``1/d^2 = h G* h^T`` for Miller indices ``h``.
+
+    Parameters
+    ----------
+    cell : 6 floats
+        ``(a, b, c, alpha, beta, gamma)``, angstrom and degrees.
+
+    Returns
+    -------
+    numpy.ndarray
+        (3, 3) reciprocal metric, 1/A^2.
+
+    Examples
+    --------
+    d(1 1 0) of a cubic cell of 4 A:
+
+    >>> h = np.array([1.0, 1.0, 0.0])
+    >>> round(float(1.0 / np.sqrt(h @ reciprocal_metric((4, 4, 4, 90, 90, 90)) @ h)), 4)
+    2.8284
     """
     a, b, c, al, be, ga = (float(v) for v in cell)
     ca, cb, cg = (math.cos(math.radians(x)) for x in (al, be, ga))
@@ -70,6 +88,23 @@ def march_dollase(cos_alpha, r: float) -> np.ndarray:
     for platelets whose texture direction lies along the beam-averaged sample normal
     (more of them in reflection), ``r`` = 1 for no texture. The function is normalised:
     its mean over the sphere of directions is 1 for any ``r``.
+
+    Parameters
+    ----------
+    cos_alpha : array_like
+        Cosine of the angle between scattering vector and texture direction.
+    r : float
+        March-Dollase parameter (1: no texture).
+
+    Returns
+    -------
+    numpy.ndarray
+        Pole density, dimensionless.
+
+    Examples
+    --------
+    >>> np.round(march_dollase([1.0, 0.0], 0.8), 4).tolist()
+    [1.9531, 0.7155]
     """
     c2 = np.clip(np.asarray(cos_alpha, dtype=float) ** 2, 0.0, 1.0)
     return (r * r * c2 + (1.0 - c2) / r) ** -1.5
@@ -94,6 +129,22 @@ def march_dollase_factors(
         March-Dollase parameter.
     cell : 6 floats
         Cell, for the angles (computed with the reciprocal metric).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) factor of every reflection, dimensionless (1 for ``r = 1``).
+
+    Examples
+    --------
+    (0 0 1) and (1 0 0) of a tetragonal cell textured along (0 0 1), each with its Friedel
+    mate:
+
+    >>> hkl = np.array([[0, 0, 1], [0, 0, -1], [1, 0, 0], [-1, 0, 0]])
+    >>> f = march_dollase_factors(hkl, np.array([0, 0, 1, 1]), 2, (0, 0, 1), 0.8,
+    ...                           (4, 4, 6, 90, 90, 90))
+    >>> np.round(f, 4).tolist()
+    [1.9531, 0.7155]
     """
     if r == 1.0:
         return np.ones(n)
@@ -112,7 +163,29 @@ def march_dollase_factors(
 
 @dataclass(frozen=True)
 class PhaseModel:
-    """Reflections of one CIF at its own cell, reusable at any other cell of the same setting."""
+    """Reflections of one CIF at its own cell, reusable at any other cell of the same setting.
+
+    Parameters
+    ----------
+    cif : str
+        File name of the bundled CIF.
+    hkl : numpy.ndarray
+        (n, 3) one representative per set of equivalent reflections.
+    multiplicity, f_squared : numpy.ndarray
+        (n,) multiplicities and |F|^2 (electrons^2) at the CIF cell.
+    cell_mass : float
+        Cell mass Z M, g/mol.
+    equivalents : numpy.ndarray
+        (k, 3) every equivalent of every reflection (Friedel mates included).
+    owner : numpy.ndarray
+        (k,) the reflection each row of ``equivalents`` belongs to.
+
+    Examples
+    --------
+    >>> m = phase_model("Al_Fm-3m.cif")
+    >>> m.hkl[0].tolist(), round(float(m.d_a((4.0, 4.0, 4.0, 90, 90, 90))[0]), 4)
+    ([1, 1, 1], 2.3094)
+    """
 
     cif: str
     hkl: np.ndarray  # (n, 3)
@@ -130,7 +203,23 @@ class PhaseModel:
 
 @lru_cache(maxsize=64)
 def phase_model(cif: str) -> PhaseModel:
-    """Reflections (d >= D_MIN_A at the CIF cell, less 5 %) of a bundled CIF, cached."""
+    """Reflections (d >= D_MIN_A at the CIF cell, less 5 %) of a bundled CIF, cached.
+
+    Parameters
+    ----------
+    cif : str
+        File name of a bundled CIF.
+
+    Returns
+    -------
+    PhaseModel
+
+    Examples
+    --------
+    >>> m = phase_model("Al_Fm-3m.cif")
+    >>> len(m.hkl), m.multiplicity[:3].tolist(), round(m.cell_mass, 2)
+    (18, [8.0, 6.0, 12.0], 107.93)
+    """
     structure = powder.load_structure(powder.structure_path(cif))
     refl = powder.reflections(structure, D_MIN_A * 0.95)
     ops = structure.spacegroup.operations()
@@ -157,7 +246,25 @@ def phase_model(cif: str) -> PhaseModel:
 
 @lru_cache(maxsize=64)
 def framework_count(cif: str, element: str) -> float:
-    """Atoms of ``element`` per cell of a bundled CIF (site occupancies included)."""
+    """Atoms of ``element`` per cell of a bundled CIF (site occupancies included).
+
+    Parameters
+    ----------
+    cif : str
+        File name of a bundled CIF.
+    element : str
+        Element symbol.
+
+    Returns
+    -------
+    float
+        Atoms per cell.
+
+    Examples
+    --------
+    >>> framework_count("LiFePO4_Pnma.cif", "Fe"), framework_count("Al_Fm-3m.cif", "Al")
+    (4.0, 4.0)
+    """
     structure = powder.load_structure(powder.structure_path(cif))
     el = gemmi.Element(element)
     return float(sum(site.occ for site in structure.get_all_unit_cell_sites()
@@ -165,6 +272,23 @@ def framework_count(cif: str, element: str) -> float:
 
 
 def cell_volume_a3(cell) -> float:
+    """Volume of a cell ``(a, b, c, alpha, beta, gamma)``.
+
+    Parameters
+    ----------
+    cell : 6 floats
+        Angstrom and degrees.
+
+    Returns
+    -------
+    float
+        Volume, A^3.
+
+    Examples
+    --------
+    >>> round(cell_volume_a3((3.0, 3.0, 5.0, 90.0, 90.0, 120.0)), 3)
+    38.971
+    """
     a, b, c, al, be, ga = (float(v) for v in cell)
     ca, cb, cg = (math.cos(math.radians(x)) for x in (al, be, ga))
     return a * b * c * math.sqrt(1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg)
@@ -172,7 +296,36 @@ def cell_volume_a3(cell) -> float:
 
 def peak_list(model: PhaseModel, cell, wavelength_a: float, weight_fraction: float,
               texture: tuple | None, tth_lo: float, tth_hi: float):
-    """Centres (deg 2theta) and integrated intensities of the reflections in a 2theta range."""
+    """Centres (deg 2theta) and integrated intensities of the reflections in a 2theta range.
+
+    Parameters
+    ----------
+    model : PhaseModel
+        Reflections of the phase.
+    cell : 6 floats
+        Cell of the frame, angstrom and degrees.
+    wavelength_a : float
+        Wavelength, angstrom.
+    weight_fraction : float
+        Weight fraction (scale ``w / (Z M V)``).
+    texture : (hkl, r) or None
+        March-Dollase texture.
+    tth_lo, tth_hi : float
+        2theta range, degrees.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Peak centres (deg 2theta) and integrated intensities (arbitrary unit, the same for
+        every phase).
+
+    Examples
+    --------
+    >>> m = phase_model("Al_Fm-3m.cif")
+    >>> tth, inten = peak_list(m, (4.0495,) * 3 + (90.0,) * 3, 0.7, 1.0, None, 0.0, 25.0)
+    >>> np.round(tth, 3).tolist(), round(float(inten[1] / inten[0]), 3)
+    ([17.219, 19.908], 0.499)
+    """
     d = model.d_a(cell)
     s = wavelength_a / (2.0 * d)
     keep = s < 1.0
@@ -195,6 +348,28 @@ def add_peaks(out: np.ndarray, grid_lo: float, step: float, centers: np.ndarray,
 
     Each peak covers +-PEAK_WINDOW_FWHM FWHM; its Lorentzian part is divided by the
     Lorentzian area inside that window so that every peak keeps its full area.
+
+    Parameters
+    ----------
+    out : numpy.ndarray
+        Pattern to add to, in place.
+    grid_lo, step : float
+        2theta of ``out[0]`` and grid step, degrees.
+    centers, areas, fwhm : numpy.ndarray
+        Peak centres (deg), areas (intensity x deg) and FWHM (deg).
+    eta : float
+        Lorentzian share of the pseudo-Voigt.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> out = np.zeros(2001)
+    >>> add_peaks(out, 10.0, 0.005, np.array([15.0]), np.array([2.0]), np.array([0.05]), 0.5)
+    >>> round(float(out.sum() * 0.005), 4), round(float(out.max()), 2)
+    (2.0001, 31.69)
     """
     if len(centers) == 0:
         return

@@ -17,12 +17,20 @@ import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import h5py
 import numpy as np
+import scipy.sparse as sp
+from pyFAI.io.ponifile import PoniFile
 
 from .. import powder
-from ..operando import write_cbf
+from ..operando_detector import write_cbf
 from . import physics
 from .model import POLARIZATION_FACTOR, Scenario, beamstop_mask, integrator
+
+try:
+    import hdf5plugin
+except ImportError:  # pragma: no cover - hdf5plugin is a dependency of the readers
+    hdf5plugin = None
 
 __all__ = ["render_patterns_1d", "write_scenario"]
 
@@ -88,12 +96,26 @@ def render_patterns_1d(scenario: Scenario, n_points: int = 3000) -> dict:
     ``scenario.pixels_per_bin_1d`` (the counting level), with Poisson noise from
     ``numpy.random.default_rng([seed, frame_index, 1])``.
 
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario (:func:`make_scenario`).
+    n_points : int
+        Number of 2theta bins.
+
     Returns
     -------
     dict
         ``two_theta_deg`` (n_points,) bin centres, ``counts`` and ``sigma`` (frames,
         n_points) with ``sigma = sqrt(max(counts, 1))``, ``wavelength_a``,
         ``frame_time_s`` (frames,) mid-exposure times since the first frame's start.
+
+    Examples
+    --------
+    >>> from xpipe.synth.scenarios import make_scenario
+    >>> p = render_patterns_1d(make_scenario(10, n_frames=2), n_points=500)
+    >>> p["counts"].shape, round(float(p["two_theta_deg"][0]), 3), int(p["counts"].max())
+    ((2, 500), 6.097, 30294)
     """
     lo, hi = scenario.two_theta_range_deg
     edges = np.linspace(lo, hi, n_points + 1)
@@ -122,8 +144,6 @@ def render_patterns_1d(scenario: Scenario, n_points: int = 3000) -> dict:
 
 def _projection(ai, lo: float, n_grid: int):
     """Sparse (pixels x grid) matrix: sub-pixel average x solid angle x polarisation."""
-    import scipy.sparse as sp
-
     shape = ai.detector.shape
     ny, nx = shape
     ii, jj = np.meshgrid(np.arange(ny, dtype=float), np.arange(nx, dtype=float), indexing="ij")
@@ -178,8 +198,6 @@ def _pilatus_header(scenario: Scenario, start: datetime, beam_xy) -> str:
 
 
 def _poni_text(ai) -> str:
-    from pyFAI.io.ponifile import PoniFile
-
     buf = io.StringIO()
     PoniFile(ai).write(buf)
     lines = ["# Geometry of a simulated data set (xpipe.synth.scenarios); no calibration"
@@ -189,13 +207,9 @@ def _poni_text(ai) -> str:
 
 
 def _write_hdf5(path: Path, scenario: Scenario, stack_writer, beam_xy, pixel_mask) -> None:
-    import h5py
-
-    try:
-        import hdf5plugin
-
+    if hdf5plugin is not None:
         compression = dict(hdf5plugin.Bitshuffle(nelems=0, cname="lz4"))
-    except ImportError:  # pragma: no cover - hdf5plugin is a dependency of the readers
+    else:  # pragma: no cover - hdf5plugin is a dependency of the readers
         compression = {"compression": "gzip", "compression_opts": 1}
     ny, nx = scenario.detector.shape
     n = scenario.n_frames
@@ -253,7 +267,29 @@ def _r(v, nd=6):
 
 
 def truth_dict(scenario: Scenario, ai=None) -> dict:
-    """The content of ``truth.json`` (layout in the package docstring)."""
+    """The content of ``truth.json`` (layout in the package docstring).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario.
+    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator, optional
+        Its integrator, for the beam centre (default: :func:`integrator` of the scenario).
+
+    Returns
+    -------
+    dict
+        Plain JSON data (cells in angstrom and degrees, times in s).
+
+    Examples
+    --------
+    >>> from xpipe.synth.scenarios import make_scenario
+    >>> t = truth_dict(make_scenario(10, n_frames=2))
+    >>> t["kind"], t["detector"]["name"], t["geometry"]["beam_position"]
+    ('biphasic', 'Pilatus300k', 'off')
+    >>> [f["phases"]["lambda-MnO2"]["weight_fraction"] for f in t["frames"]]
+    [0.2190624, 1.0]
+    """
     ai = ai or integrator(scenario)
     f2d = ai.getFit2D()
     g = scenario.geometry
@@ -325,7 +361,27 @@ def truth_dict(scenario: Scenario, ai=None) -> dict:
 
 
 def recipe_text(scenario: Scenario, has_mask: bool) -> str:
-    """The scenario's recipe (YAML), paths relative to the recipe's folder."""
+    """The scenario's recipe (YAML), paths relative to the recipe's folder.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario.
+    has_mask : bool
+        Whether a beamstop mask (``mask.npy``) is written beside the recipe.
+
+    Returns
+    -------
+    str
+        The recipe text.
+
+    Examples
+    --------
+    >>> from xpipe.synth.scenarios import make_scenario
+    >>> text = recipe_text(make_scenario(10, n_frames=2), has_mask=True)
+    >>> [line for line in text.splitlines() if line.startswith("    - name")]
+    ['    - name: "LiMn2O4"', '    - name: "NiO"', '    - name: "lambda-MnO2"']
+    """
     q = json.dumps
     det = scenario.detector
     rng = np.random.default_rng([scenario.seed, 31337])
@@ -397,6 +453,28 @@ def write_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
     ``mask.npy`` (beamstop shadow, when the beam hits the detector), ``scan_log.csv`` (when
     the recipe takes times from it), ``structures/*.cif`` (every candidate phase),
     ``truth.json`` and ``recipe.yaml``. Same scenario, same bytes.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario.
+    out_dir : path
+        Output folder (created).
+
+    Returns
+    -------
+    pathlib.Path
+        The recipe.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from xpipe.synth.scenarios import make_scenario
+    >>> recipe = write_scenario(make_scenario(10, n_frames=2), tempfile.mkdtemp())
+    >>> recipe.name, sorted(p.name for p in recipe.parent.glob("*.cbf"))
+    ('recipe.yaml', ['frame_0001.cbf', 'frame_0002.cbf'])
+    >>> (recipe.parent / "scan_log.csv").read_text().splitlines()[1]
+    'frame_0001.cbf,2025-01-11T13:46:00.000,2025-01-11T13:50:02.630'
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
