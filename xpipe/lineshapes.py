@@ -33,13 +33,53 @@ GAUSS_NORM = math.sqrt(GAUSS_C / math.pi)
 
 
 def gaussian(x, center, fwhm):
-    """Unit-area Gaussian of full width at half maximum ``fwhm``."""
+    """Unit-area Gaussian of full width at half maximum ``fwhm``.
+
+    Parameters
+    ----------
+    x : array_like
+        Where to evaluate (any unit).
+    center, fwhm : float or array_like
+        Centre and full width at half maximum, in the unit of ``x``.
+
+    Returns
+    -------
+    ndarray
+        Values in 1/unit of ``x`` (broadcast shape of the arguments).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpipe.lineshapes import gaussian
+    >>> np.round(gaussian(np.array([0.0, 1.0]), 0.0, 2.0), 6).tolist()  # half maximum at fwhm / 2
+    [0.469719, 0.234859]
+    """
     u = (np.asarray(x, dtype=float) - center) / fwhm
     return GAUSS_NORM / fwhm * np.exp(-GAUSS_C * u * u)
 
 
 def lorentzian(x, center, fwhm):
-    """Unit-area Lorentzian (Cauchy) of full width at half maximum ``fwhm``."""
+    """Unit-area Lorentzian (Cauchy) of full width at half maximum ``fwhm``.
+
+    Parameters
+    ----------
+    x : array_like
+        Where to evaluate (any unit).
+    center, fwhm : float or array_like
+        Centre and full width at half maximum, in the unit of ``x``.
+
+    Returns
+    -------
+    ndarray
+        Values in 1/unit of ``x`` (broadcast shape of the arguments).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xpipe.lineshapes import lorentzian
+    >>> np.round(lorentzian(np.array([0.0, 0.5]), 0.0, 1.0), 6).tolist()  # 2 / (pi fwhm), then half
+    [0.63662, 0.31831]
+    """
     u = (np.asarray(x, dtype=float) - center) / fwhm
     return 2.0 / (math.pi * fwhm) / (1.0 + 4.0 * u * u)
 
@@ -47,7 +87,29 @@ def lorentzian(x, center, fwhm):
 def pseudo_voigt(x, center, fwhm, eta):
     """Pseudo-Voigt ``eta L + (1 - eta) G``: unit-area Lorentzian and Gaussian of one FWHM.
 
-    ``eta`` is the Lorentzian fraction, 0 (Gaussian) to 1 (Lorentzian).
+    Parameters
+    ----------
+    x : array_like
+        Where to evaluate (any unit).
+    center, fwhm : float or array_like
+        Centre and full width at half maximum, in the unit of ``x``.
+    eta : float or array_like
+        Lorentzian fraction, 0 (Gaussian) to 1 (Lorentzian).
+
+    Returns
+    -------
+    ndarray
+        Values in 1/unit of ``x`` (broadcast shape of the arguments).
+
+    Examples
+    --------
+    One row per peak:
+
+    >>> import numpy as np
+    >>> from xpipe.lineshapes import pseudo_voigt
+    >>> x = np.linspace(9.0, 11.0, 5)
+    >>> np.round(pseudo_voigt(x[None, :], np.array([[9.5], [10.0]]), 0.5, 0.3), 3).tolist()
+    [[0.159, 1.697, 0.159, 0.022, 0.01], [0.022, 0.159, 1.697, 0.159, 0.022]]
     """
     u = (np.asarray(x, dtype=float) - center) / fwhm
     u2 = u * u

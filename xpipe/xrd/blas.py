@@ -14,7 +14,30 @@ from threadpoolctl import threadpool_limits
 
 
 def one_blas_thread(func):
-    """Run ``func`` with BLAS limited to one thread (threadpoolctl)."""
+    """Run ``func`` with BLAS limited to one thread (threadpoolctl).
+
+    Parameters
+    ----------
+    func : callable
+        The function to wrap.
+
+    Returns
+    -------
+    callable
+        ``func`` under the limit, with its name and docstring; the limit is lifted when it
+        returns or raises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from threadpoolctl import threadpool_info
+    >>> from xpipe.xrd.blas import one_blas_thread
+    >>> @one_blas_thread
+    ... def blas_threads():
+    ...     return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    >>> blas_threads(), blas_threads.__name__
+    ({1}, 'blas_threads')
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
