@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} CPUs ({cpu_model()}); load average {os.getloadavg()[0]:.2f}")
     method = opencl_method(args.device)
     if method is None:
-        from xpipe.xrd.integrate import select_opencl
+        from xpipe.xrd.opencl import select_opencl
 
         print(f"no OpenCL device '{args.device}': {select_opencl(1, 'bbox', 'csr', args.device)[1]}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ DETECTOR = "Pilatus100k"  # 195 x 487 pixels, 172 um
 
 def make_ai():
     """A small, tilted geometry on a Pilatus 100K."""
-    from xpipe.xrd.integrate import azimuthal_integrator
+    from xpipe.xrd.geometry import azimuthal_integrator
 
     return azimuthal_integrator(DETECTOR, 0.12, 0.005, 0.03, 0.02, -0.01, 0.0, WAVELENGTH_A)
 

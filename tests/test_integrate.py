@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import SHARED, make_ai, needs_shared, ring_frame
 
-from xpipe.xrd.integrate import FrameError, FrameIntegrator, IntegrationSettings, d_spacing_a
+from xpipe.xrd.geometry import d_spacing_a
+from xpipe.xrd.integrate import FrameError, FrameIntegrator, IntegrationSettings
 
 METHOD = ("bbox", "csr", "cython")
 

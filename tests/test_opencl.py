@@ -37,14 +37,9 @@ from conftest import make_ai, ring_frame, write_recipe
 
 from xpipe.recipe.model import load_recipe
 from xpipe.recipe.schema import RecipeInvalid
-from xpipe.xrd import integrate as xi
-from xpipe.xrd.integrate import (
-    FrameIntegrator,
-    IntegrationSettings,
-    OpenCLDevice,
-    OpenCLUnavailable,
-    select_opencl,
-)
+from xpipe.xrd import opencl as xi
+from xpipe.xrd.integrate import FrameIntegrator, IntegrationSettings
+from xpipe.xrd.opencl import OpenCLDevice, OpenCLUnavailable, select_opencl
 
 REL_TOL = 1e-5  # OpenCL float32 (compensated) against cython float64: intensity and Poisson sigma
 AZIMUTHAL_MEDIAN_TOL = 0.02

@@ -15,7 +15,7 @@ from xpipe.cli import main
 from xpipe.recipe.model import load_recipe
 from xpipe.results import open_results
 from xpipe.stages.xrd_integrate import IntegrateWorker, integrator_key
-from xpipe.xrd.integrate import azimuthal_integrator
+from xpipe.xrd.geometry import azimuthal_integrator
 
 WAVELENGTH_A = 0.7749
 EXPOSURE_S = 20.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..xrd.integrate import orientation_of
+from ..xrd.geometry import orientation_of
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from ..io.geometry import load_image
 from ..io.prefetch import prefetched
 from ..recipe.sections.xrd import XrdConfig
 from ..recipe.sections.xrd_frames import IntegrateConfig, build_ai
-from ..xrd import integrate as _xi
+from ..xrd import opencl as _ocl
 from ..xrd.integrate import (
     FrameError,
     FrameIntegrator,
@@ -112,7 +112,7 @@ class IntegrateWorker:
             return not self.integrator.uses_opencl
         split, algo = self.cfg.method.split("/")[:2]
         try:
-            return _xi.select_opencl(1, split, algo, self.cfg.opencl_device)[0] is None
+            return _ocl.select_opencl(1, split, algo, self.cfg.opencl_device)[0] is None
         except ValueError:
             return True
 
@@ -264,7 +264,7 @@ class IntegrateStage(Stage):
         split, algo, impl = c.method.split("/")
         if impl != "opencl":
             return []
-        found, reason = _xi.select_opencl(1, split, algo, c.opencl_device)
+        found, reason = _ocl.select_opencl(1, split, algo, c.opencl_device)
         if found is not None:
             return [f"OpenCL device: {found.target_name}"]
         return [f"no OpenCL device ({reason}): integrating with {split}/{algo}/cython"]

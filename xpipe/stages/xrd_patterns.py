@@ -23,7 +23,8 @@ from ..io.patterns import MIN_POINTS, Pattern, PatternReadError, read_pattern
 from ..recipe.sections.xrd import XrdConfig
 from ..recipe.sections.xrd_patterns import PatternsConfig
 from ..store import nx_group, set_attrs, write_record, write_strings
-from ..xrd.integrate import RADIAL_AXES, d_spacing_a
+from ..xrd.geometry import d_spacing_a
+from ..xrd.integrate import RADIAL_AXES
 from .base import Stage, StageSummary
 from .xrd_clock import frame_times
 from .xrd_results import _collect, _meta_time, _relative_times, stack_outputs, write_failed

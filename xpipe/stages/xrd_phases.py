@@ -18,7 +18,7 @@ import numpy as np
 from ..recipe.sections.xrd_phases import LatticeConfig, PeaksConfig, PhaseConfig
 from ..results import read_patterns
 from ..store import nx_group, set_attrs, write_record, write_strings
-from ..xrd.integrate import d_spacing_a
+from ..xrd.geometry import d_spacing_a
 from ..xrd.operando import CELL_KEYS, AnalysisSettings, PhaseAnalysis, analyse_stack
 from ..xrd.phases import PhaseModel, make_phase
 from ..xrd.sequential import RefinementSettings

@@ -17,7 +17,8 @@ from ..io.geometry import geometry_record
 from ..recipe.sections.xrd_frames import build_ai
 from ..results import open_results
 from ..store import nx_group, set_attrs, write_record, write_strings
-from ..xrd.integrate import RADIAL_AXES, d_spacing_a
+from ..xrd.geometry import d_spacing_a
+from ..xrd.integrate import RADIAL_AXES
 from .output import pyplot
 from .xrd_clock import frame_times
 

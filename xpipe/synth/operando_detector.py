@@ -19,7 +19,7 @@ import numpy as np
 from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from pyFAI.io.ponifile import PoniFile
 
-from ..xrd.integrate import azimuthal_integrator
+from ..xrd.geometry import azimuthal_integrator
 
 __all__ = [
     "MASKED_VALUE",

@@ -16,40 +16,13 @@ pixels whatever the settings say. The integrator therefore always passes pyFAI a
 no pixel can hold (-inf: non-finite pixels are NaN by then), so that the settings do exactly
 what they say.
 
-Detector orientation
---------------------
-pyFAI reads an image with its origin at the bottom left seen from the sample (orientation 3,
-its default); PONI files of version 2.1 state the orientation of the image the calibration was
-made on. :func:`with_orientation` gives an integrator whose detector reads the image in another
-orientation (1 to 4, EXIF numbering) without touching the frames: orientation 2 reads it
-flipped up-down, as Dioptas shows and calibrates images.
-
-OpenCL
-------
-A method whose implementation is ``opencl`` runs on an OpenCL device chosen by
-``IntegrationSettings.opencl_device`` ('gpu', 'cpu', 'acc', 'any', or 'platform,device' as
-pyFAI numbers them, e.g. '0,1'). :func:`select_opencl` resolves it to a pyFAI
-``IntegrationMethod`` bound to one device, or says why there is none (pyopencl not installed,
-no OpenCL platform, no device of that type). With ``opencl_fallback`` the integrator then uses
-the same splitting and algorithm in cython and logs a warning saying so; without it,
-:class:`OpenCLUnavailable` is raised. pyFAI builds the OpenCL CSR engine from its cython CSR
-matrix, so both are in memory; the OpenCL engine accumulates in float32 with error-compensated
-arithmetic where the cython one accumulates in float64
-(https://pyfai.readthedocs.io/en/latest/performance.html), so intensities and Poisson sigmas
-agree to about 2e-7 relative, not bit for bit. The 'azimuthal' error model's sigma differs more
-(median 0.2-0.5 %, up to 5 % in bins of 30 pixels or more, more in bins of a few pixels): the
-OpenCL kernel merges the partial variances of its work-items (``_merge_azimuthal`` in pyFAI's
-``ocl_azim_CSR.cl``), the cython engine sums them in one pass.
-
-An OpenCL driver cannot be used in a process forked from one that had already loaded it:
-pyFAI enumerates the OpenCL platforms when its integrators are imported, so worker processes
-that use OpenCL must be started with 'spawn' (pyFAI's parallelisation notes:
-http://edna-site.org/pub/doc/pyFAI/2024.02.0/usage/tutorial/Parallelization/index.html). Such a
-forked process is detected here and treated as having no OpenCL device, rather than hanging.
+OpenCL devices are found and chosen in :mod:`xpipe.xrd.opencl`; the integrator from the
+PONI numbers, detector orientation and d-spacings are in :mod:`xpipe.xrd.geometry`.
 
 Examples
 --------
 >>> import numpy as np
+>>> from xpipe.xrd.geometry import azimuthal_integrator
 >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=1.0)
 >>> fi = FrameIntegrator(ai, IntegrationSettings(npt=500))
 >>> pattern = fi.integrate(np.ones((195, 487), np.float32))
@@ -61,11 +34,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
+
+from . import opencl
+from .opencl import OpenCLUnavailable, opencl_unavailable_message
 
 Unit = Literal["2th_deg", "q_nm^-1", "q_A^-1"]
 ErrorModel = Literal["poisson", "azimuthal", "none"]
@@ -85,10 +60,6 @@ log = logging.getLogger("xpipe")
 #: notes): no pixel equals -inf once :meth:`FrameIntegrator.prepare` has made non-finite ones NaN.
 NO_DUMMY = float("-inf")
 
-#: Detector orientations pyFAI can integrate (EXIF numbering; 3 is pyFAI's default).
-ORIENTATIONS = (1, 2, 3, 4)
-
-
 class FrameError(ValueError):
     """A frame that cannot be integrated (wrong shape, all pixels masked, ...).
 
@@ -97,242 +68,6 @@ class FrameError(ValueError):
     >>> isinstance(FrameError("every pixel of the frame is masked or invalid"), ValueError)
     True
     """
-
-
-class OpenCLUnavailable(RuntimeError):
-    """An OpenCL method was asked for, no OpenCL device can run it here, and no fallback is allowed.
-
-    Examples
-    --------
-    >>> str(OpenCLUnavailable(opencl_unavailable_message("bbox/csr/opencl", "no device")))[:40]
-    "'bbox/csr/opencl' asks for OpenCL, which"
-    """
-
-
-# ----------------------------------------------------------------------------- OpenCL devices
-
-#: Device kinds accepted by ``opencl_device`` besides an explicit 'platform,device' pair.
-OPENCL_DEVICE_KINDS = ("gpu", "cpu", "acc", "any")
-
-_FORKED_AFTER_OPENCL = False
-_FORKED_REASON = "this process was forked from one that had already loaded the OpenCL driver"
-
-
-def _after_fork_in_child() -> None:
-    """Remember that this process was forked after pyFAI had loaded the OpenCL driver."""
-    global _FORKED_AFTER_OPENCL
-    mod = sys.modules.get("pyFAI.opencl")
-    if mod is not None and getattr(mod, "ocl", None) is not None:
-        _FORKED_AFTER_OPENCL = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@dataclass(frozen=True)
-class OpenCLDevice:
-    """One OpenCL device as pyFAI numbers it.
-
-    Parameters
-    ----------
-    platform_id, device_id : int
-        pyFAI's numbers of the platform and of the device on it.
-    platform, name : str
-        The platform's and the device's names.
-    type : str
-        ``'GPU'``, ``'CPU'`` or ``'ACC'`` (pyFAI's spelling, upper case).
-
-    Examples
-    --------
-    >>> OpenCLDevice(0, 1, "NVIDIA CUDA", "H100", "GPU").describe()
-    "GPU 'H100' on platform 'NVIDIA CUDA' (0,1)"
-    """
-
-    platform_id: int
-    device_id: int
-    platform: str
-    name: str
-    type: str  # 'GPU', 'CPU', 'ACC' (pyFAI's spelling, upper case)
-
-    def describe(self) -> str:
-        """The device as messages name it: type, name, platform and numbers."""
-        return f"{self.type} '{self.name}' on platform '{self.platform}' ({self.platform_id},{self.device_id})"
-
-
-def parse_opencl_device(spec: str) -> str | tuple[int, int]:
-    """The device an ``opencl_device`` setting names.
-
-    Parameters
-    ----------
-    spec : str
-        ``'gpu'``, ``'cpu'``, ``'acc'``, ``'any'`` (case-insensitive) or ``'platform,device'``.
-
-    Returns
-    -------
-    str or (int, int)
-        The kind in lower case, or the (platform, device) numbers.
-
-    Raises
-    ------
-    ValueError
-        For anything else, saying what is expected.
-
-    Examples
-    --------
-    >>> parse_opencl_device(" GPU "), parse_opencl_device("0,1")
-    ('gpu', (0, 1))
-    """
-    text = str(spec).strip().lower()
-    if text in OPENCL_DEVICE_KINDS:
-        return text
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) == 2 and all(p.isdigit() for p in parts):
-        return int(parts[0]), int(parts[1])
-    raise ValueError(
-        f"expected one of {', '.join(repr(k) for k in OPENCL_DEVICE_KINDS)} or 'platform,device' "
-        f"numbers such as '0,1', found {spec!r}"
-    )
-
-
-def opencl_devices() -> tuple[list[OpenCLDevice], str | None]:
-    """The OpenCL devices pyFAI can use in this process.
-
-    Returns
-    -------
-    (list of OpenCLDevice, str or None)
-        The devices and None, or an empty list and why there are none (pyopencl not
-        installed, no OpenCL platform, a process forked after the driver was loaded, ...).
-
-    Examples
-    --------
-    >>> devices, why = opencl_devices()
-    >>> bool(devices) == (why is None)
-    True
-    """
-    if _FORKED_AFTER_OPENCL:
-        return [], (
-            f"{_FORKED_REASON}, which cannot be used from a forked copy (OpenCL worker processes "
-            "must be started with 'spawn')"
-        )
-    try:
-        import pyopencl  # noqa: F401  (optional: whether it is installed is the question)
-    except ImportError as exc:
-        if getattr(exc, "name", None) == "pyopencl":
-            return [], "pyopencl is not installed"
-        return [], f"pyopencl cannot be loaded ({exc})"
-    import pyFAI  # heavy (about 1 s with its integrators): imported on first use
-
-    if not getattr(pyFAI, "use_opencl", True):
-        return [], "OpenCL is switched off in pyFAI (pyFAI.use_opencl is False)"
-    try:
-        import pyFAI.integrator.load_engines  # noqa: F401  (registers pyFAI's OpenCL engines)
-        from pyFAI.opencl import ocl
-    except Exception as exc:  # a broken driver shows up here
-        return [], f"pyFAI cannot load its OpenCL support ({type(exc).__name__}: {exc})"
-    if ocl is None or not getattr(ocl, "platforms", None):
-        return [], "no OpenCL platform is installed (no OpenCL driver for a GPU, or pocl for the CPU, was found)"
-    devices = [
-        OpenCLDevice(int(p.id), int(d.id), str(p.name), str(d.name), str(d.type).upper())
-        for p in ocl.platforms
-        for d in p.devices
-    ]
-    if not devices:
-        names = ", ".join(repr(str(p.name)) for p in ocl.platforms)
-        return [], f"no OpenCL device on the installed platform(s) {names}"
-    return devices, None
-
-
-_KIND_ORDER = {"GPU": 0, "ACC": 1, "CPU": 2}
-
-
-def select_opencl(dim: int, split: str, algo: str, device: str = "gpu"):
-    """pyFAI's OpenCL ``IntegrationMethod`` for ``split/algo`` on ``device``, or why there is none.
-
-    The method is bound to one device (pyFAI's ``IntegrationMethod.select_method(dim, split,
-    algo, 'opencl', target=...)``).
-
-    Parameters
-    ----------
-    dim : int
-        1 for 1D integration, 2 for caking.
-    split, algo : str
-        Pixel splitting (``bbox``...) and algorithm (``csr``...).
-    device : str
-        A kind (``'gpu'``, ``'cpu'``, ``'acc'``, ``'any'``: GPUs first) or
-        ``'platform,device'``.
-
-    Returns
-    -------
-    (IntegrationMethod, None) or (None, str)
-        The method, or None and the reason there is none.
-
-    Examples
-    --------
-    >>> method, why = select_opencl(1, "bbox", "csr", "any")
-    >>> (method is None) == (why is not None)
-    True
-    """
-    want = parse_opencl_device(device)
-    devices, why = opencl_devices()
-    if not devices:
-        return None, why
-    found = ", ".join(d.describe() for d in devices)
-    if isinstance(want, tuple):
-        matching = [d for d in devices if (d.platform_id, d.device_id) == want]
-        if not matching:
-            return None, f"no OpenCL device {want[0]},{want[1]} (found: {found})"
-    elif want == "any":
-        matching = sorted(devices, key=lambda d: _KIND_ORDER.get(d.type, 3))
-    else:
-        matching = [d for d in devices if d.type == want.upper()]
-        if not matching:
-            return None, f"no OpenCL device of type {want.upper()} (found: {found})"
-    from pyFAI.method_registry import IntegrationMethod  # heavy: imported on first use
-
-    for d in matching:
-        hits = IntegrationMethod.select_method(
-            dim, split, algo, "opencl", target=(d.platform_id, d.device_id), degradable=False
-        )
-        if hits:
-            return hits[0], None
-    return None, f"pyFAI has no OpenCL engine for '{split}/{algo}' in {dim}D"
-
-
-def opencl_unavailable_message(method: str, reason: str, fallback_key: str = "opencl_fallback") -> str:
-    """What to do when ``method`` asks for OpenCL that is not there.
-
-    Parameters
-    ----------
-    method : str
-        The method asked for, ``'split/algo/opencl'``.
-    reason : str
-        Why there is no OpenCL device (as :func:`select_opencl` says).
-    fallback_key : str
-        The setting that allows the cython fallback, as the user writes it.
-
-    Returns
-    -------
-    str
-        The reason and the ways out (install, another method, the fallback setting).
-
-    Examples
-    --------
-    >>> msg = opencl_unavailable_message("bbox/csr/opencl", "pyopencl is not installed")
-    >>> msg.split(". ")[0]
-    "'bbox/csr/opencl' asks for OpenCL, which is not available here: pyopencl is not installed"
-    """
-    split, algo = method.split("/")[:2]
-    if reason.startswith(_FORKED_REASON):
-        first = "Either run with one worker process (--workers 1)"
-    else:
-        first = ("Either install pyopencl with the gpu extra (pip install 'xpipe[gpu]') and an "
-                 "OpenCL driver for the device")
-    return (
-        f"'{method}' asks for OpenCL, which is not available here: {reason}. {first}, or use "
-        f"method '{split}/{algo}/cython', or set {fallback_key}: true to integrate with "
-        f"'{split}/{algo}/cython' when OpenCL is missing"
-    )
 
 
 @dataclass(frozen=True)
@@ -473,6 +208,7 @@ class FrameIntegrator:
 
     Examples
     --------
+    >>> from xpipe.xrd.geometry import azimuthal_integrator
     >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=1.0)
     >>> fi = FrameIntegrator(ai, IntegrationSettings(npt=200, polarization_factor=None))
     >>> frame = np.full((195, 487), 10, np.int32)
@@ -534,7 +270,7 @@ class FrameIntegrator:
         s = self.settings
         if not s.wants_opencl:
             return s.method
-        found, reason = select_opencl(dim, s.method[0], s.method[1], s.opencl_device)
+        found, reason = opencl.select_opencl(dim, s.method[0], s.method[1], s.opencl_device)
         if found is None:
             return self._fall_back(reason)
         return found
@@ -573,10 +309,10 @@ class FrameIntegrator:
         method = self._methods[dim]
         if not _is_opencl(method):
             return run(method)
-        if os.getpid() != self._pid and _FORKED_AFTER_OPENCL:
+        if os.getpid() != self._pid and opencl.forked_after_opencl():
             # inherited through fork: the OpenCL context is the parent's and must not be touched;
             # the cython CSR matrix pyFAI built beside the OpenCL engine is usable (not rebuilt)
-            _, reason = opencl_devices()
+            _, reason = opencl.opencl_devices()
             self._methods = {d: self._fall_back(reason) for d in self._methods}
             for holder in self.ai.engines.values():
                 self._record_engine(getattr(holder, "engine", None), self._pid)
@@ -716,148 +452,3 @@ def _is_opencl(method) -> bool:
     return (impl if impl is not None else method[2]) == "opencl"
 
 
-def azimuthal_integrator(
-    detector: str,
-    distance_m: float,
-    poni1_m: float,
-    poni2_m: float,
-    rot1_rad: float = 0.0,
-    rot2_rad: float = 0.0,
-    rot3_rad: float = 0.0,
-    wavelength_a: float | None = None,
-):
-    """A pyFAI ``AzimuthalIntegrator`` from PONI geometry in SI units and a detector name.
-
-    Parameters
-    ----------
-    detector : str
-        pyFAI detector name (``'Pilatus1M'``, ``'Eiger2_4M'``...).
-    distance_m, poni1_m, poni2_m : float
-        Sample-to-PONI distance and the PONI along the slow (row) and fast (column) axes, in m.
-    rot1_rad, rot2_rad, rot3_rad : float
-        Detector rotations in radians (pyFAI convention).
-    wavelength_a : float or None
-        X-ray wavelength in angstrom.
-
-    Returns
-    -------
-    pyFAI.integrator.azimuthal.AzimuthalIntegrator
-        The integrator (wavelength in m, as pyFAI keeps it).
-
-    Examples
-    --------
-    >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=0.7749)
-    >>> ai.detector.name, ai.dist, ai.wavelength
-    ('Pilatus 100k', 0.2, 7.749e-11)
-    """
-    import pyFAI  # heavy (about 1 s with its integrators): imported on first use
-
-    try:
-        from pyFAI.integrator.azimuthal import AzimuthalIntegrator
-    except ImportError:  # pyFAI < 2024.1
-        from pyFAI.azimuthalIntegrator import AzimuthalIntegrator
-    return AzimuthalIntegrator(
-        dist=distance_m, poni1=poni1_m, poni2=poni2_m, rot1=rot1_rad, rot2=rot2_rad, rot3=rot3_rad,
-        detector=pyFAI.detector_factory(detector),
-        # decimal shift, not * 1e-10: 0.7749 A stays 7.749e-11 m exactly in written .poni files
-        wavelength=None if wavelength_a is None else float(f"{wavelength_a!r}e-10"),
-    )
-
-
-def orientation_of(ai) -> int:
-    """The detector orientation ``ai`` reads images in.
-
-    Parameters
-    ----------
-    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator
-        An integrator.
-
-    Returns
-    -------
-    int
-        1..4 (pyFAI's EXIF numbering); 3, pyFAI's default, when none is set.
-
-    Examples
-    --------
-    >>> orientation_of(azimuthal_integrator("Pilatus100k", 0.2, 0.0, 0.0, wavelength_a=1.0))
-    3
-    """
-    return int(getattr(ai.detector, "orientation", 0) or 3)
-
-
-def with_orientation(ai, orientation: int):
-    """An integrator with the geometry of ``ai`` whose detector reads images in ``orientation``.
-
-    The frames, masks, darks and flats stay as the files hold them: only the position of each
-    pixel in space changes, so integrating a frame with orientation 2 gives the pattern of the
-    up-down flipped frame with orientation 3.
-
-    Parameters
-    ----------
-    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator
-        The integrator whose geometry is kept.
-    orientation : int
-        1..4, pyFAI's EXIF numbering: 3 is pyFAI's default, 2 the image flipped up-down, 4
-        flipped left-right, 1 both.
-
-    Returns
-    -------
-    pyFAI.integrator.azimuthal.AzimuthalIntegrator
-        A new integrator, or ``ai`` itself when it reads images so already.
-
-    Examples
-    --------
-    >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=1.0)
-    >>> flipped = with_orientation(ai, 2)
-    >>> orientation_of(flipped), flipped.dist, with_orientation(ai, 3) is ai
-    (2, 0.2, True)
-    """
-    if orientation not in ORIENTATIONS:
-        raise ValueError(f"expected a detector orientation in {ORIENTATIONS}, found {orientation!r}")
-    if orientation_of(ai) == orientation:
-        return ai
-    import pyFAI  # heavy (about 1 s with its integrators): imported on first use
-
-    config = ai.get_config()
-    config["detector_config"] = dict(config.get("detector_config") or {}, orientation=orientation)
-    out = pyFAI.load(config)
-    if orientation_of(out) != orientation:  # a detector whose configuration ignores it
-        raise ValueError(f"pyFAI's detector {ai.detector.name!r} does not take an orientation")
-    return out
-
-
-def d_spacing_a(radial: np.ndarray, unit: str, wavelength_a: float | None) -> np.ndarray:
-    """d-spacing in angstrom for a radial axis in ``unit`` (Bragg: lambda = 2 d sin(theta)).
-
-    Parameters
-    ----------
-    radial : numpy.ndarray
-        Radial axis in ``unit``.
-    unit : str
-        ``2th_deg`` (degrees), ``q_nm^-1`` or ``q_A^-1``.
-    wavelength_a : float or None
-        X-ray wavelength in angstrom; needed only for ``2th_deg``.
-
-    Returns
-    -------
-    numpy.ndarray
-        d in angstrom; bins at zero scattering angle get ``inf``.
-
-    Examples
-    --------
-    >>> np.round(d_spacing_a(np.array([10.0, 20.0]), "2th_deg", 1.0), 4)
-    array([5.7369, 2.8794])
-    >>> np.round(d_spacing_a(np.array([2 * np.pi]), "q_nm^-1", None), 4)
-    array([10.])
-    """
-    radial = np.asarray(radial, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        if unit == "2th_deg":
-            if not wavelength_a:
-                raise ValueError("a wavelength is needed to convert 2theta to d-spacing")
-            return wavelength_a / (2.0 * np.sin(np.deg2rad(radial) / 2.0))
-        if unit == "q_nm^-1":
-            return 2.0 * np.pi / radial * 10.0
-        if unit == "q_A^-1":
-            return 2.0 * np.pi / radial
-    raise ValueError(f"unknown radial unit {unit!r}")

@@ -20,14 +20,10 @@ from ...io.frames import (
     read_scan_log,
 )
 from ...io.geometry import load_image, read_poni_header
-from ...xrd import integrate as _xi
-from ...xrd.integrate import (
-    IntegrationSettings,
-    azimuthal_integrator,
-    opencl_unavailable_message,
-    parse_opencl_device,
-    with_orientation,
-)
+from ...xrd import opencl as _ocl
+from ...xrd.geometry import azimuthal_integrator, with_orientation
+from ...xrd.integrate import IntegrationSettings
+from ...xrd.opencl import opencl_unavailable_message, parse_opencl_device
 from ..schema import Context, InputFile, setting
 
 log = logging.getLogger("xpipe")
@@ -289,7 +285,7 @@ class IntegrateConfig:
             else:
                 if not self.opencl_fallback:
                     for dim in (1, 2) if self.cake else (1,):
-                        found, reason = _xi.select_opencl(dim, parts[0], parts[1], self.opencl_device)
+                        found, reason = _ocl.select_opencl(dim, parts[0], parts[1], self.opencl_device)
                         if found is None:
                             if dim == 2:
                                 reason += " (needed for the caked images of 'cake: true')"

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pyFAI
 
-from ...xrd.integrate import azimuthal_integrator
+from ...xrd.geometry import azimuthal_integrator
 from ..operando_detector import Background
 from . import physics
 from .kinds import DETECTORS, MATERIALS, draw_reaction, new_phase, uniform
