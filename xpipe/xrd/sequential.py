@@ -83,7 +83,10 @@ from .peaks import background
 from .phases import PhaseModel
 from .presence import Z_CLEAR
 from .refine_results import (
+    AMBIGUOUS_CORRELATION,
     CELL_KEYS,
+    STATUS_ABSENT,
+    STATUS_AMBIGUOUS,
     STATUS_JUMP,
     STATUS_OK,
     STATUS_REFIT,
@@ -98,7 +101,8 @@ from .wholepattern import PatternPhase, PhaseState, background_basis
 
 log = logging.getLogger("xpipe")
 
-__all__ = ["CELL_KEYS", "RefinementSettings", "SequentialRefinement", "absence_text", "refine_sequence"]
+__all__ = ["AMBIGUOUS_CORRELATION", "CELL_KEYS", "STATUS_ABSENT", "STATUS_AMBIGUOUS", "RefinementSettings",
+           "SequentialRefinement", "absence_text", "refine_sequence"]
 
 def _full(p: int, ctx) -> str:
     """``first`` for a phase whose Caglioti V has not been refined yet, else ``full``."""
