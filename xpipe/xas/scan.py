@@ -16,17 +16,62 @@ Mode = Literal["transmission", "fluorescence", "mu"]
 
 
 class XasReadError(ValueError):
-    """A file could not be read as an XAS scan; the message names the file and what was expected."""
+    """A file could not be read as an XAS scan; the message names the file and what was expected.
+
+    Parameters
+    ----------
+    message : str
+        ``'<file>: <what is wrong>; expected <what would do>'``.
+
+    Examples
+    --------
+    >>> from xpipe.xas.readers import read_scan
+    >>> try:
+    ...     read_scan("no_such_scan.xdi")
+    ... except XasReadError as exc:
+    ...     print(exc)
+    no_such_scan.xdi: file not found; expected an XAS data file at this path
+    """
 
 
 @dataclass
 class XasScan:
     """One XAS scan as read from a file.
 
-    ``mu`` is transmission ln(I0/It), fluorescence sum(If_i * dtc_i)/I0, or a mu(E) column
-    stored as such (``mode='mu'``). ``reference_mu`` is ln(It/Iref) of the reference foil on the
-    same energy points, or None. ``time_s`` is the scan start as seconds since the Unix epoch
-    when the file says it, else None.
+    Parameters
+    ----------
+    energy_ev : array_like
+        Monochromator energies (eV) as measured, no calibration shift applied.
+    mu : array_like
+        Absorption on those energies: transmission ln(I0/It), fluorescence
+        sum(If_i * dtc_i)/I0, or a mu(E) column stored as such (``mode='mu'``).
+    source : str
+        The file read.
+    label : str
+        The scan's name (file stem, Athena group label, NeXus entry title).
+    mode : {'transmission', 'fluorescence', 'mu'}
+        How ``mu`` was obtained.
+    reference_mu : array_like or None
+        ln(It/Iref) of the reference foil on the same energy points, or None.
+    element, edge : str or None
+        Absorbing element ('Fe') and edge ('K') when the file says them.
+    time_s : float or None
+        Scan start in seconds since the Unix epoch when the file says it, else None.
+    metadata : dict
+        What the reader found: format, columns used, header fields, energy-axis notes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> e = np.linspace(7080.0, 7180.0, 11)
+    >>> scan = XasScan(e, np.arctan(e - 7112.0), source="demo", label="Fe foil")
+    >>> scan.check()  # passes: finite, rising energies and a mu of the same length
+    >>> scan.mode, scan.energy_ev.dtype.name
+    ('mu', 'float64')
+    >>> XasScan(e[:5], scan.mu[:5], source="demo", label="short").check()
+    Traceback (most recent call last):
+    ...
+    xpipe.xas.scan.XasReadError: demo [short]: expected at least 10 energy points, got 5
     """
 
     energy_ev: np.ndarray
