@@ -66,6 +66,19 @@ class Cell:
     Use the constructors per crystal system, e.g. ``Cell.hexagonal(8.7288, 21.8042)``
     (hexagonal axes, also for trigonal and R-centred groups in the hexagonal setting) or
     ``Cell.monoclinic(a, b, c, beta)`` (unique axis b).
+
+    Parameters
+    ----------
+    a_a, b_a, c_a : float
+        Cell lengths in angstrom.
+    alpha_deg, beta_deg, gamma_deg : float
+        Cell angles in degrees (default 90).
+
+    Examples
+    --------
+    >>> cell = Cell.hexagonal(8.7288, 21.8042)
+    >>> cell.gamma_deg, round(cell.volume_a3, 1), cell.d_a([[1, 0, 4], [1, 1, 0]]).round(4).tolist()
+    (120.0, 1438.7, [4.4214, 4.3644])
     """
 
     a_a: float
@@ -149,10 +162,23 @@ def _space_group(space_group: str | gemmi.SpaceGroup) -> gemmi.SpaceGroup:
 def crystal_system(space_group: str | gemmi.SpaceGroup) -> str:
     """Lattice system of a space group, as used by the cell refinement.
 
-    Returns one of :data:`CRYSTAL_SYSTEMS`. Trigonal groups in hexagonal axes (including
-    R-centred groups in the hexagonal setting, e.g. ``'R -3 c:H'``) give ``"hexagonal"``;
-    R groups in the rhombohedral setting (``'R -3 c:R'``) give ``"rhombohedral"``.
-    Monoclinic groups must be in a unique-axis-b setting (e.g. ``'P 1 21/c 1'``).
+    Parameters
+    ----------
+    space_group : str or gemmi.SpaceGroup
+        Hermann-Mauguin symbol (gemmi spelling) or number.
+
+    Returns
+    -------
+    str
+        One of :data:`CRYSTAL_SYSTEMS`. Trigonal groups in hexagonal axes (including
+        R-centred groups in the hexagonal setting, e.g. ``'R -3 c:H'``) give ``"hexagonal"``;
+        R groups in the rhombohedral setting (``'R -3 c:R'``) give ``"rhombohedral"``.
+        Monoclinic groups must be in a unique-axis-b setting (e.g. ``'P 1 21/c 1'``).
+
+    Examples
+    --------
+    >>> [crystal_system(g) for g in ("R -3 c:H", "R -3 c:R", "F m -3 m", "P 1 21/c 1")]
+    ['hexagonal', 'rhombohedral', 'cubic', 'monoclinic']
     """
     sg = _space_group(space_group)
     system = sg.crystal_system_str()
@@ -172,7 +198,23 @@ def crystal_system(space_group: str | gemmi.SpaceGroup) -> str:
 def load_structure(path: str | Path) -> gemmi.SmallStructure:
     """Read a small-molecule/inorganic CIF with gemmi.
 
-    The first data block is used; the space group must be resolvable.
+    Parameters
+    ----------
+    path : str or Path
+        CIF file; the first data block is used and its space group must be resolvable.
+
+    Returns
+    -------
+    gemmi.SmallStructure
+        The structure (cell in angstrom and degrees, sites, space group).
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> cif = str(files("xpipe.synth") / "structures" / "Cu_Fm-3m.cif")
+    >>> structure = load_structure(cif)
+    >>> structure.spacegroup.xhm(), structure.cell.a, len(structure.sites)
+    ('F m -3 m', 3.6149, 1)
     """
     path = Path(path)
     if not path.is_file():
@@ -192,6 +234,30 @@ def lost_symmetry(structure: gemmi.SmallStructure) -> str | None:
     a = b with 120 degrees, within 0.1 degree) is almost always a higher-symmetry structure
     expanded to P 1: its reflections would come without their multiplicities and its
     equivalent reflections would be listed one by one.
+
+    Parameters
+    ----------
+    structure : gemmi.SmallStructure
+        The structure as read (see :func:`load_structure`).
+
+    Returns
+    -------
+    str or None
+        Why the symmetry looks lost (for the user), None when it does not.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "p1.cif")
+    >>> with open(path, "w") as fh:
+    ...     _ = fh.write("data_p1\\n_cell_length_a 4\\n_cell_length_b 4\\n_cell_length_c 4\\n"
+    ...                  "_cell_angle_alpha 90\\n_cell_angle_beta 90\\n_cell_angle_gamma 90\\n"
+    ...                  "_symmetry_space_group_name_H-M 'P 1'\\nloop_\\n_atom_site_label\\n"
+    ...                  "_atom_site_type_symbol\\n_atom_site_fract_x\\n_atom_site_fract_y\\n"
+    ...                  "_atom_site_fract_z\\nCu1 Cu 0 0 0\\n")
+    >>> lost_symmetry(load_structure(path))[:52]
+    "space group 'P 1' but a cell with 9 two-fold lattice"
     """
     sg = structure.spacegroup
     if sg is None or sg.number > 2:
@@ -211,8 +277,26 @@ def copy_structure(
 ) -> gemmi.SmallStructure:
     """Independent copy of a structure, optionally with another cell.
 
-    ``cell`` is anything with ``unit_cell()`` returning a :class:`gemmi.UnitCell` (a
-    :class:`Cell`). Fractional coordinates, occupancies and displacement parameters are kept.
+    Parameters
+    ----------
+    structure : gemmi.SmallStructure
+        The structure to copy.
+    cell : Cell, optional
+        Anything with ``unit_cell()`` returning a :class:`gemmi.UnitCell` (a :class:`Cell`);
+        fractional coordinates, occupancies and displacement parameters are kept.
+
+    Returns
+    -------
+    gemmi.SmallStructure
+        A copy that shares nothing with ``structure``.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> cif = str(files("xpipe.synth") / "structures" / "Cu_Fm-3m.cif")
+    >>> copy = copy_structure(load_structure(cif), Cell.cubic(3.7))
+    >>> copy.cell.a, copy.spacegroup.xhm()
+    (3.7, 'F m -3 m')
     """
     new = gemmi.SmallStructure()
     new.name = structure.name
@@ -245,6 +329,12 @@ class Reflections:
     d_a : (n,) d-spacings in angstrom.
     multiplicity : (n,) number of equivalent reflections (Friedel mates included).
     f_squared : (n,) |F|^2 in electrons^2 per unit cell; NaN when no structure was given.
+
+    Examples
+    --------
+    >>> refl = reflections_from_cell("F m -3 m", Cell.cubic(3.6149), d_min_a=1.5)
+    >>> len(refl), refl.two_theta_deg(0.7749).round(3).tolist(), refl.q_a_inv().round(4).tolist()
+    (2, [21.397, 24.756], [3.0105, 3.4763])
     """
 
     hkl: np.ndarray
@@ -356,7 +446,13 @@ def reflections_from_cell(
     -------
     Reflections
         One representative per family of equivalent reflections with its multiplicity,
-        sorted by decreasing d; ``f_squared`` is NaN.
+        sorted by decreasing d (angstrom); ``f_squared`` is NaN.
+
+    Examples
+    --------
+    >>> refl = reflections_from_cell("R -3 c:H", Cell.hexagonal(8.7288, 21.8042), d_min_a=4.0)
+    >>> refl.hkl.tolist(), refl.multiplicity.tolist(), refl.d_a.round(4).tolist()
+    ([[0, 1, 2], [1, 0, 4], [1, 1, 0]], [6, 6, 6], [6.2121, 4.4214, 4.3644])
     """
     sg = _space_group(space_group)
     uc = cell.unit_cell()
@@ -385,6 +481,19 @@ def structure_reflections(
     b_iso_a2 : float
         Optional overall Debye-Waller factor B (A^2) applied on top of the site U_iso:
         ``|F|^2 * exp(-B / (2 d^2))``.
+
+    Returns
+    -------
+    Reflections
+        With ``f_squared`` in electrons^2 per unit cell.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> cif = str(files("xpipe.synth") / "structures" / "Cu_Fm-3m.cif")
+    >>> refl = structure_reflections(load_structure(cif), d_min_a=1.5)
+    >>> refl.hkl.tolist(), refl.multiplicity.tolist(), refl.f_squared.round(1).tolist()
+    ([[1, 1, 1], [2, 0, 0]], [8, 6], [7318.8, 6314.0])
     """
     rows = _enumerate(structure.cell, structure.spacegroup, d_min_a, d_max_a, structure)
     return _rows_to_reflections(rows, b_iso_a2)
@@ -409,6 +518,19 @@ def reflections_from_cif(
         Replace the cell of the CIF (fractional coordinates kept), e.g. a refined cell.
     b_iso_a2 : float
         Optional overall Debye-Waller factor B in A^2 on top of the site U_iso.
+
+    Returns
+    -------
+    Reflections
+        d-spacings in angstrom, multiplicities, |F|^2 in electrons^2 per unit cell.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> cif = str(files("xpipe.synth") / "structures" / "Cu_Fm-3m.cif")
+    >>> refl = reflections_from_cif(cif, 1.5, cell=Cell.cubic(3.7))
+    >>> refl.d_a.round(4).tolist(), refl.f_squared.round(1).tolist()
+    ([2.1362, 1.85], [7475.0, 6480.5])
     """
     structure = load_structure(path)
     if cell is not None:
