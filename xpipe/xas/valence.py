@@ -28,7 +28,31 @@ CalibrationModel = Literal["pchip", "linear"]
 
 @dataclass
 class ValenceCalibration:
-    """Valence as a monotone function of an edge feature (edge energy in eV, or pre-edge area)."""
+    """Valence as a monotone function of an edge feature (edge energy in eV, or pre-edge area).
+
+    Made by :meth:`fit` from standards of known valence.
+
+    Parameters
+    ----------
+    x, x_err : ndarray
+        The feature of each standard and its uncertainty, sorted by valence.
+    valence : ndarray
+        The standards' valences.
+    names : list of str
+        The standards' names.
+    model : {'pchip', 'linear'}
+        Monotone piecewise-cubic curve through the standards, or a weighted straight line.
+    feature : str
+        What ``x`` is: 'edge_energy_ev' or 'pre_edge_area'.
+
+    Examples
+    --------
+    >>> cal = ValenceCalibration.fit([5470.0, 5473.5, 5474.0], [3, 4, 5], [0.1, 0.1, 0.1],
+    ...                              names=["V2O3", "VO2", "V2O5"])
+    >>> v, err = cal.predict([5472.0, 5475.0], 0.05)
+    >>> np.round(v, 2).tolist(), np.round(err, 2).tolist(), cal.inside([5472.0, 5475.0]).tolist()
+    ([3.31, 7.0], [0.04, 0.22], [True, False])
+    """
 
     x: np.ndarray  # the feature of each standard
     x_err: np.ndarray
@@ -42,6 +66,34 @@ class ValenceCalibration:
     @classmethod
     def fit(cls, x, valence, x_err=None, *, names=None, model: CalibrationModel = "pchip",
             feature: str = "edge_energy_ev") -> ValenceCalibration:
+        """The calibration through standards with features ``x`` and valences ``valence``.
+
+        Parameters
+        ----------
+        x, valence : array_like
+            Feature (edge energy in eV, or pre-edge area) and valence of each standard.
+        x_err : array_like, optional
+            Uncertainty of each feature (NaN counts as 0).
+        names : list of str, optional
+            The standards' names, for messages.
+        model : {'pchip', 'linear'}
+            'pchip' needs one standard per valence and a feature monotonic in valence.
+        feature : str
+            What ``x`` is.
+
+        Returns
+        -------
+        ValenceCalibration
+            Raises ValueError for fewer than two standards or a feature not monotonic.
+
+        Examples
+        --------
+        >>> lin = ValenceCalibration.fit([5470.0, 5473.5, 5474.0], [3, 4, 5], [0.1, 0.1, 0.1],
+        ...                              model="linear")
+        >>> v, err = lin.predict(5472.0, 0.05)
+        >>> round(float(v), 2), round(float(err), 2)
+        (3.79, 0.34)
+        """
         x = np.asarray(x, dtype=float)
         v = np.asarray(valence, dtype=float)
         names = list(names) if names is not None else [f"standard {i + 1}" for i in range(x.size)]
@@ -83,6 +135,23 @@ class ValenceCalibration:
 
         Outside the range of the standards, the curve is continued straight with its end slope
         (the result is then an extrapolation; see :meth:`inside`).
+
+        Parameters
+        ----------
+        x, x_err : float or array_like
+            Feature value(s) and their uncertainty (in the unit of the feature).
+
+        Returns
+        -------
+        valence, valence_err : ndarray
+            Valence and its uncertainty per value.
+
+        Examples
+        --------
+        >>> cal = ValenceCalibration.fit([5470.0, 5474.0], [3, 5])
+        >>> v, err = cal.predict(5472.0, 0.1)
+        >>> round(float(v), 2), round(float(err), 2)
+        (4.0, 0.05)
         """
         x = np.asarray(x, dtype=float)
         xe = np.broadcast_to(np.asarray(x_err, dtype=float), x.shape)
@@ -112,9 +181,11 @@ class ValenceCalibration:
         return v, err
 
     def inside(self, x) -> np.ndarray:
+        """True where ``x`` lies within the standards' range (no extrapolation)."""
         return (np.asarray(x) >= self.x.min()) & (np.asarray(x) <= self.x.max())
 
     def describe(self) -> dict:
+        """The calibration as plain data (for the results file)."""
         return {"model": self.model, "feature": self.feature, "standards": self.names,
                 "valence": self.valence.tolist(), "x": self.x.tolist(), "x_err": self.x_err.tolist(),
                 "coefficients": None if self._coef is None else self._coef.tolist()}
@@ -125,6 +196,33 @@ class ValenceCalibration:
 
 @dataclass
 class LcfResult:
+    """A linear combination fit of one spectrum.
+
+    Parameters
+    ----------
+    weights, weights_err : ndarray
+        Weight of each reference and its standard error.
+    names : list of str
+        The references.
+    valence, valence_err : float
+        Weighted mean valence and its uncertainty.
+    r_factor, chi_square, reduced_chi_square : float
+        Fit statistics (on normalised mu).
+    window_ev : (float, float)
+        Fit window (eV).
+    sum_to_one : bool
+        Whether the weights were forced to sum to one.
+
+    Examples
+    --------
+    >>> e = np.linspace(5440.0, 5540.0, 401)
+    >>> a, b = (0.5 + np.arctan((e - e0) / 2.0) / np.pi for e0 in (5476.0, 5480.0))
+    >>> fit = lcf(e, 0.5 * (a + b), [("V3+", e, a), ("V5+", e, b)], [3.0, 5.0],
+    ...           window_ev=(5450.0, 5520.0))
+    >>> np.round(fit.weights, 3).tolist(), round(fit.valence, 2), fit.names
+    ([0.5, 0.5], 4.0, ['V3+', 'V5+'])
+    """
+
     weights: np.ndarray
     weights_err: np.ndarray
     names: list[str]
@@ -137,13 +235,65 @@ class LcfResult:
     sum_to_one: bool
 
 
+def _mean_valence_err(res, free: list[str], names: list[str], w: np.ndarray, vals: np.ndarray,
+                      mean: float, sum_to_one: bool) -> float:
+    """Error of the mean valence through the free weights' covariance (nan without one)."""
+    if res.covar is None or not free:
+        return float("nan")
+    nc = len(names)
+    cov = res.covar[np.ix_([res.var_names.index(p) for p in free],
+                           [res.var_names.index(p) for p in free])]
+    # d(mean)/d(free weight): with sum_to_one the last weight is 1 - sum(others)
+    grad = []
+    total = np.sum(w)
+    for p in free:
+        i = names.index(p)
+        if sum_to_one and len(free) == nc - 1:
+            grad.append(vals[i] - vals[-1])
+        else:
+            grad.append((vals[i] - mean) / total)
+    grad = np.asarray(grad)
+    return float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+
+
 def lcf(energy_ev, norm, references, valences, *, window_ev: tuple[float, float], sum_to_one: bool = True,
         bounds: tuple[float, float] = (0.0, 1.0)) -> LcfResult:
     """Linear combination fit (Larch ``lincombo_fit``) of a normalised spectrum.
 
-    ``references`` is a list of ``(name, energy_ev, norm)``; ``valences`` their valences. The
-    mean valence is sum(w_i v_i) / sum(w_i), its uncertainty from the weights' covariance.
+    The mean valence is sum(w_i v_i) / sum(w_i), its uncertainty from the weights' covariance.
+
+    Parameters
+    ----------
+    energy_ev, norm : array_like
+        The spectrum: calibrated energies (eV) and normalised mu.
+    references : list of (name, energy_ev, norm)
+        The reference spectra, at least two.
+    valences : array_like
+        Their valences.
+    window_ev : (float, float)
+        Fit window, absolute energies (eV).
+    sum_to_one : bool
+        Force the weights to sum to one.
+    bounds : (float, float)
+        Bounds of each weight.
+
+    Returns
+    -------
+    LcfResult
+
+    Examples
+    --------
+    30 % of a V3+ and 70 % of a V5+ reference:
+
+    >>> e = np.linspace(5440.0, 5540.0, 401)
+    >>> a = 0.5 + np.arctan((e - 5476.0) / 2.0) / np.pi
+    >>> b = 0.5 + np.arctan((e - 5480.0) / 2.0) / np.pi
+    >>> fit = lcf(e, 0.3 * a + 0.7 * b, [("V3+", e, a), ("V5+", e, b)], [3.0, 5.0],
+    ...           window_ev=(5450.0, 5520.0))
+    >>> np.round(fit.weights, 3).tolist(), round(fit.valence, 2)
+    ([0.3, 0.7], 4.4)
     """
+    # larch takes seconds to import: only when fitting
     from larch import Group
     from larch.math import lincombo_fit
 
@@ -162,24 +312,10 @@ def lcf(energy_ev, norm, references, valences, *, window_ev: tuple[float, float]
     w = np.array([params[n].value for n in names])
     we = np.array([params[n].stderr if params[n].stderr is not None else np.nan for n in names])
     vals = np.asarray(valences, dtype=float)
-    # mean valence and its error through the free parameters' covariance
     res = out.result
     free = [p for p in res.var_names if p in names]
     mean = float(np.sum(w * vals) / np.sum(w))
-    err = float("nan")
-    if res.covar is not None and free:
-        cov = res.covar[np.ix_([res.var_names.index(p) for p in free], [res.var_names.index(p) for p in free])]
-        # d(mean)/d(free weight): with sum_to_one the last weight is 1 - sum(others)
-        grad = []
-        total = np.sum(w)
-        for p in free:
-            i = names.index(p)
-            if sum_to_one and len(free) == nc - 1:
-                grad.append(vals[i] - vals[-1])
-            else:
-                grad.append((vals[i] - mean) / total)
-        grad = np.asarray(grad)
-        err = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
+    err = _mean_valence_err(res, free, names, w, vals, mean, sum_to_one)
     ydat = np.asarray(out.ydata)
     yfit = np.asarray(out.yfit)
     resid = ydat - yfit
@@ -196,6 +332,30 @@ def lcf(energy_ev, norm, references, valences, *, window_ev: tuple[float, float]
 
 @dataclass
 class PcaResult:
+    """Principal components of a series of spectra.
+
+    Parameters
+    ----------
+    eigenvalues : ndarray
+        Squared singular values, largest first.
+    explained_variance : ndarray
+        Fraction of the variance per component.
+    ind : ndarray
+        Malinowski's indicator function for 1, 2, ... components.
+    n_components : int
+        Where ``ind`` has its minimum.
+    window_ev : (float, float)
+        Energy window used (eV).
+
+    Examples
+    --------
+    >>> e = np.linspace(5440.0, 5540.0, 401)
+    >>> edges = np.array([0.5 + np.arctan((e - e0) / 2.0) / np.pi for e0 in (5476.0, 5480.0)])
+    >>> p = pca(e, np.array([edges[0], edges[1], edges.mean(axis=0)]), window_ev=(5450.0, 5520.0))
+    >>> p.ind.size, round(float(p.explained_variance.sum()), 6)
+    (2, 1.0)
+    """
+
     eigenvalues: np.ndarray
     explained_variance: np.ndarray  # fraction per component
     ind: np.ndarray  # Malinowski's indicator function per number of components
@@ -209,6 +369,31 @@ def pca(energy_ev, spectra, *, window_ev: tuple[float, float]) -> PcaResult:
     The number of components is where Malinowski's indicator function IND(n) = RE(n) /
     (c - n)^2 has its minimum (E. R. Malinowski, Anal. Chem. 49 (1977) 612), with RE the
     real error from the discarded eigenvalues; c = min(points, spectra).
+
+    Parameters
+    ----------
+    energy_ev : array_like
+        The common energy grid (eV).
+    spectra : array_like
+        Normalised spectra, one per row, at least 3.
+    window_ev : (float, float)
+        Energy window (eV).
+
+    Returns
+    -------
+    PcaResult
+
+    Examples
+    --------
+    Six mixtures of two edges, with a little noise, hold two components:
+
+    >>> e = np.linspace(5440.0, 5540.0, 401)
+    >>> a = 0.5 + np.arctan((e - 5476.0) / 2.0) / np.pi
+    >>> b = 0.5 + np.arctan((e - 5480.0) / 2.0) / np.pi
+    >>> mixes = np.array([(1 - f) * a + f * b for f in np.linspace(0.0, 1.0, 6)])
+    >>> noisy = mixes + np.random.default_rng(0).normal(0.0, 1e-3, mixes.shape)
+    >>> pca(e, noisy, window_ev=(5450.0, 5520.0)).n_components
+    2
     """
     e = np.asarray(energy_ev, dtype=float)
     y = np.asarray(spectra, dtype=float)
