@@ -267,7 +267,8 @@ def lost_symmetry(structure: gemmi.SmallStructure) -> str | None:
         return None
     return (f"space group {sg.xhm()!r} but a cell with {len(ops)} two-fold lattice axes "
             f"({structure.cell.a:.4g}, {structure.cell.b:.4g}, {structure.cell.c:.4g} A, "
-            f"{structure.cell.alpha:.4g}, {structure.cell.beta:.4g}, {structure.cell.gamma:.4g} deg): "
+            f"{structure.cell.alpha:.4g}, {structure.cell.beta:.4g}, "
+            f"{structure.cell.gamma:.4g} deg): "
             "the symmetry was probably lost when the CIF was exported (an 'expand to P1' option); "
             "give the CIF with its space group and asymmetric unit")
 

@@ -139,7 +139,8 @@ def link_peaks(
     ([0, 0, 2], [3, 2, 3])
     """
     if max_shift is None and fwhm is None:
-        raise ValueError("give max_shift, or the candidate fwhm so that the gate can follow the peak width")
+        raise ValueError("give max_shift, or the candidate fwhm so that the gate can follow the "
+                         "peak width")
     pos, wid, hgt = _candidates(positions, fwhm, height)
     members = _link(pos, wid, max_shift, shift_fwhm, max_gap)
     kept = [m for m in members if len(m) >= min_frames]
@@ -155,7 +156,8 @@ def link_peaks(
     last = np.array([max(m) for m in kept], dtype=int)
     settings = {"max_shift": max_shift, "shift_fwhm": shift_fwhm if max_shift is None else None,
                 "max_gap": max_gap, "min_frames": min_frames,
-                "method": "constant-drift prediction, minimum-cost assignment (Hungarian) within the gate"}
+                "method": "constant-drift prediction, minimum-cost assignment (Hungarian) "
+                          "within the gate"}
     return Tracks(out_p, out_w, out_h, first, last, settings)
 
 
@@ -228,6 +230,8 @@ def _assign(pred, gate, cand) -> list[tuple[int, int]]:
 class Event:
     """Something that happened to a track.
 
+    Parameters
+    ----------
     kind : ``appear``, ``vanish``, ``split``, ``merge`` or ``shift``.
     track : the track concerned (for ``split``/``merge`` the new / the ending one).
     frame : frame where it is first seen (appear, split), first frame without it (vanish,
@@ -305,14 +309,16 @@ def find_events(
     frames = np.arange(n_frames)
     first = np.array([frames[alive[:, t]].min() if alive[:, t].any() else -1 for t in range(n_tr)])
     last = np.array([frames[alive[:, t]].max() if alive[:, t].any() else -1 for t in range(n_tr)])
-    ref = np.array([np.nanmedian(position[alive[:, t], t]) if np.isfinite(position[alive[:, t], t]).any() else np.nan
+    ref = np.array([np.nanmedian(position[alive[:, t], t])
+                    if np.isfinite(position[alive[:, t], t]).any() else np.nan
                     for t in range(n_tr)])
     events: list[Event] = []
     for t in range(n_tr):
         if first[t] < 0:
             continue
         events.extend(_end_events(t, position, first, last, ref, siblings, split_relative))
-        events.extend(_shift_stretches(t, position[:, t], sig[:, t], None if fwhm is None else fwhm[:, t],
+        events.extend(_shift_stretches(t, position[:, t], sig[:, t],
+                                       None if fwhm is None else fwhm[:, t],
                                        shift_sigma, shift_fwhm, smooth))
     order = {"appear": 0, "split": 0, "shift": 1, "vanish": 2, "merge": 2}
     events.sort(key=lambda e: (e.frame, order[e.kind], e.track))
@@ -333,7 +339,8 @@ def _end_events(t, position, first, last, ref, siblings, split_relative) -> list
         p = _partner(t, last[t] + 1, first, last, ref, siblings, split_relative)
         seen = np.flatnonzero(np.isfinite(position[: last[t] + 1, t]))
         pos1 = position[seen[-1], t] if seen.size else ref[t]
-        events.append(Event("merge" if p >= 0 else "vanish", t, int(last[t] + 1), int(last[t] + 1), p, float(pos1)))
+        events.append(Event("merge" if p >= 0 else "vanish", t, int(last[t] + 1),
+                            int(last[t] + 1), p, float(pos1)))
     return events
 
 

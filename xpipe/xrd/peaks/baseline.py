@@ -83,10 +83,12 @@ def background(x: np.ndarray, y: np.ndarray, method: str = "snip", **params) -> 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if y.shape[-1] != x.shape[0] or y.ndim not in (1, 2):
-        raise ValueError(f"y must be (n_points,) or (n_frames, n_points) with n_points={x.shape[0]}, got {y.shape}")
+        raise ValueError(f"y must be (n_points,) or (n_frames, n_points) with "
+                         f"n_points={x.shape[0]}, got {y.shape}")
     fitter = pybaselines.Baseline(x_data=x)
     if not hasattr(fitter, method) or method.startswith("_"):
-        raise ValueError(f"unknown background method {method!r} (pybaselines.Baseline has no such method)")
+        raise ValueError(f"unknown background method {method!r} "
+                         "(pybaselines.Baseline has no such method)")
     resolved = dict(_BASELINE_DEFAULTS.get(method, {}))
     resolved.update(params)
     if method == "snip":

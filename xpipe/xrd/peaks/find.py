@@ -47,7 +47,8 @@ class PeakCandidates:
 
     def as_initial(self) -> np.ndarray:
         """(n_peaks, 4) array of (position, fwhm, area, eta=0.5) for :func:`fit_peaks`."""
-        return np.column_stack([self.position, self.fwhm, self.area, np.full(self.position.shape, 0.5)])
+        return np.column_stack([self.position, self.fwhm, self.area,
+                                np.full(self.position.shape, 0.5)])
 
 
 def find_peaks_1d(
@@ -107,7 +108,8 @@ def find_peaks_1d(
     noise = float(np.median(np.abs(np.diff(ys))) / (np.sqrt(2) * 0.6745))
     if prominence is None:
         prominence = 10.0 * noise
-    settings.update(prominence=float(prominence), min_fwhm=min_fwhm, distance=distance, max_peaks=max_peaks)
+    settings.update(prominence=float(prominence), min_fwhm=min_fwhm, distance=distance,
+                    max_peaks=max_peaks)
     idx, props = find_peaks(ys, prominence=prominence, width=0, rel_height=0.5, distance=distance)
     pts = np.arange(x.size, dtype=float)
     left = np.interp(props["left_ips"], pts, x)

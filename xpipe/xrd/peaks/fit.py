@@ -83,7 +83,8 @@ class PeakFits:
     @property
     def height(self) -> np.ndarray:
         """Peak maximum above background ``[frame, peak]`` (intensity units)."""
-        return self.area * (self.eta * 2.0 / (np.pi * self.fwhm) + (1.0 - self.eta) * GAUSS_NORM / self.fwhm)
+        return self.area * (self.eta * 2.0 / (np.pi * self.fwhm)
+                            + (1.0 - self.eta) * GAUSS_NORM / self.fwhm)
 
 
 @dataclass(frozen=True)

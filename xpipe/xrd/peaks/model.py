@@ -65,7 +65,8 @@ def _model_and_jacobian(theta: np.ndarray, x: np.ndarray, xc: np.ndarray, n_peak
     model += theta[:, k4, None] + theta[:, k4 + 1, None] * dx
     jac = np.empty(x.shape + (k4 + 2,))
     jac[:, :, 0:k4:4] = a * (eta * lor * 8.0 * u / den + (1.0 - eta) * g * 2.0 * GAUSS_C * u) / w
-    jac[:, :, 1:k4:4] = a * (eta * lor * (4.0 * u2 - 1.0) / den + (1.0 - eta) * g * (2.0 * GAUSS_C * u2 - 1.0)) / w
+    jac[:, :, 1:k4:4] = a * (eta * lor * (4.0 * u2 - 1.0) / den
+                             + (1.0 - eta) * g * (2.0 * GAUSS_C * u2 - 1.0)) / w
     jac[:, :, 2:k4:4] = prof
     jac[:, :, 3:k4:4] = a * (lor - g)
     jac[:, :, k4] = 1.0
@@ -74,7 +75,10 @@ def _model_and_jacobian(theta: np.ndarray, x: np.ndarray, xc: np.ndarray, n_peak
 
 
 def _levenberg_marquardt(theta, x, xc, y, wts, free, lower, upper, n_peaks, max_iter, ftol, xtol):
-    """Vectorised bounded Levenberg-Marquardt over P problems; returns theta, chi2, H, iters, converged."""
+    """Vectorised bounded Levenberg-Marquardt over P problems.
+
+    Returns theta, chi2, the normal matrix H, iterations and whether each converged.
+    """
     n_prob, n_par = theta.shape
     theta = np.clip(theta, lower, upper)
     fixed = ~free

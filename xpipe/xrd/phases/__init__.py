@@ -16,7 +16,8 @@ peak-based cell, both are left to the whole-window (Pawley) fit.
 
 Phase fractions (:func:`weight_fractions`) follow the quantitative phase analysis of
 Hill & Howard, J. Appl. Cryst. 20 (1987) 467: with the scale ``S_p`` of each phase (observed
-integrated intensities over calculated ``m |F|^2 L``), ``w_p = S_p (Z M V)_p / sum_q S_q (Z M V)_q``.
+integrated intensities over calculated ``m |F|^2 L``),
+``w_p = S_p (Z M V)_p / sum_q S_q (Z M V)_q``.
 
 Modules: :mod:`.model` (:class:`PhaseModel`, :func:`make_phase`), :mod:`.indexing`
 (:func:`assign_tracks`) and :mod:`.fractions` (:func:`weight_fractions`).

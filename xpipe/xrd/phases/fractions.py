@@ -86,6 +86,7 @@ def weight_fractions(observed: np.ndarray, calculated: np.ndarray, zmv: np.ndarr
         rel = np.asarray(observed_sigma, dtype=float) / obs
         # d w_p = w_p (1 - w_p) dS_p/S_p for the own phase, - w_p w_q dS_q/S_q for the others
         var = (frac * (1 - frac) * rel) ** 2
-        other = np.where(present, (frac * rel) ** 2, 0.0).sum(axis=1, keepdims=True) - np.where(present, (frac * rel) ** 2, 0.0)
+        other = (np.where(present, (frac * rel) ** 2, 0.0).sum(axis=1, keepdims=True)
+                 - np.where(present, (frac * rel) ** 2, 0.0))
         var = var + frac**2 * other
     return frac, np.sqrt(var)

@@ -118,8 +118,8 @@ def refine_cell_once(phase: PhaseModel, groups, x, sigma, unit, wavelength_a) ->
     4.16
     """
     hkl = phase.group_hkl()[np.asarray(groups, dtype=int)]
-    kw, sig = positions_kw(unit, np.asarray(x, dtype=float)[None, :], np.asarray(sigma, dtype=float)[None, :],
-                           wavelength_a)
+    kw, sig = positions_kw(unit, np.asarray(x, dtype=float)[None, :],
+                           np.asarray(sigma, dtype=float)[None, :], wavelength_a)
     fit = refine_cells(hkl, sigma=sig, system=phase.system, phase=phase.name, **kw)
     if not fit.ok[0]:
         return None

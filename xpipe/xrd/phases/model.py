@@ -1,4 +1,7 @@
-"""Phases: symmetry, starting cell and reflections in range, grouped (see :mod:`xpipe.xrd.phases`)."""
+"""Phases: symmetry, starting cell and reflections in range, grouped.
+
+See :mod:`xpipe.xrd.phases`.
+"""
 
 from __future__ import annotations
 
@@ -116,7 +119,8 @@ def lorentz_factor(two_theta_deg, geometry: str = "area_detector"):
         return 1.0 / (np.sin(theta) * np.sin(2.0 * theta))
     if geometry == "line_detector":
         return 1.0 / (np.sin(theta) ** 2 * np.cos(theta))
-    raise ValueError(f"unknown Lorentz geometry {geometry!r}; expected area_detector or line_detector")
+    raise ValueError(f"unknown Lorentz geometry {geometry!r}; expected area_detector or "
+                     "line_detector")
 
 
 @dataclass
@@ -171,7 +175,8 @@ class PhaseModel:
 
     def group_hkl(self) -> np.ndarray:
         """(n_groups, 3) representative hkl of each group (its first reflection)."""
-        first = np.array([np.flatnonzero(self.group == g)[0] for g in range(self.n_groups)], dtype=int)
+        first = np.array([np.flatnonzero(self.group == g)[0] for g in range(self.n_groups)],
+                         dtype=int)
         return self.reflections.hkl[first]
 
     def group_label(self, g: int) -> str:
@@ -183,10 +188,12 @@ class PhaseModel:
         cell = cell or self.cell
         return np.asarray(cell.d_a(self.group_hkl()), dtype=float)
 
-    def group_positions(self, unit: str, wavelength_a: float | None, cell: Cell | None = None) -> np.ndarray:
+    def group_positions(self, unit: str, wavelength_a: float | None,
+                        cell: Cell | None = None) -> np.ndarray:
         return radial_from_d(self.group_d_a(cell), unit, wavelength_a)
 
-    def group_intensity(self, wavelength_a: float | None, lorentz: str = "area_detector") -> np.ndarray:
+    def group_intensity(self, wavelength_a: float | None,
+                        lorentz: str = "area_detector") -> np.ndarray:
         """Calculated integrated intensity ``sum m |F|^2 L(theta)`` per group (2theta scale).
 
         NaN without a structure. The Lorentz factor needs the wavelength; without one the
@@ -202,7 +209,8 @@ def _groups(hkl: np.ndarray, system: str) -> np.ndarray:
     """Group of every reflection: equal rows of the ``1/d^2`` design matrix, numbered in the
     order of the reflections."""
     h, k, l = (hkl[:, i].astype(float) for i in range(3))
-    rows = np.stack([h * h, k * k, l * l, 2 * h * k, 2 * h * l, 2 * k * l], axis=1) @ design_columns(system)
+    rows = (np.stack([h * h, k * k, l * l, 2 * h * k, 2 * h * l, 2 * k * l], axis=1)
+            @ design_columns(system))
     _, inverse = np.unique(np.round(rows, 9), axis=0, return_inverse=True)
     # number groups in the order of the reflections (decreasing d)
     order: dict[int, int] = {}
@@ -266,7 +274,8 @@ def make_phase(
         source = f"cif {cif}"
     else:
         if space_group is None or cell is None:
-            raise ValueError(f"phase {name!r}: give a CIF, or a space group and an approximate cell")
+            raise ValueError(f"phase {name!r}: give a CIF, or a space group and an approximate "
+                             "cell")
         sg = _space_group(space_group)
         refl = reflections_from_cell(sg, cell, d_min_a, d_max_a)
         start = cell
@@ -321,7 +330,8 @@ def set_families(phases: list[PhaseModel], max_length_change: float = 0.10) -> N
         p.family = p.name
         for q in phases[:i]:
             same_group = q.space_group == p.space_group
-            lengths = np.array([p.cell.a_a / q.cell.a_a, p.cell.b_a / q.cell.b_a, p.cell.c_a / q.cell.c_a])
+            lengths = np.array([p.cell.a_a / q.cell.a_a, p.cell.b_a / q.cell.b_a,
+                                p.cell.c_a / q.cell.c_a])
             if same_group and np.all(np.abs(lengths - 1.0) < max_length_change):
                 p.family = q.family
                 break
