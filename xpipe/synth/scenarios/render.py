@@ -294,32 +294,6 @@ def truth_dict(scenario: Scenario, ai=None) -> dict:
     f2d = ai.getFit2D()
     g = scenario.geometry
     det = scenario.detector
-    phases = []
-    for p in scenario.phases:
-        phases.append({
-            "name": p.name,
-            "cif": f"structures/{p.cif}",
-            "space_group": p.space_group,
-            "system": p.system,
-            "role": p.role,
-            "preferred_orientation": None if p.po_hkl is None else {
-                "march_dollase_hkl": list(p.po_hkl), "march_dollase_r": p.po_r},
-            "profile": {"u_deg2": p.u_deg2, "v_deg2": p.v_deg2, "w_deg2": p.w_deg2,
-                        "w_end_deg2": p.w_end_deg2, "eta": p.eta},
-            "cif_cell": list(p.cif_cell),
-        })
-    frames = []
-    for f in scenario.frames:
-        entry = {"file": f.file, "mid_time_s": f.mid_time_s, "state_of_charge": f.soc,
-                 "phases": {}}
-        for name, st in f.phases:
-            a, b, c, al, be, ga = st.cell
-            entry["phases"][name] = {
-                "weight_fraction": st.weight_fraction, "a_a": a, "b_a": b, "c_a": c,
-                "alpha_deg": al, "beta_deg": be, "gamma_deg": ga,
-                "volume_a3": _r(st.volume_a3, 4), "fwhm_w_deg2": st.w_deg2,
-            }
-        frames.append(entry)
     return {
         "seed": scenario.seed,
         "kind": scenario.kind,
@@ -353,11 +327,41 @@ def truth_dict(scenario: Scenario, ai=None) -> dict:
             "background": {k: getattr(scenario.background, k)
                            for k in scenario.background.__dataclass_fields__},
         },
-        "phases": phases,
-        "frames": frames,
+        "phases": [_phase_truth(p) for p in scenario.phases],
+        "frames": [_frame_truth(f) for f in scenario.frames],
         "two_phase_windows": [{"phases": [a, b], "first_frame": i, "last_frame": j}
                               for a, b, i, j in scenario.two_phase_windows],
     }
+
+
+def _phase_truth(p) -> dict:
+    """One entry of ``phases`` in ``truth.json``."""
+    return {
+        "name": p.name,
+        "cif": f"structures/{p.cif}",
+        "space_group": p.space_group,
+        "system": p.system,
+        "role": p.role,
+        "preferred_orientation": None if p.po_hkl is None else {
+            "march_dollase_hkl": list(p.po_hkl), "march_dollase_r": p.po_r},
+        "profile": {"u_deg2": p.u_deg2, "v_deg2": p.v_deg2, "w_deg2": p.w_deg2,
+                    "w_end_deg2": p.w_end_deg2, "eta": p.eta},
+        "cif_cell": list(p.cif_cell),
+    }
+
+
+def _frame_truth(f) -> dict:
+    """One entry of ``frames`` in ``truth.json``."""
+    entry = {"file": f.file, "mid_time_s": f.mid_time_s, "state_of_charge": f.soc,
+             "phases": {}}
+    for name, st in f.phases:
+        a, b, c, al, be, ga = st.cell
+        entry["phases"][name] = {
+            "weight_fraction": st.weight_fraction, "a_a": a, "b_a": b, "c_a": c,
+            "alpha_deg": al, "beta_deg": be, "gamma_deg": ga,
+            "volume_a3": _r(st.volume_a3, 4), "fwhm_w_deg2": st.w_deg2,
+        }
+    return entry
 
 
 def recipe_text(scenario: Scenario, has_mask: bool) -> str:
@@ -399,20 +403,7 @@ def recipe_text(scenario: Scenario, has_mask: bool) -> str:
         "",
         "xrd:",
         "  frames:",
-    ]
-    if det.file_format == "cbf":
-        lines.append("    files: frame_*.cbf")
-        if scenario.time_source == "scan_log":
-            lines += ["    time_source: scan_log", "    scan_log:", "      file: scan_log.csv",
-                      "      file_column: file", "      start_column: start_time",
-                      "      end_column: end_time"]
-        else:
-            lines.append("    time_source: header")
-    else:
-        lines += ["    files: frames.h5::/entry/data/data", "    time_source: hdf5"]
-        if scenario.time_source == "hdf5_dataset":
-            lines.append("    hdf5_time_dataset: /entry/instrument/detector/frame_start_time_s")
-    lines += [
+        *_recipe_frames(scenario),
         "  integrate:",
         "    poni: geometry.poni",
         f"    npt: {npt}",
@@ -444,6 +435,23 @@ def recipe_text(scenario: Scenario, has_mask: bool) -> str:
             lines.append(f"      preferred_orientation: {{march_dollase_hkl: [{h}], "
                          "march_dollase_r: 1.0}")
     return "\n".join(lines) + "\n"
+
+
+def _recipe_frames(scenario: Scenario) -> list[str]:
+    """The ``xrd.frames`` lines of the recipe: files and where their times come from."""
+    if scenario.detector.file_format == "cbf":
+        lines = ["    files: frame_*.cbf"]
+        if scenario.time_source == "scan_log":
+            lines += ["    time_source: scan_log", "    scan_log:", "      file: scan_log.csv",
+                      "      file_column: file", "      start_column: start_time",
+                      "      end_column: end_time"]
+        else:
+            lines.append("    time_source: header")
+        return lines
+    lines = ["    files: frames.h5::/entry/data/data", "    time_source: hdf5"]
+    if scenario.time_source == "hdf5_dataset":
+        lines.append("    hdf5_time_dataset: /entry/instrument/detector/frame_start_time_s")
+    return lines
 
 
 def write_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
@@ -479,11 +487,32 @@ def write_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ai = integrator(scenario)
+    shadow = beamstop_mask(ai, scenario.geometry)
+    _write_frames(out, scenario, ai, shadow)
+    if scenario.time_source == "scan_log":
+        _write_scan_log(out, scenario)
+    has_mask = bool(shadow.any())
+    if has_mask:
+        np.save(out / "mask.npy", shadow.astype(np.uint8))
+    (out / "geometry.poni").write_text(_poni_text(ai))
+    (out / "structures").mkdir(exist_ok=True)
+    for p in scenario.phases:
+        src = powder.structure_path(p.cif)
+        (out / "structures" / src.name).write_bytes(src.read_bytes())
+    with open(out / "truth.json", "w") as fh:
+        json.dump(truth_dict(scenario, ai), fh, indent=1)
+        fh.write("\n")
+    recipe = out / "recipe.yaml"
+    recipe.write_text(recipe_text(scenario, has_mask))
+    return recipe
+
+
+def _write_frames(out: Path, scenario: Scenario, ai, shadow: np.ndarray) -> None:
+    """The frames, as CBF files or one HDF5 stack: projected patterns, Poisson counts."""
     shape = ai.detector.shape
     lo_det, hi_det = _detector_range(ai)
     maker = _PatternMaker(scenario, max(0.05, lo_det - 0.5), hi_det + 0.5)
     proj = _projection(ai, maker.lo, maker.grid.size)
-    shadow = beamstop_mask(ai, scenario.geometry)
     gaps, dead = _invalid_pixels(scenario, ai)
     transmission = np.where(shadow, SHADOW_TRANSMISSION, 1.0).ravel()
     f2d = ai.getFit2D()
@@ -512,29 +541,18 @@ def write_scenario(scenario: Scenario, out_dir: str | Path) -> Path:
     else:
         _write_hdf5(out / "frames.h5", scenario, frames, beam_xy, gaps | dead)
 
-    if scenario.time_source == "scan_log":
-        with open(out / "scan_log.csv", "w", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["file", "start_time", "end_time"])
-            for f in scenario.frames:
-                t = start0 + timedelta(seconds=f.start_s)
-                w.writerow([f.file, t.isoformat(timespec="milliseconds"),
-                            (t + timedelta(seconds=scenario.exposure_s)).isoformat(
-                                timespec="milliseconds")])
-    has_mask = bool(shadow.any())
-    if has_mask:
-        np.save(out / "mask.npy", shadow.astype(np.uint8))
-    (out / "geometry.poni").write_text(_poni_text(ai))
-    (out / "structures").mkdir(exist_ok=True)
-    for p in scenario.phases:
-        src = powder.structure_path(p.cif)
-        (out / "structures" / src.name).write_bytes(src.read_bytes())
-    with open(out / "truth.json", "w") as fh:
-        json.dump(truth_dict(scenario, ai), fh, indent=1)
-        fh.write("\n")
-    recipe = out / "recipe.yaml"
-    recipe.write_text(recipe_text(scenario, has_mask))
-    return recipe
+
+def _write_scan_log(out: Path, scenario: Scenario) -> None:
+    """``scan_log.csv``: file, start and end time (ISO 8601, ms) of every exposure."""
+    start0 = datetime.fromisoformat(scenario.start_time_iso)
+    with open(out / "scan_log.csv", "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["file", "start_time", "end_time"])
+        for f in scenario.frames:
+            t = start0 + timedelta(seconds=f.start_s)
+            w.writerow([f.file, t.isoformat(timespec="milliseconds"),
+                        (t + timedelta(seconds=scenario.exposure_s)).isoformat(
+                            timespec="milliseconds")])
 
 
 def _detector_range(ai) -> tuple[float, float]:
