@@ -1,10 +1,14 @@
-"""Synthetic data: powder diffraction from CIFs and the simulated operando demo data set.
+"""Synthetic data: powder diffraction from CIFs and the simulated demo data sets.
 
 :mod:`xpipe.synth.powder` holds the physics (reflections, structure factors, Lorentz
-factor, pseudo-Voigt profiles, multi-phase 1D patterns); :mod:`xpipe.synth.operando`
-holds the Na3V2(PO4)3 operando scenario and :func:`make_example_data`, which writes
-``example_data/nvp_operando``. The operando module (pyFAI, fabio) is imported on
-first use, so ``xpipe.synth.powder`` stays light.
+factor, pseudo-Voigt profiles, multi-phase 1D patterns) on the bundled structures of
+:mod:`xpipe.synth.crystal`; :mod:`xpipe.synth.operando` holds the Na3V2(PO4)3 operando
+scenario (cell in :mod:`~xpipe.synth.operando_cell`, detector in
+:mod:`~xpipe.synth.operando_detector`) and :func:`make_example_data`, which writes
+``example_data/nvp_operando``. :mod:`xpipe.synth.xas` and :mod:`xpipe.synth.xps` write the
+XANES and XPS series, :mod:`xpipe.synth.scenarios` generates operando XRD scenarios and
+:mod:`xpipe.synth.scoreboard` scores a run against their truth. The operando module
+(pyFAI, fabio) is imported on first use, so ``xpipe.synth.powder`` stays light.
 """
 
 from .powder import (
@@ -65,7 +69,7 @@ __all__ = [
 
 def __getattr__(name):
     if name in _OPERANDO_NAMES:
-        from . import operando
+        from . import operando  # pyFAI and fabio load on first use, not with the package
 
         return getattr(operando, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

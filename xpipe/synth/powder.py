@@ -2,7 +2,8 @@
 
 Everything here is plain functions on arrays and a few small dataclasses, so that
 the same code serves the demo-data generator, the tests and (later) the fitting
-code. Angles carry their unit in the name (``two_theta_deg``), lengths are in
+code. The bundled structures and cells are in :mod:`xpipe.synth.crystal` (their names
+are importable from here too). Angles carry their unit in the name (``two_theta_deg``), lengths are in
 angstrom (``d_a``, ``wavelength_a``), displacement parameters in A^2.
 
 Physics conventions
@@ -44,8 +45,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 import gemmi
 import numpy as np
@@ -54,7 +53,20 @@ from ..lineshapes import pseudo_voigt
 from ..xrd import phases as _xrd_phases
 from ..xrd import reflections as _xrd_reflections
 from ..xrd.phases import cell_mass_amu
-from ..xrd.reflections import Cell, Reflections
+from ..xrd.reflections import Reflections
+from .crystal import (
+    BUNDLED_STRUCTURES,
+    Lattice,
+    bragg_two_theta_deg,
+    copy_structure,
+    d_from_two_theta_deg,
+    d_spacing_hexagonal_a,
+    lattice_of,
+    load_structure,
+    structure_path,
+    with_lattice,
+    with_occupancy,
+)
 
 __all__ = [
     "BUNDLED_STRUCTURES",
@@ -82,129 +94,6 @@ __all__ = [
     "with_occupancy",
 ]
 
-#: Structures shipped with the package (``xpipe/synth/structures``), by short name.
-BUNDLED_STRUCTURES = {
-    "Na3V2(PO4)3": "Na3V2PO43_R-3c.cif",
-    "NaV2(PO4)3": "NaV2PO43_R-3c.cif",
-    "V2O3": "V2O3_R-3c.cif",
-    # lithium-ion cathodes, anodes, current collectors and impurities (scenario generator)
-    "LiFePO4": "LiFePO4_Pnma.cif",
-    "FePO4": "FePO4_Pnma.cif",
-    "LiMn2O4": "LiMn2O4_Fd-3m.cif",
-    "lambda-MnO2": "MnO2_lambda_Fd-3m.cif",
-    "Co3O4": "Co3O4_Fd-3m.cif",
-    "LiCoO2": "LiCoO2_R-3m.cif",
-    "LiNiO2": "LiNiO2_R-3m.cif",
-    "Li0.5NiO2": "Li0.5NiO2_C2m.cif",
-    "Li0.3NiO2": "Li0.3NiO2_R-3m.cif",
-    "Li2MnO3": "Li2MnO3_C2m.cif",
-    "anatase-TiO2": "TiO2_anatase_I41amd.cif",
-    "rutile-TiO2": "TiO2_rutile_P42mnm.cif",
-    "Al": "Al_Fm-3m.cif",
-    "Cu": "Cu_Fm-3m.cif",
-    "NiO": "NiO_Fm-3m.cif",
-    "LiF": "LiF_Fm-3m.cif",
-    "Li2O": "Li2O_Fm-3m.cif",
-}
-
-
-# --------------------------------------------------------------------------- lattice
-
-
-class Lattice(Cell):
-    """Unit cell of the simulation (a :class:`xpipe.xrd.reflections.Cell`) that can be scaled."""
-
-    def scaled(self, fa: float = 1.0, fc: float = 1.0) -> Lattice:
-        """Return the cell with a and b multiplied by ``fa`` and c by ``fc``."""
-        return Lattice(
-            self.a_a * fa, self.b_a * fa, self.c_a * fc, self.alpha_deg, self.beta_deg,
-            self.gamma_deg,
-        )
-
-
-def lattice_of(structure: gemmi.SmallStructure) -> Lattice:
-    """Cell of a gemmi small structure as a :class:`Lattice`."""
-    c = structure.cell
-    return Lattice(c.a, c.b, c.c, c.alpha, c.beta, c.gamma)
-
-
-def d_spacing_hexagonal_a(h, k, l, a_a: float, c_a: float):
-    """d-spacing of hexagonal axes: ``1/d^2 = 4/3 (h^2 + hk + k^2)/a^2 + l^2/c^2``."""
-    h, k, l = (np.asarray(v, dtype=float) for v in (h, k, l))
-    inv_d2 = 4.0 / 3.0 * (h * h + h * k + k * k) / a_a**2 + l * l / c_a**2
-    return 1.0 / np.sqrt(inv_d2)
-
-
-def bragg_two_theta_deg(d_a, wavelength_a: float):
-    """Bragg angle 2theta in degrees from ``lambda = 2 d sin(theta)``; NaN beyond reach."""
-    d_a = np.asarray(d_a, dtype=float)
-    s = wavelength_a / (2.0 * d_a)
-    with np.errstate(invalid="ignore"):
-        return np.where(s <= 1.0, 2.0 * np.degrees(np.arcsin(np.minimum(s, 1.0))), np.nan)
-
-
-def d_from_two_theta_deg(two_theta_deg, wavelength_a: float):
-    """d-spacing in angstrom at a 2theta angle in degrees."""
-    theta = np.radians(np.asarray(two_theta_deg, dtype=float) / 2.0)
-    return wavelength_a / (2.0 * np.sin(theta))
-
-
-# ------------------------------------------------------------------------ structures
-
-
-def structure_path(name: str) -> Path:
-    """Path of a bundled CIF, by short name (key of :data:`BUNDLED_STRUCTURES`) or file name."""
-    fname = BUNDLED_STRUCTURES.get(name, name)
-    path = Path(str(resources.files("xpipe.synth").joinpath("structures", fname)))
-    if not path.is_file():
-        raise FileNotFoundError(f"no bundled structure {name!r} ({path})")
-    return path
-
-
-def load_structure(path_or_name: str | Path) -> gemmi.SmallStructure:
-    """Read a small-molecule/inorganic CIF with gemmi.
-
-    ``path_or_name`` is a file path or the short name of a bundled structure.
-    The first data block is used; the space group must be resolvable
-    (:func:`xpipe.xrd.reflections.load_structure`).
-    """
-    path = Path(path_or_name)
-    if not path.is_file():
-        path = structure_path(str(path_or_name))
-    return _xrd_reflections.load_structure(path)
-
-
-def copy_structure(
-    structure: gemmi.SmallStructure, lattice: Lattice | None = None
-) -> gemmi.SmallStructure:
-    """Independent copy of a structure, optionally with another cell.
-
-    Fractional coordinates, occupancies and displacement parameters are kept
-    (:func:`xpipe.xrd.reflections.copy_structure`).
-    """
-    return _xrd_reflections.copy_structure(structure, lattice)
-
-
-def with_lattice(structure: gemmi.SmallStructure, lattice: Lattice) -> gemmi.SmallStructure:
-    """Copy of ``structure`` with the cell replaced by ``lattice`` (a, b, c, alpha, beta, gamma)."""
-    return copy_structure(structure, lattice)
-
-
-def with_occupancy(
-    structure: gemmi.SmallStructure, occupancies: dict[str, float]
-) -> gemmi.SmallStructure:
-    """Copy of ``structure`` with the occupancy of the sites named in ``occupancies`` replaced."""
-    new = copy_structure(structure)
-    unknown = set(occupancies) - {s.label for s in new.sites}
-    if unknown:
-        raise KeyError(f"no site labelled {sorted(unknown)}")
-    for site in new.sites:
-        if site.label in occupancies:
-            site.occ = float(occupancies[site.label])
-    new.setup_cell_images()
-    return new
-
-
 # ----------------------------------------------------------------------- reflections
 
 
@@ -222,6 +111,12 @@ class ReflectionList(Reflections):
     multiplicity : (n,) number of equivalent reflections (Friedel mates included).
     f_squared : (n,) |F|^2 in electrons^2 per unit cell (site U_iso and the optional
         overall B included).
+
+    Examples
+    --------
+    >>> refl = reflections(load_structure("Al"), 1.5)
+    >>> np.round(refl.intensity(), 1).tolist()
+    [9619.9, 6373.8]
     """
 
     def intensity(
@@ -259,6 +154,17 @@ def reflections(
     b_iso_a2 : float
         Optional overall Debye-Waller factor B (A^2) applied on top of the site U_iso:
         ``|F|^2 * exp(-B / (2 d^2))``.
+
+    Returns
+    -------
+    ReflectionList
+        Sorted by decreasing d.
+
+    Examples
+    --------
+    >>> refl = reflections(load_structure("Al"), 1.5)
+    >>> refl.hkl.tolist(), np.round(refl.d_a, 4).tolist(), refl.multiplicity.tolist()
+    ([[1, 1, 1], [2, 0, 0]], [2.338, 2.0248], [8, 6])
     """
     refl = _xrd_reflections.structure_reflections(structure, d_min_a, d_max_a, b_iso_a2)
     return ReflectionList(refl.hkl, refl.d_a, refl.multiplicity, refl.f_squared)
@@ -268,7 +174,30 @@ def reflections(
 
 
 def caglioti_fwhm_deg(two_theta_deg, u_deg2: float, v_deg2: float, w_deg2: float):
-    """Caglioti FWHM in degrees: ``sqrt(U tan^2(theta) + V tan(theta) + W)``."""
+    """Caglioti FWHM in degrees: ``sqrt(U tan^2(theta) + V tan(theta) + W)``.
+
+    Parameters
+    ----------
+    two_theta_deg : array_like
+        2theta, degrees.
+    u_deg2, v_deg2, w_deg2 : float
+        Caglioti U, V, W, deg^2.
+
+    Returns
+    -------
+    numpy.ndarray
+        FWHM, degrees.
+
+    Raises
+    ------
+    ValueError
+        When ``FWHM^2`` is not positive somewhere.
+
+    Examples
+    --------
+    >>> np.round(caglioti_fwhm_deg([10.0, 30.0], 0.004, -0.001, 0.0025), 4).tolist()
+    [0.0494, 0.0502]
+    """
     t = np.tan(np.radians(np.asarray(two_theta_deg, dtype=float) / 2.0))
     f2 = u_deg2 * t * t + v_deg2 * t + w_deg2
     if np.any(f2 <= 0):
@@ -278,7 +207,20 @@ def caglioti_fwhm_deg(two_theta_deg, u_deg2: float, v_deg2: float, w_deg2: float
 
 @dataclass(frozen=True)
 class PeakProfile:
-    """Pseudo-Voigt peak shape with Caglioti widths (deg^2) and mixing ``eta`` (0 = Gauss)."""
+    """Pseudo-Voigt peak shape with Caglioti widths (deg^2) and mixing ``eta`` (0 = Gauss).
+
+    Parameters
+    ----------
+    u_deg2, v_deg2, w_deg2 : float
+        Caglioti U, V, W, deg^2.
+    eta : float
+        Lorentzian share of the pseudo-Voigt.
+
+    Examples
+    --------
+    >>> round(float(PeakProfile().fwhm_deg(30.0)), 4)
+    0.0502
+    """
 
     u_deg2: float = 0.004
     v_deg2: float = -0.001
@@ -299,6 +241,28 @@ def lorentz_factor(two_theta_deg, geometry: str = "debye_scherrer_2d"):
     angle on the ring (area detector, solid-angle-corrected integration).
     ``"debye_scherrer_1d"``: ``1 / (sin^2(theta) cos(theta))``, intensity per unit length
     of a line detector or receiving slit (Bragg-Brentano has the same factor).
+
+    Parameters
+    ----------
+    two_theta_deg : array_like
+        2theta, degrees.
+    geometry : str
+        ``"debye_scherrer_2d"`` or ``"debye_scherrer_1d"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The factor, dimensionless.
+
+    Raises
+    ------
+    ValueError
+        For another geometry.
+
+    Examples
+    --------
+    >>> np.round(lorentz_factor([10.0, 30.0]), 3).tolist()
+    [66.074, 7.727]
     """
     names = {"debye_scherrer_2d": "area_detector", "debye_scherrer_1d": "line_detector"}
     if geometry not in names:
@@ -307,18 +271,71 @@ def lorentz_factor(two_theta_deg, geometry: str = "debye_scherrer_2d"):
 
 
 def polarization_factor_unpolarized(two_theta_deg):
-    """``(1 + cos^2(2 theta)) / 2``: unpolarised beam, or any beam averaged over azimuth."""
+    """``(1 + cos^2(2 theta)) / 2``: unpolarised beam, or any beam averaged over azimuth.
+
+    Parameters
+    ----------
+    two_theta_deg : array_like
+        2theta, degrees.
+
+    Returns
+    -------
+    numpy.ndarray
+        The factor, between 0.5 and 1.
+
+    Examples
+    --------
+    >>> np.round(polarization_factor_unpolarized([0.0, 45.0, 90.0]), 3).tolist()
+    [1.0, 0.75, 0.5]
+    """
     c = np.cos(np.radians(np.asarray(two_theta_deg, dtype=float)))
     return 0.5 * (1.0 + c * c)
 
 
 def phase_scale(weight_fraction: float, cell_mass: float, volume_a3: float) -> float:
-    """Rietveld scale ``S = w / (Z M V)`` (arbitrary overall unit) for a weight fraction."""
+    """Rietveld scale ``S = w / (Z M V)`` (arbitrary overall unit) for a weight fraction.
+
+    Parameters
+    ----------
+    weight_fraction : float
+        Weight fraction of the phase.
+    cell_mass : float
+        Cell mass Z M, g/mol.
+    volume_a3 : float
+        Cell volume, A^3.
+
+    Returns
+    -------
+    float
+        The scale.
+
+    Examples
+    --------
+    >>> round(phase_scale(0.5, 100.0, 50.0), 6)
+    0.0001
+    """
     return float(weight_fraction) / (cell_mass * volume_a3)
 
 
 def weight_fractions_from_scales(scales, cell_masses, volumes_a3) -> np.ndarray:
-    """Inverse of :func:`phase_scale` (Hill & Howard): ``w_p = S_p ZMV_p / sum S ZMV``."""
+    """Inverse of :func:`phase_scale` (Hill & Howard): ``w_p = S_p ZMV_p / sum S ZMV``.
+
+    Parameters
+    ----------
+    scales, cell_masses, volumes_a3 : array_like
+        Scales, cell masses Z M (g/mol) and cell volumes (A^3) of the phases.
+
+    Returns
+    -------
+    numpy.ndarray
+        Weight fractions (sum 1).
+
+    Examples
+    --------
+    >>> s = [phase_scale(0.7, 100.0, 50.0), phase_scale(0.3, 400.0, 120.0)]
+    >>> np.round(weight_fractions_from_scales(s, [100.0, 400.0], [50.0, 120.0]), 6).tolist()
+    [0.7, 0.3]
+    """
     zmv = np.asarray(scales, float) * np.asarray(cell_masses, float) * np.asarray(volumes_a3, float)
     return zmv / zmv.sum()
 
@@ -329,6 +346,25 @@ class Phase:
 
     ``structure`` carries the cell and the atoms (use :func:`with_lattice` to change
     the cell); ``weight_fraction`` is the mass fraction in the irradiated sample.
+
+    Parameters
+    ----------
+    name : str
+        Name of the phase.
+    structure : gemmi.SmallStructure
+        Cell and atoms.
+    weight_fraction : float
+        Mass fraction in the irradiated sample.
+    profile : PeakProfile
+        Peak shape.
+    b_iso_a2 : float
+        Overall Debye-Waller B on top of the site U_iso, A^2.
+
+    Examples
+    --------
+    >>> al = Phase("Al", load_structure("Al"), 0.5)
+    >>> round(al.cell_mass, 2), round(al.lattice.volume_a3, 2), len(al.reflections(1.0))
+    (107.93, 66.41, 6)
     """
 
     name: str
@@ -381,6 +417,22 @@ def powder_pattern(
     polarization : bool
         Multiply by the azimuth-averaged polarisation factor (only for 1D patterns;
         keep False when the pattern is projected on a detector that applies it).
+    tail_fwhm : float
+        Reflections are taken this many FWHM beyond the ends of the grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        Intensity at every grid point (integrated intensity per degree 2theta).
+
+    Examples
+    --------
+    The strongest peak of Al at 0.7 A is its (1 1 1) reflection:
+
+    >>> grid = np.arange(10.0, 30.0, 0.01)
+    >>> y = powder_pattern(grid, [Phase("Al", load_structure("Al"), 1.0)], 0.7)
+    >>> round(float(grid[np.argmax(y)]), 2)
+    17.22
     """
     tth = np.asarray(two_theta_deg, dtype=float)
     out = np.zeros_like(tth)
