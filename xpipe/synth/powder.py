@@ -3,8 +3,8 @@
 Everything here is plain functions on arrays and a few small dataclasses, so that
 the same code serves the demo-data generator, the tests and (later) the fitting
 code. The bundled structures and cells are in :mod:`xpipe.synth.crystal` (their names
-are importable from here too). Angles carry their unit in the name (``two_theta_deg``), lengths are in
-angstrom (``d_a``, ``wavelength_a``), displacement parameters in A^2.
+are importable from here too). Angles carry their unit in the name (``two_theta_deg``),
+lengths are in angstrom (``d_a``, ``wavelength_a``), displacement parameters in A^2.
 
 Physics conventions
 -------------------
