@@ -167,59 +167,69 @@ class _Bad(Exception):
 def _convert(tp: Any, value: Any, key: str, line: int | None, meta: dict, ctx: Context) -> Any:
     """Convert one value to ``tp``; raise :class:`_Bad` with "expected ..., found ..."."""
     if _is_union(tp):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            # a key written with nothing under it ("peaks:") means the section with its
-            # defaults, where every key of the section has one; otherwise it is left out
-            sections = [a for a in args if _is_section(a)]
-            if len(sections) == 1 and all(
-                    f.default is not _MISSING or f.default_factory is not _MISSING
-                    for f in dataclasses.fields(sections[0])):
-                return build(sections[0], LineDict(), key, line, ctx)
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(arg, value, key, line, meta, ctx)
-            except _Bad as exc:
-                errors.append(exc.message)
-        if len(errors) == 1:
-            raise _Bad(errors[0])
-        raise _Bad(f"expected {describe(tp)}, found {_found(value)}")
-
+        return _convert_union(tp, value, key, line, meta, ctx)
     if _is_section(tp):
-        if value is None:
-            value = LineDict()
-        return build(tp, value, key, line, ctx)
-
+        return build(tp, LineDict() if value is None else value, key, line, ctx)
     if _origin(tp) is Literal:
-        choices = typing.get_args(tp)
-        if value in choices and type(value) is type(choices[0]):
-            return value
-        hint = ""
-        if isinstance(value, str):
-            close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise _Bad(f"expected {describe(tp)}, found {_found(value)}{hint}")
-
+        return _convert_literal(tp, value)
     if _origin(tp) in (list, tuple):
-        if not isinstance(value, list):
-            raise _Bad(f"expected {describe(tp)}, found {_found(value)}")
-        (inner,) = set(typing.get_args(tp)) - {Ellipsis} or {Any}
-        n = meta.get("length")
-        if n is not None and len(value) != n:
-            raise _Bad(f"expected a list of exactly {n} {describe(inner)} values, found {len(value)}")
-        item_meta = {k: v for k, v in meta.items() if k not in ("length", "increasing")}
-        out = []
-        for i, item in enumerate(value):
-            item_line = value.item_lines[i] if isinstance(value, LineList) else line
-            out.append(_convert(inner, item, f"{key}[{i}]", item_line, item_meta, ctx))
-        if meta.get("increasing") and any(b <= a for a, b in zip(out, out[1:])):
-            raise _Bad(f"expected increasing values (low, high), found {list(value)}")
-        return tuple(out) if _origin(tp) is tuple else out
+        return _convert_list(tp, value, key, line, meta, ctx)
+    return _convert_scalar(tp, value, key, meta, ctx)
 
+
+def _convert_union(tp: Any, value: Any, key: str, line: int | None, meta: dict, ctx: Context) -> Any:
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        # a key written with nothing under it ("peaks:") means the section with its
+        # defaults, where every key of the section has one; otherwise it is left out
+        sections = [a for a in args if _is_section(a)]
+        if len(sections) == 1 and all(
+                f.default is not _MISSING or f.default_factory is not _MISSING
+                for f in dataclasses.fields(sections[0])):
+            return build(sections[0], LineDict(), key, line, ctx)
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _convert(arg, value, key, line, meta, ctx)
+        except _Bad as exc:
+            errors.append(exc.message)
+    if len(errors) == 1:
+        raise _Bad(errors[0])
+    raise _Bad(f"expected {describe(tp)}, found {_found(value)}")
+
+
+def _convert_literal(tp: Any, value: Any) -> Any:
+    choices = typing.get_args(tp)
+    if value in choices and type(value) is type(choices[0]):
+        return value
+    hint = ""
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise _Bad(f"expected {describe(tp)}, found {_found(value)}{hint}")
+
+
+def _convert_list(tp: Any, value: Any, key: str, line: int | None, meta: dict, ctx: Context) -> Any:
+    if not isinstance(value, list):
+        raise _Bad(f"expected {describe(tp)}, found {_found(value)}")
+    (inner,) = set(typing.get_args(tp)) - {Ellipsis} or {Any}
+    n = meta.get("length")
+    if n is not None and len(value) != n:
+        raise _Bad(f"expected a list of exactly {n} {describe(inner)} values, found {len(value)}")
+    item_meta = {k: v for k, v in meta.items() if k not in ("length", "increasing")}
+    out = []
+    for i, item in enumerate(value):
+        item_line = value.item_lines[i] if isinstance(value, LineList) else line
+        out.append(_convert(inner, item, f"{key}[{i}]", item_line, item_meta, ctx))
+    if meta.get("increasing") and any(b <= a for a, b in zip(out, out[1:])):
+        raise _Bad(f"expected increasing values (low, high), found {list(value)}")
+    return tuple(out) if _origin(tp) is tuple else out
+
+
+def _convert_scalar(tp: Any, value: Any, key: str, meta: dict, ctx: Context) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value

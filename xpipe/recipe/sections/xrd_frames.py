@@ -270,38 +270,52 @@ class IntegrateConfig:
         if (self.poni is None) == (self.geometry is None):
             yield "poni", "give exactly one of 'poni' (a .poni file) or 'geometry' (inline)"
             return
+        if not (yield from self._check_method()):
+            return
+        if self.delta_dummy is not None and self.dummy is None:
+            yield "delta_dummy", "'delta_dummy' needs 'dummy'"
+        ai = yield from self._check_geometry()
+        if ai is None:
+            return
+        if not ai.wavelength:
+            yield "wavelength_a", "the geometry has no wavelength; set 'wavelength_a'"
+        yield from self._check_images(tuple(ai.detector.shape) if ai.detector.shape is not None else None)
+
+    def _check_method(self):
+        """Problems of ``method`` (and its OpenCL device); returns False when it is unusable."""
         parts = self.method.split("/")
         if len(parts) != 3 or parts[0] not in _SPLITS or parts[1] not in _ALGOS or parts[2] not in _IMPLS:
             yield "method", (
                 f"expected 'split/algorithm/implementation' with split in {_SPLITS}, algorithm in "
                 f"{_ALGOS}, implementation in {_IMPLS}; found '{self.method}'"
             )
-            return
-        if parts[2] == "opencl":
-            try:
-                parse_opencl_device(self.opencl_device)
-            except ValueError as exc:
-                yield "opencl_device", str(exc)
-            else:
-                if not self.opencl_fallback:
-                    for dim in (1, 2) if self.cake else (1,):
-                        found, reason = _ocl.select_opencl(dim, parts[0], parts[1], self.opencl_device)
-                        if found is None:
-                            if dim == 2:
-                                reason += " (needed for the caked images of 'cake: true')"
-                            yield "method", opencl_unavailable_message(
-                                self.method, reason, "xrd.integrate.opencl_fallback"
-                            )
-                            break
-        if self.delta_dummy is not None and self.dummy is None:
-            yield "delta_dummy", "'delta_dummy' needs 'dummy'"
+            return False
+        if parts[2] != "opencl":
+            return True
+        try:
+            parse_opencl_device(self.opencl_device)
+        except ValueError as exc:
+            yield "opencl_device", str(exc)
+            return True
+        if not self.opencl_fallback:
+            for dim in (1, 2) if self.cake else (1,):
+                found, reason = _ocl.select_opencl(dim, parts[0], parts[1], self.opencl_device)
+                if found is None:
+                    if dim == 2:
+                        reason += " (needed for the caked images of 'cake: true')"
+                    yield "method", opencl_unavailable_message(self.method, reason, "xrd.integrate.opencl_fallback")
+                    break
+        return True
+
+    def _check_geometry(self):
+        """Problems of the PONI file or inline geometry; returns the integrator, or None."""
         header = None
         if self.poni is not None:
             try:
                 header = read_poni_header(self.poni)
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 yield "poni", f"cannot read '{self.poni}' as a PONI file: {exc}"
-                return
+                return None
             if header.detector is None and header.version >= 2:
                 yield "poni", (
                     f"'{self.poni}' names no detector (no 'Detector:' line), so its pixel sizes are "
@@ -309,31 +323,16 @@ class IntegrateConfig:
                     f"'Detector: Detector' with 'Detector_config: {_PIXEL_EXAMPLE}', or give "
                     f"xrd.integrate.geometry instead"
                 )
-                return
+                return None
         try:
             ai = build_ai(self)
         except Exception as exc:
             yield ("poni" if self.poni else "geometry"), f"cannot build the geometry: {exc}"
-            return
+            return None
         missing = [k for k in ("pixel1", "pixel2") if not _positive(getattr(ai.detector, k, None))]
         if missing:
-            if self.poni is not None:
-                if header.version >= 2:
-                    what = f"{' and '.join(missing)} null or missing in its Detector_config"
-                else:
-                    what = f"no {' and '.join('PixelSize' + k[-1] for k in missing)} line"
-                yield "poni", (
-                    f"'{self.poni}' gives no pixel size ({what}; detector "
-                    f"'{header.detector or 'none named'}'), so no pixel can be placed; give the pixel "
-                    f"sizes in metres, e.g. 'Detector_config: {_PIXEL_EXAMPLE}', or name the pyFAI "
-                    f"detector (e.g. 'Detector: Pilatus300k'), or give xrd.integrate.geometry instead"
-                )
-            else:
-                yield "geometry.detector", (
-                    f"pyFAI's detector '{self.geometry.detector}' has no pixel size; name a detector "
-                    f"model, e.g. 'Pilatus1M', 'Eiger2_4M', or use a .poni file that gives the pixel sizes"
-                )
-            return
+            yield self._no_pixel_size(header, missing)
+            return None
         if self.poni is not None and self.orientation is None and not header.states_orientation:
             why = (f"PONI version {header.version:g}; orientation arrives with version 2.1"
                    if header.version < 2.1 else "no 'orientation' in its Detector_config")
@@ -344,9 +343,27 @@ class IntegrateConfig:
                 "default and silence this warning",
                 self.poni, why,
             )
-        if not ai.wavelength:
-            yield "wavelength_a", "the geometry has no wavelength; set 'wavelength_a'"
-        shape = tuple(ai.detector.shape) if ai.detector.shape is not None else None
+        return ai
+
+    def _no_pixel_size(self, header, missing: list[str]) -> tuple[str, str]:
+        if self.poni is None:
+            return "geometry.detector", (
+                f"pyFAI's detector '{self.geometry.detector}' has no pixel size; name a detector "
+                f"model, e.g. 'Pilatus1M', 'Eiger2_4M', or use a .poni file that gives the pixel sizes"
+            )
+        if header.version >= 2:
+            what = f"{' and '.join(missing)} null or missing in its Detector_config"
+        else:
+            what = f"no {' and '.join('PixelSize' + k[-1] for k in missing)} line"
+        return "poni", (
+            f"'{self.poni}' gives no pixel size ({what}; detector "
+            f"'{header.detector or 'none named'}'), so no pixel can be placed; give the pixel "
+            f"sizes in metres, e.g. 'Detector_config: {_PIXEL_EXAMPLE}', or name the pyFAI "
+            f"detector (e.g. 'Detector: Pilatus300k'), or give xrd.integrate.geometry instead"
+        )
+
+    def _check_images(self, shape: tuple[int, ...] | None):
+        """Problems of the mask, dark and flat images (readable, detector shape, finite)."""
         for key in ("mask", "dark", "flat"):
             path = getattr(self, key)
             if path is None:
