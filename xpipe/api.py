@@ -10,7 +10,7 @@ Examples
 >>> recipe = pathlib.Path(xpipe.__file__).parents[1] / "recipes" / "nvp_xps.yaml"
 >>> loaded = xpipe.load_recipe(recipe)
 >>> loaded.recipe.version, [s.name for s in loaded.recipe.xps][:1]
-(1, ['v2p'])
+(1, ['V2p_O1s'])
 """
 
 from __future__ import annotations
