@@ -40,6 +40,31 @@ RESULTS_NAME = "results.h5"
 
 @dataclass
 class RunReport:
+    """What a run did: where it wrote, what was done and what failed.
+
+    Attributes
+    ----------
+    outdir : Path
+        The output folder.
+    results : Path or None
+        ``results.h5``; None for a dry run.
+    done : int
+        Items (frames, spectra) processed or taken from checkpoints.
+    failed : list of (str, str)
+        Every failed item: its key and the reason.
+    files : list of Path
+        Tables, figures and summaries written beside ``results.h5``.
+    engine_builds : int
+        Integration engines pyFAI built (one per worker process when all goes well).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> report = RunReport(outdir=Path("out"), results=None, failed=[("f_0001.cbf", "truncated")])
+    >>> report.exit_code
+    1
+    """
+
     outdir: Path
     results: Path | None
     done: int = 0
@@ -49,6 +74,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
+        """0 when every item was done, 1 when some failed (as the command line returns)."""
         return 1 if self.failed else 0
 
 
@@ -87,6 +113,16 @@ def _plan_executor(cfg, workers, scheduler, dask_local) -> str:
 
 
 def output_dir(loaded: LoadedRecipe, override: str | Path | None) -> Path:
+    """The output folder of a run: ``override`` if given, else the recipe's ``output`` key,
+    relative to the recipe's folder; always absolute.
+
+    Examples
+    --------
+    >>> import pathlib, xpipe
+    >>> loaded = xpipe.load_recipe(pathlib.Path(xpipe.__file__).parents[1] / "recipes" / "nvp_xps.yaml")
+    >>> output_dir(loaded, None).parts[-2:]
+    ('results', 'nvp_xps')
+    """
     if override is not None:
         return Path(override).expanduser().resolve()
     out = Path(loaded.recipe.output).expanduser()
@@ -261,30 +297,9 @@ def assemble(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], hashes: di
     results = outdir / RESULTS_NAME
     inputs: list[tuple[str, str | None]] = []
     with atomic_h5(results) as h5:
-        h5.attrs["NX_class"] = "NXroot"
-        h5.attrs["creator"] = f"xpipe {versions()['xpipe']}"
-        h5.attrs["file_time"] = now_iso()
-        h5.attrs["default"] = "entry"
-        for name, value in (root_attrs or {}).items():
-            h5.attrs[name] = value
-        entry = nx_group(h5, "entry", "NXentry")
-        entry.create_dataset("title", data=recipe.name)
-        if recipe.description:
-            entry.create_dataset("description", data=recipe.description)
+        entry = _new_entry(h5, recipe, root_attrs)
         for st in stages:
-            summary = None
-            whole = not st.keys() and st.caches_state
-            digest = hashes.get(st.name)
-            if whole and digest is not None:
-                summary = stage_cache.replay(work, st, entry, digest)
-                if summary is not None:
-                    log.info("%s: inputs and settings unchanged, reusing the cached %s", st.name, st.label)
-                    runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": 0, "cached": True})
-            if summary is None:
-                before = stage_cache.Snapshot(entry) if whole and digest is not None else None
-                summary = st.write(entry, CheckpointStore(work / st.name))
-                if before is not None:
-                    stage_cache.store(work, st, entry, before, digest, summary)
+            summary = _write_stage(st, entry, work, hashes.get(st.name), runs, started)
             report.done += summary.done
             report.failed.extend(summary.failed)
             report.engine_builds += summary.engine_builds
@@ -301,3 +316,35 @@ def assemble(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], hashes: di
         report.files.extend(st.after(results, outdir))
     report.files.extend(write_summary(results, report, outdir))
     return report
+
+
+def _new_entry(h5, recipe, root_attrs: dict[str, str] | None):
+    """The NXroot attributes and ``/entry`` with the recipe's title and description."""
+    h5.attrs["NX_class"] = "NXroot"
+    h5.attrs["creator"] = f"xpipe {versions()['xpipe']}"
+    h5.attrs["file_time"] = now_iso()
+    h5.attrs["default"] = "entry"
+    for name, value in (root_attrs or {}).items():
+        h5.attrs[name] = value
+    entry = nx_group(h5, "entry", "NXentry")
+    entry.create_dataset("title", data=recipe.name)
+    if recipe.description:
+        entry.create_dataset("description", data=recipe.description)
+    return entry
+
+
+def _write_stage(st: Stage, entry, work: Path, digest: str | None, runs: list[dict], started: str):
+    """One stage's part of the results: replayed from the cache when a whole-results stage's
+    inputs and settings are unchanged, else written (and cached)."""
+    whole = not st.keys() and st.caches_state
+    if whole and digest is not None:
+        summary = stage_cache.replay(work, st, entry, digest)
+        if summary is not None:
+            log.info("%s: inputs and settings unchanged, reusing the cached %s", st.name, st.label)
+            runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": 0, "cached": True})
+            return summary
+    before = stage_cache.Snapshot(entry) if whole and digest is not None else None
+    summary = st.write(entry, CheckpointStore(work / st.name))
+    if before is not None:
+        stage_cache.store(work, st, entry, before, digest, summary)
+    return summary
