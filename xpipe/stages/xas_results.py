@@ -1,0 +1,249 @@
+"""The XAS stage's output: ``/entry/xas/<series>`` and ``/entry/exafs/<series>``, CSV tables, the
+Athena project and the figures of every series."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..recipe.sections.xas import State, XasSeriesConfig, state_time, state_voltage
+from ..store import nx_group, set_attrs, write_record, write_strings
+from ..xas.readers import write_athena
+from ..xas.series import SpectrumResult, XanesSettings
+from .output import csv_value, float_or_nan
+from .xas_figures import plot_exafs, plot_valence, plot_xanes
+
+log = logging.getLogger("xpipe")
+
+#: largest series for which ``athena: auto`` writes the Athena project
+ATHENA_AUTO_MAX = 200
+
+
+@dataclass
+class SeriesOutcome:
+    """One XAS series once every spectrum is done: its settings, states, results and analysis."""
+
+    cfg: XasSeriesConfig
+    settings: XanesSettings
+    states: list[State]
+    results: dict[str, SpectrumResult]
+    valence: object | None = None
+    shells: object | None = None
+    shell_labels: list[str] | None = None
+    messages: list[str] | None = None
+
+
+def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
+    """``/entry/xas/<series>``: spectra on a common grid, edges, pre-edge, valence, settings."""
+    cfg, s = o.cfg, o.settings
+    g = nx_group(root, cfg.name, "NXcollection")
+    set_attrs(g, element=cfg.element, edge=cfg.edge, tabulated_edge_ev=s.edge_ev)
+    ordered = [st for st in o.states if st.key in o.results]
+    spectra = [st for st in ordered if not st.is_standard]
+    stds = [st for st in ordered if st.is_standard]
+    for group_name, sts in (("spectra", spectra), ("standards", stds)):
+        if not sts:
+            continue
+        sg = nx_group(g, group_name, "NXdata")
+        res = [o.results[st.key] for st in sts]
+        grid = res[0].energy_ev
+        norm = np.stack([np.interp(grid, r.energy_ev, r.norm, left=np.nan, right=np.nan) for r in res])
+        set_attrs(sg, signal="norm", axes=[".", "energy_ev"])
+        sg.create_dataset("energy_ev", data=grid).attrs["units"] = "eV"
+        sg.create_dataset("norm", data=norm, compression="gzip").attrs["long_name"] = "normalised mu [spectrum, energy]"
+        write_strings(sg, "label", [r.label for r in res])
+        write_strings(sg, "source", [";".join(r.sources) for r in res])
+        for k in ("edge_energy_ev", "edge_energy_err_ev", "e0_ev", "edge_step", "noise", "pre_edge_centroid_ev",
+                  "pre_edge_centroid_err_ev", "pre_edge_area", "pre_edge_area_err", "pre_edge_height"):
+            d = sg.create_dataset(k, data=np.array([getattr(r, k) for r in res]))
+            if k.endswith("_ev"):
+                d.attrs["units"] = "eV"
+        sg.create_dataset("calibration_shift_ev", data=np.array([r.shift_ev for r in res])).attrs["units"] = "eV"
+        sg.create_dataset("calibrated", data=np.array([any(c is not None for c in r.calibrations) for r in res]))
+        sg.create_dataset("time_s", data=np.array([float_or_nan(state_time(st, o.results[st.key])) for st in sts])).attrs["units"] = "s"
+        sg.create_dataset("voltage_v", data=np.array([float_or_nan(state_voltage(st, o.results[st.key])) for st in sts])).attrs["units"] = "V"
+        write_strings(sg, "flags", ["; ".join(r.flags) for r in res])
+        if group_name == "standards":
+            sg.create_dataset("declared_valence", data=np.array([st.valence for st in sts]))
+    v = o.valence
+    if v is not None and spectra:
+        sg = g["spectra"]
+        sg.create_dataset("valence", data=v.valence)
+        sg.create_dataset("valence_err", data=v.valence_err)
+        set_attrs(sg["valence"], method=v.method)
+        if v.calibration is not None:
+            sg.create_dataset("calibration_valence", data=v.calibration_valence)
+            sg.create_dataset("calibration_valence_err", data=v.calibration_valence_err)
+            sg.create_dataset("calibration_extrapolated", data=v.extrapolated)
+            write_record(nx_group(g, "calibration", "NXcollection"), v.calibration.describe())
+        if v.lcf is not None:
+            lg = nx_group(g, "lcf", "NXcollection")
+            names = next((f.names for f in v.lcf if f is not None), [])
+            write_strings(lg, "components", names)
+            nan = np.full(len(names), np.nan)
+            lg.create_dataset("weights", data=np.stack([f.weights if f else nan for f in v.lcf]))
+            lg.create_dataset("weights_err", data=np.stack([f.weights_err if f else nan for f in v.lcf]))
+            lg.create_dataset("valence", data=np.array([f.valence if f else np.nan for f in v.lcf]))
+            lg.create_dataset("valence_err", data=np.array([f.valence_err if f else np.nan for f in v.lcf]))
+            lg.create_dataset("r_factor", data=np.array([f.r_factor if f else np.nan for f in v.lcf]))
+            lg.create_dataset("reduced_chi_square", data=np.array([f.reduced_chi_square if f else np.nan for f in v.lcf]))
+            lg.create_dataset("window_ev", data=np.array(next((f.window_ev for f in v.lcf if f), (np.nan, np.nan))))
+        if v.pca is not None:
+            pg = nx_group(g, "pca", "NXcollection")
+            pg.create_dataset("eigenvalues", data=v.pca.eigenvalues)
+            pg.create_dataset("explained_variance", data=v.pca.explained_variance)
+            pg.create_dataset("ind", data=v.pca.ind).attrs["long_name"] = "Malinowski indicator function, n = 1, 2, ..."
+            pg.create_dataset("n_components", data=v.pca.n_components)
+            pg.create_dataset("window_ev", data=np.array(v.pca.window_ev))
+    st_g = nx_group(g, "settings", "NXcollection")
+    write_record(st_g, _jsonable(s.as_dict()))
+    st_g.create_dataset("settings_json", data=json.dumps(_jsonable(s.as_dict())))
+    mine = {k: r for k, r in failures.items() if k.startswith(cfg.name + "/")}
+    fg = nx_group(g, "failed", "NXcollection")
+    write_strings(fg, "key", list(mine))
+    write_strings(fg, "reason", list(mine.values()))
+    write_strings(g, "messages", list(o.messages or []))
+
+
+def _jsonable(d):
+    if isinstance(d, dict):
+        return {k: _jsonable(v) for k, v in d.items() if v is not None}
+    if isinstance(d, tuple):
+        return list(d)
+    return d
+
+
+def write_exafs(root, o: SeriesOutcome) -> None:
+    """``/entry/exafs/<series>``: chi(k), |chi(R)| of every spectrum, and the shell fit."""
+    g = nx_group(root, o.cfg.name, "NXcollection")
+    spectra = [st for st in o.states if st.key in o.results and not st.is_standard and o.results[st.key].k is not None]
+    res = [o.results[st.key] for st in spectra]
+    if res:
+        k = res[0].k
+        g.create_dataset("k", data=k).attrs["units"] = "1/angstrom"
+        g.create_dataset("chi", data=np.stack([np.interp(k, r.k, r.chi) for r in res]))
+        g.create_dataset("r", data=res[0].r_a).attrs["units"] = "angstrom"
+        g.create_dataset("chir_mag", data=np.stack([np.interp(res[0].r_a, r.r_a, r.chir_mag) for r in res]))
+        write_strings(g, "label", [r.label for r in res])
+    fit = o.shells
+    if fit is None:
+        return
+    fg = nx_group(g, "fit", "NXcollection")
+    rows = shell_rows(o)
+    for col in ("spectrum", "path", "label"):
+        write_strings(fg, col, [str(r[col]) for r in rows])
+    for col in ("reff_a", "r_a", "r_err_a", "n", "n_err", "sigma2_a2", "sigma2_err_a2", "de0_ev", "de0_err_ev", "s02", "s02_err"):
+        fg.create_dataset(col, data=np.array([float_or_nan(r[col]) for r in rows]))
+    for col in ("r_factor", "chi_square", "reduced_chi_square", "n_independent", "n_variables"):
+        fg.create_dataset(col, data=float(getattr(fit, col)))
+    curves = fit.curves
+    for i, c in enumerate(curves):
+        cg = nx_group(fg, f"curve_{i}", "NXcollection")
+        for name, val in (c.items() if isinstance(c, dict) else vars(c).items()):
+            if isinstance(val, np.ndarray):
+                cg.create_dataset(name, data=val)
+            elif isinstance(val, str):
+                cg.create_dataset(name, data=val)
+    fg.create_dataset("settings_json", data=json.dumps(_jsonable(fit.settings), default=str))
+
+
+def shell_rows(o: SeriesOutcome) -> list[dict]:
+    rows = []
+    for sh in o.shells.shells:
+        d = sh if isinstance(sh, dict) else vars(sh)
+        spec = d.get("spectrum", 0)
+        rows.append({
+            "spectrum": o.shell_labels[spec] if isinstance(spec, int) and spec < len(o.shell_labels) else spec,
+            "path": d.get("path_index", d.get("path", "")), "label": d.get("label", ""),
+            **{c: d.get(c) for c in ("reff_a", "r_a", "r_err_a", "n", "n_err", "sigma2_a2", "sigma2_err_a2",
+                                      "de0_ev", "de0_err_ev", "s02", "s02_err")}})
+    return rows
+
+
+def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
+    """``xas_<series>.csv`` (one row per spectrum and standard) and ``exafs_<series>.csv``."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    files = []
+    path = outdir / f"xas_{o.cfg.name}.csv"
+    spectra = [st for st in o.states if st.key in o.results and not st.is_standard]
+    v = o.valence
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["label", "kind", "declared_valence", "voltage_v", "time_s", "calibration_shift_ev", "e0_ev", "edge_step",
+                    "edge_energy_ev", "edge_energy_err_ev", "pre_edge_centroid_ev", "pre_edge_centroid_err_ev",
+                    "pre_edge_area", "pre_edge_area_err", "valence", "valence_err", "lcf_valence", "lcf_valence_err",
+                    "lcf_r_factor", "flags", "source"])
+        for st in o.states:
+            r = o.results.get(st.key)
+            if r is None:
+                continue
+            val = ve = lv = lve = lr = None
+            if not st.is_standard and v is not None:
+                i = spectra.index(st)
+                val, ve = float(v.valence[i]), float(v.valence_err[i])
+                if v.lcf is not None and v.lcf[i] is not None:
+                    lv, lve, lr = v.lcf[i].valence, v.lcf[i].valence_err, v.lcf[i].r_factor
+            w.writerow([r.label, "standard" if st.is_standard else "spectrum", csv_value(st.valence), csv_value(state_voltage(st, r)),
+                        csv_value(state_time(st, r)), csv_value(r.shift_ev), csv_value(r.e0_ev),
+                        csv_value(r.edge_step), csv_value(r.edge_energy_ev), csv_value(r.edge_energy_err_ev),
+                        csv_value(r.pre_edge_centroid_ev), csv_value(r.pre_edge_centroid_err_ev), csv_value(r.pre_edge_area),
+                        csv_value(r.pre_edge_area_err), csv_value(val), csv_value(ve), csv_value(lv), csv_value(lve), csv_value(lr),
+                        "; ".join(r.flags), ";".join(r.sources)])
+    files.append(path)
+    if o.shells is not None:
+        path = outdir / f"exafs_{o.cfg.name}.csv"
+        rows = shell_rows(o)
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            cols = list(rows[0].keys()) if rows else []
+            w.writerow(cols + ["r_factor"])
+            for r in rows:
+                w.writerow([csv_value(r[c]) for c in cols] + [csv_value(float(o.shells.r_factor))])
+        files.append(path)
+    return files
+
+
+def write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
+    """The processed spectra and standards as an Athena project (calibrated energies, the
+    series' normalisation parameters), for Athena or Larix."""
+    items = []
+    n = o.settings.norm
+    for st in o.states:
+        r = o.results.get(st.key)
+        if r is None:
+            continue
+        items.append((r.label, r.energy_ev, r.mu, {"e0": r.e0_ev, "pre1": n.pre1_ev, "pre2": n.pre2_ev, "norm1": n.norm1_ev,
+                                                   "norm2": n.norm2_ev, "nnorm": n.nnorm, "nvict": n.nvict,
+                                                   "element": o.settings.element, "edge": o.settings.edge}))
+    if not items:
+        return None
+    return write_athena(path, items)
+
+
+def write_outputs(outcomes: list[SeriesOutcome], outdir: Path) -> list[Path]:
+    """Tables, figures and Athena projects of every series, beside results.h5."""
+    files: list[Path] = []
+    for o in outcomes:
+        if not o.results:
+            continue
+        files.extend(write_tables(o, outdir))
+        figs = outdir / "figures"
+        files.append(plot_xanes(o, figs / f"xanes_{o.cfg.name}.png"))
+        for f in (plot_valence(o, figs / f"valence_{o.cfg.name}.png"),
+                  plot_exafs(o, figs / f"exafs_{o.cfg.name}.png") if o.cfg.exafs is not None else None):
+            if f is not None:
+                files.append(f)
+        n_groups = len(o.results)
+        if o.cfg.athena == "always" or (o.cfg.athena == "auto" and n_groups <= ATHENA_AUTO_MAX):
+            try:
+                p = write_athena_project(o, outdir / f"xas_{o.cfg.name}.prj")
+                if p is not None:
+                    files.append(p)
+            except Exception as exc:  # the project file is a convenience; never lose the run for it
+                log.warning("xas %s: Athena project not written: %s", o.cfg.name, exc)
+    return files
