@@ -29,7 +29,30 @@ from . import __version__
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that the file is either old, or new and complete."""
+    """Write ``data`` to ``path`` so that the file is either old, or new and complete.
+
+    The bytes go to a temporary file beside ``path``, are flushed to disk and renamed over
+    ``path``; the folder is synced so that the rename survives a power cut.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write (its folder must exist).
+    data : bytes
+        The whole new content.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "manifest.json"
+    >>> atomic_write_bytes(path, b'{"stage": "integrate"}')
+    >>> path.read_bytes(), [p.name for p in path.parent.iterdir()]
+    (b'{"stage": "integrate"}', ['manifest.json'])
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as fh:
@@ -54,7 +77,27 @@ def _fsync_dir(folder: Path) -> None:
 
 
 class CheckpointStore:
-    """Chunk results of one stage, on disk, in the order they were finished."""
+    """Chunk results of one stage, on disk, in the order they were finished.
+
+    Parameters
+    ----------
+    folder : Path
+        The stage's checkpoint folder, ``OUTDIR/.xpipe/<stage>``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = CheckpointStore(Path(tempfile.mkdtemp()) / "integrate")
+    >>> store.reset({"stage": "integrate", "items": 3})
+    >>> keys = ["f_0.cbf", "f_1.cbf", "f_2.cbf"]
+    >>> store.save(store.next_sequence(), keys, {
+    ...     "arrays": {"intensity": np.ones((2, 4))},
+    ...     "meta": [{"index": 0}, {"index": 2}], "failures": [(1, "truncated file")]})
+    >>> sorted(store.done_keys()), store.next_sequence(), store.manifest()["items"]
+    (['f_0.cbf', 'f_2.cbf'], 1, 3)
+    >>> [(info["failures"], arrays["intensity"].shape) for info, arrays in store.iter_chunks()]
+    [([['f_1.cbf', 'truncated file']], (2, 4))]
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -119,14 +162,49 @@ class CheckpointStore:
 
 
 class FolderBusy(Exception):
-    """Another xpipe process is writing to the output folder."""
+    """Another xpipe process is writing to the output folder.
+
+    Parameters
+    ----------
+    message : str
+        Who holds the folder and what to do about it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> work = Path(tempfile.mkdtemp()) / ".xpipe"
+    >>> with WriterLock(work, "xpipe run nvp.yaml"):
+    ...     try:
+    ...         WriterLock(work, "xpipe watch nvp.yaml").__enter__()
+    ...     except FolderBusy as exc:
+    ...         print(str(exc).split(" (process")[0])
+    xpipe run nvp.yaml
+    """
 
 
 class WriterLock:
     """One writer per output folder: ``OUTDIR/.xpipe/writer.lock``, held (``flock``) by the
     ``xpipe run`` or ``xpipe watch`` writing there. Two writers would reset or interleave each
     other's checkpoints; the operating system releases the lock when its process ends, even by
-    ``kill -9``, so a stale lock never blocks a resume. No lock where ``fcntl`` is missing."""
+    ``kill -9``, so a stale lock never blocks a resume. No lock where ``fcntl`` is missing.
+
+    Parameters
+    ----------
+    work : Path
+        The output folder's ``.xpipe`` folder (created when missing).
+    holder : str
+        Who writes (e.g. ``xpipe run recipe.yaml``), shown to a second writer refused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> work = Path(tempfile.mkdtemp()) / ".xpipe"
+    >>> with WriterLock(work, "xpipe run nvp.yaml") as lock:
+    ...     lock.path.read_text().split(" (process")[0]
+    'xpipe run nvp.yaml'
+    >>> with WriterLock(work, "xpipe watch nvp.yaml"):  # free again once the first one ended
+    ...     pass
+    """
 
     def __init__(self, work: Path, holder: str) -> None:
         self.path = work / "writer.lock"
@@ -162,6 +240,28 @@ class WriterLock:
 
 
 def set_attrs(obj, **attrs) -> None:
+    """Set HDF5 attributes on ``obj``, leaving out those whose value is None.
+
+    Parameters
+    ----------
+    obj : h5py.Group or h5py.Dataset
+        Where the attributes go.
+    **attrs
+        Name and value of each attribute (None: not written).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import h5py
+    >>> h5 = h5py.File("attrs.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> ds = h5.create_dataset("radial", data=[10.0, 10.5])
+    >>> set_attrs(ds, units="deg", long_name="two_theta_deg", pyfai_unit=None)
+    >>> sorted(ds.attrs)
+    ['long_name', 'units']
+    """
     for k, v in attrs.items():
         if v is None:
             continue
@@ -169,6 +269,32 @@ def set_attrs(obj, **attrs) -> None:
 
 
 def nx_group(parent, name: str, nx_class: str, **attrs):
+    """A NeXus group: created when missing, tagged with its ``NX_class`` and attributes.
+
+    Parameters
+    ----------
+    parent : h5py.Group
+        Where the group lives.
+    name : str
+        Its name.
+    nx_class : str
+        NeXus base class (``NXentry``, ``NXdata``, ``NXcollection``, ...).
+    **attrs
+        More attributes (None values left out), e.g. ``signal`` or ``default``.
+
+    Returns
+    -------
+    h5py.Group
+        The group.
+
+    Examples
+    --------
+    >>> import h5py
+    >>> h5 = h5py.File("nx.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> data = nx_group(h5, "integrated", "NXdata", signal="intensity")
+    >>> dict(data.attrs)
+    {'NX_class': 'NXdata', 'signal': 'intensity'}
+    """
     grp = parent.require_group(name)
     grp.attrs["NX_class"] = nx_class
     set_attrs(grp, **attrs)
@@ -176,6 +302,32 @@ def nx_group(parent, name: str, nx_class: str, **attrs):
 
 
 def write_strings(group, name: str, values: list[str], **attrs):
+    """A dataset of variable-length UTF-8 strings.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        Where the dataset goes.
+    name : str
+        Its name.
+    values : list of str
+        The strings.
+    **attrs
+        Attributes of the dataset (None values left out).
+
+    Returns
+    -------
+    h5py.Dataset
+        The dataset (h5py reads its items back as bytes).
+
+    Examples
+    --------
+    >>> import h5py
+    >>> h5 = h5py.File("s.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> ds = write_strings(h5, "source_file", ["f_0001.cbf", "f_0002.cbf"], long_name="frame")
+    >>> ds[()].tolist(), ds.attrs["long_name"]
+    ([b'f_0001.cbf', b'f_0002.cbf'], 'frame')
+    """
     import h5py
 
     ds = group.create_dataset(name, data=np.array(values, dtype=object), dtype=h5py.string_dtype())
@@ -184,7 +336,31 @@ def write_strings(group, name: str, values: list[str], **attrs):
 
 
 def write_record(group, record: dict) -> None:
-    """Store a flat or nested dict: scalars and strings as datasets, dicts as sub-groups."""
+    """Store a flat or nested dict: scalars and strings as datasets, dicts as sub-groups.
+
+    None is stored as the string ``"null"``, a list of strings as a string dataset, any other
+    list as an array; :func:`read_record` reads it back.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        Where the record goes.
+    record : dict
+        Keys become dataset (or sub-group) names.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import h5py
+    >>> h5 = h5py.File("rec.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> write_record(h5.require_group("integration"),
+    ...              {"npt": 2000, "mask": None, "geometry": {"wavelength_a": 0.8}})
+    >>> sorted(h5["integration"]), float(h5["integration/geometry/wavelength_a"][()])
+    (['geometry', 'mask', 'npt'], 0.8)
+    """
     for key, value in record.items():
         if isinstance(value, dict):
             write_record(group.require_group(key), value)
@@ -202,7 +378,28 @@ def write_record(group, record: dict) -> None:
 
 
 def read_record(group) -> dict:
-    """Inverse of :func:`write_record` (strings decoded, ``"null"`` back to None)."""
+    """Inverse of :func:`write_record` (strings decoded, ``"null"`` back to None).
+
+    Parameters
+    ----------
+    group : h5py.Group
+        A group written by :func:`write_record` (or any group of small datasets).
+
+    Returns
+    -------
+    dict
+        Scalars as Python numbers and strings, string datasets as lists of str, other
+        arrays as numpy arrays, sub-groups as dicts.
+
+    Examples
+    --------
+    >>> import h5py
+    >>> h5 = h5py.File("rec.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> write_record(h5.require_group("settings"),
+    ...              {"unit": "2th_deg", "mask": None, "method": ["bbox", "csr", "cython"]})
+    >>> read_record(h5["settings"])
+    {'mask': None, 'method': ['bbox', 'csr', 'cython'], 'unit': '2th_deg'}
+    """
     import h5py
 
     out: dict = {}
@@ -223,7 +420,35 @@ def read_record(group) -> dict:
 
 @contextmanager
 def atomic_h5(path: Path):
-    """Open a new HDF5 file that appears at ``path`` only once closed without error."""
+    """Open a new HDF5 file that appears at ``path`` only once closed without error.
+
+    Parameters
+    ----------
+    path : Path
+        Where the finished file goes (replacing any file there).
+
+    Returns
+    -------
+    contextmanager of h5py.File
+        The file, open for writing under a temporary name; on an error it is deleted and
+        ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "results.h5"
+    >>> with atomic_h5(path) as h5:
+    ...     _ = h5.create_dataset("answer", data=42)
+    ...     print(path.exists())
+    False
+    >>> try:
+    ...     with atomic_h5(path.with_name("failed.h5")) as h5:
+    ...         raise RuntimeError("stage failed")
+    ... except RuntimeError:
+    ...     pass
+    >>> [p.name for p in path.parent.iterdir()]
+    ['results.h5']
+    """
     import h5py
 
     path = Path(path)
@@ -245,7 +470,20 @@ def atomic_h5(path: Path):
 
 @functools.lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
-    """Versions of xpipe and the libraries that decide its numbers."""
+    """Versions of xpipe and the libraries that decide its numbers.
+
+    Returns
+    -------
+    dict of str to str
+        ``xpipe``, ``python`` and every installed library of the list (pyFAI, numpy, ...).
+
+    Examples
+    --------
+    >>> from xpipe import __version__
+    >>> v = versions()
+    >>> v["xpipe"] == __version__, "numpy" in v
+    (True, True)
+    """
     from importlib import metadata
 
     out = {"xpipe": __version__, "python": platform.python_version()}
@@ -259,6 +497,19 @@ def versions() -> dict[str, str]:
 
 
 def now_iso() -> str:
+    """The current local time in ISO 8601, to the second, with its UTC offset.
+
+    Returns
+    -------
+    str
+        E.g. ``2025-03-14T09:00:00+01:00``.
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> datetime.fromisoformat(now_iso()).utcoffset() is not None
+    True
+    """
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
@@ -266,7 +517,40 @@ def write_provenance(entry, *, recipe_text: str, recipe_sha256: str, recipe_path
                      inputs: list[tuple[str, str | None]], started: str, runs: list[dict],
                      effective_settings: dict | None = None, recipe_version: int | None = None) -> None:
     """``/entry/provenance``: recipe (as written and with every effective setting), input
-    checksums, versions, times, host, command line."""
+    checksums, versions, times, host, command line.
+
+    Parameters
+    ----------
+    entry : h5py.Group
+        The results' ``/entry``.
+    recipe_text, recipe_sha256, recipe_path : str
+        The recipe as written, the hex sha256 of its bytes, and its path.
+    inputs : list of (str, str or None)
+        Every input file and its sha256 (None: not hashed, stored as ``""``).
+    started : str
+        Start time of the run (ISO 8601); the end time is taken now.
+    runs : list of dict
+        One record per run or resume that wrote these results.
+    effective_settings : dict, optional
+        Every setting with the value in force, stored as JSON.
+    recipe_version : int, optional
+        The format version the recipe was written for.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import h5py
+    >>> h5 = h5py.File("prov.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> write_provenance(h5.require_group("entry"), recipe_text="name: demo\\n",
+    ...                  recipe_sha256="ab12", recipe_path="/data/demo.yaml",
+    ...                  inputs=[("/data/f_0001.cbf", "cd34")], started=now_iso(), runs=[])
+    >>> prov = read_record(h5["entry/provenance"])
+    >>> prov["recipe"], prov["input_files"]["path"], prov["versions"]["xpipe"] == __version__
+    ('name: demo\\n', ['/data/f_0001.cbf'], True)
+    """
     prov = nx_group(entry, "provenance", "NXcollection")
     prov.create_dataset("recipe", data=recipe_text)
     if recipe_version is not None:

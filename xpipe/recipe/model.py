@@ -21,7 +21,24 @@ from .versions import CURRENT_VERSION, migrate
 
 @dataclass(kw_only=True)
 class Recipe:
-    """An xpipe recipe: what to read, how to process it, where to write."""
+    """An xpipe recipe: what to read, how to process it, where to write.
+
+    The top level of a recipe file; each key is a keyword argument, documented by its
+    ``setting(doc=...)`` below and in the top-level table of ``docs/recipes.md``. At least one
+    technique section (``xrd``, ``xas`` or ``xps``) is required.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> build(Recipe, {"name": "demo"}, "", 1, ctx) is None
+    True
+    >>> ctx.problems[0].message
+    "the recipe has no technique section; add 'xrd', 'xas' or 'xps'"
+    >>> Recipe(name="demo").output, Recipe(name="demo").run.chunk_frames
+    ('results', 16)
+    """
 
     version: int = setting(
         CURRENT_VERSION, doc="Recipe format version the file is written for (older formats are "
@@ -56,7 +73,35 @@ class Recipe:
 
 @dataclass(kw_only=True)
 class LoadedRecipe:
-    """A validated recipe with its source text, hash and folder."""
+    """A validated recipe with its source text, hash and folder.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        The validated settings (current format, paths made absolute).
+    path : Path
+        The recipe file, absolute.
+    text : str
+        The file as written, kept in the results' provenance.
+    sha256 : str
+        Hex digest of the file's bytes.
+    written_version : int
+        The format version the file was written for (before migration).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "scan_1.xye").write_text("10.0 1.0 1.0\\n")
+    >>> _ = (folder / "recipe.yaml").write_text(
+    ...     'name: demo\\nxrd:\\n  patterns:\\n    files: "*.xye"\\n')
+    >>> loaded = load_recipe(folder / "recipe.yaml")
+    >>> loaded.base_dir == folder.resolve(), loaded.written_version
+    (True, 1)
+    >>> loaded.effective()["run"]["chunk_frames"]
+    16
+    """
 
     recipe: Recipe
     path: Path
@@ -104,6 +149,40 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
     """Read and validate a recipe file; raises :class:`RecipeInvalid` listing every problem.
 
     Paths inside the recipe are relative to the recipe's folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The recipe YAML file. A recipe of an older format version is migrated first.
+
+    Returns
+    -------
+    LoadedRecipe
+        The validated recipe with its text, sha256 and folder.
+
+    Raises
+    ------
+    RecipeInvalid
+        Every problem found, with its key path and line.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import RecipeInvalid
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "scan_1.xye").write_text("10.0 1.0 1.0\\n")
+    >>> _ = (folder / "recipe.yaml").write_text(
+    ...     'name: demo\\nxrd:\\n  patterns:\\n    files: "*.xye"\\n')
+    >>> loaded = load_recipe(folder / "recipe.yaml")
+    >>> loaded.recipe.name, loaded.recipe.xrd.patterns.unit, loaded.sha256[:12]
+    ('demo', '2th_deg', 'ad066cc7bf57')
+    >>> _ = (folder / "bad.yaml").write_text("name: demo\\nxrd:\\n  patterns:\\n    unit: deg\\n")
+    >>> try:
+    ...     load_recipe(folder / "bad.yaml")
+    ... except RecipeInvalid as exc:
+    ...     print([f"{p.line} {p.key}" for p in exc.problems])
+    ['3 xrd.patterns.files', '4 xrd.patterns.unit']
     """
     path = Path(path)
     found: list[int] = []

@@ -46,6 +46,23 @@ def _range(meta: dict) -> str:
 
 
 def render() -> str:
+    """The recipe reference in Markdown: one table of keys per section, then the library file.
+
+    Returns
+    -------
+    str
+        The text of ``docs/recipes.md``: key path, type, default, unit, allowed range and
+        meaning of every key.
+
+    Examples
+    --------
+    >>> text = render()
+    >>> text.splitlines()[0]
+    '# Recipe reference'
+    >>> row = next(r for r in text.splitlines() if r.startswith("| `run.chunk_frames`"))
+    >>> row.split(" | ")[1:5]
+    ['integer', '`16`', '', '>= 1, <= 100000']
+    """
     lines = [
         "# Recipe reference",
         "",

@@ -28,12 +28,50 @@ from .yamlio import LineDict, LineList, YamlSyntaxError, load_yaml
 
 
 class InputFile(str):
-    """Marker type: a path to an existing file, relative to the recipe's folder."""
+    """Marker type: a path to an existing file, relative to the recipe's folder.
+
+    A key typed ``InputFile`` must name an existing file; validation stores it as an absolute
+    ``InputFile`` (still a ``str``), and the stage cache hashes the file's content.
+
+    Parameters
+    ----------
+    value : str
+        The path.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.sections.echem import VoltageLogConfig
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = Path(folder, "log.csv").write_text("time,voltage_v\\n")
+    >>> cfg = build(VoltageLogConfig, {"file": "log.csv"}, "echem.voltage_log", 1,
+    ...             Context(base_dir=Path(folder)))
+    >>> isinstance(cfg.file, InputFile), cfg.file == os.path.join(folder, "log.csv")
+    (True, True)
+    """
 
 
 @dataclass
 class Problem:
-    """One thing wrong with a recipe."""
+    """One thing wrong with a recipe.
+
+    Parameters
+    ----------
+    key : str
+        Key path of the value at fault (``xrd.integrate.npt``); empty for the file as a whole.
+    line : int or None
+        1-based line of the key in the file, when known.
+    message : str
+        What was expected and what was found.
+
+    Examples
+    --------
+    >>> Problem("run.workers", 3, "expected an integer").format("recipe.yaml")
+    'recipe.yaml:3: run.workers: expected an integer'
+    >>> Problem("", None, "recipe file does not exist").format("recipe.yaml")
+    'recipe.yaml: recipe file does not exist'
+    """
 
     key: str
     line: int | None
@@ -45,7 +83,24 @@ class Problem:
 
 
 class RecipeInvalid(Exception):
-    """The recipe cannot be run; ``problems`` lists every reason found."""
+    """The recipe cannot be run; ``problems`` lists every reason found.
+
+    Parameters
+    ----------
+    source : str
+        The file, as named in the messages.
+    problems : list of Problem
+        Everything wrong with it; kept sorted by line.
+
+    Examples
+    --------
+    >>> exc = RecipeInvalid("recipe.yaml", [Problem("run.workers", 3, "expected an integer"),
+    ...                                     Problem("name", 1, "missing required key")])
+    >>> print(exc)
+    recipe.yaml: 2 problems found
+      recipe.yaml:1: name: missing required key
+      recipe.yaml:3: run.workers: expected an integer
+    """
 
     def __init__(self, source: str, problems: list[Problem]) -> None:
         self.source = source
@@ -60,7 +115,25 @@ class RecipeInvalid(Exception):
 
 @dataclass
 class Context:
-    """What validation needs besides the data: the recipe folder and the problem list."""
+    """What validation needs besides the data: the recipe folder and the problem list.
+
+    Parameters
+    ----------
+    base_dir : Path
+        Folder of the recipe file; relative paths in the recipe are taken from here.
+    problems : list of Problem, optional
+        Problems found so far; :func:`build` appends to it.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> ctx = Context(base_dir=Path("/data/nvp"))
+    >>> ctx.resolve("frames/f_0001.cbf").as_posix(), ctx.resolve("../cal.poni").as_posix()
+    ('/data/nvp/frames/f_0001.cbf', '/data/cal.poni')
+    >>> ctx.add("run.workers", 3, "expected an integer")
+    >>> ctx.problems[0].key
+    'run.workers'
+    """
 
     base_dir: Path
     problems: list[Problem] = field(default_factory=list)
@@ -89,7 +162,46 @@ def setting(
     increasing: bool = False,
     default_factory: Any = _MISSING,
 ) -> Any:
-    """Declare one recipe key: its default, documentation, unit and allowed range."""
+    """Declare one recipe key: its default, documentation, unit and allowed range.
+
+    Parameters
+    ----------
+    default : Any, optional
+        Value when the key is left out; without it (and without ``default_factory``) the key
+        is required.
+    doc : str
+        What the key means; becomes its row of ``docs/recipes.md``.
+    unit : str, optional
+        Physical unit of the value, shown in the reference.
+    minimum, maximum : float, optional
+        Allowed range of a number (of each item, for a list).
+    exclusive_minimum : bool
+        The value must be strictly above ``minimum``.
+    length : int, optional
+        Exact number of items of a list.
+    increasing : bool
+        The items of a list must increase (a ``[low, high]`` range).
+    default_factory : callable, optional
+        Makes the default (a list or a sub-section), as for :func:`dataclasses.field`.
+
+    Returns
+    -------
+    dataclasses.Field
+        The field, carrying the rest in its ``metadata``.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass, fields
+    >>> from pathlib import Path
+    >>> @dataclass
+    ... class Bins:
+    ...     npt: int = setting(2000, doc="Number of radial bins.", minimum=16)
+    >>> fields(Bins)[0].default, fields(Bins)[0].metadata["minimum"]
+    (2000, 16)
+    >>> ctx = Context(base_dir=Path("."))
+    >>> build(Bins, {"npt": 8}, "integrate", 5, ctx) is None, ctx.problems[0].message
+    (True, 'expected an integer >= 16, found 8')
+    """
     meta = {
         "doc": doc,
         "unit": unit,
@@ -124,7 +236,24 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def describe(tp: Any) -> str:
-    """A short human description of a type, used in messages and the reference."""
+    """A short human description of a type, used in messages and the reference.
+
+    Parameters
+    ----------
+    tp : type
+        A type annotation of a recipe key (after ``typing.get_type_hints``).
+
+    Returns
+    -------
+    str
+        E.g. ``integer``, ``list of number``, ``one of 'sqrt', 'log'``, ``text or null``.
+
+    Examples
+    --------
+    >>> from typing import Literal
+    >>> describe(int | None), describe(list[float]), describe(Literal["sqrt", "log"])
+    ('integer or null', 'list of number', "one of 'sqrt', 'log'")
+    """
     if tp is type(None):
         return "null"
     if _is_union(tp):
@@ -288,7 +417,39 @@ def _check_range(value: float, meta: dict, kind: str) -> None:
 def build(cls: type, data: Any, prefix: str, line: int | None, ctx: Context) -> Any:
     """Build section ``cls`` from a parsed mapping, recording problems in ``ctx``.
 
-    Returns the section instance, or ``None`` when this section had problems.
+    Every key is converted and range-checked, unknown keys are reported (with the closest
+    known one), and the section's own ``check(ctx)`` runs once its keys are all valid.
+
+    Parameters
+    ----------
+    cls : type
+        The section dataclass (fields declared with :func:`setting`).
+    data : dict
+        The parsed mapping (a :class:`~xpipe.recipe.yamlio.LineDict` gives each key its line).
+    prefix : str
+        Key path of the section, prefixed to the keys in messages (``""`` at the top).
+    line : int or None
+        Line of the section, for problems without a line of their own.
+    ctx : Context
+        Recipe folder and the problem list, appended to.
+
+    Returns
+    -------
+    object or None
+        The section instance, or ``None`` when this section had problems.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.sections.run import RunConfig
+    >>> ctx = Context(base_dir=Path("."))
+    >>> build(RunConfig, {"workers": 4}, "run", 7, ctx).workers
+    4
+    >>> build(RunConfig, {"chunk_frame": 8}, "run", 7, ctx) is None
+    True
+    >>> print(ctx.problems[0].format("recipe.yaml"))  # doctest: +NORMALIZE_WHITESPACE
+    recipe.yaml:7: run.chunk_frame: unknown key (did you mean 'chunk_frames'?); allowed here:
+    executor, workers, scheduler, chunk_frames
     """
     if not isinstance(data, dict):
         raise _Bad(f"expected a mapping of keys ({', '.join(_keys(cls))}), found {_found(data)}")
@@ -337,7 +498,26 @@ def _join(prefix: str, key: str) -> str:
 
 
 def iter_settings(cls: type, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any]]:
-    """Walk a section tree: (key path, field, resolved type) for every key, depth first."""
+    """Walk a section tree: (key path, field, resolved type) for every key, depth first.
+
+    Parameters
+    ----------
+    cls : type
+        The section dataclass to walk.
+    prefix : str
+        Key path of ``cls`` itself (``""`` at the top).
+
+    Returns
+    -------
+    Iterator of (str, dataclasses.Field, type)
+        Key path (items of a list of sections as ``key[].item_key``), its field, its type.
+
+    Examples
+    --------
+    >>> from xpipe.recipe.sections.timeline import TimelineConfig
+    >>> [path for path, _, _ in iter_settings(TimelineConfig, "timeline")][3:5]
+    ['timeline.ex_situ', 'timeline.ex_situ[].series']
+    """
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
@@ -360,6 +540,44 @@ def load_document(cls: type, path: str | Path, what: str,
     the file are relative to its folder. ``prepare`` (the recipe's version migration) takes the
     parsed mapping before it is validated and may raise ValueError, reported at key
     ``version``.
+
+    Parameters
+    ----------
+    cls : type
+        The section dataclass the whole file describes.
+    path : str or Path
+        The YAML file.
+    what : str
+        What the file is, for messages about the file as a whole.
+    prepare : callable, optional
+        Turns the parsed mapping into the one validated.
+
+    Returns
+    -------
+    tuple of (object, bytes, str)
+        The section, the file's bytes (for its hash) and its text.
+
+    Raises
+    ------
+    RecipeInvalid
+        Every problem found: missing file, not UTF-8, invalid YAML, or invalid keys.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.sections.run import RunConfig
+    >>> path = Path(tempfile.mkdtemp(), "run.yaml")
+    >>> _ = path.write_text("executor: serial\\nchunk_frames: 0\\n")
+    >>> try:
+    ...     load_document(RunConfig, path, "run file")
+    ... except RecipeInvalid as exc:
+    ...     print(exc.problems[0].line, exc.problems[0].message)
+    2 expected an integer in [1, 100000], found 0
+    >>> _ = path.write_text("executor: serial\\n")
+    >>> section, raw, text = load_document(RunConfig, path, "run file")
+    >>> section.executor, section.chunk_frames, raw
+    ('serial', 16, b'executor: serial\\n')
     """
     path = Path(path)
     source = str(path)

@@ -12,7 +12,16 @@ from ..schema import Context, InputFile, setting
 
 @dataclass(kw_only=True)
 class CsvColumnsConfig:
-    """Column names of a CSV cycler export (only the ones the file has)."""
+    """Column names of a CSV cycler export (only the ones the file has).
+
+    Recipe section ``echem.columns``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> CsvColumnsConfig(time_s="Time (s)", voltage_v="Ewe/V").mapping()
+    {'time_s': 'Time (s)', 'voltage_v': 'Ewe/V'}
+    """
 
     time_s: str | None = setting(None, doc="Column of test time in seconds.")
     time_min: str | None = setting(None, doc="Column of test time in minutes (instead of time_s).")
@@ -32,7 +41,24 @@ class CsvColumnsConfig:
 
 @dataclass(kw_only=True)
 class ElectrodeConfig:
-    """The working electrode's active material: gives x (ion content) and the state of charge."""
+    """The working electrode's active material: gives x (ion content) and the state of charge.
+
+    Recipe section ``echem.electrode``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> data = {"formula": "Na3V2(PO4)3", "active_mass_mg": 2.5}
+    >>> electrode = build(ElectrodeConfig, data, "echem.electrode", 1, ctx).build()
+    >>> electrode.x_start, electrode.molar_mass_g_mol  # x from the formula; g/mol
+    (3.0, 455.7618)
+    >>> build(ElectrodeConfig, {**data, "formula": "Na3V2(PO4"}, "echem.electrode", 1, ctx)
+    >>> ctx.problems[0].message
+    "formula 'Na3V2(PO4': unbalanced '('"
+    """
 
     formula: str = setting(doc="Pristine formula of the active material, e.g. 'Na3V2(PO4)3'.")
     active_mass_mg: float = setting(doc="Mass of active material in the electrode.", unit="mg", minimum=0, exclusive_minimum=True)
@@ -59,7 +85,17 @@ class ElectrodeConfig:
 
 @dataclass(kw_only=True)
 class VoltageLogConfig:
-    """A log of voltages measured at known wall times (e.g. the beamline's potentiostat readback)."""
+    """A log of voltages measured at known wall times (e.g. the beamline's potentiostat readback).
+
+    Recipe section ``echem.voltage_log``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = VoltageLogConfig(file="potentiostat.csv")
+    >>> cfg.time_column, cfg.voltage_column
+    ('time', 'voltage_v')
+    """
 
     file: InputFile = setting(doc="CSV file with a time column and a voltage column.")
     time_column: str = setting("time", doc="Column of wall-clock times (ISO 8601).")
@@ -68,7 +104,26 @@ class VoltageLogConfig:
 
 @dataclass(kw_only=True)
 class EchemConfig:
-    """The cycler record and the clock that puts frames and scans on it."""
+    r"""The cycler record and the clock that puts frames and scans on it.
+
+    Recipe section ``echem``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "cycler.csv").write_text("time_s,voltage_v\n0,3.0\n")
+    >>> ctx = Context(base_dir=folder)
+    >>> cfg = build(EchemConfig, {"file": "cycler.csv"}, "echem", 1, ctx)
+    >>> Path(cfg.file).name, cfg.format, cfg.offset_s, cfg.offset_search_s
+    ('cycler.csv', 'auto', 0.0, [-7200.0, 7200.0])
+    >>> build(EchemConfig, {"file": "cycler.csv", "offset_s": "auto"}, "echem", 1, ctx)
+    >>> ctx.problems[0].message
+    "'auto' estimates the offset from logged voltages: add echem.voltage_log"
+    """
 
     file: InputFile = setting(doc="Cycler file: BioLogic .mpr/.mpt, Neware .nda/.ndax, Arbin .res, or CSV.")
     format: Literal["auto", "mpr", "mpt", "nda", "ndax", "res", "csv"] = setting(

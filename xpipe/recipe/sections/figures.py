@@ -15,7 +15,23 @@ UNIFORM_COLORMAPS = ("viridis", "cividis", "magma", "inferno", "plasma", "gray",
 
 @dataclass(kw_only=True)
 class ContourMapConfig:
-    """figures/contour_map: the stack in radial windows, tracked peaks, voltage beside it."""
+    """figures/contour_map: the stack in radial windows, tracked peaks, voltage beside it.
+
+    Recipe section ``figures.contour``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> build(ContourMapConfig, {"colormap": "jet"}, "figures.contour", 1, ctx) is None
+    True
+    >>> ctx.problems[0].message.split(" (")[0]
+    "'jet' is not perceptually uniform"
+    >>> ContourMapConfig().percentiles
+    [1.0, 99.5]
+    """
 
     enabled: bool = setting(True, doc="Draw the contour map.")
     windows: list[list[float]] | None = setting(
@@ -42,7 +58,16 @@ class ContourMapConfig:
 
 @dataclass(kw_only=True)
 class LatticeFigureConfig:
-    """figures/lattice_evolution: cell parameters and phase fractions per phase."""
+    """figures/lattice_evolution: cell parameters and phase fractions per phase.
+
+    Recipe section ``figures.lattice``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> LatticeFigureConfig().parameters
+    ['a', 'c', 'volume', 'phase_fraction']
+    """
 
     enabled: bool = setting(True, doc="Draw the lattice figure.")
     parameters: list[Literal["a", "b", "c", "alpha", "beta", "gamma", "volume", "phase_fraction"]] = setting(
@@ -57,7 +82,17 @@ class LatticeFigureConfig:
 
 @dataclass(kw_only=True)
 class TimelineFigureConfig:
-    """figures/valence_timeline: every technique on one shared axis."""
+    """figures/valence_timeline: every technique on one shared axis.
+
+    Recipe section ``figures.timeline``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = TimelineFigureConfig()
+    >>> cfg.panels, cfg.uncertainty
+    (['voltage', 'xanes', 'xps', 'volume'], 'bands')
+    """
 
     enabled: bool = setting(True, doc="Draw the valence-state timeline.")
     panels: list[Literal["voltage", "xanes", "xps", "volume", "fraction"]] = setting(
@@ -68,7 +103,20 @@ class TimelineFigureConfig:
 
 @dataclass(kw_only=True)
 class PaperFiguresConfig:
-    """Publication figures (contour map, lattice evolution, valence timeline)."""
+    """Publication figures (contour map, lattice evolution, valence timeline).
+
+    Recipe section ``figures``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> cfg = build(PaperFiguresConfig, {"dpi": 600, "contour": {"scale": "log"}}, "figures", 1,
+    ...             Context(base_dir=Path(".")))
+    >>> cfg.dpi, cfg.contour.scale, cfg.font_size_pt
+    (600, 'log', 8.0)
+    """
 
     axis: Literal["time", "x"] = setting("time", doc="Shared axis: time on the cycler clock, or x (ion content, needs echem.electrode).")
     time_unit: Literal["s", "min", "h"] = setting("h", doc="Time unit.")

@@ -12,7 +12,19 @@ from ..schema import Context, setting
 
 @dataclass(kw_only=True)
 class RunConfig:
-    """How the run is executed."""
+    """How the run is executed.
+
+    Recipe section ``run``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> cfg = build(RunConfig, {"executor": "serial"}, "run", 1, Context(base_dir=Path(".")))
+    >>> cfg.executor, cfg.workers, cfg.chunk_frames
+    ('serial', 'auto', 16)
+    """
 
     executor: Literal["processes", "serial", "dask"] = setting(
         "processes",

@@ -10,7 +10,20 @@ from ..schema import setting
 
 @dataclass(kw_only=True)
 class ExSituConfig:
-    """How the samples of one ex situ XAS or XPS series are placed on the cycler record."""
+    """How the samples of one ex situ XAS or XPS series are placed on the cycler record.
+
+    Recipe section ``timeline.ex_situ[]``; its keys are the keyword arguments, each documented by
+    its ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> cfg = build(ExSituConfig, {"series": "V K", "values": [3, 2.5]}, "timeline.ex_situ[0]", 1,
+    ...             Context(base_dir=Path(".")))
+    >>> cfg.by, cfg.values
+    ('x', [3.0, 2.5])
+    """
 
     series: str = setting(doc="Name of an xas[] or xps[] series.")
     by: Literal["voltage", "x", "capacity_mah"] = setting(
@@ -26,7 +39,23 @@ class ExSituConfig:
 
 @dataclass(kw_only=True)
 class TimelineConfig:
-    """How ex situ and operando series are put on the cycler clock."""
+    """How ex situ and operando series are put on the cycler clock.
+
+    Recipe section ``timeline``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> build(TimelineConfig, {"ex_situ": [{"series": "V K"}]}, "timeline", 1, ctx) is None
+    True
+    >>> ctx.problems[0].key, ctx.problems[0].message
+    ('timeline.ex_situ[0].values', 'placing by x needs the stated value of each sample')
+    >>> TimelineConfig().voltage_tolerance_v
+    0.003
+    """
 
     placement: Literal["auto", "clock", "voltage"] = setting(
         "auto", doc="Spectra placement: 'clock' by their scan times, 'voltage' by their stated "

@@ -14,7 +14,23 @@ from ..schema import Context, InputFile, setting
 
 @dataclass(kw_only=True)
 class StandardConfig:
-    """A reference standard of declared valence."""
+    """A reference standard of declared valence.
+
+    Recipe section ``xas[].standards[]``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = Path(folder, "v2o3.xdi").write_text("")
+    >>> data = {"name": "V2O3", "file": "v2o3.xdi", "valence": 3}
+    >>> cfg = build(StandardConfig, data, "xas[0].standards[0]", 1, Context(base_dir=Path(folder)))
+    >>> cfg.valence, cfg.file == os.path.join(folder, "v2o3.xdi")
+    (3.0, True)
+    """
 
     name: str = setting(doc="Label of the standard (e.g. 'V2O3').")
     file: InputFile = setting(doc="Scan file of the standard (XDI, column file, Athena .prj, NeXus).")
@@ -23,7 +39,20 @@ class StandardConfig:
 
 @dataclass(kw_only=True)
 class SpectrumConfig:
-    """One state of the series; several files are repeat scans, merged."""
+    """One state of the series; several files are repeat scans, merged.
+
+    Recipe section ``xas[].spectra[]``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> data = {"files": "ocv_*.xdi", "voltage_v": 3}
+    >>> cfg = build(SpectrumConfig, data, "xas[0].spectra[0]", 1, Context(base_dir=Path(".")))
+    >>> cfg.files, cfg.voltage_v, cfg.label
+    ('ocv_*.xdi', 3.0, None)
+    """
 
     files: str | list[str] = setting(doc="Scan file(s) of this state: a path, a glob or a list; repeats are merged.")
     label: str | None = setting(None, doc="Label (default: the first file's name).")
@@ -33,7 +62,17 @@ class SpectrumConfig:
 
 @dataclass(kw_only=True)
 class NormConfig:
-    """Larch pre_edge ranges (relative to E0) and orders, fixed for the whole series."""
+    """Larch pre_edge ranges (relative to E0) and orders, fixed for the whole series.
+
+    Recipe section ``xas[].normalisation``; its keys are the keyword arguments, each documented by
+    its ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = NormConfig()
+    >>> cfg.pre1_ev, cfg.pre2_ev, cfg.nnorm
+    (-100.0, -30.0, 2)
+    """
 
     pre1_ev: float | None = setting(-100.0, doc="Start of the pre-edge line fit (null: resolved by Larch on the first spectrum, then fixed).", unit="eV")
     pre2_ev: float | None = setting(-30.0, doc="End of the pre-edge line fit.", unit="eV")
@@ -45,7 +84,20 @@ class NormConfig:
 
 @dataclass(kw_only=True)
 class EdgeConfig:
-    """How the edge position and the pre-edge peak are measured."""
+    """How the edge position and the pre-edge peak are measured.
+
+    Recipe section ``xas[].edge_position``; its keys are the keyword arguments, each documented by
+    its ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> data = {"method": "derivative", "pre_edge_window_ev": [-2, 6]}
+    >>> cfg = build(EdgeConfig, data, "xas[0].edge_position", 1, Context(base_dir=Path(".")))
+    >>> cfg.pre_edge_window_ev, cfg.main_edge_window_ev
+    ((-2.0, 6.0), (8.0, 45.0))
+    """
 
     method: Literal["half_height", "derivative", "second_derivative", "fixed"] = setting(
         "half_height", doc="Edge position: fraction of the edge step (last crossing below the white line), maximum of the first derivative or zero of the second inside the main-edge window, or a fixed energy.")
@@ -58,7 +110,17 @@ class EdgeConfig:
 
 @dataclass(kw_only=True)
 class CalibrationConfig:
-    """Energy calibration from the reference-foil channel."""
+    """Energy calibration from the reference-foil channel.
+
+    Recipe section ``xas[].calibration``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = CalibrationConfig()
+    >>> cfg.reference, cfg.window_ev
+    ('auto', (-15.0, 15.0))
+    """
 
     reference: Literal["auto", "required", "none"] = setting("auto", doc="'auto': calibrate where the file has a reference channel, flag the rest; 'required': a scan without one fails; 'none': no calibration.")
     window_ev: tuple[float, float] = setting((-15.0, 15.0), doc="Alignment window around the tabulated foil edge.", unit="eV", length=2, increasing=True)
@@ -66,7 +128,22 @@ class CalibrationConfig:
 
 @dataclass(kw_only=True)
 class ValenceConfig:
-    """How valence is obtained from the standards."""
+    """How valence is obtained from the standards.
+
+    Recipe section ``xas[].valence``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> build(ValenceConfig, {"method": "lfc"}, "xas[0].valence", 1, ctx)
+    >>> ctx.problems[0].message
+    "expected one of 'calibration', 'lcf', 'both', found 'lfc' (str) (did you mean 'lcf'?)"
+    >>> ValenceConfig().model
+    'pchip'
+    """
 
     method: Literal["calibration", "lcf", "both"] = setting("calibration", doc="Calibration curve of the standards, linear combination fit of reference spectra, or both (see report).")
     report: Literal["calibration", "lcf"] = setting("calibration", doc="With method 'both': which route gives the reported valence (the other is kept beside it). LCF suits a two-phase mixture of known end members; the edge position of a mixture is not linear in its fraction.")
@@ -80,7 +157,17 @@ class ValenceConfig:
 
 @dataclass(kw_only=True)
 class ShellFitConfig:
-    """EXAFS shell fit with FEFF paths."""
+    """EXAFS shell fit with FEFF paths.
+
+    Recipe section ``xas[].exafs.fit``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = ShellFitConfig(feff="feff.inp")
+    >>> cfg.rmin_a, cfg.rmax_a, cfg.shared
+    (1.0, 3.2, ['s02'])
+    """
 
     feff: InputFile = setting(doc="feff.inp, or a CIF turned into FEFF input with Larch.")
     absorber: str | None = setting(None, doc="Absorbing element for a CIF (default: the series element).")
@@ -100,7 +187,17 @@ class ShellFitConfig:
 
 @dataclass(kw_only=True)
 class ExafsConfig:
-    """chi(k) with autobk, Fourier transform, and optionally a shell fit."""
+    """chi(k) with autobk, Fourier transform, and optionally a shell fit.
+
+    Recipe section ``xas[].exafs``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = ExafsConfig()
+    >>> cfg.kweight, cfg.kmin, cfg.kmax, cfg.window
+    (2, 3.0, 12.0, 'hanning')
+    """
 
     rbkg_a: float = setting(1.0, doc="autobk Rbkg.", unit="angstrom", minimum=0.3)
     kweight: int = setting(2, doc="k-weight of the transform and the fit.", minimum=0, maximum=3)
@@ -113,7 +210,26 @@ class ExafsConfig:
 
 @dataclass(kw_only=True)
 class XasSeriesConfig:
-    """One XAS series: spectra of one absorption edge, its standards and the analysis."""
+    """One XAS series: spectra of one absorption edge, its standards and the analysis.
+
+    Recipe section ``xas[]``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("v2o3.xdi", "v2o5.xdi", "ocv.xdi"):
+    ...     _ = (folder / name).write_text("")
+    >>> data = {"name": "V K", "element": "V", "files": ["ocv.xdi"],
+    ...         "standards": [{"name": "V2O3", "file": "v2o3.xdi", "valence": 3},
+    ...                       {"name": "V2O5", "file": "v2o5.xdi", "valence": 5}]}
+    >>> cfg = build(XasSeriesConfig, data, "xas[0]", 1, Context(base_dir=folder))
+    >>> cfg.edge, [s.valence for s in cfg.standards], cfg.valence.method
+    ('K', [3.0, 5.0], 'calibration')
+    """
 
     name: str = setting(doc="Series name, used under /entry/xas/<name> and in file names.")
     element: str = setting(doc="Absorbing element (e.g. 'V', 'Fe').")
@@ -160,6 +276,32 @@ class XasSeriesConfig:
 
 @dataclass
 class State:
+    """One state of an XAS series as processed: a standard, or a spectrum of the series.
+
+    Parameters
+    ----------
+    key : str
+        Unique name in the results (``<series>/<file name>``, ``<series>/standard/<name>``).
+    label : str
+        Name in tables and figures.
+    files : list of str
+        Absolute paths of its scans (repeats are merged).
+    voltage_v : float or None
+        Cell voltage stated in the recipe, V.
+    time_s : float or None
+        Time stated in the recipe, s on the experiment clock.
+    valence : float or None
+        Declared valence (standards only).
+    is_standard : bool
+        A reference standard rather than a state of the series.
+
+    Examples
+    --------
+    >>> st = State("V K/ocv.xdi", "ocv", ["/data/ocv.xdi"], voltage_v=3.37)
+    >>> st.label, st.voltage_v, st.is_standard
+    ('ocv', 3.37, False)
+    """
+
     key: str
     label: str
     files: list[str]
@@ -170,7 +312,40 @@ class State:
 
 
 def resolve_states(cfg: XasSeriesConfig, base_dir: Path) -> list[State]:
-    """Standards first, then the spectra, each with its files made absolute."""
+    """Standards first, then the spectra, each with its files made absolute.
+
+    Parameters
+    ----------
+    cfg : XasSeriesConfig
+        The series (its ``files`` or ``spectra``, and ``standards``).
+    base_dir : Path
+        Folder the recipe's paths are relative to.
+
+    Returns
+    -------
+    list of State
+        One per standard, then one per file (``files``) or per entry of ``spectra``.
+
+    Raises
+    ------
+    ValueError
+        When two states share a label, or the series has no spectra.
+    FileNotFoundError
+        When a file or glob matches nothing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("v2o3.xdi", "ocv.xdi", "charged.xdi"):
+    ...     _ = (folder / name).write_text("")
+    >>> cfg = XasSeriesConfig(name="V K", element="V", files=["ocv.xdi", "charged.xdi"],
+    ...                       standards=[StandardConfig(name="V2O3", file=str(folder / "v2o3.xdi"),
+    ...                                                 valence=3.0)])
+    >>> [s.key for s in resolve_states(cfg, folder)]
+    ['V K/standard/V2O3', 'V K/ocv.xdi', 'V K/charged.xdi']
+    """
     states: list[State] = []
     for s in cfg.standards:
         states.append(State(f"{cfg.name}/standard/{s.name}", s.name, [str(s.file)], valence=s.valence, is_standard=True))
@@ -193,10 +368,54 @@ def resolve_states(cfg: XasSeriesConfig, base_dir: Path) -> list[State]:
 
 
 def state_voltage(st: State, r: SpectrumResult) -> float | None:
-    """The recipe's voltage of a state, else the one in the file header."""
+    """The recipe's voltage of a state, else the one in the file header.
+
+    Parameters
+    ----------
+    st : State
+        The state, with the voltage the recipe states (or None).
+    r : SpectrumResult
+        Its processed spectrum, with the voltage its file header states (or None).
+
+    Returns
+    -------
+    float or None
+        Cell voltage, V.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> header = SimpleNamespace(voltage_v=3.41)  # stands in for a SpectrumResult
+    >>> state_voltage(State("V K/a", "a", [], voltage_v=3.37), header)
+    3.37
+    >>> state_voltage(State("V K/a", "a", []), header)
+    3.41
+    """
     return st.voltage_v if st.voltage_v is not None else r.voltage_v
 
 
 def state_time(st: State, r: SpectrumResult) -> float | None:
-    """The recipe's time of a state, else the scan start from the file."""
+    """The recipe's time of a state, else the scan start from the file.
+
+    Parameters
+    ----------
+    st : State
+        The state, with the time the recipe states (or None).
+    r : SpectrumResult
+        Its processed spectrum, with the scan start read from its file (or None).
+
+    Returns
+    -------
+    float or None
+        Time, s (on the experiment clock when stated, else since the Unix epoch).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> scan = SimpleNamespace(time_s=1710406800.0)  # stands in for a SpectrumResult
+    >>> state_time(State("V K/a", "a", [], time_s=600.0), scan)
+    600.0
+    >>> state_time(State("V K/a", "a", []), scan)
+    1710406800.0
+    """
     return st.time_s if st.time_s is not None else r.time_s

@@ -16,7 +16,25 @@ SHAPE_PARAMS = ("m", "eta", "lorentz_fwhm", "alpha", "beta", "gauss_fwhm")
 
 @dataclass(kw_only=True)
 class ComponentConfig:
-    """One component or spin-orbit doublet of a library."""
+    """One component or spin-orbit doublet of a library.
+
+    Recipe section ``xps[].components[]``, and ``components[]`` of a library file; its keys are
+    the keyword arguments, each documented by its ``setting(doc=...)`` below and in
+    ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> data = {"name": "V5+ 2p", "kind": "doublet", "orbital": "p", "center": 517.2}
+    >>> cfg = build(ComponentConfig, data, "components[0]", 1, ctx)
+    >>> cfg.fwhm, cfg.shape, cfg.fwhm_bounds  # eV, CasaXPS GL(m), eV
+    (1.2, 'gl', (0.3, 4.0))
+    >>> build(ComponentConfig, {**data, "orbital": None}, "components[0]", 1, ctx)
+    >>> ctx.problems[0].message
+    "doublet 'V5+ 2p' needs orbital: p, d or f"
+    """
 
     name: str = setting(doc="Name used in links, results and figures (e.g. 'V5+ 2p', 'O lattice').")
     kind: Literal["component", "doublet"] = setting("component", doc="A single peak, or a spin-orbit doublet (two lines linked).")
@@ -64,7 +82,21 @@ class ComponentConfig:
 
 @dataclass(kw_only=True)
 class LibraryConfig:
-    """A component library file: components and the links between them."""
+    """A component library file: components and the links between them.
+
+    The top level of the file ``xps[].library`` names; its keys are the keyword arguments, each
+    documented by its ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> data = {"components": [{"name": "C-C", "center": 284.8}, {"name": "C-O", "center": 286.3}],
+    ...         "links": ["fwhm(C-O) = fwhm(C-C)"]}
+    >>> lib = build(LibraryConfig, data, "", 1, Context(base_dir=Path(".")))
+    >>> [c.name for c in lib.components], lib.links
+    (['C-C', 'C-O'], ['fwhm(C-O) = fwhm(C-C)'])
+    """
 
     description: str | None = setting(None, doc="What the library models and where its values come from.")
     components: list[ComponentConfig] = setting(doc="Components and doublets.")
@@ -73,7 +105,17 @@ class LibraryConfig:
 
 @dataclass(kw_only=True)
 class ChargeConfig:
-    """Charge correction from a reference line fitted in the data of each sample."""
+    """Charge correction from a reference line fitted in the data of each sample.
+
+    Recipe section ``xps[].charge``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = ChargeConfig()
+    >>> cfg.block, cfg.reference, cfg.model()  # no library: the default reference model
+    ('C 1s', 'C 1s C-C', (None, ()))
+    """
 
     block: str | None = setting("C 1s", doc="Block (region label) of the same file holding the reference line; null: the fitted region itself.")
     reference: str = setting("C 1s C-C", doc="Reference line: 'C 1s C-C' (284.8 eV), 'O 1s lattice' (530.0 eV), 'Au 4f7/2' (83.96 eV), or a name with energy_ev.")
@@ -100,7 +142,28 @@ class ChargeConfig:
 
 @dataclass(kw_only=True)
 class XpsSeriesConfig:
-    """One XPS series: one region of several samples, fitted with one component library."""
+    """One XPS series: one region of several samples, fitted with one component library.
+
+    Recipe section ``xps[]``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("ocv.vms", "charged.vms"):
+    ...     _ = (folder / name).write_text("")
+    >>> data = {"name": "V 2p", "files": "*.vms", "region_ev": [510, 535],
+    ...         "components": [{"name": "V5+", "center": 517.2}, {"name": "V4+", "center": 516.0}],
+    ...         "links": ["fwhm(V4+) = fwhm(V5+)"]}
+    >>> cfg = build(XpsSeriesConfig, data, "xps[0]", 1, Context(base_dir=folder))
+    >>> cfg.region_ev, cfg.background, cfg.charge.reference
+    ((510.0, 535.0), 'shirley', 'C 1s C-C')
+    >>> [c.name for c in cfg.model_configs()], cfg.all_links()
+    (['V5+', 'V4+'], ['fwhm(V4+) = fwhm(V5+)'])
+    """
 
     name: str = setting(doc="Series name, used under /entry/xps/<name> and in file names.")
     files: str | list[str] = setting(doc="Spectra files (VAMAS .vms/.npl, SPECS .xy, two-column text): a glob or a list, one sample each.")
@@ -155,5 +218,37 @@ class XpsSeriesConfig:
 
 
 def load_library(path: Path) -> LibraryConfig:
-    """Read and validate a component library; :class:`RecipeInvalid` names the file, key and line."""
+    r"""Read and validate a component library; :class:`RecipeInvalid` names the file, key and line.
+
+    Parameters
+    ----------
+    path : Path
+        The library YAML file (see ``recipes/xps/``).
+
+    Returns
+    -------
+    LibraryConfig
+        Its components and links.
+
+    Raises
+    ------
+    RecipeInvalid
+        Every problem of the file, with key paths and lines.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp(), "c1s.yaml")
+    >>> _ = path.write_text("components:\n  - name: C-C\n    center: 284.8\n    fwhm: 1.0\n")
+    >>> lib = load_library(path)
+    >>> lib.components[0].name, lib.components[0].center, lib.links
+    ('C-C', 284.8, [])
+    >>> _ = path.write_text("components:\n  - name: C-C\n    centre: 284.8\n")
+    >>> try:
+    ...     load_library(path)
+    ... except RecipeInvalid as exc:
+    ...     print([f"{p.line} {p.key}" for p in exc.problems])
+    ['2 components[0].center', '3 components[0].centre']
+    """
     return load_document(LibraryConfig, path, "component library")[0]

@@ -13,14 +13,33 @@ from .xrd_phases import LatticeConfig, PeaksConfig, PhaseConfig
 
 @dataclass(kw_only=True)
 class ExportConfig:
-    """Extra files written beside results.h5."""
+    """Extra files written beside results.h5.
+
+    Recipe section ``xrd.export``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> ExportConfig().xye
+    False
+    """
 
     xye: bool = setting(False, doc="Write one .xye file (radial, intensity, sigma) per frame, GSAS-II/TOPAS friendly.")
 
 
 @dataclass(kw_only=True)
 class XrdFiguresConfig:
-    """Quick-look figures."""
+    """Quick-look figures.
+
+    Recipe section ``xrd.figures``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = XrdFiguresConfig()
+    >>> cfg.contour_scale, cfg.time_unit
+    ('sqrt', 'h')
+    """
 
     contour: bool = setting(True, doc="Draw figures/xrd_contour.png (radial axis against time).")
     contour_scale: Literal["sqrt", "log", "linear"] = setting("sqrt", doc="Colour scale of the contour map.")
@@ -31,7 +50,25 @@ class XrdFiguresConfig:
 
 @dataclass(kw_only=True)
 class XrdConfig:
-    """Operando XRD: 2D frames to integrate or 1D patterns, exports, figures, peak tracking and cells."""
+    """Operando XRD: 2D frames to integrate or 1D patterns, exports, figures, peak tracking and cells.
+
+    Recipe section ``xrd``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "scan_1.xye").write_text("10.0 1.0 1.0\\n")
+    >>> ctx = Context(base_dir=folder)
+    >>> cfg = build(XrdConfig, {"patterns": {"files": "*.xye", "wavelength_a": 0.8}}, "xrd", 1, ctx)
+    >>> cfg.patterns.wavelength_a, cfg.peaks, cfg.lattice.method
+    (0.8, None, 'auto')
+    >>> build(XrdConfig, {}, "xrd", 1, ctx) is None, ctx.problems[0].key
+    (True, 'xrd.frames')
+    """
 
     frames: FramesConfig | None = setting(None, doc="Input 2D frames (see xrd.frames); with xrd.integrate. Give these or xrd.patterns.")
     integrate: IntegrateConfig | None = setting(None, doc="Integration settings of xrd.frames (see xrd.integrate).")

@@ -37,7 +37,17 @@ _PIXEL_EXAMPLE = '{"pixel1": 0.000172, "pixel2": 0.000172, "max_shape": [1679, 1
 
 @dataclass(kw_only=True)
 class ScanLogConfig:
-    """A CSV with one row per frame or scan: an identifier and start (and end) times."""
+    """A CSV with one row per frame or scan: an identifier and start (and end) times.
+
+    Recipe sections ``xrd.frames.scan_log`` and ``xrd.patterns.scan_log``; its keys are the keyword
+    arguments, each documented by its ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = ScanLogConfig(file="scans.csv")
+    >>> cfg.file_column, cfg.start_column, cfg.end_column
+    ('file', 'start_time', 'end_time')
+    """
 
     file: InputFile = setting(doc="Scan-log CSV file, relative to the recipe.")
     file_column: str = setting(
@@ -60,7 +70,23 @@ class ScanLogConfig:
 
 @dataclass(kw_only=True)
 class FramesConfig:
-    """Which 2D frames to integrate, and where their times come from."""
+    """Which 2D frames to integrate, and where their times come from.
+
+    Recipe section ``xrd.frames``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("f_10.cbf", "f_2.cbf"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> cfg = build(FramesConfig, {"files": "f_*.cbf"}, "xrd.frames", 1, Context(base_dir=folder))
+    >>> [os.path.basename(r.path) for r in cfg.refs], cfg.time_source
+    (['f_2.cbf', 'f_10.cbf'], 'auto')
+    """
 
     files: str | list[str] = setting(
         doc="Frames: a glob ('frames/*.cbf'), a list of paths or globs, or an HDF5 dataset "
@@ -164,7 +190,18 @@ class FramesConfig:
 
 @dataclass(kw_only=True)
 class GeometryConfig:
-    """Detector geometry in pyFAI's PONI convention, when no .poni file is given."""
+    """Detector geometry in pyFAI's PONI convention, when no .poni file is given.
+
+    Recipe section ``xrd.integrate.geometry``; its keys are the keyword arguments, each documented
+    by its ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> g = GeometryConfig(detector="Pilatus1M", distance_m=0.2, poni1_m=0.08, poni2_m=0.09,
+    ...                    wavelength_a=0.7749)
+    >>> g.distance_m, g.rot1_rad, g.wavelength_a
+    (0.2, 0.0, 0.7749)
+    """
 
     detector: str = setting(doc="pyFAI detector name, e.g. 'Pilatus1M', 'Eiger2_4M', 'Perkin'.")
     distance_m: float = setting(doc="Sample to PONI distance.", unit="m", minimum=0, exclusive_minimum=True)
@@ -189,7 +226,18 @@ class GeometryConfig:
 
 @dataclass(kw_only=True)
 class IntegrateConfig:
-    """pyFAI azimuthal integration: geometry, corrections, masks and binning."""
+    """pyFAI azimuthal integration: geometry, corrections, masks and binning.
+
+    Recipe section ``xrd.integrate``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = IntegrateConfig(poni="cal.poni", npt=1000)
+    >>> s = cfg.settings()
+    >>> s.npt, s.unit, s.method, s.polarization_factor
+    (1000, '2th_deg', ('bbox', 'csr', 'cython'), 0.99)
+    """
 
     poni: InputFile | None = setting(None, doc="pyFAI geometry file (.poni); the last calibration in the file is used.")
     geometry: GeometryConfig | None = setting(None, doc="Inline geometry instead of a .poni file.")
@@ -404,7 +452,27 @@ class IntegrateConfig:
 
 
 def build_ai(cfg: IntegrateConfig):
-    """The pyFAI AzimuthalIntegrator described by the recipe (file or inline geometry)."""
+    """The pyFAI AzimuthalIntegrator described by the recipe (file or inline geometry).
+
+    Parameters
+    ----------
+    cfg : IntegrateConfig
+        The ``xrd.integrate`` section: its ``.poni`` file or inline ``geometry``, then its
+        ``orientation`` and ``wavelength_a`` overrides.
+
+    Returns
+    -------
+    pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        Geometry in pyFAI's units: distances in m, wavelength in m.
+
+    Examples
+    --------
+    >>> g = GeometryConfig(detector="Pilatus1M", distance_m=0.2, poni1_m=0.08, poni2_m=0.09,
+    ...                    wavelength_a=0.7749)
+    >>> ai = build_ai(IntegrateConfig(geometry=g, wavelength_a=0.8))
+    >>> ai.dist, round(ai.wavelength * 1e10, 4), ai.detector.name
+    (0.2, 0.8, 'Pilatus 1M')
+    """
     import pyFAI
 
     if cfg.poni is not None:

@@ -14,7 +14,24 @@ from .xrd_frames import ScanLogConfig
 
 @dataclass(kw_only=True)
 class PatternsConfig:
-    """Already-reduced 1D patterns, one file per time step, instead of 2D frames."""
+    r"""Already-reduced 1D patterns, one file per time step, instead of 2D frames.
+
+    Recipe section ``xrd.patterns``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("scan_10.xye", "scan_2.xye"):
+    ...     _ = (folder / name).write_text("10.0 1.0 1.0\n")
+    >>> cfg = build(PatternsConfig, {"files": "scan_*.xye", "unit": "q_A^-1"}, "xrd.patterns", 1,
+    ...             Context(base_dir=folder))
+    >>> [os.path.basename(r.path) for r in cfg.refs], cfg.unit, cfg.grid
+    (['scan_2.xye', 'scan_10.xye'], 'q_A^-1', 'common')
+    """
 
     files: str | list[str] = setting(
         doc="Pattern files: a glob ('xrd_data/*.xye') or a list of paths or globs, sorted "

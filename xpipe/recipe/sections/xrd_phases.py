@@ -12,7 +12,24 @@ from ..schema import Context, InputFile, setting
 
 @dataclass(kw_only=True)
 class CellConfig:
-    """An approximate unit cell; lengths the lattice system fixes may be left out."""
+    """An approximate unit cell; lengths the lattice system fixes may be left out.
+
+    Recipe section ``xrd.phases[].cell``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> cfg = build(CellConfig, {"a": 8.7288, "c": 21.8042}, "xrd.phases[0].cell", 1, ctx)
+    >>> cfg.b, cfg.c, cfg.alpha
+    (None, 21.8042, 90.0)
+    >>> build(CellConfig, {"a": 0.3}, "xrd.phases[0].cell", 1, ctx) is None
+    True
+    >>> ctx.problems[0].message
+    'expected a number > 0.5, found 0.3'
+    """
 
     a: float = setting(doc="Cell length a.", unit="angstrom", minimum=0.5, exclusive_minimum=True)
     b: float | None = setting(None, doc="Cell length b (default: as the lattice system implies, else a).", unit="angstrom", minimum=0.5, exclusive_minimum=True)
@@ -24,7 +41,23 @@ class CellConfig:
 
 @dataclass(kw_only=True)
 class PreferredOrientationConfig:
-    """March-Dollase preferred orientation (W. A. Dollase, J. Appl. Cryst. 19 (1986) 267)."""
+    """March-Dollase preferred orientation (W. A. Dollase, J. Appl. Cryst. 19 (1986) 267).
+
+    Recipe section ``xrd.phases[].preferred_orientation``; its keys are the keyword arguments, each
+    documented by its ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> cfg = build(PreferredOrientationConfig, {"march_dollase_hkl": [0, 0, 1]}, "po", 1, ctx)
+    >>> cfg.march_dollase_r, cfg.refine
+    (1.0, True)
+    >>> build(PreferredOrientationConfig, {"march_dollase_hkl": [0, 0, 0]}, "po", 1, ctx)
+    >>> ctx.problems[0].message
+    'the texture direction cannot be [0, 0, 0]'
+    """
 
     march_dollase_hkl: list[int] = setting(doc="Texture direction as a reciprocal-lattice vector [h, k, l] (the plate normal of plate-like crystals, e.g. [0, 0, 1]).", length=3)
     march_dollase_r: float = setting(1.0, doc="Starting March-Dollase r: 1 no texture, < 1 plates lying flat (more intensity along hkl), > 1 needles.", minimum=0.05, maximum=20.0)
@@ -37,7 +70,21 @@ class PreferredOrientationConfig:
 
 @dataclass(kw_only=True)
 class PhaseConfig:
-    """One phase: a CIF, or a space group and an approximate cell."""
+    """One phase: a CIF, or a space group and an approximate cell.
+
+    Recipe section ``xrd.phases[]``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> data = {"name": "NVP", "space_group": "R -3 c:H", "cell": {"a": 8.7288, "c": 21.8042}}
+    >>> cfg = build(PhaseConfig, data, "xrd.phases[0]", 1, Context(base_dir=Path(".")))
+    >>> cell = cfg.approximate_cell()  # b and gamma as the hexagonal axes imply
+    >>> cell.b_a, cell.gamma_deg
+    (8.7288, 120.0)
+    """
 
     name: str = setting(doc="Phase name used in results, tables and figures (e.g. 'Na3V2(PO4)3').")
     cif: InputFile | None = setting(None, doc="CIF of the structure: reflections with |F|^2, cell, and the cell mass for weight fractions.")
@@ -77,7 +124,17 @@ class PhaseConfig:
 
 @dataclass(kw_only=True)
 class PeaksConfig:
-    """Peak finding, tracking and fitting on the integrated stack."""
+    """Peak finding, tracking and fitting on the integrated stack.
+
+    Recipe section ``xrd.peaks``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> cfg = PeaksConfig()
+    >>> cfg.background, cfg.prominence, cfg.min_frames
+    ('snip', 10.0, 3)
+    """
 
     range: list[float] | None = setting(None, doc="Radial range analysed (low, high), in the radial unit (xrd.integrate.unit or xrd.patterns.unit); default the whole axis.", length=2, increasing=True)
     background: str = setting("snip", doc="pybaselines method for the per-frame background (snip, asls, arpls, ...).")
@@ -94,7 +151,23 @@ class PeaksConfig:
 
 @dataclass(kw_only=True)
 class LatticeConfig:
-    """Indexing of the tracked peaks and cell refinement."""
+    """Indexing of the tracked peaks and cell refinement.
+
+    Recipe section ``xrd.lattice``; its keys are the keyword arguments, each documented by its
+    ``setting(doc=...)`` below and in ``docs/recipes.md``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.recipe.schema import Context, build
+    >>> ctx = Context(base_dir=Path("."))
+    >>> build(LatticeConfig, {"stay_z": 6}, "xrd.lattice", 1, ctx) is None
+    True
+    >>> ctx.problems[0].message.split(":")[0]
+    'stay_z (6) is above significance_z (5)'
+    >>> LatticeConfig().method, LatticeConfig().lorentz
+    ('auto', 'area_detector')
+    """
 
     method: Literal["auto", "sequential", "peaks", "pawley"] = setting("auto", doc="auto or sequential: every frame refined as a whole pattern, all phases at once, seeded by the previous frame (Rietveld scales where a CIF gives the structure, Pawley intensities where not), presence by an F-test; peaks: least squares on 1/d^2 of clean indexed tracked peaks; pawley: whole-window fits started from the tracked peaks.")
     zero_shift: bool = setting(False, doc="Refine a 2theta zero shift with each cell (2theta axes only).")
