@@ -23,11 +23,17 @@ from ..io.patterns import MIN_POINTS, Pattern, PatternReadError, read_pattern
 from ..recipe.sections.xrd import XrdConfig
 from ..recipe.sections.xrd_patterns import PatternsConfig
 from ..store import nx_group, set_attrs, write_record, write_strings
-from ..xrd.geometry import d_spacing_a
-from ..xrd.integrate import RADIAL_AXES
 from .base import Stage, StageSummary
 from .xrd_clock import frame_times
-from .xrd_results import _collect, _meta_time, _relative_times, stack_outputs, write_failed
+from .xrd_results import (
+    _collect,
+    _meta_time,
+    set_stack_axes,
+    stack_outputs,
+    write_failed,
+    write_frame_times,
+    write_radial,
+)
 
 log = logging.getLogger("xpipe")
 
@@ -210,18 +216,80 @@ def onto_grid(target: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
-    """Write ``/entry/xrd/{integrated,failed,patterns}``; returns the stage summary."""
+    """Write ``/entry/xrd/{integrated,failed,patterns}`` from the patterns stage's checkpoints.
+
+    The patterns read become the stack of the 2D path (same datasets and attributes) on one
+    radial grid: the first pattern's, or the range every pattern covers (``grid: common``);
+    patterns on another grid are interpolated onto it. How each file was read goes to
+    ``patterns``, the files that failed to ``failed``.
+
+    Parameters
+    ----------
+    entry : h5py.Group
+        ``/entry`` of the results file being written.
+    stage : PatternStage
+        The stage: its settings (``pcfg``), file references (``refs``), ``index_of`` and
+        ``base_dir``.
+    checkpoints : Checkpoints
+        The stage's finished chunks (``iter_chunks()`` gives ``(info, arrays)`` per chunk).
+
+    Returns
+    -------
+    dict
+        The stage summary: ``done`` (patterns read), ``failed`` ((source, reason) pairs),
+        ``inputs`` ((path, sha256) pairs) and ``engine_builds`` (0).
+    """
     cfg = stage.pcfg
     refs = stage.refs
     ok, failed, _, _ = _collect(stage, checkpoints)
     order = sorted(ok)
-    row_of = {idx: r for r, idx in enumerate(order)}
     n = len(order)
     at: dict[int, dict[int, int]] = {}  # chunk -> {row in chunk: pattern index}
     for idx, (c, row, _) in ok.items():
         at.setdefault(c, {})[row] = idx
+    ref = _reference_grid(checkpoints, ok, order)
+    span, moved = _grid_spans(checkpoints, at, ref)
+    ref_name = os.path.basename(refs[order[0]].path) if order else ""
+    target, handling, grid_used = _target_grid(cfg, ref, span, moved, ref_name)
 
-    # the first pattern's grid, then how every other pattern's grid compares with it
+    xrd = nx_group(entry, "xrd", "NXsubentry", default="integrated")
+    entry.attrs["default"] = "xrd"
+    data = nx_group(xrd, "integrated", "NXdata", signal="intensity")
+    valid = _write_stack(data, checkpoints, at, order, target, cfg.error_model)
+    write_radial(data, target, cfg.unit, cfg.wavelength_a,
+                 bool(target.size and (cfg.wavelength_a or cfg.unit != "2th_deg")))
+
+    header_times = {idx: _meta_time(meta) for idx, (_, _, meta) in ok.items()}
+    times = frame_times(cfg, refs, header_times)
+    untimed = [os.path.basename(refs[i].path) for i in order if times[i] is None or times[i].start is None]
+    if untimed:
+        log.warning("xrd patterns: %d pattern(s) have no time (time_source '%s'), e.g. %s; their frame_time_s is NaN",
+                    len(untimed), cfg.time_source, untimed[0])
+    write_frame_times(data, refs, order, times)
+    vp = data.create_dataset("valid_points", data=valid)
+    set_attrs(vp, long_name="finite points of each pattern on the radial axis")
+    set_stack_axes(data)
+
+    write_failed(xrd, refs, failed)
+    proc = _write_reading(xrd, cfg, refs, order, n, len(failed), grid_used, handling, len(moved))
+    per_file = _write_files(proc, stage, ok, moved)
+
+    inputs = {refs[i].path: meta.get("sha256") for i, (_, _, meta) in ok.items()}
+    if cfg.scan_log is not None:
+        inputs[cfg.scan_log.file] = sha256_file(cfg.scan_log.file)
+    dropped = sum(m.get("dropped_rows", 0) for m in per_file)
+    if dropped:
+        log.warning("xrd patterns: %d NaN or non-numeric data row(s) dropped (see /entry/xrd/patterns/dropped_rows)", dropped)
+    return {
+        "done": n,
+        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
+        "inputs": sorted(inputs.items()),
+        "engine_builds": 0,
+    }
+
+
+def _reference_grid(checkpoints, ok: dict, order: list[int]) -> np.ndarray:
+    """The x axis of the first pattern read (empty when none was)."""
     ref = np.zeros(0)
     if order:
         c_ref, row_ref, _ = ok[order[0]]
@@ -229,6 +297,12 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
             if c == c_ref:
                 ref = _pieces(arrays, "x")[row_ref].copy()
                 break
+    return ref
+
+
+def _grid_spans(checkpoints, at: dict[int, dict[int, int]],
+                ref: np.ndarray) -> tuple[dict[int, tuple[float, float]], set[int]]:
+    """The (first, last) x of every pattern read, and the patterns whose grid is not ``ref``."""
     span: dict[int, tuple[float, float]] = {}
     moved: set[int] = set()
     for c, (_, arrays) in enumerate(checkpoints.iter_chunks()):
@@ -240,8 +314,14 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
                 span[idx] = (float(x[0]), float(x[-1]))
                 if not same_grid(x, ref):
                     moved.add(idx)
+    return span, moved
+
+
+def _target_grid(cfg: PatternsConfig, ref: np.ndarray, span: dict[int, tuple[float, float]], moved: set[int],
+                 ref_name: str) -> tuple[np.ndarray, str, str]:
+    """The grid of the stack, how the patterns were brought onto it (a sentence, also logged)
+    and its name for the record: ``as_read``, ``first`` or ``common``."""
     target, handling, grid_used = ref, "as read: all patterns share one grid", "as_read"
-    ref_name = os.path.basename(refs[order[0]].path) if order else ""
     if moved:
         target, grid_used = ref, "first"
         handling = (f"{len(moved)} pattern(s) interpolated linearly (intensity and sigma) onto the "
@@ -261,10 +341,15 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
         else:
             handling += ", NaN outside each pattern's own range"
         log.info("xrd patterns: %s", handling)
+    return target, handling, grid_used
 
-    xrd = nx_group(entry, "xrd", "NXsubentry", default="integrated")
-    entry.attrs["default"] = "xrd"
-    data = nx_group(xrd, "integrated", "NXdata", signal="intensity")
+
+def _write_stack(data, checkpoints, at: dict[int, dict[int, int]], order: list[int], target: np.ndarray,
+                 error_model: str) -> np.ndarray:
+    """``intensity`` and ``sigma`` of the stack in ``data`` on the grid ``target``, one row per
+    pattern of ``order``; returns the finite points of each row."""
+    n = len(order)
+    row_of = {idx: r for r, idx in enumerate(order)}
     npt = target.size
     chunks = (min(max(n, 1), 64), max(npt, 1))
     intensity = data.create_dataset("intensity", (n, npt), np.float32, chunks=chunks if n and npt else None)
@@ -282,39 +367,15 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
             sigma[row_of[idx]] = onto_grid(target, x, s)
             valid[row_of[idx]] = int(np.isfinite(yi).sum())
     set_attrs(intensity, units="counts (as in the pattern files)", long_name="intensity")
-    model = {"file": "from the files' sigma column", "poisson": "poisson: sqrt(max(I, 1))", "none": "none"}[cfg.error_model]
+    model = {"file": "from the files' sigma column", "poisson": "poisson: sqrt(max(I, 1))", "none": "none"}[error_model]
     set_attrs(sigma, units="counts (as in the pattern files)", long_name=f"standard uncertainty ({model})")
     data["intensity_errors"] = sigma  # NeXus convention: <signal>_errors (a link, no copy)
+    return valid
 
-    axis_name, axis_units = RADIAL_AXES[cfg.unit]
-    rad = data.create_dataset("radial", data=target)
-    set_attrs(rad, units=axis_units, long_name=axis_name, pyfai_unit=cfg.unit)
-    data[axis_name] = rad  # unit-named alias of the same data
-    if target.size and (cfg.wavelength_a or cfg.unit != "2th_deg"):
-        dsp = data.create_dataset("d_spacing_a", data=d_spacing_a(target, cfg.unit, cfg.wavelength_a))
-        set_attrs(dsp, units="angstrom", long_name="d-spacing (derived from the radial axis)")
 
-    header_times = {idx: _meta_time(meta) for idx, (_, _, meta) in ok.items()}
-    times = frame_times(cfg, refs, header_times)
-    mid, exposure, t0 = _relative_times([times[i] for i in order])
-    untimed = [os.path.basename(refs[i].path) for i in order if times[i] is None or times[i].start is None]
-    if untimed:
-        log.warning("xrd patterns: %d pattern(s) have no time (time_source '%s'), e.g. %s; their frame_time_s is NaN",
-                    len(untimed), cfg.time_source, untimed[0])
-    ft = data.create_dataset("frame_time_s", data=mid)
-    set_attrs(ft, units="s", long_name="mid-exposure time after start_time", start_time=t0)
-    data.create_dataset("exposure_s", data=exposure).attrs["units"] = "s"
-    write_strings(data, "time_source", [times[i].source if times[i] else "none" for i in order])
-    data.create_dataset("frame_index", data=np.asarray(order, dtype=np.int64))
-    write_strings(data, "source_file", [refs[i].key for i in order])
-    vp = data.create_dataset("valid_points", data=valid)
-    set_attrs(vp, long_name="finite points of each pattern on the radial axis")
-    data.attrs["axes"] = ["frame_time_s", "radial"]
-    data.attrs["frame_time_s_indices"] = 0
-    data.attrs["radial_indices"] = 1
-
-    write_failed(xrd, refs, failed)
-
+def _write_reading(xrd, cfg: PatternsConfig, refs, order: list[int], n_read: int, n_failed: int, grid_used: str,
+                   handling: str, n_moved: int):
+    """``/entry/xrd/patterns``: how the files were read and brought onto one grid; returns the group."""
     proc = nx_group(xrd, "patterns", "NXprocess")
     proc.create_dataset("program", data="xpipe.io.patterns")
     rec = {
@@ -328,14 +389,21 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
         "grid_used": grid_used,
         "grid_handling": handling,
         "grid_reference_file": refs[order[0]].key if order else None,
-        "n_interpolated": len(moved),
+        "n_interpolated": n_moved,
         "scan_log_file": cfg.scan_log.file if cfg.scan_log else None,
         "n_files_requested": len(refs),
-        "n_patterns_read": n,
-        "n_files_failed": len(failed),
+        "n_patterns_read": n_read,
+        "n_files_failed": n_failed,
     }
     write_record(proc, {k: v for k, v in rec.items() if v is not None})
     proc.create_dataset("settings_json", data=json.dumps(rec, default=str))
+    return proc
+
+
+def _write_files(proc, stage: PatternStage, ok: dict, moved: set[int]) -> list[dict]:
+    """One row per file asked for in ``proc``: name, status, checksum, reader, sigma source,
+    points, dropped rows, interpolation and header; returns each file's metadata ({} if failed)."""
+    refs = stage.refs
     meta_of = {idx: m for idx, (_, _, m) in ok.items()}
     per_file = [meta_of.get(i, {}) for i in range(len(refs))]
     write_strings(proc, "files", [relative_path(r.key, stage.base_dir) for r in refs])
@@ -347,18 +415,4 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     proc.create_dataset("dropped_rows", data=np.asarray([m.get("dropped_rows", 0) for m in per_file], dtype=np.int64))
     proc.create_dataset("interpolated", data=np.asarray([i in moved for i in range(len(refs))], dtype=bool))
     write_strings(proc, "header", [m.get("header", "") for m in per_file])
-
-    inputs = {refs[i].path: meta.get("sha256") for i, (_, _, meta) in ok.items()}
-    if cfg.scan_log is not None:
-        inputs[cfg.scan_log.file] = sha256_file(cfg.scan_log.file)
-    dropped = sum(m.get("dropped_rows", 0) for m in per_file)
-    if dropped:
-        log.warning("xrd patterns: %d NaN or non-numeric data row(s) dropped (see /entry/xrd/patterns/dropped_rows)", dropped)
-    return {
-        "done": n,
-        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
-        "inputs": sorted(inputs.items()),
-        "engine_builds": 0,
-    }
-
-
+    return per_file

@@ -193,8 +193,32 @@ def _phase_of(an: PhaseAnalysis) -> list[str]:
 
 
 def write_analysis(xrd, an: PhaseAnalysis) -> None:
-    """Write ``peaks``, ``events`` and ``lattice`` groups under ``/entry/xrd``."""
+    """Write ``peaks``, ``events`` and ``lattice`` groups (and ``refinement``) under ``/entry/xrd``.
+
+    Parameters
+    ----------
+    xrd : h5py.Group
+        ``/entry/xrd`` of the results file being written.
+    an : PhaseAnalysis
+        The analysis of the pattern stack: tracked peaks and their fits, events, and the cells
+        and fractions of the phases (with the whole-pattern refinement where one was run).
+
+    Returns
+    -------
+    None
+    """
     unit_name = {"2th_deg": "deg", "q_A^-1": "1/angstrom", "q_nm^-1": "1/nm"}.get(an.unit, an.unit)
+    _write_peaks(xrd, an, unit_name)
+    if an.refinement is not None:
+        _write_refinement(xrd, an)
+    _write_events(xrd, an, unit_name)
+    if an.lattices:
+        _write_lattices(xrd, an)
+
+
+def _write_peaks(xrd, an: PhaseAnalysis, unit_name: str) -> None:
+    """``/entry/xrd/peaks``: the fitted peaks as [frame, track] arrays, the tracks' phase and hkl,
+    the fit windows, the background and the settings."""
     fits = an.fits
     g = nx_group(xrd, "peaks", "NXcollection")
     set_attrs(g, description="tracked peaks: [frame, track] arrays, NaN where a track is absent or its fit failed",
@@ -227,9 +251,10 @@ def write_analysis(xrd, an: PhaseAnalysis) -> None:
     bg.create_dataset("baseline", data=an.baseline, compression="gzip", shuffle=True)
     write_record(nx_group(g, "settings", "NXcollection"), _jsonable(an.settings))
 
-    if an.refinement is not None:
-        _write_refinement(xrd, an)
 
+def _write_events(xrd, an: PhaseAnalysis, unit_name: str) -> None:
+    """``/entry/xrd/events``: one row per event (the columns of ``xrd_events.csv``), the kind of
+    every frame and the stretches of frames of one kind."""
     ev = nx_group(xrd, "events", "NXcollection")
     rows = event_rows(an)
     cols = ["kind", "track", "frame", "end_frame", "frame_time_s", "end_time_s", "partner", "phase", "hkl",
@@ -249,32 +274,35 @@ def write_analysis(xrd, an: PhaseAnalysis) -> None:
     ev.create_dataset("stretch_first_frame", data=np.array([s[1] for s in st], dtype=int))
     ev.create_dataset("stretch_last_frame", data=np.array([s[2] for s in st], dtype=int))
 
-    if an.lattices:
-        lat_root = nx_group(xrd, "lattice", "NXcollection")
-        for lat, ph in zip(an.lattices, an.phases):
-            lg = nx_group(lat_root, lat.phase, "NXcollection")
-            set_attrs(lg, system=lat.system, space_group=ph.space_group, family=ph.family, source=ph.source)
-            lg.create_dataset("frame_time_s", data=an.frame_time_s).attrs["units"] = "s"
-            for k in CELL_KEYS:
-                name = LATTICE_NAMES[k]
-                lg.create_dataset(name, data=lat.values[k]).attrs["units"] = LATTICE_UNITS[k]
-                lg.create_dataset(f"{name}_err", data=lat.errors[k]).attrs["units"] = LATTICE_UNITS[k]
-                lg.create_dataset(f"{name}_change_percent", data=lat.change_percent(k)).attrs["units"] = "percent"
-            lg.create_dataset("phase_fraction", data=lat.fraction).attrs["basis"] = (
-                "weight fraction (Hill & Howard)" if ph.has_structure else "share of diffracted intensity")
-            lg.create_dataset("phase_fraction_err", data=lat.fraction_err)
-            lg.create_dataset("present", data=lat.present)
-            lg.create_dataset("significance_z", data=lat.z).attrs["note"] = (
-                "one-sided Gaussian z of the F-test for the phase (chi^2 rise when it is removed)")
-            dl = lg.create_dataset("detection_limit", data=lat.detection_limit)
-            dl.attrs["units"] = "weight fraction"
-            dl.attrs["note"] = "smallest weight fraction the presence test would find in this frame"
-            lg.create_dataset("n_reflections", data=lat.n_reflections)
-            write_strings(lg, "method", [str(m) for m in lat.method])
-            write_strings(lg, "status", [str(m) for m in lat.status])
-            write_strings(lg, "reason", [str(m) for m in lat.reason])
-            lg.create_dataset("start_cell", data=[ph.cell.a_a, ph.cell.b_a, ph.cell.c_a, ph.cell.alpha_deg,
-                                                  ph.cell.beta_deg, ph.cell.gamma_deg])
+
+def _write_lattices(xrd, an: PhaseAnalysis) -> None:
+    """``/entry/xrd/lattice/<phase>``: per frame the cell with its errors and changes, the phase
+    fraction, presence and its test, and how each cell was found."""
+    lat_root = nx_group(xrd, "lattice", "NXcollection")
+    for lat, ph in zip(an.lattices, an.phases):
+        lg = nx_group(lat_root, lat.phase, "NXcollection")
+        set_attrs(lg, system=lat.system, space_group=ph.space_group, family=ph.family, source=ph.source)
+        lg.create_dataset("frame_time_s", data=an.frame_time_s).attrs["units"] = "s"
+        for k in CELL_KEYS:
+            name = LATTICE_NAMES[k]
+            lg.create_dataset(name, data=lat.values[k]).attrs["units"] = LATTICE_UNITS[k]
+            lg.create_dataset(f"{name}_err", data=lat.errors[k]).attrs["units"] = LATTICE_UNITS[k]
+            lg.create_dataset(f"{name}_change_percent", data=lat.change_percent(k)).attrs["units"] = "percent"
+        lg.create_dataset("phase_fraction", data=lat.fraction).attrs["basis"] = (
+            "weight fraction (Hill & Howard)" if ph.has_structure else "share of diffracted intensity")
+        lg.create_dataset("phase_fraction_err", data=lat.fraction_err)
+        lg.create_dataset("present", data=lat.present)
+        lg.create_dataset("significance_z", data=lat.z).attrs["note"] = (
+            "one-sided Gaussian z of the F-test for the phase (chi^2 rise when it is removed)")
+        dl = lg.create_dataset("detection_limit", data=lat.detection_limit)
+        dl.attrs["units"] = "weight fraction"
+        dl.attrs["note"] = "smallest weight fraction the presence test would find in this frame"
+        lg.create_dataset("n_reflections", data=lat.n_reflections)
+        write_strings(lg, "method", [str(m) for m in lat.method])
+        write_strings(lg, "status", [str(m) for m in lat.status])
+        write_strings(lg, "reason", [str(m) for m in lat.reason])
+        lg.create_dataset("start_cell", data=[ph.cell.a_a, ph.cell.b_a, ph.cell.c_a, ph.cell.alpha_deg,
+                                              ph.cell.beta_deg, ph.cell.gamma_deg])
 
 
 def _write_refinement(xrd, an: PhaseAnalysis) -> None:

@@ -62,20 +62,74 @@ def _relative_times(times: list[FrameTime | None]) -> tuple[np.ndarray, np.ndarr
 
 
 def write_xrd(entry, stage, checkpoints) -> dict:
-    """Write ``/entry/xrd/{integrated,failed,integration[,cake]}``; returns the stage summary."""
+    """Write ``/entry/xrd/{integrated,failed,integration[,cake]}`` from the integrate stage's checkpoints.
+
+    The stack holds the integrated frames in frame order, with the radial axis, frame times and
+    valid pixels; frames that failed go to ``failed``, the settings and geometry to
+    ``integration``, and the 2D cakes, where asked for, to ``cake``.
+
+    Parameters
+    ----------
+    entry : h5py.Group
+        ``/entry`` of the results file being written.
+    stage : IntegrateStage
+        The stage: its settings (``cfg``), frame references (``refs``) and ``index_of``.
+    checkpoints : Checkpoints
+        The stage's finished chunks (``iter_chunks()`` gives ``(info, arrays)`` per chunk).
+
+    Returns
+    -------
+    dict
+        The stage summary: ``done`` (frames integrated), ``failed`` ((source, reason) pairs),
+        ``inputs`` ((path, sha256) pairs) and ``engine_builds``.
+    """
     cfg = stage.cfg.integrate
     refs = stage.refs
     ok, failed, engine_builds, method_used = _collect(stage, checkpoints)
     order = sorted(ok)
-    row_of = {idx: r for r, idx in enumerate(order)}
-    n = len(order)
 
     xrd = nx_group(entry, "xrd", "NXsubentry", default="integrated")
     entry.attrs["default"] = "xrd"
     data = nx_group(xrd, "integrated", "NXdata", signal="intensity")
     ai = build_ai(cfg)
     settings = cfg.settings()
-    axis_name, axis_units = RADIAL_AXES[settings.unit]
+    radial, cake_rows, cake_azim = _write_integrated(data, stage, checkpoints, ok, order, settings.error_model)
+    wavelength_a = ai.wavelength * 1e10 if ai.wavelength else None
+    write_radial(data, radial, settings.unit, wavelength_a, bool(radial.size and wavelength_a))
+
+    header_times = {idx: _meta_time(meta) for idx, (_, _, meta) in ok.items()}
+    times = frame_times(stage.cfg.frames, refs, header_times)
+    write_frame_times(data, refs, order, times)
+    data.create_dataset("valid_pixels", data=np.asarray([ok[i][2]["valid_pixels"] for i in order], dtype=np.int64))
+    set_stack_axes(data)
+
+    write_failed(xrd, refs, failed)
+    if cake_rows:
+        _write_cake(xrd, cake_rows, cake_azim, radial, settings.unit)
+    _write_integration(xrd, stage, ai, settings, method_used, engine_builds, len(order), len(failed))
+
+    inputs = {}
+    for i, (_, _, meta) in ok.items():
+        inputs[refs[i].path] = meta.get("sha256")
+    for key in ("poni", "mask", "dark", "flat"):
+        p = getattr(cfg, key)
+        if p:
+            inputs[p] = sha256_file(p)
+    return {
+        "done": len(order),
+        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
+        "inputs": sorted(inputs.items()),
+        "engine_builds": engine_builds,
+    }
+
+
+def _write_integrated(data, stage, checkpoints, ok: dict, order: list[int],
+                      error_model: str) -> tuple[np.ndarray, list[tuple[int, np.ndarray]], np.ndarray | None]:
+    """``intensity`` and ``sigma`` of the stack in ``data``, one row per frame of ``order``, from
+    the chunk that holds each frame; returns the radial axis and the cakes found on the way
+    (frame index, cake) with their azimuthal axis."""
+    n = len(order)
+    row_of = {idx: r for r, idx in enumerate(order)}
     radial = None
     intensity = sigma = None
     cake_rows: list[tuple[int, np.ndarray]] = []
@@ -103,19 +157,59 @@ def write_xrd(entry, stage, checkpoints) -> dict:
         intensity = data.create_dataset("intensity", (0, 0), np.float32)
         sigma = data.create_dataset("sigma", (0, 0), np.float32)
     set_attrs(intensity, units="counts (pyFAI normalised)", long_name="intensity")
-    set_attrs(sigma, units="counts (pyFAI normalised)", long_name=f"standard uncertainty ({settings.error_model})")
+    set_attrs(sigma, units="counts (pyFAI normalised)", long_name=f"standard uncertainty ({error_model})")
     data["intensity_errors"] = sigma  # NeXus convention: <signal>_errors (a link, no copy)
+    return radial, cake_rows, cake_azim
 
+
+def write_radial(data, radial: np.ndarray, unit: str, wavelength_a: float | None, with_d: bool) -> None:
+    """The radial axis of a stack: ``radial`` with its unit-named alias, and ``d_spacing_a``.
+
+    Parameters
+    ----------
+    data : h5py.Group
+        ``/entry/xrd/integrated``.
+    radial : numpy.ndarray
+        The radial axis in ``unit``.
+    unit : str
+        The pyFAI unit of ``radial`` (a key of :data:`xpipe.xrd.integrate.RADIAL_AXES`).
+    wavelength_a : float or None
+        The X-ray wavelength in angstrom, for the d-spacings from 2theta.
+    with_d : bool
+        Whether to derive ``d_spacing_a`` from the radial axis.
+
+    Returns
+    -------
+    None
+    """
+    axis_name, axis_units = RADIAL_AXES[unit]
     rad = data.create_dataset("radial", data=radial)
-    set_attrs(rad, units=axis_units, long_name=axis_name, pyfai_unit=settings.unit)
+    set_attrs(rad, units=axis_units, long_name=axis_name, pyfai_unit=unit)
     data[axis_name] = rad  # unit-named alias of the same data
-    wavelength_a = ai.wavelength * 1e10 if ai.wavelength else None
-    if radial.size and wavelength_a:
-        dsp = data.create_dataset("d_spacing_a", data=d_spacing_a(radial, settings.unit, wavelength_a))
+    if with_d:
+        dsp = data.create_dataset("d_spacing_a", data=d_spacing_a(radial, unit, wavelength_a))
         set_attrs(dsp, units="angstrom", long_name="d-spacing (derived from the radial axis)")
 
-    header_times = {idx: _meta_time(meta) for idx, (_, _, meta) in ok.items()}
-    times = frame_times(stage.cfg.frames, refs, header_times)
+
+def write_frame_times(data, refs, order: list[int], times: list[FrameTime | None]) -> None:
+    """The frame axis of a stack: mid-exposure times after the first start, exposures, where each
+    time came from, frame indices and source files.
+
+    Parameters
+    ----------
+    data : h5py.Group
+        ``/entry/xrd/integrated``.
+    refs : list of FrameRef
+        Every frame (or pattern) the recipe asked for.
+    order : list of int
+        Indices into ``refs`` of the rows of the stack, in row order.
+    times : list of FrameTime or None
+        The time of every entry of ``refs`` (None where unknown).
+
+    Returns
+    -------
+    None
+    """
     mid, exposure, t0 = _relative_times([times[i] for i in order])
     ft = data.create_dataset("frame_time_s", data=mid)
     set_attrs(ft, units="s", long_name="mid-exposure time after start_time", start_time=t0)
@@ -123,23 +217,42 @@ def write_xrd(entry, stage, checkpoints) -> dict:
     write_strings(data, "time_source", [times[i].source if times[i] else "none" for i in order])
     data.create_dataset("frame_index", data=np.asarray(order, dtype=np.int64))
     write_strings(data, "source_file", [refs[i].key for i in order])
-    data.create_dataset("valid_pixels", data=np.asarray([ok[i][2]["valid_pixels"] for i in order], dtype=np.int64))
+
+
+def set_stack_axes(data) -> None:
+    """The NXdata axes of a stack: frame time along rows, the radial axis along columns.
+
+    Parameters
+    ----------
+    data : h5py.Group
+        ``/entry/xrd/integrated``.
+
+    Returns
+    -------
+    None
+    """
     data.attrs["axes"] = ["frame_time_s", "radial"]
     data.attrs["frame_time_s_indices"] = 0
     data.attrs["radial_indices"] = 1
 
-    write_failed(xrd, refs, failed)
 
-    if cake_rows:
-        cake_rows.sort(key=lambda t: t[0])
-        cake = nx_group(xrd, "cake", "NXdata", signal="intensity")
-        cake.create_dataset("intensity", data=np.stack([c for _, c in cake_rows]), compression="gzip", compression_opts=4)
-        cake.create_dataset("frame_index", data=np.asarray([i for i, _ in cake_rows], dtype=np.int64))
-        cake.create_dataset("azimuthal_deg", data=cake_azim).attrs["units"] = "deg"
-        r = cake.create_dataset("radial", data=radial)
-        set_attrs(r, units=axis_units, long_name=axis_name)
-        cake.attrs["axes"] = ["frame_index", "azimuthal_deg", "radial"]
+def _write_cake(xrd, cake_rows: list[tuple[int, np.ndarray]], cake_azim, radial: np.ndarray, unit: str) -> None:
+    """``/entry/xrd/cake``: the 2D cakes in frame order, on the azimuthal and radial axes."""
+    axis_name, axis_units = RADIAL_AXES[unit]
+    cake_rows.sort(key=lambda t: t[0])
+    cake = nx_group(xrd, "cake", "NXdata", signal="intensity")
+    cake.create_dataset("intensity", data=np.stack([c for _, c in cake_rows]), compression="gzip", compression_opts=4)
+    cake.create_dataset("frame_index", data=np.asarray([i for i, _ in cake_rows], dtype=np.int64))
+    cake.create_dataset("azimuthal_deg", data=cake_azim).attrs["units"] = "deg"
+    r = cake.create_dataset("radial", data=radial)
+    set_attrs(r, units=axis_units, long_name=axis_name)
+    cake.attrs["axes"] = ["frame_index", "azimuthal_deg", "radial"]
 
+
+def _write_integration(xrd, stage, ai, settings, method_used: str | None, engine_builds: int, n_done: int,
+                       n_failed: int) -> None:
+    """``/entry/xrd/integration``: the integration settings as used, the geometry and the counts."""
+    cfg = stage.cfg.integrate
     proc = nx_group(xrd, "integration", "NXprocess")
     proc.create_dataset("program", data="pyFAI")
     rec = settings.as_record()
@@ -153,27 +266,13 @@ def write_xrd(entry, stage, checkpoints) -> dict:
         flat_file=cfg.flat or "",
         use_detector_mask=cfg.use_detector_mask,
         frames_time_source=stage.cfg.frames.time_source,
-        n_frames_requested=len(refs),
-        n_frames_integrated=n,
-        n_frames_failed=len(failed),
+        n_frames_requested=len(stage.refs),
+        n_frames_integrated=n_done,
+        n_frames_failed=n_failed,
     )
     write_record(proc, {k: v for k, v in rec.items() if v is not None})
     write_record(proc.require_group("geometry"), {k: v for k, v in geometry_record(ai).items() if v is not None})
     proc.create_dataset("settings_json", data=json.dumps(rec, default=str))
-
-    inputs = {}
-    for i, (_, _, meta) in ok.items():
-        inputs[refs[i].path] = meta.get("sha256")
-    for key in ("poni", "mask", "dark", "flat"):
-        p = getattr(cfg, key)
-        if p:
-            inputs[p] = sha256_file(p)
-    return {
-        "done": n,
-        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
-        "inputs": sorted(inputs.items()),
-        "engine_builds": engine_builds,
-    }
 
 
 def write_failed(xrd, refs, failed: dict[int, str]) -> None:
