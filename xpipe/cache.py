@@ -27,7 +27,26 @@ log = logging.getLogger("xpipe")
 
 
 class FileHasher:
-    """sha256 of files, remembered by path, size and modification time in a JSON file."""
+    """sha256 of files, remembered by path, size and modification time in a JSON file.
+
+    Parameters
+    ----------
+    memo : Path
+        The JSON file of remembered digests (read if present; written by :meth:`save`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> frame = str(folder / "f_0001.cbf")
+    >>> _ = Path(frame).write_bytes(b"abc")
+    >>> hasher = FileHasher(folder / "hashes.json")
+    >>> hasher.sha256(frame)[:16], hasher.sha256(str(folder / "gone.cbf"))
+    ('ba7816bf8f01cfea', 'missing')
+    >>> hasher.save()
+    >>> FileHasher(folder / "hashes.json").memo[frame][0]  # its size in bytes, remembered
+    3
+    """
 
     def __init__(self, memo: Path) -> None:
         self.memo_path = memo
@@ -80,7 +99,45 @@ def _plain(obj: Any, files: list[str]) -> Any:
 
 
 def stage_hash(stage: Any, upstream: list[str], hasher: FileHasher) -> str | None:
-    """The stage's content hash, or None for a stage that does not take part in caching."""
+    """The stage's content hash, or None for a stage that does not take part in caching.
+
+    Parameters
+    ----------
+    stage : Stage
+        The stage: its ``name``, and ``fingerprint()`` giving ``(settings, extra input
+        paths)`` or None; input files met in the settings (``InputFile``) count too.
+    upstream : list of str
+        Hashes of the stages it depends on.
+    hasher : FileHasher
+        Gives the sha256 of each input file.
+
+    Returns
+    -------
+    str or None
+        Hex sha256 of the settings, input-file digests, upstream hashes and xpipe version.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> frame = str(folder / "f_0001.cbf")
+    >>> _ = Path(frame).write_bytes(b"abc")
+    >>> hasher = FileHasher(folder / "hashes.json")
+    >>> class Stage:  # what the cache asks of a stage: a name and a fingerprint
+    ...     name = "integrate"
+    ...     def __init__(self, npt):
+    ...         self.npt = npt
+    ...     def fingerprint(self):
+    ...         return {"npt": self.npt}, [frame]
+    >>> digest = stage_hash(Stage(2000), [], hasher)
+    >>> len(digest), digest == stage_hash(Stage(2000), [], hasher)
+    (64, True)
+    >>> digest == stage_hash(Stage(1000), [], hasher)  # a setting changed
+    False
+    >>> _ = Path(frame).write_bytes(b"abcd")
+    >>> digest == stage_hash(Stage(2000), [], hasher)  # an input file changed
+    False
+    """
     fp = stage.fingerprint()
     if fp is None:
         return None
@@ -120,7 +177,25 @@ def _group_attrs(group) -> dict[str, dict]:
 
 
 class Snapshot:
-    """What the results entry holds before a stage writes into it."""
+    """What the results entry holds before a stage writes into it.
+
+    Parameters
+    ----------
+    entry : h5py.Group
+        The results' ``/entry``; ``names`` are the paths of every object under it, ``attrs``
+        the attributes of every group (``""``: the entry itself).
+
+    Examples
+    --------
+    >>> import h5py
+    >>> h5 = h5py.File("snap.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> entry = h5.require_group("entry")
+    >>> _ = entry.create_dataset("xrd/integrated/intensity", data=[[1.0, 2.0]])
+    >>> entry.attrs["default"] = "xrd"
+    >>> snap = Snapshot(entry)
+    >>> sorted(snap.names), snap.attrs[""]
+    (['xrd', 'xrd/integrated', 'xrd/integrated/intensity'], {'default': 'xrd'})
+    """
 
     def __init__(self, entry) -> None:
         self.names = _names(entry)
@@ -133,7 +208,48 @@ def _cache_files(work: Path, stage_name: str) -> tuple[Path, Path]:
 
 
 def store(work: Path, stage: Any, entry, before: Snapshot, digest: str, summary: Any) -> None:
-    """Keep what ``stage`` added to ``entry`` (new objects, changed group attributes) and its state."""
+    """Keep what ``stage`` added to ``entry`` (new objects, changed group attributes) and its state.
+
+    Parameters
+    ----------
+    work : Path
+        The output folder's ``.xpipe`` folder; the cache goes to ``<stage name>/cache.h5`` and
+        ``cache.pkl`` there.
+    stage : Stage
+        The stage: its ``name`` and ``cache_state()`` (picklable; otherwise nothing is kept).
+    entry : h5py.Group
+        The results' ``/entry``, after the stage wrote into it.
+    before : Snapshot
+        The entry as it was before.
+    digest : str
+        The stage's hash (:func:`stage_hash`); a replay needs the same one.
+    summary : Any
+        The stage's summary, given back by :func:`replay`.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> work = Path(tempfile.mkdtemp())
+    >>> class Stage:  # a whole-stack stage: its name, and the state its figures need
+    ...     name = "xps"
+    ...     state = None
+    ...     def cache_state(self):
+    ...         return {"fitted": 2}
+    ...     def restore_state(self, state):
+    ...         self.state = state
+    >>> h5 = h5py.File("run1.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> entry = h5.require_group("entry")
+    >>> before = Snapshot(entry)
+    >>> _ = entry.create_dataset("xps/V 2p/mean_valence", data=[4.6, 4.2])  # the stage's work
+    >>> entry.attrs["default"] = "xps"
+    >>> store(work, Stage(), entry, before, "hash-1", summary={"spectra": 2})
+    >>> sorted(p.name for p in (work / "xps").iterdir())
+    ['cache.h5', 'cache.pkl']
+    """
     import h5py
     import numpy as np
 
@@ -166,7 +282,51 @@ def store(work: Path, stage: Any, entry, before: Snapshot, digest: str, summary:
 
 
 def replay(work: Path, stage: Any, entry, digest: str) -> Any | None:
-    """Copy the cached objects into ``entry`` and restore the stage; the cached summary, or None."""
+    """Copy the cached objects into ``entry`` and restore the stage; the cached summary, or None.
+
+    Parameters
+    ----------
+    work : Path
+        The output folder's ``.xpipe`` folder, as given to :func:`store`.
+    stage : Stage
+        The stage: its ``name`` and ``restore_state(state)``.
+    entry : h5py.Group
+        The new results' ``/entry`` to copy the cached objects into.
+    digest : str
+        The stage's hash now; a cache stored under another hash is not used.
+
+    Returns
+    -------
+    Any or None
+        The summary stored with the cache, or None when the stage must run (no cache, another
+        hash, or an unreadable cache).
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> work = Path(tempfile.mkdtemp())
+    >>> class Stage:  # a whole-stack stage: its name, and the state its figures need
+    ...     name = "xps"
+    ...     state = None
+    ...     def cache_state(self):
+    ...         return {"fitted": 2}
+    ...     def restore_state(self, state):
+    ...         self.state = state
+    >>> h5 = h5py.File("run1.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> entry = h5.require_group("entry")
+    >>> before = Snapshot(entry)
+    >>> _ = entry.create_dataset("xps/V 2p/mean_valence", data=[4.6, 4.2])  # the stage's work
+    >>> entry.attrs["default"] = "xps"
+    >>> store(work, Stage(), entry, before, "hash-1", summary={"spectra": 2})
+    >>> fresh = h5py.File("run2.h5", "w", driver="core", backing_store=False).require_group("e")
+    >>> stage = Stage()
+    >>> replay(work, stage, fresh, "hash-1"), stage.state, fresh["xps/V 2p/mean_valence"][()]
+    ({'spectra': 2}, {'fitted': 2}, array([4.6, 4.2]))
+    >>> fresh.attrs["default"]
+    'xps'
+    >>> replay(work, Stage(), fresh, "hash-2") is None  # settings changed: the stage runs
+    True
+    """
     import h5py
 
     h5_path, pkl_path = _cache_files(work, stage.name)

@@ -86,7 +86,17 @@ def _process(indices: list[int]) -> dict:
 
 
 class Executor:
-    """Runs ``worker.process`` over chunks; see the module documentation."""
+    """Runs ``worker.process`` over chunks; see the module documentation.
+
+    The base of every executor: :meth:`map` hands each chunk's result to ``on_result`` in
+    this process; :meth:`close` (or the end of a ``with`` block) releases what it holds.
+
+    Examples
+    --------
+    >>> with SerialExecutor() as ex:
+    ...     isinstance(ex, Executor), ex.describe()
+    (True, 'serial, 1 worker(s)')
+    """
 
     name = "executor"
     workers = 1
@@ -111,7 +121,20 @@ OnResult = Callable[[list[int], dict], None]
 
 
 class SerialExecutor(Executor):
-    """Every chunk in this process, in order."""
+    """Every chunk in this process, in order.
+
+    Examples
+    --------
+    >>> class Squares:  # a worker: set up once, then one call per chunk of item indices
+    ...     def setup(self):
+    ...         self.ready = True
+    ...     def process(self, indices):
+    ...         return {"sum": sum(i * i for i in indices)}
+    >>> results = []
+    >>> SerialExecutor().map(Squares(), [[0, 1], [2, 3]], lambda c, r: results.append((c, r)))
+    >>> results
+    [([0, 1], {'sum': 1}), ([2, 3], {'sum': 13})]
+    """
 
     name = "serial"
 
@@ -125,7 +148,29 @@ class SerialExecutor(Executor):
 
 
 class ProcessExecutor(Executor):
-    """A pool of ``workers`` local processes, started for each stage and ended after it."""
+    """A pool of ``workers`` local processes, started for each stage and ended after it.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Pool size (default: one per CPU core); never more than there are chunks, and a
+        single chunk or worker runs in this process.
+
+    Examples
+    --------
+    >>> class Squares:  # a worker: set up once, then one call per chunk of item indices
+    ...     def setup(self):
+    ...         self.ready = True
+    ...     def process(self, indices):
+    ...         return {"sum": sum(i * i for i in indices)}
+    >>> ex = ProcessExecutor(4)
+    >>> ex.describe()
+    'processes, 4 worker(s)'
+    >>> results = []
+    >>> ex.map(Squares(), [[1, 2, 3]], lambda c, r: results.append(r))  # one chunk: no pool
+    >>> results
+    [{'sum': 14}]
+    """
 
     name = "processes"
 
@@ -167,6 +212,25 @@ class DaskExecutor(Executor):
     --scheduler-file``) connects to a running scheduler; otherwise ``local_workers``
     processes are started here as a ``LocalCluster`` listening on the loopback interface only
     (one thread each, dashboard off), and stopped by :meth:`close`.
+
+    Parameters
+    ----------
+    address : str, optional
+        Scheduler address or scheduler file; None starts a local cluster.
+    local_workers : int, optional
+        Processes of the local cluster (default: one per CPU core).
+    timeout_s : float
+        How long to wait for the scheduler, s.
+
+    Raises
+    ------
+    ExecutorError
+        When ``distributed`` is missing or the scheduler cannot be reached.
+
+    Examples
+    --------
+    >>> DaskExecutor.name, issubclass(DaskExecutor, Executor)  # starting one needs a cluster
+    ('dask', True)
     """
 
     name = "dask"
@@ -248,12 +312,42 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 def is_scheduler_file(address: str) -> bool:
-    """A scheduler given by the file ``dask scheduler --scheduler-file`` writes, not a URL."""
+    """A scheduler given by the file ``dask scheduler --scheduler-file`` writes, not a URL.
+
+    Parameters
+    ----------
+    address : str
+        The ``run.scheduler`` setting or ``--scheduler`` argument.
+
+    Returns
+    -------
+    bool
+        True for a JSON file name, False for an address such as ``tcp://host:8786``.
+
+    Examples
+    --------
+    >>> is_scheduler_file("scheduler.json"), is_scheduler_file("tcp://10.0.0.5:8786")
+    (True, False)
+    """
     return "://" not in address and address.lower().endswith(".json")
 
 
 class ExecutorError(Exception):
-    """The executor asked for cannot be used (no scheduler, bad setting)."""
+    """The executor asked for cannot be used (no scheduler, bad setting).
+
+    Parameters
+    ----------
+    message : str
+        What cannot be used and why.
+
+    Examples
+    --------
+    >>> try:
+    ...     raise ExecutorError("cannot connect to the scheduler at tcp://10.0.0.5:8786")
+    ... except ExecutorError as exc:
+    ...     print(exc)
+    cannot connect to the scheduler at tcp://10.0.0.5:8786
+    """
 
 
 def _bounded(submit: Callable[[list[int]], Any], chunks: list[list[int]], depth: int,
@@ -301,7 +395,32 @@ def _dask_process(worker: Any, indices: list[int], omp_threads: int | None = Non
 
 def make_executor(kind: str = "processes", workers: int | None = None, scheduler: str | None = None,
                   dask_local: int | None = None) -> Executor:
-    """The executor for a run: ``scheduler`` or ``dask_local`` choose Dask, else ``kind``."""
+    """The executor for a run: ``scheduler`` or ``dask_local`` choose Dask, else ``kind``.
+
+    Parameters
+    ----------
+    kind : {'processes', 'serial', 'dask'}
+        The ``run.executor`` setting.
+    workers : int, optional
+        Worker processes (1 or fewer: serial).
+    scheduler : str, optional
+        A Dask scheduler address or scheduler file.
+    dask_local : int, optional
+        Processes of a local Dask cluster.
+
+    Returns
+    -------
+    Executor
+        Not started yet for local processes (the pool starts in :meth:`Executor.map`); a
+        Dask executor is connected.
+
+    Examples
+    --------
+    >>> make_executor("serial").describe(), make_executor("processes", workers=1).name
+    ('serial, 1 worker(s)', 'serial')
+    >>> make_executor("processes", workers=3).describe()
+    'processes, 3 worker(s)'
+    """
     if scheduler:
         return DaskExecutor(address=scheduler)
     if dask_local:
@@ -315,7 +434,36 @@ def make_executor(kind: str = "processes", workers: int | None = None, scheduler
 
 def run_chunks(worker: Any, chunks: list[list[int]], executor: Executor | int, on_result: OnResult) -> None:
     """Process ``chunks`` with ``executor`` (or a number of local processes), calling
-    ``on_result(chunk, result)`` in this process as each one finishes."""
+    ``on_result(chunk, result)`` in this process as each one finishes.
+
+    Parameters
+    ----------
+    worker : Any
+        Has ``setup()`` and ``process(indices) -> dict``; picklable before ``setup``.
+    chunks : list of list of int
+        Item indices, one list per chunk.
+    executor : Executor or int
+        The executor, or a number of local processes.
+    on_result : callable
+        Called as ``on_result(chunk, result)`` once per chunk, in the order chunks finish.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> class Squares:  # a worker: set up once, then one call per chunk of item indices
+    ...     def setup(self):
+    ...         self.ready = True
+    ...     def process(self, indices):
+    ...         return {"sum": sum(i * i for i in indices)}
+    >>> totals = {}
+    >>> run_chunks(Squares(), [[0, 1, 2], [3]], SerialExecutor(),
+    ...            lambda chunk, result: totals.update({chunk[0]: result["sum"]}))
+    >>> totals
+    {0: 5, 3: 9}
+    """
     if isinstance(executor, int):
         executor = make_executor("processes", executor)
     executor.map(worker, chunks, on_result)

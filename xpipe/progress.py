@@ -15,7 +15,36 @@ def _fmt_duration(seconds: float) -> str:
 
 
 class Progress:
-    """Count finished items; redraw a bar (TTY) or log a line every ``log_every_s`` seconds."""
+    """Count finished items; redraw a bar (TTY) or log a line every ``log_every_s`` seconds.
+
+    Parameters
+    ----------
+    total : int
+        Items of the run, done or not.
+    label : str
+        What the items are, in the messages (``frames``, ``spectra``).
+    stream : TextIO, optional
+        Where to write (default: standard error); a terminal gets the redrawn bar.
+    quiet : bool
+        Count without writing anything.
+    log_every_s : float
+        Off a terminal, the least time between two lines, s (the last line always comes).
+    done : int
+        Items already done before this run (a resume); the rate counts only new ones.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> p = Progress(10, stream=out, log_every_s=3600.0, done=4)
+    >>> p.update(3, failed=1)  # the first line at once, then one per log_every_s and the last
+    >>> p.update(3)
+    >>> p.done, p.new, p.failed
+    (10, 6, 1)
+    >>> print(out.getvalue().strip())  # doctest: +ELLIPSIS
+    7/10 frames (70 %), ... frames/s, ETA ..., 1 failed
+    10/10 frames (100 %), ... frames/s, ETA 00:00, 1 failed
+    """
 
     def __init__(self, total: int, label: str = "frames", stream: TextIO | None = None,
                  quiet: bool = False, log_every_s: float = 10.0, done: int = 0) -> None:

@@ -37,6 +37,16 @@ class PatternStack:
     source_file : where each frame came from (``file`` or ``file::dataset[i]``).
     wavelength_a : X-ray wavelength in angstrom (None when 1D patterns were read without one).
     unit : the radial unit in pyFAI's spelling (``2th_deg``, ``q_nm^-1``, ``q_A^-1``).
+
+    Examples
+    --------
+    >>> stack = PatternStack(
+    ...     intensity=np.ones((2, 3)), sigma=np.ones((2, 3)), radial=np.array([10.0, 10.5, 11.0]),
+    ...     radial_name="two_theta_deg", radial_units="deg", d_spacing_a=None,
+    ...     frame_time_s=np.array([0.0, 60.0]), frame_index=np.arange(2),
+    ...     source_file=["a.xye", "b.xye"], start_time=None, wavelength_a=None, unit="2th_deg")
+    >>> stack.n_frames, stack.radial_units
+    (2, 'deg')
     """
 
     intensity: np.ndarray
@@ -58,7 +68,36 @@ class PatternStack:
 
 
 class Results:
-    """An open results file; methods return plain arrays and dataclasses."""
+    """An open results file; methods return plain arrays and dataclasses.
+
+    Parameters
+    ----------
+    path : str or Path
+        An xpipe results file (``OUTDIR/results.h5``), opened read-only; close it with
+        :meth:`close` or use it in a ``with`` block.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no such file.
+    ValueError
+        When it is not HDF5, or has no ``/entry``.
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> from xpipe.store import write_record
+    >>> path = Path(tempfile.mkdtemp()) / "results.h5"
+    >>> with h5py.File(path, "w") as h5:  # two patterns of three 2theta bins, by hand
+    ...     write_record(h5.require_group("entry/xrd"), {"integrated": {
+    ...         "radial": [10.0, 10.5, 11.0], "intensity": [[1.0, 5.0, 1.0], [1.0, 4.0, 2.0]],
+    ...         "sigma": [[1.0, 2.2, 1.0], [1.0, 2.0, 1.4]], "frame_time_s": [0.0, 60.0],
+    ...         "frame_index": [0, 1], "source_file": ["a.xye", "b.xye"]},
+    ...         "patterns": {"wavelength_a": 0.8}})
+    >>> with Results(path) as res:
+    ...     res.has("xrd/integrated"), res.failed(), res.integration_settings()
+    (True, [], {'wavelength_a': 0.8})
+    """
 
     def __init__(self, path: str | Path) -> None:
         import h5py
@@ -115,7 +154,35 @@ class Results:
 
 
 def read_patterns(entry) -> PatternStack:
-    """The pattern stack under an open ``/entry`` group (``xrd/integrated``)."""
+    """The pattern stack under an open ``/entry`` group (``xrd/integrated``).
+
+    Parameters
+    ----------
+    entry : h5py.Group
+        ``/entry`` of an open results file.
+
+    Returns
+    -------
+    PatternStack
+        Every array read into memory; the wavelength (angstrom) from the integration
+        geometry, else from the ``xrd.patterns`` settings, else None.
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> from xpipe.store import write_record
+    >>> path = Path(tempfile.mkdtemp()) / "results.h5"
+    >>> with h5py.File(path, "w") as h5:  # two patterns of three 2theta bins, by hand
+    ...     write_record(h5.require_group("entry/xrd"), {"integrated": {
+    ...         "radial": [10.0, 10.5, 11.0], "intensity": [[1.0, 5.0, 1.0], [1.0, 4.0, 2.0]],
+    ...         "sigma": [[1.0, 2.2, 1.0], [1.0, 2.0, 1.4]], "frame_time_s": [0.0, 60.0],
+    ...         "frame_index": [0, 1], "source_file": ["a.xye", "b.xye"]},
+    ...         "patterns": {"wavelength_a": 0.8}})
+    >>> with h5py.File(path, "r") as h5:
+    ...     stack = read_patterns(h5["entry"])
+    >>> stack.intensity.shape, stack.wavelength_a, stack.frame_time_s.tolist()
+    ((2, 3), 0.8, [0.0, 60.0])
+    """
     g = entry["xrd/integrated"]
     radial = g["radial"]
     wl = "xrd/integration/geometry/wavelength_a"
@@ -138,7 +205,34 @@ def read_patterns(entry) -> PatternStack:
 
 
 def open_results(path: str | Path) -> Results:
-    """Open an xpipe results file (``OUTDIR/results.h5``)."""
+    """Open an xpipe results file (``OUTDIR/results.h5``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The results file.
+
+    Returns
+    -------
+    Results
+        The open file (a context manager that closes it).
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> from xpipe.store import write_record
+    >>> path = Path(tempfile.mkdtemp()) / "results.h5"
+    >>> with h5py.File(path, "w") as h5:  # two patterns of three 2theta bins, by hand
+    ...     write_record(h5.require_group("entry/xrd"), {"integrated": {
+    ...         "radial": [10.0, 10.5, 11.0], "intensity": [[1.0, 5.0, 1.0], [1.0, 4.0, 2.0]],
+    ...         "sigma": [[1.0, 2.2, 1.0], [1.0, 2.0, 1.4]], "frame_time_s": [0.0, 60.0],
+    ...         "frame_index": [0, 1], "source_file": ["a.xye", "b.xye"]},
+    ...         "patterns": {"wavelength_a": 0.8}})
+    >>> with open_results(path) as res:
+    ...     stack = res.patterns()
+    >>> stack.n_frames, stack.radial.tolist(), stack.source_file
+    (2, [10.0, 10.5, 11.0], ['a.xye', 'b.xye'])
+    """
     return Results(path)
 
 

@@ -24,7 +24,36 @@ def _r(v, nd: int = 4):
 
 def phase_presence(lattice_group) -> dict:
     """Per phase: where the refinement found it and at what weight fraction, or, never found,
-    the detection limit it was not found above (never an empty reason)."""
+    the detection limit it was not found above (never an empty reason).
+
+    Parameters
+    ----------
+    lattice_group : h5py.Group
+        ``/entry/xrd/lattice``: one group per phase with ``present`` per frame and, when
+        refined, ``phase_fraction``, ``phase_fraction_err``, ``detection_limit`` (weight
+        fractions) and ``status``.
+
+    Returns
+    -------
+    dict
+        Per phase name: frames present, first and last frame, weight-fraction range, flagged
+        frames, detection limits, and a ``text`` line for the summary.
+
+    Examples
+    --------
+    >>> import h5py
+    >>> from xpipe.store import write_record
+    >>> h5 = h5py.File("lattice.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> write_record(h5.require_group("lattice"), {
+    ...     "NVP": {"present": [True, True, False], "phase_fraction": [1.0, 0.62, 0.0],
+    ...             "phase_fraction_err": [0.01, 0.02, 0.0], "detection_limit": [0.01] * 3},
+    ...     "NaVP": {"present": [False] * 3, "detection_limit": [0.03, 0.02, 0.02]}})
+    >>> out = phase_presence(h5["lattice"])
+    >>> out["NVP"]["text"]
+    'present in 2 of 3 frames (0-1), weight fraction 0.62 to 1'
+    >>> out["NaVP"]["text"]
+    'not detected; detection limit 2 wt% (2 to 3 over the frames)'
+    """
     out: dict[str, dict] = {}
     for name, g in lattice_group.items():
         if "present" not in g:
@@ -62,7 +91,37 @@ def phase_presence(lattice_group) -> dict:
 def volume_changes(lattice_group) -> dict:
     """Per phase: volume at the first and last frame where it is present, its extremes and the
     changes in % of the first; for two phases of the same structural family present together
-    (a two-phase reaction), the change between them at their first common frame."""
+    (a two-phase reaction), the change between them at their first common frame.
+
+    Parameters
+    ----------
+    lattice_group : h5py.Group
+        ``/entry/xrd/lattice``: one group per phase with ``volume`` (cubic angstrom) per frame,
+        optionally ``volume_err`` and ``present``, and its ``family`` attribute.
+
+    Returns
+    -------
+    dict
+        ``phases``: per phase, volumes in cubic angstrom (``*_a3``) and changes in % of the
+        first; ``transitions``: per two-phase reaction, the parent and child phase, the frame
+        and the volume change in %.
+
+    Examples
+    --------
+    >>> import h5py
+    >>> from xpipe.store import write_record
+    >>> h5 = h5py.File("volumes.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> write_record(h5.require_group("lattice"), {
+    ...     "NVP": {"present": [True, True, False], "volume": [1439.0, 1430.0, 0.0]},
+    ...     "NaVP": {"present": [False, True, True], "volume": [0.0, 1340.0, 1338.0]}})
+    >>> for name in ("NVP", "NaVP"):
+    ...     h5["lattice"][name].attrs["family"] = "NASICON"
+    >>> out = volume_changes(h5["lattice"])
+    >>> out["phases"]["NVP"]["change_net_percent"]
+    -0.625
+    >>> [(t["from"], t["to"], t["frame"], t["change_percent"]) for t in out["transitions"]]
+    [('NVP', 'NaVP', 1, -6.294)]
+    """
     phases: dict[str, dict] = {}
     present: dict[str, np.ndarray] = {}
     for name, g in lattice_group.items():
@@ -182,6 +241,36 @@ def _echem(entry) -> dict | None:
 
 
 def build_summary(results_path: Path, report) -> dict:
+    """The run's headline numbers, quality flags and failures, read back from results.h5.
+
+    Parameters
+    ----------
+    results_path : Path
+        The results file.
+    report : RunReport
+        The run's report: its ``done`` count and ``failed`` (key, reason) pairs.
+
+    Returns
+    -------
+    dict
+        Title, versions, electrochemistry, phases and volume changes, valence ranges, quality
+        flags per stage, failures and items done: what ``summary.json`` holds.
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> from types import SimpleNamespace
+    >>> from xpipe.store import write_record
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with h5py.File(folder / "results.h5", "w") as h5:
+    ...     write_record(h5.require_group("entry"), {"title": "demo", "xrd": {
+    ...         "integrated": {"intensity": [[1.0, 5.0], [1.0, 4.0]]},
+    ...         "failed": {"reason": ["truncated file"]}}})
+    >>> report = SimpleNamespace(done=2, failed=[("f_2.cbf", "truncated file")])  # a RunReport
+    >>> s = build_summary(folder / "results.h5", report)
+    >>> s["title"], s["quality_flags"], s["items_done"]
+    ('demo', {'xrd frames': {'integrated': 2, 'failed': 1}}, 2)
+    """
     import h5py
 
     with h5py.File(results_path, "r") as h5:
@@ -256,6 +345,38 @@ def _md(s: dict) -> str:
 
 
 def write_summary(results_path: Path, report, outdir: Path) -> list[Path]:
+    """Write ``summary.json`` and ``summary.md`` (see :func:`build_summary`) into ``outdir``.
+
+    Parameters
+    ----------
+    results_path : Path
+        The results file.
+    report : RunReport
+        The run's report: its ``done`` count and ``failed`` (key, reason) pairs.
+    outdir : Path
+        The output folder.
+
+    Returns
+    -------
+    list of Path
+        The two files written.
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> from types import SimpleNamespace
+    >>> from xpipe.store import write_record
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with h5py.File(folder / "results.h5", "w") as h5:
+    ...     write_record(h5.require_group("entry"), {"title": "demo", "xrd": {
+    ...         "integrated": {"intensity": [[1.0, 5.0], [1.0, 4.0]]},
+    ...         "failed": {"reason": ["truncated file"]}}})
+    >>> report = SimpleNamespace(done=2, failed=[("f_2.cbf", "truncated file")])  # a RunReport
+    >>> [p.name for p in write_summary(folder / "results.h5", report, folder)]
+    ['summary.json', 'summary.md']
+    >>> (folder / "summary.md").read_text().splitlines()[-3]
+    '- f_2.cbf: truncated file'
+    """
     s = build_summary(results_path, report)
     j = outdir / "summary.json"
     j.write_text(json.dumps(s, indent=1, ensure_ascii=False) + "\n")
