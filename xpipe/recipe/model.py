@@ -128,6 +128,17 @@ def effective_settings(section: Any) -> Any:
     ``xpipe validate --effective`` prints. Settings left to the data (``auto`` values resolved
     per file or per frame) appear as ``auto``; each stage records what it resolved them to.
 
+    Parameters
+    ----------
+    section : Any
+        A recipe, a section, or a value inside one.
+
+    Returns
+    -------
+    Any
+        Sections as dicts of key to value, lists and tuples as lists, paths (``InputFile``)
+        as plain absolute-path strings, other values as they are.
+
     Examples
     --------
     >>> from xpipe.recipe.sections.run import RunConfig
