@@ -29,10 +29,14 @@ def _volatile(name: str) -> bool:
 _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
 
 
+_PATH = re.compile(r"(?:[A-Za-z]:)?[/\\][^\s\"',;]*[/\\]([^\s\"',;/\\]+)")
+
+
 def _rounded(text: str) -> str:
     """Numbers written into text (JSON settings, fitted values) to 4 significant digits, so the
-    text compares equal when the numbers agree to far better than that."""
-    return _NUMBER.sub(lambda m: f"{float(m.group()):.4g}", text)
+    text compares equal when the numbers agree to far better than that; file paths reduced to
+    their names, which do not depend on where the repository is."""
+    return _NUMBER.sub(lambda m: f"{float(m.group()):.4g}", _PATH.sub(r"\1", text))
 
 
 def digest(path: str | Path) -> dict[str, list]:
