@@ -33,7 +33,7 @@ from xpipe.io.frames import (
     read_scan_log,
 )
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_shared = pytest.mark.skipif(
     not SHARED.exists(),
     reason="../shared/data not present (real measured data is not shipped with the repository)",

@@ -21,7 +21,7 @@ from xpipe.recipe.schema import RecipeInvalid
 from xpipe.results import open_results
 from xpipe.stages.xrd_patterns import onto_grid
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 COINCELL = SHARED_DATA / "xrd" / "operando_coincell_mythen" / "coincell8_LDE2"
 needs_coincell = pytest.mark.skipif(
     not COINCELL.is_dir(),

@@ -13,7 +13,7 @@ from xpipe.synth import xps
 SEED = 20250314
 N_STATES = 5
 HV, PHI = 1486.6, 4.5
-REFERENCE_VMS = (Path(__file__).resolve().parents[2]
+REFERENCE_VMS = (Path(__file__).resolve().parents[3]
                  / "shared/data/xps/pynxtools_xps/regular.vms")
 
 

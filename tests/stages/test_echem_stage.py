@@ -12,7 +12,7 @@ from conftest import needs_shared
 from xpipe.cli import main
 from xpipe.echem.readers import read_cycler
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CYCLER = ROOT / "example_data" / "nvp_operando" / "cycler.csv"
 START = datetime(2025, 3, 14, 9, 0, 0)
 

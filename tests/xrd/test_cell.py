@@ -19,7 +19,7 @@ from xpipe.xrd.reflections import (
     reflections_from_cif,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 NO_SHARED_DATA = (
     "../shared/data is not present (real measured data is not shipped with the repository)"

@@ -19,7 +19,7 @@ from xpipe.xrd.peaks import (
     pseudo_voigt,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PEAKSHIFT = SHARED / "xrd" / "peakshift_series_q"
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(),

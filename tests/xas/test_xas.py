@@ -29,7 +29,7 @@ from xpipe.xas.xanes import (
     tabulated_edge_ev,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 V_STD = SHARED / "xas" / "standards" / "V"
 FE_STD = SHARED / "xas" / "standards" / "Fe"
 needs_xas = pytest.mark.skipif(not (SHARED / "xas").exists(), reason="../shared/data (real measured data) is not beside the checkout")
