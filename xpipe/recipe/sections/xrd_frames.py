@@ -67,6 +67,22 @@ class ScanLogConfig:
         doc="Column with the exposure end time (same forms as start_column); frame time is then mid-exposure.",
     )
 
+    def times_of(self, refs: list[FrameRef], what: str = "frame"):
+        """Check the log against ``refs`` (yields ``(key, message)`` problems); returns each
+        ref's :class:`~xpipe.io.frames.FrameTime` from the log (None where it has no row), or
+        None when the log cannot be read."""
+        try:
+            rows = read_scan_log(self.file, self.file_column, self.start_column, self.end_column)
+        except (ValueError, OSError) as exc:
+            yield "scan_log", str(exc)
+            return None
+        times = match_scan_log(refs, rows)
+        missing = [r.key for r, t in zip(refs, times) if t is None]
+        if missing:
+            yield "scan_log", (f"{len(missing)} {what}(s) have no row in '{self.file}', e.g. "
+                               f"{os.path.basename(missing[0])}")
+        return times
+
 
 @dataclass(kw_only=True)
 class FramesConfig:
@@ -122,19 +138,9 @@ class FramesConfig:
                 yield problem
                 return
         if self.scan_log is not None and self.time_source in ("auto", "scan_log"):
-            s = self.scan_log
-            try:
-                rows = read_scan_log(s.file, s.file_column, s.start_column, s.end_column)
-            except (ValueError, OSError) as exc:
-                yield "scan_log", str(exc)
+            times = yield from self.scan_log.times_of(self._refs, "frame")
+            if times is None:
                 return
-            times = match_scan_log(self._refs, rows)
-            missing = [r.key for r, t in zip(self._refs, times) if t is None]
-            if missing:
-                yield "scan_log", (
-                    f"{len(missing)} frame(s) have no row in '{s.file}', e.g. "
-                    f"{os.path.basename(missing[0])}"
-                )
             self._log_times = times
 
     @property

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from ...io.frames import FrameRef, expand_inputs, match_scan_log, read_scan_log
+from ...io.frames import FrameRef, expand_inputs
 from ...io.patterns import READERS
 from ..schema import Context, setting
 from .xrd_frames import ScanLogConfig
@@ -117,19 +117,9 @@ class PatternsConfig:
             return
         self._log_times = None
         if self.scan_log is not None and self.time_source in ("auto", "scan_log"):
-            s = self.scan_log
-            try:
-                rows = read_scan_log(s.file, s.file_column, s.start_column, s.end_column)
-            except (ValueError, OSError) as exc:
-                yield "scan_log", str(exc)
+            times = yield from self.scan_log.times_of(self._refs, "pattern file")
+            if times is None:
                 return
-            times = match_scan_log(self._refs, rows)
-            missing = [r.key for r, t in zip(self._refs, times) if t is None]
-            if missing:
-                yield "scan_log", (
-                    f"{len(missing)} pattern file(s) have no row in '{s.file}', e.g. "
-                    f"{os.path.basename(missing[0])}"
-                )
             self._log_times = times
 
     @property
