@@ -12,7 +12,24 @@ from ..xrd.geometry import orientation_of
 
 @dataclass(frozen=True)
 class PoniHeader:
-    """What a .poni file states, as written (pyFAI fills in defaults when it loads one)."""
+    """What a .poni file states, as written (pyFAI fills in defaults when it loads one).
+
+    Parameters
+    ----------
+    version : float
+        The file's ``poni_version`` (1 when it states none).
+    detector : str or None
+        The ``Detector`` line, None when absent.
+    detector_config : dict
+        The ``Detector_config`` JSON mapping (empty when absent).
+
+    Examples
+    --------
+    >>> PoniHeader(2.1, "Pilatus1M", {"orientation": 3}).states_orientation
+    True
+    >>> PoniHeader(2.0, "Pilatus1M", {"orientation": 3}).states_orientation
+    False
+    """
 
     version: float
     detector: str | None
@@ -25,9 +42,36 @@ class PoniHeader:
 
 
 def read_poni_header(path: str) -> PoniHeader:
-    """The version, detector name and Detector_config of a .poni file; the last value of a key
-    wins, as pyFAI reads files holding several calibrations. Raises ValueError for a
-    Detector_config that is not JSON."""
+    """The version, detector name and Detector_config of a .poni file.
+
+    The last value of a key wins, as pyFAI reads files holding several calibrations.
+
+    Parameters
+    ----------
+    path : str or Path
+        The .poni file.
+
+    Returns
+    -------
+    PoniHeader
+        What the file states, before pyFAI fills in defaults.
+
+    Raises
+    ------
+    ValueError
+        For a ``poni_version`` that is not a number, or a Detector_config that is not a JSON
+        mapping.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> poni = pathlib.Path(tempfile.mkdtemp()) / "cal.poni"
+    >>> _ = poni.write_text('poni_version: 2.1\\nDetector: Pilatus1M\\n'
+    ...                     'Detector_config: {"orientation": 2}\\nDistance: 0.2\\n')
+    >>> h = read_poni_header(poni)
+    >>> h.version, h.detector, h.detector_config, h.states_orientation
+    (2.1, 'Pilatus1M', {'orientation': 2}, True)
+    """
     values: dict[str, str] = {}
     with open(path, encoding="utf-8") as fh:
         for line in fh:
@@ -52,7 +96,28 @@ def read_poni_header(path: str) -> PoniHeader:
 
 
 def load_image(path: str) -> np.ndarray:
-    """Read a mask/dark/flat image: NPY or any format fabio reads."""
+    """Read a mask/dark/flat image: NPY or any format fabio reads.
+
+    Parameters
+    ----------
+    path : str or Path
+        The image; a ``.npy`` suffix is read with numpy (no pickles), anything else with fabio.
+
+    Returns
+    -------
+    numpy.ndarray
+        The image as stored (rows, columns), in the file's own data type.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> mask = pathlib.Path(tempfile.mkdtemp()) / "mask.npy"
+    >>> np.save(mask, np.zeros((4, 6), dtype=np.int8))
+    >>> img = load_image(str(mask))
+    >>> img.shape, img.dtype.name
+    ((4, 6), 'int8')
+    """
     if str(path).lower().endswith(".npy"):
         return np.load(path, allow_pickle=False)
     import fabio
@@ -61,7 +126,30 @@ def load_image(path: str) -> np.ndarray:
 
 
 def geometry_record(ai) -> dict:
-    """The resolved geometry, for provenance and the results file."""
+    """The resolved geometry, for provenance and the results file.
+
+    Parameters
+    ----------
+    ai : pyFAI.integrator.azimuthal.AzimuthalIntegrator
+        The integrator the frames are integrated with.
+
+    Returns
+    -------
+    dict
+        Detector name and shape (rows, columns), pixel sizes, distance and PONI in m,
+        rotations in rad, wavelength in angstrom (None when unset) and the image orientation
+        (1 to 4).
+
+    Examples
+    --------
+    >>> from xpipe.xrd.geometry import azimuthal_integrator
+    >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=0.7749)
+    >>> g = geometry_record(ai)
+    >>> g["detector"], g["detector_shape"], g["distance_m"], g["orientation"]
+    ('Pilatus 100k', [195, 487], 0.2, 3)
+    >>> round(g["wavelength_a"], 4)
+    0.7749
+    """
     return {
         "detector": ai.detector.name,
         "detector_shape": list(ai.detector.shape) if ai.detector.shape is not None else None,

@@ -13,6 +13,30 @@ def prefetched(load: Callable[[int], Any], indices: Iterable[int], depth: int = 
 
     Decoding (fabio, HDF5 filters) releases the GIL for much of its time, so it overlaps with the
     integration of the previous frame. ``depth`` bounds the frames held in memory.
+
+    Parameters
+    ----------
+    load : callable
+        ``load(index)``: reads one item. An exception it raises is re-raised by the generator
+        when that item's turn comes.
+    indices : iterable of int
+        The items, in the order they are yielded.
+    depth : int
+        Items loaded ahead at most; 0 (or a single item) loads each in turn, without a thread.
+
+    Returns
+    -------
+    iterator of (int, object)
+        Each index with what ``load`` returned for it, in the order of ``indices``.
+
+    Examples
+    --------
+    >>> [(i, v) for i, v in prefetched(lambda i: i * i, [3, 1, 2])]
+    [(3, 9), (1, 1), (2, 4)]
+    >>> next(prefetched(lambda i: 1 / i, [0, 1]))
+    Traceback (most recent call last):
+    ...
+    ZeroDivisionError: division by zero
     """
     indices = list(indices)
     if depth <= 0 or len(indices) <= 1:

@@ -48,6 +48,13 @@ class FileFormat:
         content is certainly this format (a magic number or a fixed first line).
     description : str
         One line for listings (``xpipe inspect``, error messages).
+
+    Examples
+    --------
+    >>> fmt = FileFormat("greeting", read=lambda path: "hello", suffixes=(".hi",),
+    ...                  sniff=lambda head: head.startswith(b"HI"))
+    >>> fmt.sniff(b"HI there"), fmt.read("a.hi"), fmt.suffixes
+    (True, 'hello', ('.hi',))
     """
 
     name: str

@@ -27,7 +27,22 @@ MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 class VersionError(ValueError):
-    """The recipe's ``version`` is not one this xpipe can read."""
+    """The recipe's ``version`` is not one this xpipe can read.
+
+    Parameters
+    ----------
+    message : str
+        What was found and what is expected (a :class:`ValueError`, so callers that catch
+        those catch it too).
+
+    Examples
+    --------
+    >>> try:
+    ...     migrate({"name": "x", "version": 0})
+    ... except ValueError as exc:
+    ...     print(f"{type(exc).__name__}: ...{str(exc).split(':')[-1]}")
+    VersionError: ... versions start at 1
+    """
 
 
 def migrate(data: dict[str, Any]) -> tuple[dict[str, Any], int]:

@@ -270,5 +270,20 @@ def opencl_unavailable_message(method: str, reason: str, fallback_key: str = "op
 
 
 def forked_after_opencl() -> bool:
-    """True in a process forked from one that had already loaded the OpenCL driver."""
+    """Whether this process was forked from one that had already loaded the OpenCL driver.
+
+    Such a process cannot use OpenCL (the driver hangs), so :func:`select_opencl` treats it as
+    having no device.
+
+    Returns
+    -------
+    bool
+        True in a forked child of a process that had imported ``pyFAI.opencl``; False in a
+        process started afresh or forked before that.
+
+    Examples
+    --------
+    >>> forked_after_opencl()  # this process was not forked after OpenCL was loaded
+    False
+    """
     return _FORKED_AFTER_OPENCL
