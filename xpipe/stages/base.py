@@ -22,8 +22,25 @@ __all__ = ["Stage", "StageSummary"]
 
 @dataclass
 class StageSummary:
-    """What a stage's :meth:`Stage.write` reports: items done, items failed (key, reason), the
-    input files it read (path, checksum or None) and integration engines built."""
+    """What a stage's :meth:`Stage.write` reports to the runner.
+
+    Parameters
+    ----------
+    done : int
+        Items done (frames, spectra, fitted samples).
+    failed : list of (str, str)
+        Every item that failed: its key and the reason.
+    inputs : list of (str, str or None)
+        The input files read: path and sha256 checksum (None when the runner is to compute it).
+    engine_builds : int
+        Integration engines pyFAI built (0 for stages that integrate nothing).
+
+    Examples
+    --------
+    >>> s = StageSummary(2, [("f_0003.cbf", "truncated file")], [("f_0001.cbf", None)])
+    >>> s.done, len(s.failed), s.engine_builds
+    (2, 1, 0)
+    """
 
     done: int
     failed: list[tuple[str, str]]
@@ -32,7 +49,45 @@ class StageSummary:
 
 
 class Stage:
-    """Base class of the stages; the defaults are those of a stage that needs none of it."""
+    """Base class of the stages; the defaults are those of a stage that needs none of it.
+
+    A subclass sets :attr:`name` and :attr:`label`, builds itself in :meth:`from_recipe` and
+    overrides what it uses: :meth:`keys` and :meth:`worker` for per-item work, :meth:`write`
+    for its part of ``results.h5``, :meth:`after` for the files beside it.
+
+    The base class takes no arguments; each stage's ``__init__`` takes its recipe section and
+    the recipe's folder.
+
+    Attributes
+    ----------
+    name, label : str
+        The stage's name (results, checkpoints, logs) and what its items are called.
+    depends_on : tuple of str
+        The stages whose results this one reads.
+    caches_state : bool
+        Whether a whole-results stage can be replayed from the stage cache.
+
+    Examples
+    --------
+    >>> class Sums(Stage):
+    ...     name, label = "sums", "numbers"
+    ...     def keys(self):
+    ...         return ["1", "2", "3"]
+    >>> st = Sums()
+    >>> st.keys(), st.worker(), st.fingerprint(), st.depends_on
+    (['1', '2', '3'], None, None, ())
+    >>> Sums.from_recipe(None, Path("."), {}) is None  # the default takes no part
+    True
+
+    The stages of a real recipe derive from it:
+
+    >>> import xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> loaded = xpipe.load_recipe(Path(xpipe.__file__).parents[1] / "recipes" / "nvp_xps.yaml")
+    >>> stages = build_stages(loaded.recipe, loaded.base_dir)
+    >>> [(type(s).__name__, isinstance(s, Stage)) for s in stages]
+    [('XpsStage', True)]
+    """
 
     #: Name in results, checkpoints and logs, and what its items are called.
     name: str = ""

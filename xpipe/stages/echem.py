@@ -25,7 +25,7 @@ from .base import Stage, StageSummary
 log = logging.getLogger("xpipe")
 
 
-def read_voltage_log(cfg: VoltageLogConfig) -> tuple[list[datetime | None], np.ndarray]:
+def _read_voltage_log(cfg: VoltageLogConfig) -> tuple[list[datetime | None], np.ndarray]:
     import csv
 
     times: list[datetime | None] = []
@@ -45,7 +45,34 @@ def read_voltage_log(cfg: VoltageLogConfig) -> tuple[list[datetime | None], np.n
 
 
 class EchemStage(Stage):
-    """Whole-record stage: reads the cycler file in :meth:`write`."""
+    """Whole-record stage: reads the cycler file in :meth:`write`.
+
+    Writes ``/entry/echem``: the record (time in s, voltage in V, current in mA, capacity in
+    mA h, cycle, half-cycle, direction, step), the clock offset and, with an electrode, the ion
+    content x and the state of charge.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.echem.EchemConfig
+        The recipe's ``echem`` section.
+    base_dir : Path
+        The recipe's folder.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_full.yaml")
+    >>> stage = {s.name: s for s in build_stages(loaded.recipe, loaded.base_dir)}["echem"]
+    >>> stage.plan_lines()
+    ['cycler file cycler.csv (auto); clock offset 0 s']
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "results.h5", "w") as h5:
+    ...     summary = stage.write(h5.create_group("entry"), None)
+    ...     x, units = h5["entry/echem/x"][()], h5["entry/echem/voltage_v"].attrs["units"]
+    >>> summary.done, summary.failed, units, round(float(x.min()), 2)  # records; Na per formula
+    (761, [], 'V', 1.05)
+    """
 
     name = "echem"
     label = "cycler record"
@@ -93,7 +120,7 @@ class EchemStage(Stage):
             try:
                 if data.start is None:
                     raise AlignmentError("the cycler record has no wall-clock start; give echem.start_time")
-                times, volts = read_voltage_log(self.cfg.voltage_log)
+                times, volts = _read_voltage_log(self.cfg.voltage_log)
                 t = cycler_seconds(times, data.start, 0.0, self.cfg.timezone)
                 self.offset_fit = estimate_offset(data, t, volts, tuple(self.cfg.offset_search_s))
                 self.offset_s = self.offset_fit.offset_s
@@ -105,14 +132,14 @@ class EchemStage(Stage):
                 return StageSummary(len(data), [("echem.offset_s", str(exc))], [(str(self.cfg.file), None)])
         else:
             self.offset_s = float(self.cfg.offset_s)
-        write_echem(entry, self)
+        _write_echem(entry, self)
         return StageSummary(len(data), [], [(str(self.cfg.file), None)])
 
     def after(self, results_path: Path, outdir: Path) -> list[Path]:
         return []
 
 
-def write_echem(entry, stage: EchemStage) -> None:
+def _write_echem(entry, stage: EchemStage) -> None:
     """``/entry/echem``: the whole record in the common table, the electrode and the clock."""
     d = stage.data
     g = nx_group(entry, "echem", "NXcollection", source=str(d.source), format=d.format,

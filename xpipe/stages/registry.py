@@ -45,6 +45,15 @@ def build_stages(recipe, base_dir: Path) -> list[Stage]:
     Returns
     -------
     list of Stage
+        One per section the recipe has, in the order of :data:`STAGES`; each stage is given
+        the stages built before it (the timeline gets the cycler record's).
+
+    Examples
+    --------
+    >>> import xpipe
+    >>> loaded = xpipe.load_recipe(Path(xpipe.__file__).parents[1] / "recipes" / "nvp_full.yaml")
+    >>> [s.name for s in build_stages(loaded.recipe, loaded.base_dir)]
+    ['xrd.integrate', 'xrd_phases', 'xas', 'xps', 'echem', 'timeline']
     """
     built: dict[str, Stage] = {}
     for cls in STAGES:
