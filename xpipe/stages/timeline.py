@@ -39,7 +39,36 @@ CURVE_POINTS = 20000
 
 @dataclass
 class Series:
-    """One named series on the timeline."""
+    """One named series on the timeline: values with errors, placed on the cycler clock.
+
+    Parameters
+    ----------
+    name : str
+        Its group name in ``/entry/timeline/series`` (``xanes_valence_V_K``).
+    quantity, units : str
+        What the values are (``valence``, ``volume``, ``fraction``) and their unit (``''``
+        for none, ``angstrom^3``).
+    technique, kind : str
+        ``xrd``, ``xanes`` or ``xps``; ``operando`` or ``ex_situ``.
+    label, source : str
+        The legend text, and the results dataset the values come from.
+    value, value_err : numpy.ndarray
+        The values and their standard uncertainties.
+    time_s, time_err_s : numpy.ndarray
+        Each point's time on the cycler clock and its placement uncertainty, in s.
+    placement : list of str
+        How each point was placed (``clock``, ``voltage``, ``x``, ``capacity``, ``unplaced``).
+    attrs : dict
+        More attributes of the group (the phase, the element, the stated voltages).
+
+    Examples
+    --------
+    >>> s = Series("xps_valence_V2p", "valence", "", "xps", "ex_situ", "XPS V2p mean valence",
+    ...            "/entry/xps/V2p/mean_valence", np.array([3.1, 3.6]), np.array([0.02, 0.03]),
+    ...            np.array([0.0, 5400.0]), np.array([0.0, 60.0]), ["voltage", "voltage"])
+    >>> s.name, s.value.tolist(), (s.time_s / 3600).tolist(), s.attrs
+    ('xps_valence_V2p', [3.1, 3.6], [0.0, 1.5], {})
+    """
 
     name: str
     quantity: str
@@ -65,7 +94,35 @@ def _safe(name: str) -> str:
 
 
 class TimelineStage(Stage):
-    """Whole-results stage: builds ``/entry/timeline`` in :meth:`write`, draws figures after."""
+    """Whole-results stage: builds ``/entry/timeline`` in :meth:`write`, draws figures after.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.timeline.TimelineConfig
+        The recipe's ``timeline`` section (placement of spectra, ex situ samples).
+    echem_stage : EchemStage or None
+        The cycler-record stage, whose clock and electrode the series are put on.
+    figures_cfg : xpipe.recipe.sections.figures.PaperFiguresConfig or None
+        The recipe's ``figures`` section; None draws no publication figure.
+    base_dir : Path
+        The recipe's folder.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_full.yaml")
+    >>> stages = {s.name: s for s in build_stages(loaded.recipe, loaded.base_dir)}
+    >>> stages["timeline"].echem is stages["echem"]
+    True
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "results.h5", "w") as h5:
+    ...     entry = h5.create_group("entry")
+    ...     _ = stages["echem"].write(entry, None)  # the cycler record, then the timeline on it
+    ...     summary = stages["timeline"].write(entry, None)
+    ...     sorted(entry["timeline"]), entry["timeline"].attrs["x_label"], summary.failed
+    (['echem', 'series'], 'x in NaₓV₂(PO₄)₃', [])
+    """
 
     name = "timeline"
     label = "timeline"
@@ -123,7 +180,7 @@ class TimelineStage(Stage):
         for name, reason in failed:
             log.error("%s: %s", name, reason)
         self.series = series
-        write_timeline(entry, self, start, offset)
+        _write_timeline(entry, self, start, offset)
         return StageSummary(0, failed, [])
 
     def _state(self, t):
@@ -295,7 +352,7 @@ def _first_xrd_start(entry) -> datetime | None:
     return parse_time(_text(entry["xrd/integrated/frame_time_s"].attrs.get("start_time", "")))
 
 
-def write_timeline(entry, stage: TimelineStage, start: datetime | None, offset_s: float) -> None:
+def _write_timeline(entry, stage: TimelineStage, start: datetime | None, offset_s: float) -> None:
     """``/entry/timeline``: the cycler curve and every series with time, x, voltage and errors."""
     echem = stage.echem
     electrode = echem.electrode if echem is not None else None

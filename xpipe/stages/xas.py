@@ -46,7 +46,7 @@ log = logging.getLogger("xpipe")
 # ----------------------------------------------------------------------------- settings
 
 
-def series_settings(cfg: XasSeriesConfig, first_scan=None) -> XanesSettings:
+def _series_settings(cfg: XasSeriesConfig, first_scan=None) -> XanesSettings:
     """Resolve the fixed settings of a series (normalisation resolved once on ``first_scan``)."""
     edge_ev = tabulated_edge_ev(cfg.element, cfg.edge)
     ec = cfg.edge_position
@@ -70,7 +70,7 @@ def series_settings(cfg: XasSeriesConfig, first_scan=None) -> XanesSettings:
                                                      dk=ex.dk, window=ex.window))
 
 
-def read_state(files: list[str]):
+def _read_state(files: list[str]):
     scans = []
     for f in files:
         if not os.path.isfile(f):
@@ -90,7 +90,7 @@ _SCALARS = ("e0_ev", "edge_step", "noise", "edge_energy_ev", "edge_energy_err_ev
 _ARRAYS = ("energy_ev", "mu", "norm", "flat", "k", "chi", "r_a", "chir_mag")
 
 
-class XasWorker:
+class _XasWorker:
     """Processes spectra (picklable; one per worker process)."""
 
     def __init__(self, states: list[State], settings: dict[str, XanesSettings]) -> None:
@@ -111,7 +111,7 @@ class XasWorker:
             st = self.states[index]
             series = st.key.split("/")[0]
             try:
-                scans = read_state(st.files)
+                scans = _read_state(st.files)
                 res = process_spectrum(scans, self.settings[series], label=st.label)
             except (XasReadError, XasEdgeError, ValueError) as exc:
                 failures.append((index, f"{st.key}: {exc}"))
@@ -131,7 +131,7 @@ class XasWorker:
         return {"arrays": arrays, "meta": meta, "failures": failures}
 
 
-def result_from_checkpoint(m: dict, arrays) -> SpectrumResult:
+def _result_from_checkpoint(m: dict, arrays) -> SpectrumResult:
     i = m["index"]
     get = {name: (np.asarray(arrays[f"{i}__{name}"]) if f"{i}__{name}" in arrays else None) for name in _ARRAYS}
     cals = [None if c is None else Calibration(**{**c, "window_ev": tuple(c["window_ev"])}) for c in m["calibrations"]]
@@ -144,7 +144,40 @@ def result_from_checkpoint(m: dict, arrays) -> SpectrumResult:
 
 
 class XasStage(Stage):
-    """Per-spectrum stage over every XAS series of the recipe."""
+    """Per-spectrum stage over every XAS series of the recipe.
+
+    Items are the states of every series, standards first (``<series>/standard/<name>``, then
+    ``<series>/<file>``); :meth:`write` analyses each series once all are done and writes
+    ``/entry/xas/<series>`` and ``/entry/exafs/<series>``.
+
+    Parameters
+    ----------
+    series : list of xpipe.recipe.sections.xas.XasSeriesConfig
+        The recipe's ``xas`` section, one entry per series.
+    base_dir : Path
+        The recipe's folder.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.store import CheckpointStore
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> keys = stage.keys()
+    >>> len(keys), keys[0], keys[5]
+    (11, 'V_K/standard/V2O3', 'V_K/nvp_xanes_0.xdi')
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> ck = CheckpointStore(folder / "xas")
+    >>> ck.reset({})
+    >>> ck.save(0, keys, stage.worker().process(list(range(len(keys)))))  # as an executor would
+    >>> with h5py.File(folder / "results.h5", "w") as h5:
+    ...     summary = stage.write(h5.create_group("entry"), ck)
+    ...     valence = h5["entry/xas/V_K/spectra/valence"][()]
+    >>> summary.done, summary.failed, valence.round(2).tolist()  # V valence on charge
+    (11, [], [3.0, 3.21, 3.42, 3.59, 3.8, 3.98])
+    """
 
     name = "xas"
     label = "spectra"
@@ -169,8 +202,8 @@ class XasStage(Stage):
                 first = None
                 if any(v is None for v in asdict(cfg.normalisation).values()):
                     spectra = [s for s in self.states if s.key.startswith(cfg.name + "/") and not s.is_standard]
-                    first = read_state(spectra[0].files)[0]
-                out[cfg.name] = series_settings(cfg, first)
+                    first = _read_state(spectra[0].files)[0]
+                out[cfg.name] = _series_settings(cfg, first)
             self._settings = out
         return self._settings
 
@@ -181,7 +214,7 @@ class XasStage(Stage):
         return self.series, sorted({f for s in self.states for f in s.files})
 
     def worker(self):
-        return XasWorker(self.states, self.settings())
+        return _XasWorker(self.states, self.settings())
 
     def plan_lines(self) -> list[str]:
         lines = []
@@ -199,7 +232,7 @@ class XasStage(Stage):
         failures: dict[str, str] = {}
         for info, arrays in checkpoints.iter_chunks():
             for key, m in zip(info["ok_keys"], info["meta"]):
-                done[key] = result_from_checkpoint(m, arrays)
+                done[key] = _result_from_checkpoint(m, arrays)
                 failures.pop(key, None)
             for key, reason in info["failures"]:
                 if key not in done:
@@ -242,17 +275,17 @@ class XasStage(Stage):
             o.messages.extend(o.valence.messages)
         if cfg.exafs is not None and cfg.exafs.fit is not None:
             try:
-                o.shells, o.shell_labels = fit_series_shells(o, spectra)
+                o.shells, o.shell_labels = _fit_series_shells(o, spectra)
             except Exception as exc:  # FEFF or fit failure: report, keep the XANES results
                 o.messages.append(f"EXAFS shell fit failed: {exc}")
 
 
-def feff_cache_dir() -> Path:
+def _feff_cache_dir() -> Path:
     root = os.environ.get("XPIPE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "xpipe")
     return Path(root) / "feff"
 
 
-def fit_series_shells(o: SeriesOutcome, spectra: list[State]):
+def _fit_series_shells(o: SeriesOutcome, spectra: list[State]):
     f = o.cfg.exafs.fit
     ex = o.cfg.exafs
     chosen = [s for s in spectra if f.spectra is None or s.label in f.spectra]
@@ -260,7 +293,7 @@ def fit_series_shells(o: SeriesOutcome, spectra: list[State]):
             for s in chosen if o.results[s.key].k is not None]
     if not chis:
         raise ValueError("no spectrum with chi(k) to fit")
-    feff = run_feff(str(f.feff), absorber=f.absorber or o.cfg.element, cache_dir=feff_cache_dir(),
+    feff = run_feff(str(f.feff), absorber=f.absorber or o.cfg.element, cache_dir=_feff_cache_dir(),
                     rmax_a=max(f.rmax_a + 1.0, 4.0), version=f.feff_version)
     paths = select_paths(feff, indices=f.paths) if f.paths else select_paths(feff, rmax_a=f.rmax_a, max_legs=2)
     if not paths:

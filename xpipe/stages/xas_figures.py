@@ -26,7 +26,38 @@ def _state_axis(o, spectra):
 
 
 def plot_xanes(o, path: Path) -> Path:
-    """Stacked normalised XANES (standards greyed below), edge markers, pre-edge inset."""
+    """Stacked normalised XANES (standards greyed below), edge markers, pre-edge inset.
+
+    At most :data:`MAX_STACKED` spectra are stacked (evenly spaced, first and last kept).
+
+    Parameters
+    ----------
+    o : xpipe.stages.xas_results.SeriesOutcome
+        The series.
+    path : Path
+        The PNG to write (its folder is made).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.stages.xas_results import SeriesOutcome
+    >>> from xpipe.xas.readers import read_scan
+    >>> from xpipe.xas.series import process_spectrum
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> cfg, settings, state = stage.series[0], stage.settings()["V_K"], stage.states[5]
+    >>> result = process_spectrum(read_scan(state.files[0]), settings, label=state.label)
+    >>> o = SeriesOutcome(cfg, settings, [state], {state.key: result}, messages=[])
+    >>> plot_xanes(o, pathlib.Path(tempfile.mkdtemp()) / "xanes_V_K.png").name
+    'xanes_V_K.png'
+    """
     plt = pyplot()
     s = o.settings
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard]
@@ -63,7 +94,18 @@ def plot_xanes(o, path: Path) -> Path:
     method = s.edge_method.replace("_", " ") + (f" ({s.edge_fraction:g} of step)" if s.edge_method == "half_height" else "")
     shown = f"; {len(spectra)} of {n_all} spectra shown" if n_all > len(spectra) else ""
     ax.set_title(f"{o.cfg.name}: {s.element} {s.edge} edge; markers: edge by {method}{shown}\nshaded: pre-edge window", fontsize=8)
-    # pre-edge panel, not offset, so peak heights compare directly
+    _pre_edge_panel(plt, ins, o, spectra, stds, pre_w)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=300)
+    plt.close(fig)
+    return path
+
+
+def _pre_edge_panel(plt, ins, o, spectra, stds, pre_w) -> None:
+    """The pre-edge panel, not offset, so peak heights compare directly."""
+    cmap = plt.get_cmap("viridis")
+    n = len(spectra)
     for i, st in enumerate(spectra):
         r = o.results[st.key]
         m = (r.energy_ev >= pre_w[0] - 2) & (r.energy_ev <= pre_w[1] + 1)
@@ -76,16 +118,44 @@ def plot_xanes(o, path: Path) -> Path:
     ins.set_xlabel("energy (eV, calibrated)")
     ins.set_ylabel("normalised mu(E)")
     ins.xaxis.set_major_locator(plt.MaxNLocator(4))
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=300)
-    plt.close(fig)
-    return path
 
 
 def plot_valence(o, path: Path) -> Path | None:
-    """Valence of every spectrum against voltage, time or index, with error bars; the
-    calibration curve with its standards beside it."""
+    """Valence of every spectrum against voltage, time or index, with its calibration.
+
+    The valence by edge calibration and by LCF with error bars, against the cell voltage
+    (V), the time since the first spectrum (h) or the spectrum index; with a calibration, its
+    curve through the standards in a second panel.
+
+    Parameters
+    ----------
+    o : xpipe.stages.xas_results.SeriesOutcome
+        The series.
+    path : Path
+        The PNG to write (its folder is made).
+
+    Returns
+    -------
+    Path or None
+        ``path``; None when the series has no valence to draw.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.store import CheckpointStore
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> ck = CheckpointStore(folder / "xas")
+    >>> ck.reset({})
+    >>> ck.save(0, stage.keys(), stage.worker().process(list(range(len(stage.keys())))))
+    >>> with h5py.File(folder / "results.h5", "w") as h5:  # the series with its standards
+    ...     _ = stage.write(h5.create_group("entry"), ck)
+    >>> plot_valence(stage.outcomes[0], folder / "valence_V_K.png").name
+    'valence_V_K.png'
+    """
     v = o.valence
     if v is None or not np.isfinite(v.valence).any():
         return None
@@ -132,7 +202,36 @@ def plot_valence(o, path: Path) -> Path | None:
 
 
 def plot_exafs(o, path: Path) -> Path | None:
-    """k^w chi(k) and |chi(R)| of every spectrum; the shell-fit model where there is one."""
+    """k^w chi(k) and |chi(R)| of every spectrum; the shell-fit model where there is one.
+
+    Parameters
+    ----------
+    o : xpipe.stages.xas_results.SeriesOutcome
+        The series (its ``cfg.exafs`` gives the k weight and the k range shaded).
+    path : Path
+        The PNG to write (its folder is made).
+
+    Returns
+    -------
+    Path or None
+        ``path``; None when no spectrum has chi(k). k in 1/angstrom, R in angstrom.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.stages.xas_results import SeriesOutcome
+    >>> from xpipe.xas.readers import read_scan
+    >>> from xpipe.xas.series import process_spectrum
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> cfg, settings, state = stage.series[0], stage.settings()["V_K"], stage.states[5]
+    >>> result = process_spectrum(read_scan(state.files[0]), settings, label=state.label)
+    >>> o = SeriesOutcome(cfg, settings, [state], {state.key: result}, messages=[])
+    >>> plot_exafs(o, pathlib.Path(tempfile.mkdtemp()) / "exafs_V_K.png").name
+    'exafs_V_K.png'
+    """
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard and o.results[st.key].k is not None]
     if not spectra:
         return None

@@ -26,7 +26,42 @@ ATHENA_AUTO_MAX = 200
 
 @dataclass
 class SeriesOutcome:
-    """One XAS series once every spectrum is done: its settings, states, results and analysis."""
+    """One XAS series once every spectrum is done: its settings, states, results and analysis.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.xas.XasSeriesConfig
+        The series' recipe entry.
+    settings : xpipe.xas.series.XanesSettings
+        The fixed processing settings of the series (normalisation resolved).
+    states : list of xpipe.recipe.sections.xas.State
+        Standards and spectra of the series, in recipe order.
+    results : dict of str to xpipe.xas.series.SpectrumResult
+        The processed spectra by state key (states that failed are missing).
+    valence : xpipe.xas.series.SeriesValence or None
+        Valence by edge calibration and/or LCF, with PCA; None without standards.
+    shells, shell_labels : object or None, list of str or None
+        The EXAFS shell fit and the labels of the spectra fitted.
+    messages : list of str or None
+        What the analysis noticed (logged and written with the series).
+
+    Examples
+    --------
+    One spectrum of the bundled V K-edge series, processed with the series' settings:
+
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.xas.readers import read_scan
+    >>> from xpipe.xas.series import process_spectrum
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> cfg, settings, state = stage.series[0], stage.settings()["V_K"], stage.states[5]
+    >>> result = process_spectrum(read_scan(state.files[0]), settings, label=state.label)
+    >>> o = SeriesOutcome(cfg, settings, [state], {state.key: result}, messages=[])
+    >>> o.cfg.name, state.key, round(o.results[state.key].edge_energy_ev, 1), o.valence  # eV
+    ('V_K', 'V_K/nvp_xanes_0.xdi', 5478.3, None)
+    """
 
     cfg: XasSeriesConfig
     settings: XanesSettings
@@ -39,7 +74,40 @@ class SeriesOutcome:
 
 
 def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
-    """``/entry/xas/<series>``: spectra on a common grid, edges, pre-edge, valence, settings."""
+    """``/entry/xas/<series>``: spectra on a common grid, edges, pre-edge, valence, settings.
+
+    Parameters
+    ----------
+    root : h5py.Group
+        ``/entry/xas`` of the results file being written.
+    o : SeriesOutcome
+        The series.
+    failures : dict of str to str
+        Reason by state key of every state that failed (those of this series are written).
+
+    Returns
+    -------
+    None
+        Energies in eV (calibrated), times in s since the Unix epoch, voltages in V.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.xas.readers import read_scan
+    >>> from xpipe.xas.series import process_spectrum
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> cfg, settings, state = stage.series[0], stage.settings()["V_K"], stage.states[5]
+    >>> result = process_spectrum(read_scan(state.files[0]), settings, label=state.label)
+    >>> o = SeriesOutcome(cfg, settings, [state], {state.key: result}, messages=[])
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "results.h5", "w") as h5:
+    ...     write_series(h5.create_group("xas"), o, {"V_K/nvp_xanes_9.xdi": "file not found"})
+    ...     edge = h5["xas/V_K/spectra/edge_energy_ev"]
+    ...     edge[()].round(1).tolist(), edge.attrs["units"], h5["xas/V_K/failed/key"].len()
+    ([5478.3], 'eV', 1)
+    """
     cfg, s = o.cfg, o.settings
     g = nx_group(root, cfg.name, "NXcollection")
     set_attrs(g, element=cfg.element, edge=cfg.edge, tabulated_edge_ev=s.edge_ev)
@@ -70,36 +138,8 @@ def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
         write_strings(sg, "flags", ["; ".join(r.flags) for r in res])
         if group_name == "standards":
             sg.create_dataset("declared_valence", data=np.array([st.valence for st in sts]))
-    v = o.valence
-    if v is not None and spectra:
-        sg = g["spectra"]
-        sg.create_dataset("valence", data=v.valence)
-        sg.create_dataset("valence_err", data=v.valence_err)
-        set_attrs(sg["valence"], method=v.method)
-        if v.calibration is not None:
-            sg.create_dataset("calibration_valence", data=v.calibration_valence)
-            sg.create_dataset("calibration_valence_err", data=v.calibration_valence_err)
-            sg.create_dataset("calibration_extrapolated", data=v.extrapolated)
-            write_record(nx_group(g, "calibration", "NXcollection"), v.calibration.describe())
-        if v.lcf is not None:
-            lg = nx_group(g, "lcf", "NXcollection")
-            names = next((f.names for f in v.lcf if f is not None), [])
-            write_strings(lg, "components", names)
-            nan = np.full(len(names), np.nan)
-            lg.create_dataset("weights", data=np.stack([f.weights if f else nan for f in v.lcf]))
-            lg.create_dataset("weights_err", data=np.stack([f.weights_err if f else nan for f in v.lcf]))
-            lg.create_dataset("valence", data=np.array([f.valence if f else np.nan for f in v.lcf]))
-            lg.create_dataset("valence_err", data=np.array([f.valence_err if f else np.nan for f in v.lcf]))
-            lg.create_dataset("r_factor", data=np.array([f.r_factor if f else np.nan for f in v.lcf]))
-            lg.create_dataset("reduced_chi_square", data=np.array([f.reduced_chi_square if f else np.nan for f in v.lcf]))
-            lg.create_dataset("window_ev", data=np.array(next((f.window_ev for f in v.lcf if f), (np.nan, np.nan))))
-        if v.pca is not None:
-            pg = nx_group(g, "pca", "NXcollection")
-            pg.create_dataset("eigenvalues", data=v.pca.eigenvalues)
-            pg.create_dataset("explained_variance", data=v.pca.explained_variance)
-            pg.create_dataset("ind", data=v.pca.ind).attrs["long_name"] = "Malinowski indicator function, n = 1, 2, ..."
-            pg.create_dataset("n_components", data=v.pca.n_components)
-            pg.create_dataset("window_ev", data=np.array(v.pca.window_ev))
+    if o.valence is not None and spectra:
+        _write_valence(g, o.valence)
     st_g = nx_group(g, "settings", "NXcollection")
     write_record(st_g, _jsonable(s.as_dict()))
     st_g.create_dataset("settings_json", data=json.dumps(_jsonable(s.as_dict())))
@@ -108,6 +148,40 @@ def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
     write_strings(fg, "key", list(mine))
     write_strings(fg, "reason", list(mine.values()))
     write_strings(g, "messages", list(o.messages or []))
+
+
+def _write_valence(g, v) -> None:
+    """The valence of the series' spectra in ``g``: edge calibration, LCF and PCA, where run."""
+    sg = g["spectra"]
+    sg.create_dataset("valence", data=v.valence)
+    sg.create_dataset("valence_err", data=v.valence_err)
+    set_attrs(sg["valence"], method=v.method)
+    if v.calibration is not None:
+        sg.create_dataset("calibration_valence", data=v.calibration_valence)
+        sg.create_dataset("calibration_valence_err", data=v.calibration_valence_err)
+        sg.create_dataset("calibration_extrapolated", data=v.extrapolated)
+        write_record(nx_group(g, "calibration", "NXcollection"), v.calibration.describe())
+    if v.lcf is not None:
+        lg = nx_group(g, "lcf", "NXcollection")
+        names = next((f.names for f in v.lcf if f is not None), [])
+        write_strings(lg, "components", names)
+        nan = np.full(len(names), np.nan)
+        lg.create_dataset("weights", data=np.stack([f.weights if f else nan for f in v.lcf]))
+        lg.create_dataset("weights_err",
+                          data=np.stack([f.weights_err if f else nan for f in v.lcf]))
+        for name in ("valence", "valence_err", "r_factor", "reduced_chi_square"):
+            values = [getattr(f, name) if f else np.nan for f in v.lcf]
+            lg.create_dataset(name, data=np.array(values))
+        window = next((f.window_ev for f in v.lcf if f), (np.nan, np.nan))
+        lg.create_dataset("window_ev", data=np.array(window))
+    if v.pca is not None:
+        pg = nx_group(g, "pca", "NXcollection")
+        pg.create_dataset("eigenvalues", data=v.pca.eigenvalues)
+        pg.create_dataset("explained_variance", data=v.pca.explained_variance)
+        ind = pg.create_dataset("ind", data=v.pca.ind)
+        ind.attrs["long_name"] = "Malinowski indicator function, n = 1, 2, ..."
+        pg.create_dataset("n_components", data=v.pca.n_components)
+        pg.create_dataset("window_ev", data=np.array(v.pca.window_ev))
 
 
 def _jsonable(d):
@@ -119,7 +193,38 @@ def _jsonable(d):
 
 
 def write_exafs(root, o: SeriesOutcome) -> None:
-    """``/entry/exafs/<series>``: chi(k), |chi(R)| of every spectrum, and the shell fit."""
+    """``/entry/exafs/<series>``: chi(k), |chi(R)| of every spectrum, and the shell fit.
+
+    Parameters
+    ----------
+    root : h5py.Group
+        ``/entry/exafs`` of the results file being written.
+    o : SeriesOutcome
+        The series; spectra without chi(k) are left out, the fit written when there is one.
+
+    Returns
+    -------
+    None
+        k in 1/angstrom, R in angstrom.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.xas.readers import read_scan
+    >>> from xpipe.xas.series import process_spectrum
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> cfg, settings, state = stage.series[0], stage.settings()["V_K"], stage.states[5]
+    >>> result = process_spectrum(read_scan(state.files[0]), settings, label=state.label)
+    >>> o = SeriesOutcome(cfg, settings, [state], {state.key: result}, messages=[])
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "results.h5", "w") as h5:
+    ...     write_exafs(h5.create_group("exafs"), o)
+    ...     g = h5["exafs/V_K"]
+    ...     sorted(g), g["k"].attrs["units"], g["chi"].shape[0]
+    (['chi', 'chir_mag', 'k', 'label', 'r'], '1/angstrom', 1)
+    """
     g = nx_group(root, o.cfg.name, "NXcollection")
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard and o.results[st.key].k is not None]
     res = [o.results[st.key] for st in spectra]
@@ -134,7 +239,7 @@ def write_exafs(root, o: SeriesOutcome) -> None:
     if fit is None:
         return
     fg = nx_group(g, "fit", "NXcollection")
-    rows = shell_rows(o)
+    rows = _shell_rows(o)
     for col in ("spectrum", "path", "label"):
         write_strings(fg, col, [str(r[col]) for r in rows])
     for col in ("reff_a", "r_a", "r_err_a", "n", "n_err", "sigma2_a2", "sigma2_err_a2", "de0_ev", "de0_err_ev", "s02", "s02_err"):
@@ -152,7 +257,7 @@ def write_exafs(root, o: SeriesOutcome) -> None:
     fg.create_dataset("settings_json", data=json.dumps(_jsonable(fit.settings), default=str))
 
 
-def shell_rows(o: SeriesOutcome) -> list[dict]:
+def _shell_rows(o: SeriesOutcome) -> list[dict]:
     rows = []
     for sh in o.shells.shells:
         d = sh if isinstance(sh, dict) else vars(sh)
@@ -165,7 +270,7 @@ def shell_rows(o: SeriesOutcome) -> list[dict]:
     return rows
 
 
-def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
+def _write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
     """``xas_<series>.csv`` (one row per spectrum and standard) and ``exafs_<series>.csv``."""
     outdir.mkdir(parents=True, exist_ok=True)
     files = []
@@ -197,7 +302,7 @@ def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
     files.append(path)
     if o.shells is not None:
         path = outdir / f"exafs_{o.cfg.name}.csv"
-        rows = shell_rows(o)
+        rows = _shell_rows(o)
         with open(path, "w", newline="") as fh:
             w = csv.writer(fh)
             cols = list(rows[0].keys()) if rows else []
@@ -208,7 +313,7 @@ def write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
     return files
 
 
-def write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
+def _write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
     """The processed spectra and standards as an Athena project (calibrated energies, the
     series' normalisation parameters), for Athena or Larix."""
     items = []
@@ -226,12 +331,49 @@ def write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
 
 
 def write_outputs(outcomes: list[SeriesOutcome], outdir: Path) -> list[Path]:
-    """Tables, figures and Athena projects of every series, beside results.h5."""
+    """Tables, figures and Athena projects of every series, beside results.h5.
+
+    Per series with a processed spectrum: ``xas_<series>.csv`` (and ``exafs_<series>.csv``
+    with a shell fit), ``figures/xanes_<series>.png``, ``figures/valence_<series>.png`` with
+    a valence, ``figures/exafs_<series>.png`` with EXAFS, and ``xas_<series>.prj`` as the
+    series' ``athena`` setting asks.
+
+    Parameters
+    ----------
+    outcomes : list of SeriesOutcome
+        The series of the stage.
+    outdir : Path
+        The run's output folder.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Examples
+    --------
+    A series without EXAFS (its recipe entry without ``exafs``):
+
+    >>> import dataclasses, pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.xas.readers import read_scan
+    >>> from xpipe.xas.series import process_spectrum
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> cfg, settings, state = stage.series[0], stage.settings()["V_K"], stage.states[5]
+    >>> result = process_spectrum(read_scan(state.files[0]), settings, label=state.label)
+    >>> no_exafs = dataclasses.replace(cfg, exafs=None)
+    >>> o = SeriesOutcome(no_exafs, settings, [state], {state.key: result}, messages=[])
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> [f.relative_to(folder).as_posix() for f in write_outputs([o], folder)]
+    ['xas_V_K.csv', 'figures/xanes_V_K.png', 'xas_V_K.prj']
+    """
     files: list[Path] = []
     for o in outcomes:
         if not o.results:
             continue
-        files.extend(write_tables(o, outdir))
+        files.extend(_write_tables(o, outdir))
         figs = outdir / "figures"
         files.append(plot_xanes(o, figs / f"xanes_{o.cfg.name}.png"))
         for f in (plot_valence(o, figs / f"valence_{o.cfg.name}.png"),
@@ -241,7 +383,7 @@ def write_outputs(outcomes: list[SeriesOutcome], outdir: Path) -> list[Path]:
         n_groups = len(o.results)
         if o.cfg.athena == "always" or (o.cfg.athena == "auto" and n_groups <= ATHENA_AUTO_MAX):
             try:
-                p = write_athena_project(o, outdir / f"xas_{o.cfg.name}.prj")
+                p = _write_athena_project(o, outdir / f"xas_{o.cfg.name}.prj")
                 if p is not None:
                     files.append(p)
             except Exception as exc:  # the project file is a convenience; never lose the run for it
