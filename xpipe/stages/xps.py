@@ -43,6 +43,32 @@ log = logging.getLogger("xpipe")
 
 @dataclass
 class Sample:
+    """One XPS file, read, charge-corrected and cut to the block to fit.
+
+    Parameters
+    ----------
+    path, label : str
+        The file, and its name without suffix (the sample's label).
+    voltage_v : float or None
+        The cell voltage in V: the recipe's ``voltages_v``, else the file's header, else None.
+    x, y : numpy.ndarray or None
+        Charge-corrected binding energy (eV) and counts of the fitted region.
+    charge_shift_ev, charge_shift_err_ev : float
+        The charge correction added to the binding energies and its uncertainty (eV).
+    charge_measured_ev : float or None
+        Where the reference line was found before the correction (eV), when fitted.
+    meta : dict
+        Photon and pass energy (eV), source, block and region of the file.
+    flags : list of str
+        What the reading noticed (a reference that could not be fitted).
+
+    Examples
+    --------
+    >>> s = Sample("data/nvp_xps_0.vms", "nvp_xps_0", 3.162)
+    >>> s.label, s.voltage_v, s.charge_shift_ev, s.x, s.flags
+    ('nvp_xps_0', 3.162, 0.0, None, [])
+    """
+
     path: str
     label: str
     voltage_v: float | None
@@ -69,7 +95,7 @@ def _pick(spectra, block: str | None, path: str):
     return hits[0]
 
 
-def prepare_sample(cfg: XpsSeriesConfig, path: str, voltage: float | None) -> Sample:
+def _prepare_sample(cfg: XpsSeriesConfig, path: str, voltage: float | None) -> Sample:
     """Read a file, charge-correct it, and cut the block to fit. Raises ValueError (naming the file)."""
     from ..xps.charge import charge_shift  # imports lmfit (a second): only when a file is read
     from ..xps.readers import read_xps  # with the line above
@@ -115,6 +141,41 @@ def prepare_sample(cfg: XpsSeriesConfig, path: str, voltage: float | None) -> Sa
 
 @dataclass
 class SeriesResult:
+    """One XPS series once fitted: its samples, their fits and what failed.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.xps.XpsSeriesConfig
+        The series' recipe entry.
+    samples : list of Sample
+        The files read, in recipe order (those that could not be read are left out).
+    fits : list
+        The :class:`xpipe.xps.fit.XpsFit` of each sample, None where its fit failed.
+    joint : object or None
+        The joint fit when the series shares parameters (``shared``), else None.
+    failures : list of (str, str)
+        ``(<series>/<file>, reason)`` of every file that could not be read or fitted.
+    settings : dict
+        The settings used, as written to the results file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> recipe = pathlib.Path(tempfile.mkdtemp()) / "one_electrode.yaml"
+    >>> _ = recipe.write_text(  # one electrode of the bundled series, a fixed charge shift
+    ...     f"name: one electrode\\noutput: out\\nxps:\\n- name: V2p_O1s\\n"
+    ...     f"  files: {root}/example_data/nvp_xps/nvp_xps_0.vms\\n  block: V 2p\\n"
+    ...     f"  region_ev: [510, 538]\\n  library: {root}/recipes/xps/v2p_o1s.yaml\\n"
+    ...     "  charge: {shift_ev: -0.68}\\n")
+    >>> loaded = xpipe.load_recipe(recipe)
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> res = fit_series_config(stage.series[0], loaded.base_dir)
+    >>> [s.label for s in res.samples], res.failures, res.joint, res.settings["background"]
+    (['nvp_xps_0'], [], None, 'shirley')
+    """
+
     cfg: XpsSeriesConfig
     samples: list[Sample]
     fits: list  # XpsFit per sample (None where the fit failed)
@@ -124,7 +185,40 @@ class SeriesResult:
 
 
 class XpsStage(Stage):
-    """Whole-series stage: reads, charge-corrects and fits every XPS series in :meth:`write`."""
+    """Whole-series stage: reads, charge-corrects and fits every XPS series in :meth:`write`.
+
+    Writes ``/entry/xps/<series>``; after, the table ``xps_<series>.csv`` and the figures
+    ``figures/xps_<series>.png`` and ``figures/xps_<series>_valence.png``.
+
+    Parameters
+    ----------
+    series : list of xpipe.recipe.sections.xps.XpsSeriesConfig
+        The recipe's ``xps`` section, one entry per series.
+    base_dir : Path
+        The recipe's folder.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> recipe = pathlib.Path(tempfile.mkdtemp()) / "one_electrode.yaml"
+    >>> _ = recipe.write_text(  # one electrode of the bundled series, a fixed charge shift
+    ...     f"name: one electrode\\noutput: out\\nxps:\\n- name: V2p_O1s\\n"
+    ...     f"  files: {root}/example_data/nvp_xps/nvp_xps_0.vms\\n  block: V 2p\\n"
+    ...     f"  region_ev: [510, 538]\\n  library: {root}/recipes/xps/v2p_o1s.yaml\\n"
+    ...     "  charge: {shift_ev: -0.68}\\n")
+    >>> loaded = xpipe.load_recipe(recipe)
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> stage.plan_lines()[0][:42]
+    'V2p_O1s: 1 files, 510-538 eV, 6 components'
+    >>> import h5py
+    >>> with h5py.File(recipe.parent / "results.h5", "w") as h5:
+    ...     summary = stage.write(h5.create_group("entry"), None)
+    ...     valence = h5["entry/xps/V2p_O1s/mean_valence"][()]
+    >>> summary.done, summary.failed, valence.round(2).tolist()
+    (1, [], [3.11])
+    """
 
     name = "xps"
     caches_state = True
@@ -173,7 +267,7 @@ class XpsStage(Stage):
         for cfg in self.series:
             res = fit_series_config(cfg, self.base_dir)
             self.results.append(res)
-            write_series(root, res)
+            _write_series(root, res)
             failed.extend(res.failures)
             done += sum(1 for f in res.fits if f is not None)
             inputs.extend((s.path, None) for s in res.samples)
@@ -188,7 +282,7 @@ class XpsStage(Stage):
         for res in self.results:
             if not any(f is not None for f in res.fits):
                 continue
-            files.append(write_table(res, outdir))
+            files.append(_write_table(res, outdir))
             files.append(plot_series_fits(res, outdir / "figures" / f"xps_{res.cfg.name}.png"))
             p = plot_xps_valence(res, outdir / "figures" / f"xps_{res.cfg.name}_valence.png")
             if p is not None:
@@ -197,18 +291,52 @@ class XpsStage(Stage):
 
 
 def fit_series_config(cfg: XpsSeriesConfig, base_dir: Path) -> SeriesResult:
-    """Read, charge-correct and fit every file of a series; failures are recorded, not raised."""
+    """Read, charge-correct and fit every file of a series; failures are recorded, not raised.
+
+    Each file is fitted alone, or all jointly when the series shares parameters (``shared``);
+    a file that cannot be read, or whose fit fails, is recorded in ``failures``.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.xps.XpsSeriesConfig
+        The series' recipe entry.
+    base_dir : Path
+        The recipe's folder (the files' glob is relative to it).
+
+    Returns
+    -------
+    SeriesResult
+        Samples, fits (binding energies in eV) and failures of the series.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> recipe = pathlib.Path(tempfile.mkdtemp()) / "one_electrode.yaml"
+    >>> _ = recipe.write_text(  # one electrode of the bundled series, a fixed charge shift
+    ...     f"name: one electrode\\noutput: out\\nxps:\\n- name: V2p_O1s\\n"
+    ...     f"  files: {root}/example_data/nvp_xps/nvp_xps_0.vms\\n  block: V 2p\\n"
+    ...     f"  region_ev: [510, 538]\\n  library: {root}/recipes/xps/v2p_o1s.yaml\\n"
+    ...     "  charge: {shift_ev: -0.68}\\n")
+    >>> loaded = xpipe.load_recipe(recipe)
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> res = fit_series_config(stage.series[0], loaded.base_dir)
+    >>> fit = res.fits[0]
+    >>> round(fit.mean_valence, 2), round(res.samples[0].voltage_v, 3), res.failures
+    (3.11, 3.162, [])
+    """
     from ..xps.fit import fit_series, fit_spectrum  # imports lmfit (a second): only when fitting
 
     paths = [r.path for r in expand_inputs(cfg.files, base_dir)]
     samples, failures = [], []
     for i, p in enumerate(paths):
         try:
-            samples.append(prepare_sample(cfg, p, cfg.voltages_v[i] if cfg.voltages_v else None))
+            samples.append(_prepare_sample(cfg, p, cfg.voltages_v[i] if cfg.voltages_v else None))
         except Exception as exc:  # one bad file must not stop the series
             failures.append((f"{cfg.name}/{Path(p).name}", str(exc) if Path(p).name in str(exc) else f"{p}: {exc}"))
     hv = next((s.meta.get("photon_energy_ev") for s in samples if s.meta.get("photon_energy_ev")), None)
-    model = model_entries(cfg, hv)
+    model = _model_entries(cfg, hv)
     links = cfg.all_links()
     source = None if cfg.source == "mono" else cfg.source
     opts = {"avg_points": cfg.avg_points}
@@ -240,7 +368,7 @@ def fit_series_config(cfg: XpsSeriesConfig, base_dir: Path) -> SeriesResult:
     return SeriesResult(cfg, samples, fits, joint, failures, settings)
 
 
-def model_entries(cfg: XpsSeriesConfig, photon_energy_ev: float | None) -> list:
+def _model_entries(cfg: XpsSeriesConfig, photon_energy_ev: float | None) -> list:
     """The fit model; with a transmission exponent x, each line's sensitivity is multiplied by
     the analyser transmission T(KE) = (KE / 1000 eV)^-x at its kinetic energy KE = hv - BE
     (constant-pass-energy mode; x about 0.5-1 depending on the lens mode, from the instrument's
@@ -277,7 +405,7 @@ def _component_settings(c: ComponentConfig) -> dict:
 # ----------------------------------------------------------------------------- results
 
 
-def write_series(root, res: SeriesResult) -> None:
+def _write_series(root, res: SeriesResult) -> None:
     cfg = res.cfg
     g = nx_group(root, cfg.name, "NXcollection")
     ok = [(s, f) for s, f in zip(res.samples, res.fits) if f is not None]
@@ -334,7 +462,7 @@ def write_series(root, res: SeriesResult) -> None:
     g.create_dataset("settings_json", data=json.dumps(st, default=str))
 
 
-def write_table(res: SeriesResult, outdir: Path) -> Path:
+def _write_table(res: SeriesResult, outdir: Path) -> Path:
     """``xps_<series>.csv``: one row per sample and fitted line, plus a row per sample summary."""
     outdir.mkdir(parents=True, exist_ok=True)
     path = outdir / f"xps_{res.cfg.name}.csv"

@@ -12,8 +12,41 @@ from .output import pyplot
 
 
 def plot_series_fits(res, path: Path) -> Path:
-    """One column per sample: the fit on top (binding energy decreasing to the right, as XPS is
-    drawn), the normalised residual below."""
+    """Every fit of a series: data, components, background, envelope and residual.
+
+    One column per sample (three at most per row): the fit on top, binding energy decreasing
+    to the right as XPS is drawn, the residual in units of sigma below.
+
+    Parameters
+    ----------
+    res : xpipe.stages.xps.SeriesResult
+        The fitted series (samples whose fit failed are left out).
+    path : Path
+        The PNG to write (its folder is made).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.stages.xps import fit_series_config
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> recipe = pathlib.Path(tempfile.mkdtemp()) / "one_electrode.yaml"
+    >>> _ = recipe.write_text(  # one electrode of the bundled series, a fixed charge shift
+    ...     f"name: one electrode\\noutput: out\\nxps:\\n- name: V2p_O1s\\n"
+    ...     f"  files: {root}/example_data/nvp_xps/nvp_xps_0.vms\\n  block: V 2p\\n"
+    ...     f"  region_ev: [510, 538]\\n  library: {root}/recipes/xps/v2p_o1s.yaml\\n"
+    ...     "  charge: {shift_ev: -0.68}\\n")
+    >>> loaded = xpipe.load_recipe(recipe)
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> res = fit_series_config(stage.series[0], loaded.base_dir)
+    >>> plot_series_fits(res, recipe.parent / "xps_V2p_O1s.png").name
+    'xps_V2p_O1s.png'
+    """
     plt = pyplot()
     ok = [(s, f) for s, f in zip(res.samples, res.fits) if f is not None]
     n = len(ok)
@@ -29,34 +62,7 @@ def plot_series_fits(res, path: Path) -> Path:
             species.append(key)
     colours = {k: plt.get_cmap("tab10")(i % 10) for i, k in enumerate(species)}
     for k, (s, f) in enumerate(ok):
-        inner = outer[k // ncol, k % ncol].subgridspec(2, 1, height_ratios=[4, 1], hspace=0.05)
-        ax = fig.add_subplot(inner[0])
-        axr = fig.add_subplot(inner[1], sharex=ax)
-        ax.plot(f.x, f.y, ".", ms=2, color="0.25", label="data")
-        ax.plot(f.x, f.background, "-", color="0.55", lw=1, label=f"{f.background_kind} background")
-        for c in f.components:
-            curve = f.curves.get(c.name)
-            if curve is None:
-                continue
-            col = colours[c.doublet or c.name]
-            ax.fill_between(f.x, f.background, f.background + curve, color=col, alpha=0.35, lw=0)
-        ax.plot(f.x, f.model, "-", color="crimson", lw=1.1, label="envelope")
-        ax.set_xlim(f.x.max(), f.x.min())
-        title = s.label + (f", {s.voltage_v:.3f} V" if s.voltage_v is not None else "")
-        if f.mean_valence is not None:
-            title += f"; valence {f.mean_valence:.2f} ± {f.mean_valence_err:.2f}"
-        ax.set_title(title, fontsize=8)
-        ax.set_ylabel("counts")
-        ax.tick_params(labelbottom=False, labelsize=7)
-        flagged = sorted({d.kind for d in f.diagnostics})
-        ax.text(0.02, 0.97, f"chi2_red {f.reduced_chi_square:.2f}" + (f"\nflags: {', '.join(flagged)}" if flagged else ""),
-                transform=ax.transAxes, fontsize=6, va="top", color="darkred" if flagged else "0.3")
-        r = (f.y - f.model) / f.sigma
-        axr.plot(f.x, r, "-", color="0.3", lw=0.6)
-        axr.axhline(0, color="crimson", lw=0.6)
-        axr.set_ylabel("res./σ", fontsize=7)
-        axr.set_xlabel("binding energy (eV, charge corrected)")
-        axr.tick_params(labelsize=7)
+        _fit_panel(fig, outer[k // ncol, k % ncol], s, f, colours)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k], alpha=0.5) for k in species]
     fig.legend(handles, species, loc="lower center", ncol=min(len(species), 6), fontsize=7, frameon=False)
     fig.suptitle(f"{res.cfg.name}: {len(names)} lines, {res.cfg.background} background", fontsize=9)
@@ -67,8 +73,74 @@ def plot_series_fits(res, path: Path) -> Path:
     return path
 
 
+def _fit_panel(fig, cell, s, f, colours: dict) -> None:
+    """One sample's fit in ``cell`` of the figure's grid: the fit on top, the residual below."""
+    inner = cell.subgridspec(2, 1, height_ratios=[4, 1], hspace=0.05)
+    ax = fig.add_subplot(inner[0])
+    axr = fig.add_subplot(inner[1], sharex=ax)
+    ax.plot(f.x, f.y, ".", ms=2, color="0.25", label="data")
+    ax.plot(f.x, f.background, "-", color="0.55", lw=1, label=f"{f.background_kind} background")
+    for c in f.components:
+        curve = f.curves.get(c.name)
+        if curve is None:
+            continue
+        col = colours[c.doublet or c.name]
+        ax.fill_between(f.x, f.background, f.background + curve, color=col, alpha=0.35, lw=0)
+    ax.plot(f.x, f.model, "-", color="crimson", lw=1.1, label="envelope")
+    ax.set_xlim(f.x.max(), f.x.min())
+    title = s.label + (f", {s.voltage_v:.3f} V" if s.voltage_v is not None else "")
+    if f.mean_valence is not None:
+        title += f"; valence {f.mean_valence:.2f} ± {f.mean_valence_err:.2f}"
+    ax.set_title(title, fontsize=8)
+    ax.set_ylabel("counts")
+    ax.tick_params(labelbottom=False, labelsize=7)
+    flagged = sorted({d.kind for d in f.diagnostics})
+    note = f"chi2_red {f.reduced_chi_square:.2f}"
+    if flagged:
+        note += f"\nflags: {', '.join(flagged)}"
+    ax.text(0.02, 0.97, note, transform=ax.transAxes, fontsize=6, va="top",
+            color="darkred" if flagged else "0.3")
+    r = (f.y - f.model) / f.sigma
+    axr.plot(f.x, r, "-", color="0.3", lw=0.6)
+    axr.axhline(0, color="crimson", lw=0.6)
+    axr.set_ylabel("res./σ", fontsize=7)
+    axr.set_xlabel("binding energy (eV, charge corrected)")
+    axr.tick_params(labelsize=7)
+
+
 def plot_xps_valence(res, path: Path) -> Path | None:
-    """Mean surface valence (and the share of each valence state) against voltage or sample."""
+    """Mean surface valence (and the share of each valence state) against voltage or sample.
+
+    Parameters
+    ----------
+    res : xpipe.stages.xps.SeriesResult
+        The fitted series; the x axis is the cell voltage (V) when every sample states one.
+    path : Path
+        The PNG to write (its folder is made).
+
+    Returns
+    -------
+    Path or None
+        ``path``; None when no fit has a mean valence (no valence-labelled component).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.stages.xps import fit_series_config
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> recipe = pathlib.Path(tempfile.mkdtemp()) / "one_electrode.yaml"
+    >>> _ = recipe.write_text(  # one electrode of the bundled series, a fixed charge shift
+    ...     f"name: one electrode\\noutput: out\\nxps:\\n- name: V2p_O1s\\n"
+    ...     f"  files: {root}/example_data/nvp_xps/nvp_xps_0.vms\\n  block: V 2p\\n"
+    ...     f"  region_ev: [510, 538]\\n  library: {root}/recipes/xps/v2p_o1s.yaml\\n"
+    ...     "  charge: {shift_ev: -0.68}\\n")
+    >>> loaded = xpipe.load_recipe(recipe)
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> res = fit_series_config(stage.series[0], loaded.base_dir)
+    >>> plot_xps_valence(res, recipe.parent / "xps_V2p_O1s_valence.png").name
+    'xps_V2p_O1s_valence.png'
+    """
     ok = [(s, f) for s, f in zip(res.samples, res.fits) if f is not None and f.mean_valence is not None]
     if not ok:
         return None
@@ -98,9 +170,42 @@ def plot_xps_valence(res, path: Path) -> Path | None:
 
 
 def valence_fractions(fit) -> dict[str, tuple[float, float]]:
-    """Share of each valence-labelled species among them (area / sensitivity), with errors from
-    the fit's species fractions (the common denominator cancels; errors propagated by the
-    delta method with the fraction errors, which already hold the covariance)."""
+    """Share of each valence-labelled species among them (area / sensitivity), with errors.
+
+    The errors come from the fit's species fractions (the common denominator cancels; errors
+    propagated by the delta method with the fraction errors, which already hold the
+    covariance).
+
+    Parameters
+    ----------
+    fit : xpipe.xps.fit.XpsFit
+        One sample's fit.
+
+    Returns
+    -------
+    dict of str to (float, float)
+        Share (0-1) and its standard uncertainty per valence-labelled species; empty when
+        there is none.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.stages.xps import fit_series_config
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> recipe = pathlib.Path(tempfile.mkdtemp()) / "one_electrode.yaml"
+    >>> _ = recipe.write_text(  # one electrode of the bundled series, a fixed charge shift
+    ...     f"name: one electrode\\noutput: out\\nxps:\\n- name: V2p_O1s\\n"
+    ...     f"  files: {root}/example_data/nvp_xps/nvp_xps_0.vms\\n  block: V 2p\\n"
+    ...     f"  region_ev: [510, 538]\\n  library: {root}/recipes/xps/v2p_o1s.yaml\\n"
+    ...     "  charge: {shift_ev: -0.68}\\n")
+    >>> loaded = xpipe.load_recipe(recipe)
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> res = fit_series_config(stage.series[0], loaded.base_dir)
+    >>> shares = valence_fractions(res.fits[0])
+    >>> {name: round(share, 2) for name, (share, err) in shares.items()}
+    {'V5+ 2p': 0.0, 'V4+ 2p': 0.1, 'V3+ 2p': 0.89}
+    """
     sp = [s for s in fit.species if s.label_valence is not None]
     total = sum(s.fraction for s in sp)
     if not sp or total <= 0:
