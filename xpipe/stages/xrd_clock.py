@@ -12,7 +12,41 @@ log = logging.getLogger("xpipe")
 
 
 def frame_times(cfg: FramesConfig, refs: list[FrameRef], header_times: dict[int, FrameTime]) -> list[FrameTime | None]:
-    """Resolve every frame's time by the recipe's ``time_source`` ('auto' falls back in order)."""
+    """Resolve every frame's time by the recipe's ``time_source`` ('auto' falls back in order).
+
+    'auto' takes the scan log's times when there is one, else per frame the HDF5 time dataset,
+    the file header, then the file's modification time. Frames of ``xrd.frames`` left without
+    a time are named in a warning.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.xrd_frames.FramesConfig or PatternsConfig
+        The recipe's ``xrd.frames`` (or ``xrd.patterns``) section.
+    refs : list of FrameRef
+        The frames, in order.
+    header_times : dict of int to FrameTime
+        The times read from the frames' headers, by index into ``refs``.
+
+    Returns
+    -------
+    list of FrameTime or None
+        The time of each frame (start, exposure in s, source), None where there is none.
+
+    Examples
+    --------
+    >>> import pathlib, xpipe
+    >>> from datetime import datetime, timedelta
+    >>> from xpipe.io.frames import FrameTime
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> frames = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml").recipe.xrd.frames
+    >>> frames.time_source
+    'header'
+    >>> t0 = datetime(2025, 3, 14, 9, 0)
+    >>> read = {i: FrameTime(t0 + timedelta(minutes=10 * i), 60.0, "header") for i in range(2)}
+    >>> [(t.start.strftime("%H:%M"), t.exposure_s, t.source)
+    ...  for t in frame_times(frames, frames.refs[:2], read)]
+    [('09:00', 60.0, 'header'), ('09:10', 60.0, 'header')]
+    """
     n = len(refs)
     src = cfg.time_source
     if src in ("auto", "scan_log") and getattr(cfg, "_log_times", None) is not None:

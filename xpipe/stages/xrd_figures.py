@@ -9,13 +9,57 @@ import numpy as np
 from ..results import open_results
 from ..xrd.operando import PhaseAnalysis
 from .output import pyplot
-from .xrd_results import time_axis
+from .xrd_products import time_axis
 
 _AXIS_LABEL = {"2th_deg": "2θ (deg)", "q_nm^-1": "Q (nm⁻¹)", "q_A^-1": "Q (Å⁻¹)"}
 
 
 def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
-    """Contour of the analysed range with fitted positions of every track and hkl labels."""
+    """Contour of the analysed range with fitted positions of every track and hkl labels.
+
+    Parameters
+    ----------
+    results_path : Path
+        The results file, with the stack in ``/entry/xrd/integrated``.
+    an : xpipe.xrd.operando.PhaseAnalysis
+        The analysis of that stack (tracks, fits, phases, events).
+    out : Path
+        The PNG to write (its folder is made).
+    fig_cfg : xpipe.recipe.sections.xrd.XrdFiguresConfig
+        ``time_unit`` and ``contour_scale`` of the recipe's ``xrd.figures``.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.recipe.sections.xrd import XrdFiguresConfig
+    >>> from xpipe.xrd.operando import analyse_stack
+    >>> from xpipe.xrd.phases import make_phase
+    >>> from xpipe.xrd.wholepattern import PatternPhase, PhaseState, evaluate
+    >>> data = pathlib.Path(xpipe.__file__).parents[1] / "example_data" / "nvp_operando"
+    >>> ph = make_phase("V2O3", cif=data / "structures" / "V2O3_R-3c.cif", d_min_a=1.2)
+    >>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
+    >>> x, start = np.arange(10.0, 30.0, 0.01), PhaseState.start(ph, w=0.0025)
+    >>> stack = np.array([100 * evaluate(pp, start.scaled(1 + 5e-4 * f), x).columns.sum(axis=1)
+    ...                   + 20 for f in range(4)])  # four frames, 10 min apart, the cell grows
+    >>> an = analyse_stack(x, stack, None, unit="2th_deg", wavelength_a=0.7749, phases=[ph],
+    ...                    frame_time_s=600.0 * np.arange(4))
+    >>> import h5py
+    >>> from xpipe.store import write_record
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with h5py.File(folder / "results.h5", "w") as h5:  # the stack, by hand
+    ...     write_record(h5.require_group("entry/xrd"), {"integrated": {
+    ...         "radial": x, "intensity": stack, "sigma": np.sqrt(stack),
+    ...         "frame_time_s": an.frame_time_s, "frame_index": np.arange(4),
+    ...         "source_file": [f"f_{i}.cbf" for i in range(4)]}})
+    >>> cfg = XrdFiguresConfig(time_unit="min")
+    >>> plot_tracked_contour(folder / "results.h5", an, folder / "tracked.png", cfg).name
+    'tracked.png'
+    """
     plt = pyplot()
     from matplotlib.colors import LogNorm, Normalize, PowerNorm
 
@@ -36,7 +80,25 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
         mesh = ax.imshow(z, aspect="auto", cmap="viridis", norm=norm, extent=(x[0], x[-1], -0.5, 0.5))
     cb = fig.colorbar(mesh, ax=ax, pad=0.01)
     cb.set_label(f"intensity ({fig_cfg.contour_scale} scale)")
+    _draw_tracks(plt, ax, an, x, y)
+    ax.set_xlabel(_AXIS_LABEL.get(an.unit, an.unit))
+    ax.set_ylabel(ylabel)
+    for kind, a, b in an.stretches():
+        if kind == "two-phase":
+            ax.axhspan(y[a], y[b], xmin=0.995, xmax=1.0, color="orange")
+    drawn = int(an.fits.success.any(axis=0).sum())  # tracks with at least one fitted position
+    two_phase = "; orange bar: two-phase frames" if "two-phase" in an.frame_kind else ""
+    ax.set_title(f"{drawn} tracked peaks, {z.shape[0]} frames" + two_phase, fontsize=9)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
 
+
+def _draw_tracks(plt, ax, an: PhaseAnalysis, x: np.ndarray, y: np.ndarray) -> None:
+    """The fitted positions of every track, coloured by phase, hkl labels where they fit, and
+    the legend of the phases."""
     names = [p.name for p in an.phases]
     colours = plt.get_cmap("tab10")
     fits = an.fits
@@ -74,23 +136,49 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
     if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.09), ncol=min(len(handles), 4),
                   fontsize=8, frameon=False)
-    ax.set_xlabel(_AXIS_LABEL.get(an.unit, an.unit))
-    ax.set_ylabel(ylabel)
-    for kind, a, b in an.stretches():
-        if kind == "two-phase":
-            ax.axhspan(y[a], y[b], xmin=0.995, xmax=1.0, color="orange")
-    drawn = int(fits.success.any(axis=0).sum())  # tracks with at least one fitted position
-    ax.set_title(f"{drawn} tracked peaks, {z.shape[0]} frames"
-                 + ("; orange bar: two-phase frames" if "two-phase" in an.frame_kind else ""), fontsize=9)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
 
 
 def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
-    """a, (b,) c, V of every phase (one column each) and phase fractions against time."""
+    """a, (b,) c, V of every phase (one column each) and phase fractions against time.
+
+    b is drawn for orthorhombic and lower symmetry, c for all but cubic cells; the volume
+    panel's title gives the volume change against the phase's first frame in %.
+
+    Parameters
+    ----------
+    an : xpipe.xrd.operando.PhaseAnalysis
+        The analysis, with the cells of its phases (angstrom, angstrom^3).
+    out : Path
+        The PNG to write (its folder is made).
+    fig_cfg : xpipe.recipe.sections.xrd.XrdFiguresConfig
+        ``time_unit`` of the recipe's ``xrd.figures``.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> from xpipe.recipe.sections.xrd import XrdFiguresConfig
+    >>> from xpipe.xrd.operando import analyse_stack
+    >>> from xpipe.xrd.phases import make_phase
+    >>> from xpipe.xrd.wholepattern import PatternPhase, PhaseState, evaluate
+    >>> data = pathlib.Path(xpipe.__file__).parents[1] / "example_data" / "nvp_operando"
+    >>> ph = make_phase("V2O3", cif=data / "structures" / "V2O3_R-3c.cif", d_min_a=1.2)
+    >>> pp = PatternPhase.from_model(ph, unit="2th_deg", wavelength_a=0.7749)
+    >>> x, start = np.arange(10.0, 30.0, 0.01), PhaseState.start(ph, w=0.0025)
+    >>> stack = np.array([100 * evaluate(pp, start.scaled(1 + 5e-4 * f), x).columns.sum(axis=1)
+    ...                   + 20 for f in range(4)])  # four frames, 10 min apart, the cell grows
+    >>> an = analyse_stack(x, stack, None, unit="2th_deg", wavelength_a=0.7749, phases=[ph],
+    ...                    frame_time_s=600.0 * np.arange(4))
+    >>> an.lattices[0].system
+    'hexagonal'
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "lattice.png"
+    >>> plot_lattice(an, out, XrdFiguresConfig(time_unit="min")).name
+    'lattice.png'
+    """
     plt = pyplot()
 
     y, xlabel = time_axis(an.frame_time_s, fig_cfg.time_unit)
@@ -109,27 +197,47 @@ def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     shared = None
     for c, lat in enumerate(lattices):
         colour = colours(index[lat.phase] % 10)
-        for r, (key, label) in enumerate(rows):
-            ax = fig.add_subplot(grid[r, c], sharex=shared)
-            shared = shared or ax
-            v, e = lat.values[key], lat.errors[key]
-            ax.errorbar(y, v, yerr=np.where(np.isfinite(e), e, 0.0), fmt="o-", ms=2.5, lw=1, capsize=1.5, color=colour)
-            ax.grid(alpha=0.3)
-            ax.ticklabel_format(axis="y", useOffset=False)
-            ax.tick_params(labelbottom=False, labelsize=7)
-            if c == 0:
-                ax.set_ylabel(label)
-            if r == 0:
-                ax.set_title(lat.phase, fontsize=9, color=colour)
-            if key == "volume_a3":
-                dv = lat.change_percent("volume_a3")
-                if np.isfinite(dv).sum() > 1:
-                    ax.set_title(f"ΔV vs its first frame: {np.nanmin(dv):+.2f} to {np.nanmax(dv):+.2f} %",
-                                 fontsize=7, color=colour)
-            for kind, a, b in an.stretches():
-                if kind == "two-phase":
-                    ax.axvspan(y[a], y[b], color="orange", alpha=0.08, lw=0)
-    ax = fig.add_subplot(grid[len(rows), :], sharex=shared)
+        shared = _lattice_column(fig, grid, c, lat, rows, y, colour, an, shared)
+    bottom = fig.add_subplot(grid[len(rows), :], sharex=shared)
+    _fraction_panel(bottom, an, y, xlabel, colours, index)
+    fig.suptitle("Lattice parameters and phase fractions (shaded: two-phase frames)", fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def _lattice_column(fig, grid, c: int, lat, rows, y: np.ndarray, colour, an: PhaseAnalysis, shared):
+    """Column ``c`` of the lattice figure: one phase's cell parameters, one per row; returns the
+    axes the others share their x axis with."""
+    for r, (key, label) in enumerate(rows):
+        ax = fig.add_subplot(grid[r, c], sharex=shared)
+        shared = shared or ax
+        v, e = lat.values[key], lat.errors[key]
+        ax.errorbar(y, v, yerr=np.where(np.isfinite(e), e, 0.0), fmt="o-", ms=2.5, lw=1,
+                    capsize=1.5, color=colour)
+        ax.grid(alpha=0.3)
+        ax.ticklabel_format(axis="y", useOffset=False)
+        ax.tick_params(labelbottom=False, labelsize=7)
+        if c == 0:
+            ax.set_ylabel(label)
+        if r == 0:
+            ax.set_title(lat.phase, fontsize=9, color=colour)
+        if key == "volume_a3":
+            dv = lat.change_percent("volume_a3")
+            if np.isfinite(dv).sum() > 1:
+                span = f"{np.nanmin(dv):+.2f} to {np.nanmax(dv):+.2f} %"
+                ax.set_title(f"ΔV vs its first frame: {span}", fontsize=7, color=colour)
+        for kind, a, b in an.stretches():
+            if kind == "two-phase":
+                ax.axvspan(y[a], y[b], color="orange", alpha=0.08, lw=0)
+    return shared
+
+
+def _fraction_panel(ax, an: PhaseAnalysis, y: np.ndarray, xlabel: str, colours,
+                    index: dict) -> None:
+    """The phase fractions of every phase against time, two-phase frames shaded."""
     for lat in an.lattices:
         if np.isfinite(lat.fraction).any():
             e = lat.fraction_err
@@ -144,9 +252,3 @@ def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=min(4, len(an.lattices)), loc="upper center", bbox_to_anchor=(0.5, -0.35), frameon=False)
     ax.set_xlabel(xlabel)
-    fig.suptitle("Lattice parameters and phase fractions (shaded: two-phase frames)", fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out

@@ -37,7 +37,8 @@ from ..xrd.integrate import (
     FrameIntegrator,
 )
 from .base import Stage, StageSummary
-from .xrd_results import stack_outputs, write_xrd
+from .xrd_products import stack_outputs
+from .xrd_results import write_xrd
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -57,7 +58,30 @@ _INTEGRATORS_LOCK = threading.Lock()
 
 def integrator_key(cfg: IntegrateConfig) -> str:
     """What an integrator depends on: every integration setting and the contents of the
-    geometry, mask, dark and flat files (not only their names)."""
+    geometry, mask, dark and flat files (not only their names).
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.xrd_frames.IntegrateConfig
+        The recipe's ``xrd.integrate`` section.
+
+    Returns
+    -------
+    str
+        A hex sha256: an integrator built in this process for an equal key is reused.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> import pathlib, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml")
+    >>> cfg = loaded.recipe.xrd.integrate
+    >>> key = integrator_key(cfg)
+    >>> other = dataclasses.replace(cfg, npt=999)
+    >>> len(key), key == integrator_key(cfg), key == integrator_key(other)
+    (64, True, False)
+    """
     h = hashlib.sha256(json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str).encode())
     for key in ("poni", "mask", "dark", "flat"):
         path = getattr(cfg, key)
@@ -65,7 +89,7 @@ def integrator_key(cfg: IntegrateConfig) -> str:
     return h.hexdigest()
 
 
-def cached_integrator(key: str) -> FrameIntegrator | None:
+def _cached_integrator(key: str) -> FrameIntegrator | None:
     """The integrator built in this process (or the one it was forked from) for ``key``."""
     with _INTEGRATORS_LOCK:
         fi = _INTEGRATORS.get(key)
@@ -91,6 +115,29 @@ class IntegrateWorker:
     each process it runs in, started with 'spawn', or run in this process alone. A forked copy
     of a worker set up here finds no usable OpenCL device: with ``opencl_fallback`` it goes on
     with the cython engine built here beside the OpenCL one, else each frame fails saying why.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.xrd_frames.IntegrateConfig
+        The recipe's ``xrd.integrate`` section.
+    refs : list of FrameRef
+        Every frame of the run; :meth:`process` takes indices into it.
+    prefetch : int
+        Frames read ahead in a thread while one is integrated.
+
+    Examples
+    --------
+    >>> import pathlib, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml")
+    >>> xrd = loaded.recipe.xrd
+    >>> worker = IntegrateWorker(xrd.integrate, xrd.frames.refs)
+    >>> worker.fork_safe  # a cython engine: build it once, then fork
+    True
+    >>> worker.setup()  # the integrator: built here, or the one this process built before
+    >>> out = worker.process([0, 1])
+    >>> out["arrays"]["intensity"].shape, out["failures"], out["meta"][1]["header_time"]
+    ((2, 2000), [], '2025-03-14T09:10:00')
     """
 
     def __init__(self, cfg: IntegrateConfig, refs: list[FrameRef], prefetch: int = 2) -> None:
@@ -119,7 +166,7 @@ class IntegrateWorker:
     def setup(self) -> None:
         cfg = self.cfg
         key = integrator_key(cfg)
-        fi = cached_integrator(key)
+        fi = _cached_integrator(key)
         if fi is None:
             ai = build_ai(cfg)
             mask = load_image(cfg.mask) if cfg.mask else None
@@ -220,7 +267,31 @@ class IntegrateWorker:
 
 
 class IntegrateStage(Stage):
-    """Recipe stage ``xrd.integrate``: frames in, ``/entry/xrd`` of the results file out."""
+    """Recipe stage ``xrd.integrate``: frames in, ``/entry/xrd`` of the results file out.
+
+    Items are the frames (keys: ``file`` or ``file::dataset[i]``); :meth:`write` turns the
+    checkpoints into ``/entry/xrd`` (:func:`xpipe.stages.xrd_results.write_xrd`) and
+    :meth:`after` makes the frames table, contour map and exports.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.xrd.XrdConfig
+        The recipe's ``xrd`` section, with ``frames`` and ``integrate``.
+    base_dir : Path
+        The recipe's folder.
+
+    Examples
+    --------
+    >>> from xpipe.stages.registry import build_stages
+    >>> import pathlib, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml")
+    >>> stage = build_stages(loaded.recipe, loaded.base_dir)[0]
+    >>> stage.name, len(stage.keys()), pathlib.Path(stage.keys()[0]).name
+    ('xrd.integrate', 38, 'nvp_0001.cbf')
+    >>> stage.plan_lines()[-1], type(stage.worker()).__name__
+    ('frame times from: header', 'IntegrateWorker')
+    """
 
     name = "xrd.integrate"
     label = "frames"

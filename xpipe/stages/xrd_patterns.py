@@ -2,7 +2,7 @@
 
 The alternative to ``xrd.frames`` + ``xrd.integrate`` for beamlines and lab diffractometers that
 deliver 1D patterns (strip detectors such as Mythen, pyFAI exports, ``.xye`` files). The stage
-reads one file per item with :class:`PatternWorker` (checkpointed like the integrate stage, so
+reads one file per item with its worker (checkpointed like the integrate stage, so
 ``--resume`` works and a bad file fails alone) and writes ``/entry/xrd/integrated`` with the
 datasets and attributes the 2D path writes, so peak tracking, cells, the contour map and
 ``xrd_frames.csv`` work unchanged. How the files were read goes to ``/entry/xrd/patterns``.
@@ -25,11 +25,11 @@ from ..recipe.sections.xrd_patterns import PatternsConfig
 from ..store import nx_group, set_attrs, write_record, write_strings
 from .base import Stage, StageSummary
 from .xrd_clock import frame_times
+from .xrd_products import stack_outputs
 from .xrd_results import (
     _collect,
     _meta_time,
     set_stack_axes,
-    stack_outputs,
     write_failed,
     write_frame_times,
     write_radial,
@@ -49,7 +49,7 @@ HEADER_CHARS = 4000
 # ----------------------------------------------------------------------------- worker
 
 
-class PatternWorker:
+class _PatternWorker:
     """Reads chunks of pattern files; nothing to build, so every process sets itself up at once."""
 
     def __init__(self, cfg: PatternsConfig, refs: list[FrameRef]) -> None:
@@ -130,7 +130,46 @@ class PatternWorker:
 
 
 class PatternStage(Stage):
-    """Recipe stage ``xrd.patterns``: 1D pattern files in, ``/entry/xrd`` of the results file out."""
+    """Recipe stage ``xrd.patterns``: 1D pattern files in, ``/entry/xrd`` of the results file out.
+
+    Items are the pattern files; :meth:`write` turns the checkpoints into ``/entry/xrd``
+    (:func:`write_patterns`) and :meth:`after` makes the frames table, contour map and
+    exports, as for integrated frames.
+
+    Parameters
+    ----------
+    cfg : xpipe.recipe.sections.xrd.XrdConfig
+        The recipe's ``xrd`` section, with ``patterns``.
+    base_dir : Path
+        The recipe's folder.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.store import CheckpointStore
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> x = np.linspace(10.0, 20.0, 201)
+    >>> for i in range(2):  # two patterns, a peak moving to higher 2theta
+    ...     y = 100 + 1000 * np.exp(-0.5 * ((x - 15 - 0.1 * i) / 0.1) ** 2)
+    ...     np.savetxt(folder / f"p_{i}.xy", np.column_stack([x, y]))
+    >>> _ = (folder / "recipe.yaml").write_text(
+    ...     "name: patterns\\noutput: out\\n"
+    ...     "xrd:\\n  patterns: {files: 'p_*.xy', time_source: mtime}\\n")
+    >>> loaded = xpipe.load_recipe(folder / "recipe.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> [pathlib.Path(k).name for k in stage.keys()], stage.plan_lines()[-1]
+    (['p_0.xy', 'p_1.xy'], 'pattern times from: mtime')
+    >>> worker = stage.worker()
+    >>> worker.setup()
+    >>> ck = CheckpointStore(folder / "checkpoints")
+    >>> ck.reset({})
+    >>> ck.save(0, stage.keys(), worker.process([0, 1]))
+    >>> with h5py.File(folder / "results.h5", "w") as h5:
+    ...     summary = stage.write(h5.create_group("entry"), ck)
+    >>> summary.done, summary.failed, [f.name for f in stage.after(folder / "results.h5", folder)]
+    (2, [], ['xrd_frames.csv', 'xrd_contour.png'])
+    """
 
     name = "xrd.patterns"
     label = "patterns"
@@ -155,8 +194,8 @@ class PatternStage(Stage):
         """What the pattern stack depends on: the files, their times and the reading settings."""
         return (self.pcfg,), sorted({r.path for r in self.refs})
 
-    def worker(self) -> PatternWorker:
-        return PatternWorker(self.pcfg, self.refs)
+    def worker(self) -> _PatternWorker:
+        return _PatternWorker(self.pcfg, self.refs)
 
     def plan_lines(self) -> list[str]:
 
@@ -187,7 +226,7 @@ def _pieces(arrays, name: str) -> list[np.ndarray]:
     return np.split(arrays[name], ends[:-1])
 
 
-def same_grid(x: np.ndarray, ref: np.ndarray) -> bool:
+def _same_grid(x: np.ndarray, ref: np.ndarray) -> bool:
     """Whether ``x`` and ``ref`` are one grid (same length, within 1e-6 relative)."""
     scale = max(float(np.max(np.abs(ref))), 1e-300) if ref.size else 1.0
     return x.size == ref.size and bool(np.all(np.abs(x - ref) <= GRID_RTOL * scale))
@@ -196,8 +235,29 @@ def same_grid(x: np.ndarray, ref: np.ndarray) -> bool:
 def onto_grid(target: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``y`` (given at ``x``) at the points ``target``: copied where the points of ``x`` lie on
     the grid (rows dropped from a file stay NaN instead of being bridged), else interpolated
-    linearly; NaN outside ``x``."""
-    if same_grid(x, target):
+    linearly; NaN outside ``x``.
+
+    Parameters
+    ----------
+    target : numpy.ndarray
+        The grid of the stack (increasing).
+    x, y : numpy.ndarray
+        One pattern's radial axis (increasing) and values on it.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``y`` on ``target`` (``y`` itself when ``x`` is the same grid, within 1e-6 relative).
+
+    Examples
+    --------
+    >>> grid = np.array([10.0, 10.5, 11.0, 11.5])
+    >>> onto_grid(grid, np.array([10.0, 11.0, 11.5]), np.array([1.0, 3.0, 4.0])).tolist()  # gap
+    [1.0, nan, 3.0, 4.0]
+    >>> onto_grid(grid, np.array([10.25, 10.75]), np.array([2.0, 4.0])).tolist()  # another grid
+    [nan, 3.0, nan, nan]
+    """
+    if _same_grid(x, target):
         return y
     out = np.full(target.size, np.nan)
     if not target.size:
@@ -238,19 +298,40 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     dict
         The stage summary: ``done`` (patterns read), ``failed`` ((source, reason) pairs),
         ``inputs`` ((path, sha256) pairs) and ``engine_builds`` (0).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.store import CheckpointStore
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> x = np.linspace(10.0, 20.0, 201)
+    >>> for i in range(2):  # two patterns, a peak moving to higher 2theta
+    ...     y = 100 + 1000 * np.exp(-0.5 * ((x - 15 - 0.1 * i) / 0.1) ** 2)
+    ...     np.savetxt(folder / f"p_{i}.xy", np.column_stack([x, y]))
+    >>> _ = (folder / "recipe.yaml").write_text(
+    ...     "name: patterns\\noutput: out\\n"
+    ...     "xrd:\\n  patterns: {files: 'p_*.xy', time_source: mtime}\\n")
+    >>> loaded = xpipe.load_recipe(folder / "recipe.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> worker = stage.worker()
+    >>> worker.setup()
+    >>> ck = CheckpointStore(folder / "checkpoints")
+    >>> ck.reset({})
+    >>> ck.save(0, stage.keys(), worker.process([0, 1]))
+    >>> with h5py.File(folder / "results.h5", "w") as h5:
+    ...     summary = write_patterns(h5.create_group("entry"), stage, ck)
+    ...     h5["entry/xrd/integrated/intensity"].shape, h5["entry/xrd/patterns/grid_used"][()]
+    ((2, 201), b'as_read')
+    >>> summary["done"], summary["failed"]
+    (2, [])
     """
     cfg = stage.pcfg
     refs = stage.refs
     ok, failed, _, _ = _collect(stage, checkpoints)
     order = sorted(ok)
     n = len(order)
-    at: dict[int, dict[int, int]] = {}  # chunk -> {row in chunk: pattern index}
-    for idx, (c, row, _) in ok.items():
-        at.setdefault(c, {})[row] = idx
-    ref = _reference_grid(checkpoints, ok, order)
-    span, moved = _grid_spans(checkpoints, at, ref)
-    ref_name = os.path.basename(refs[order[0]].path) if order else ""
-    target, handling, grid_used = _target_grid(cfg, ref, span, moved, ref_name)
+    at, moved, (target, handling, grid_used) = _stack_grid(cfg, refs, checkpoints, ok, order)
 
     xrd = nx_group(entry, "xrd", "NXsubentry", default="integrated")
     entry.attrs["default"] = "xrd"
@@ -259,13 +340,7 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     write_radial(data, target, cfg.unit, cfg.wavelength_a,
                  bool(target.size and (cfg.wavelength_a or cfg.unit != "2th_deg")))
 
-    header_times = {idx: _meta_time(meta) for idx, (_, _, meta) in ok.items()}
-    times = frame_times(cfg, refs, header_times)
-    untimed = [os.path.basename(refs[i].path) for i in order if times[i] is None or times[i].start is None]
-    if untimed:
-        log.warning("xrd patterns: %d pattern(s) have no time (time_source '%s'), e.g. %s; their frame_time_s is NaN",
-                    len(untimed), cfg.time_source, untimed[0])
-    write_frame_times(data, refs, order, times)
+    _write_pattern_times(data, cfg, refs, ok, order)
     vp = data.create_dataset("valid_points", data=valid)
     set_attrs(vp, long_name="finite points of each pattern on the radial axis")
     set_stack_axes(data)
@@ -273,19 +348,49 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     write_failed(xrd, refs, failed)
     proc = _write_reading(xrd, cfg, refs, order, n, len(failed), grid_used, handling, len(moved))
     per_file = _write_files(proc, stage, ok, moved)
+    return {
+        "done": n,
+        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
+        "inputs": _inputs(cfg, refs, ok, per_file),
+        "engine_builds": 0,
+    }
 
+
+def _stack_grid(cfg: PatternsConfig, refs, checkpoints, ok: dict, order: list[int]):
+    """Where each pattern read lies in the chunks ({chunk: {row: pattern index}}), the patterns
+    not on the first one's grid, and :func:`_target_grid`'s grid of the stack."""
+    at: dict[int, dict[int, int]] = {}  # chunk -> {row in chunk: pattern index}
+    for idx, (c, row, _) in ok.items():
+        at.setdefault(c, {})[row] = idx
+    ref = _reference_grid(checkpoints, ok, order)
+    span, moved = _grid_spans(checkpoints, at, ref)
+    ref_name = os.path.basename(refs[order[0]].path) if order else ""
+    return at, moved, _target_grid(cfg, ref, span, moved, ref_name)
+
+
+def _write_pattern_times(data, cfg: PatternsConfig, refs, ok: dict, order: list[int]) -> None:
+    """The frame axis of the stack; a warning names the patterns that have no time."""
+    header_times = {idx: _meta_time(meta) for idx, (_, _, meta) in ok.items()}
+    times = frame_times(cfg, refs, header_times)
+    untimed = [os.path.basename(refs[i].path) for i in order
+               if times[i] is None or times[i].start is None]
+    if untimed:
+        log.warning("xrd patterns: %d pattern(s) have no time (time_source '%s'), e.g. %s; "
+                    "their frame_time_s is NaN", len(untimed), cfg.time_source, untimed[0])
+    write_frame_times(data, refs, order, times)
+
+
+def _inputs(cfg: PatternsConfig, refs, ok: dict,
+            per_file: list[dict]) -> list[tuple[str, str | None]]:
+    """(path, sha256) of the files read and the scan log; a warning counts the rows dropped."""
     inputs = {refs[i].path: meta.get("sha256") for i, (_, _, meta) in ok.items()}
     if cfg.scan_log is not None:
         inputs[cfg.scan_log.file] = sha256_file(cfg.scan_log.file)
     dropped = sum(m.get("dropped_rows", 0) for m in per_file)
     if dropped:
-        log.warning("xrd patterns: %d NaN or non-numeric data row(s) dropped (see /entry/xrd/patterns/dropped_rows)", dropped)
-    return {
-        "done": n,
-        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
-        "inputs": sorted(inputs.items()),
-        "engine_builds": 0,
-    }
+        log.warning("xrd patterns: %d NaN or non-numeric data row(s) dropped "
+                    "(see /entry/xrd/patterns/dropped_rows)", dropped)
+    return sorted(inputs.items())
 
 
 def _reference_grid(checkpoints, ok: dict, order: list[int]) -> np.ndarray:
@@ -312,7 +417,7 @@ def _grid_spans(checkpoints, at: dict[int, dict[int, int]],
             idx = at[c].get(row)
             if idx is not None:
                 span[idx] = (float(x[0]), float(x[-1]))
-                if not same_grid(x, ref):
+                if not _same_grid(x, ref):
                     moved.add(idx)
     return span, moved
 

@@ -42,6 +42,31 @@ LATTICE_UNITS = {"a_a": "angstrom", "b_a": "angstrom", "c_a": "angstrom", "alpha
 
 
 def analysis_settings(peaks: PeaksConfig, lattice: LatticeConfig, phases: list[PhaseConfig] = ()) -> AnalysisSettings:
+    """The settings of the stack analysis from the recipe's ``xrd.peaks`` and ``xrd.lattice``.
+
+    Parameters
+    ----------
+    peaks : xpipe.recipe.sections.xrd_phases.PeaksConfig
+        Peak finding and tracking (radial range in the stack's unit, background, prominence).
+    lattice : xpipe.recipe.sections.xrd_phases.LatticeConfig
+        Indexing, cell refinement and the whole-pattern refinement settings.
+    phases : list of xpipe.recipe.sections.xrd_phases.PhaseConfig
+        The phases; their preferred orientation becomes the refinement's texture.
+
+    Returns
+    -------
+    xpipe.xrd.operando.AnalysisSettings
+        What :func:`xpipe.xrd.operando.analyse_stack` takes.
+
+    Examples
+    --------
+    >>> import pathlib, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> xrd = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml").recipe.xrd
+    >>> s = analysis_settings(xrd.peaks, xrd.lattice, xrd.phases)
+    >>> s.radial_range, s.background_method, s.min_frames, s.cell_method, s.refinement.texture
+    ((6.0, 28.0), 'snip', 3, 'auto', {})
+    """
     return AnalysisSettings(
         radial_range=tuple(peaks.range) if peaks.range else None,
         background_method=peaks.background,
@@ -73,7 +98,7 @@ def analysis_settings(peaks: PeaksConfig, lattice: LatticeConfig, phases: list[P
     )
 
 
-def build_phases(configs: list[PhaseConfig], d_min_a: float, d_max_a: float) -> list[PhaseModel]:
+def _build_phases(configs: list[PhaseConfig], d_min_a: float, d_max_a: float) -> list[PhaseModel]:
     """Phase models with reflections from ``d_min_a`` to ``d_max_a`` (a margin is added)."""
     out = []
     for pc in configs:
@@ -82,19 +107,67 @@ def build_phases(configs: list[PhaseConfig], d_min_a: float, d_max_a: float) -> 
     return out
 
 
-def d_range(x: np.ndarray, unit: str, wavelength_a: float | None, radial_range) -> tuple[float, float]:
+def _d_range(x: np.ndarray, unit: str, wavelength_a: float | None,
+             radial_range) -> tuple[float, float]:
     lo, hi = (radial_range if radial_range else (float(np.nanmin(x)), float(np.nanmax(x))))
     d = d_spacing_a(np.array([max(lo, 1e-6), hi]), unit, wavelength_a)
     return float(np.min(d)), float(min(np.max(d), 1e3))
 
 
 def radial_unit(xrd) -> str:
-    """The radial unit of the stack the recipe's ``xrd`` section makes (frames or patterns)."""
+    """The radial unit of the stack the recipe's ``xrd`` section makes (frames or patterns).
+
+    Parameters
+    ----------
+    xrd : xpipe.recipe.sections.xrd.XrdConfig
+        The recipe's ``xrd`` section.
+
+    Returns
+    -------
+    str
+        pyFAI's spelling: ``2th_deg``, ``q_nm^-1`` or ``q_A^-1``.
+
+    Examples
+    --------
+    >>> import pathlib, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> xrd = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml").recipe.xrd
+    >>> radial_unit(xrd)
+    '2th_deg'
+    """
     return xrd.patterns.unit if xrd.patterns is not None else xrd.integrate.unit
 
 
 class PhasesStage(Stage):
-    """Whole-stack stage: no items of its own, it works in :meth:`write`."""
+    """Whole-stack stage: no items of its own, it works in :meth:`write`.
+
+    :meth:`write` reads the stack the integrate (or patterns) stage wrote, tracks its peaks,
+    indexes them and refines the phases' cells, and writes ``/entry/xrd/{peaks,events,
+    lattice}``; :meth:`after` writes the CSV tables and the figures.
+
+    Parameters
+    ----------
+    xrd : xpipe.recipe.sections.xrd.XrdConfig
+        The recipe's ``xrd`` section, with ``peaks``.
+    base_dir : Path
+        The recipe's folder.
+
+    Examples
+    --------
+    >>> import tempfile, h5py
+    >>> from xpipe.stages.registry import build_stages
+    >>> import pathlib, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml")
+    >>> stage = build_stages(loaded.recipe, loaded.base_dir)[1]
+    >>> stage.name, stage.keys(), stage.depends_on
+    ('xrd_phases', [], ('xrd.integrate', 'xrd.patterns'))
+    >>> stage.plan_lines()[0][:54]
+    'peaks in [6.0, 28.0], phases: Na3V2(PO4)3, NaV2(PO4)3,'
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "results.h5", "w") as h5:
+    ...     stage.write(h5.create_group("entry"), None).failed  # no stack written before it
+    [('xrd peaks', 'no integrated patterns to analyse')]
+    """
 
     name = "xrd_phases"
     caches_state = True
@@ -144,8 +217,8 @@ class PhasesStage(Stage):
         try:
             phases = []
             if self.cfg.phases:
-                lo, hi = d_range(stack.radial, unit, stack.wavelength_a, self.cfg.peaks.range)
-                phases = build_phases(self.cfg.phases, lo, hi)
+                lo, hi = _d_range(stack.radial, unit, stack.wavelength_a, self.cfg.peaks.range)
+                phases = _build_phases(self.cfg.phases, lo, hi)
             self.analysis = analyse_stack(
                 stack.radial, stack.intensity, stack.sigma if np.isfinite(stack.sigma).any() else None,
                 unit=unit, wavelength_a=stack.wavelength_a, phases=phases, frame_time_s=stack.frame_time_s,
@@ -156,14 +229,14 @@ class PhasesStage(Stage):
             return StageSummary(0, [("xrd peaks", str(exc))], [])
         for m in self.analysis.messages:
             log.warning("xrd peaks: %s", m)
-        write_analysis(entry["xrd"], self.analysis)
+        _write_analysis(entry["xrd"], self.analysis)
         inputs = [(str(pc.cif), None) for pc in self.cfg.phases if pc.cif]
         return StageSummary(0, [], inputs)
 
     def after(self, results_path: Path, outdir: Path) -> list[Path]:
         if self.analysis is None:
             return []
-        files = write_tables(self.analysis, outdir)
+        files = _write_tables(self.analysis, outdir)
         figs = self.cfg.figures
         if figs.tracked:
             files.append(plot_tracked_contour(results_path, self.analysis, outdir / "figures" / "xrd_contour_tracked.png", figs))
@@ -192,7 +265,7 @@ def _phase_of(an: PhaseAnalysis) -> list[str]:
     return [an.phases[i].name if i >= 0 else "" for i in an.assignment.phase]
 
 
-def write_analysis(xrd, an: PhaseAnalysis) -> None:
+def _write_analysis(xrd, an: PhaseAnalysis) -> None:
     """Write ``peaks``, ``events`` and ``lattice`` groups (and ``refinement``) under ``/entry/xrd``.
 
     Parameters
@@ -256,7 +329,7 @@ def _write_events(xrd, an: PhaseAnalysis, unit_name: str) -> None:
     """``/entry/xrd/events``: one row per event (the columns of ``xrd_events.csv``), the kind of
     every frame and the stretches of frames of one kind."""
     ev = nx_group(xrd, "events", "NXcollection")
-    rows = event_rows(an)
+    rows = _event_rows(an)
     cols = ["kind", "track", "frame", "end_frame", "frame_time_s", "end_time_s", "partner", "phase", "hkl",
             "position", "change", "change_err"]
     for c in cols:
@@ -344,7 +417,7 @@ def _jsonable(obj):
     return str(obj)
 
 
-def event_rows(an: PhaseAnalysis) -> list[dict]:
+def _event_rows(an: PhaseAnalysis) -> list[dict]:
     phase_of = _phase_of(an)
     t = an.frame_time_s
     out = []
@@ -359,7 +432,7 @@ def event_rows(an: PhaseAnalysis) -> list[dict]:
     return out
 
 
-def write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
+def _write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
     """``xrd_peaks.csv``, ``xrd_events.csv`` and ``xrd_lattice.csv`` beside results.h5."""
     outdir.mkdir(parents=True, exist_ok=True)
     files = []
@@ -380,7 +453,7 @@ def write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
                     + [int(fits.success[f, t]), fits.reason[f, t]])
     files.append(path)
     path = outdir / "xrd_events.csv"
-    rows = event_rows(an)
+    rows = _event_rows(an)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         cols = ["kind", "track", "frame", "end_frame", "frame_time_s", "end_time_s", "partner", "phase", "hkl",

@@ -1,26 +1,27 @@
-"""Writing ``/entry/xrd`` from the integrate stage's checkpoints, and what is made from it (for
-stacks read from 1D pattern files too): the frames table, the contour map and the per-frame
-``.xye`` exports."""
+"""Writing ``/entry/xrd`` from the integrate stage's checkpoints, and the parts of it the 1D
+patterns stage writes too (radial axis, frame times, stack axes, failed frames). What is made
+beside ``results.h5`` from the stack is in :mod:`xpipe.stages.xrd_products`, its names also
+importable from here."""
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 
-from ..io.files import relative_path, sha256_file
+from ..io.files import sha256_file
 from ..io.frames import FrameTime
 from ..io.geometry import geometry_record
 from ..recipe.sections.xrd_frames import build_ai
-from ..results import open_results
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.geometry import d_spacing_a
 from ..xrd.integrate import RADIAL_AXES
-from .output import pyplot
 from .xrd_clock import frame_times
+from .xrd_products import frames_table, plot_contour, stack_outputs, time_axis
+
+__all__ = ["frames_table", "plot_contour", "set_stack_axes", "stack_outputs", "time_axis",
+           "write_failed", "write_frame_times", "write_radial", "write_xrd"]
 
 
 def _collect(stage, checkpoints):
@@ -82,6 +83,32 @@ def write_xrd(entry, stage, checkpoints) -> dict:
     dict
         The stage summary: ``done`` (frames integrated), ``failed`` ((source, reason) pairs),
         ``inputs`` ((path, sha256) pairs) and ``engine_builds``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.stages.registry import build_stages
+    >>> from xpipe.store import CheckpointStore
+    >>> data = pathlib.Path(xpipe.__file__).parents[1] / "example_data" / "nvp_operando"
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "recipe.yaml").write_text(  # three frames of the bundled set
+    ...     f"name: three frames\\noutput: out\\nxrd:\\n"
+    ...     f"  frames: {{files: '{data}/nvp_000[1-3].cbf'}}\\n"
+    ...     f"  integrate: {{poni: {data}/geometry.poni, npt: 500}}\\n")
+    >>> loaded = xpipe.load_recipe(folder / "recipe.yaml")
+    >>> [stage] = build_stages(loaded.recipe, loaded.base_dir)
+    >>> worker = stage.worker()
+    >>> worker.setup()
+    >>> ck = CheckpointStore(folder / "checkpoints")
+    >>> ck.reset({})
+    >>> ck.save(0, stage.keys(), worker.process([0, 1, 2]))
+    >>> with h5py.File(folder / "results.h5", "w") as h5:
+    ...     summary = write_xrd(h5.create_group("entry"), stage, ck)
+    ...     g = h5["entry/xrd/integrated"]
+    ...     g["intensity"].shape, g["frame_time_s"][()].tolist(), g["radial"].attrs["units"]
+    ((3, 500), [30.0, 630.0, 1230.0], 'deg')
+    >>> summary["done"], summary["failed"]
+    (3, [])
     """
     cfg = stage.cfg.integrate
     refs = stage.refs
@@ -108,6 +135,16 @@ def write_xrd(entry, stage, checkpoints) -> dict:
         _write_cake(xrd, cake_rows, cake_azim, radial, settings.unit)
     _write_integration(xrd, stage, ai, settings, method_used, engine_builds, len(order), len(failed))
 
+    return {
+        "done": len(order),
+        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
+        "inputs": _inputs(cfg, refs, ok),
+        "engine_builds": engine_builds,
+    }
+
+
+def _inputs(cfg, refs, ok: dict) -> list[tuple[str, str | None]]:
+    """(path, sha256) of the frames integrated and of the geometry, mask, dark and flat files."""
     inputs = {}
     for i, (_, _, meta) in ok.items():
         inputs[refs[i].path] = meta.get("sha256")
@@ -115,12 +152,7 @@ def write_xrd(entry, stage, checkpoints) -> dict:
         p = getattr(cfg, key)
         if p:
             inputs[p] = sha256_file(p)
-    return {
-        "done": len(order),
-        "failed": [(refs[i].key, failed[i]) for i in sorted(failed)],
-        "inputs": sorted(inputs.items()),
-        "engine_builds": engine_builds,
-    }
+    return sorted(inputs.items())
 
 
 def _write_integrated(data, stage, checkpoints, ok: dict, order: list[int],
@@ -181,6 +213,18 @@ def write_radial(data, radial: np.ndarray, unit: str, wavelength_a: float | None
     Returns
     -------
     None
+        ``radial`` (with its unit and pyFAI unit), its alias (``two_theta_deg``...) and
+        ``d_spacing_a`` in angstrom are written into ``data``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "r.h5", "w") as h5:
+    ...     data = h5.create_group("integrated")
+    ...     write_radial(data, np.array([10.0, 20.0]), "2th_deg", 0.7749, True)
+    ...     d = data["d_spacing_a"][()].round(3).tolist()
+    ...     sorted(data), data["two_theta_deg"].attrs["units"], d
+    (['d_spacing_a', 'radial', 'two_theta_deg'], 'deg', [4.445, 2.231])
     """
     axis_name, axis_units = RADIAL_AXES[unit]
     rad = data.create_dataset("radial", data=radial)
@@ -209,6 +253,23 @@ def write_frame_times(data, refs, order: list[int], times: list[FrameTime | None
     Returns
     -------
     None
+        ``frame_time_s`` (mid-exposure, s after ``start_time``), ``exposure_s``,
+        ``time_source``, ``frame_index`` and ``source_file`` are written into ``data``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py
+    >>> from datetime import datetime
+    >>> from xpipe.io.frames import FrameRef, FrameTime
+    >>> refs = [FrameRef("f_0.cbf"), FrameRef("f_1.cbf"), FrameRef("f_2.cbf")]
+    >>> times = [FrameTime(datetime(2025, 3, 14, 9, 0), 60.0, "header"), None,
+    ...          FrameTime(datetime(2025, 3, 14, 9, 20), 60.0, "header")]
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "r.h5", "w") as h5:
+    ...     data = h5.create_group("integrated")
+    ...     write_frame_times(data, refs, [0, 2], times)  # frame 1 is not in the stack
+    ...     ft = data["frame_time_s"]
+    ...     ft[()].tolist(), ft.attrs["start_time"], data["frame_index"][()].tolist()
+    ([30.0, 1230.0], '2025-03-14T09:00:00', [0, 2])
     """
     mid, exposure, t0 = _relative_times([times[i] for i in order])
     ft = data.create_dataset("frame_time_s", data=mid)
@@ -230,6 +291,16 @@ def set_stack_axes(data) -> None:
     Returns
     -------
     None
+        The ``axes`` and ``*_indices`` attributes of ``data`` are set.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "r.h5", "w") as h5:
+    ...     data = h5.create_group("integrated")
+    ...     set_stack_axes(data)
+    ...     list(data.attrs["axes"]), int(data.attrs["radial_indices"])
+    (['frame_time_s', 'radial'], 1)
     """
     data.attrs["axes"] = ["frame_time_s", "radial"]
     data.attrs["frame_time_s_indices"] = 0
@@ -276,7 +347,32 @@ def _write_integration(xrd, stage, ai, settings, method_used: str | None, engine
 
 
 def write_failed(xrd, refs, failed: dict[int, str]) -> None:
-    """``/entry/xrd/failed``: index, source and reason of every frame or pattern that failed."""
+    """``/entry/xrd/failed``: index, source and reason of every frame or pattern that failed.
+
+    Parameters
+    ----------
+    xrd : h5py.Group
+        ``/entry/xrd`` of the results file being written.
+    refs : list of FrameRef
+        Every frame (or pattern) the recipe asked for.
+    failed : dict of int to str
+        The reason by index into ``refs`` of every one that failed.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py
+    >>> from xpipe.io.frames import FrameRef
+    >>> refs = [FrameRef("f_0.cbf"), FrameRef("f_1.cbf")]
+    >>> with h5py.File(pathlib.Path(tempfile.mkdtemp()) / "r.h5", "w") as h5:
+    ...     write_failed(h5.create_group("xrd"), refs, {1: "f_1.cbf: truncated file"})
+    ...     g = h5["xrd/failed"]
+    ...     g["frame_index"][()].tolist(), g["reason"][0].decode()
+    ([1], 'f_1.cbf: truncated file')
+    """
     fail = nx_group(xrd, "failed", "NXcollection")
     f_idx = sorted(failed)
     fail.create_dataset("frame_index", data=np.asarray(f_idx, dtype=np.int64))
@@ -284,133 +380,6 @@ def write_failed(xrd, refs, failed: dict[int, str]) -> None:
     write_strings(fail, "reason", [failed[i] for i in f_idx])
 
 
-def stack_outputs(results_path: Path, outdir: Path, cfg, base_dir: Path) -> list[Path]:
-    """What is made beside results.h5 from the stack: frames table, quick-look contour, .xye files."""
-    files = [frames_table(results_path, outdir / "xrd_frames.csv", base_dir)]
-    if cfg.figures.contour:
-        fig = plot_contour(results_path, outdir / "figures" / "xrd_contour.png", cfg.figures)
-        if fig is not None:
-            files.append(fig)
-    if cfg.export.xye:
-        files.extend(export_xye(results_path, outdir / "xye"))
-    return files
-
-
 def _meta_time(meta: dict) -> FrameTime:
     start = datetime.fromisoformat(meta["header_time"]) if meta.get("header_time") else None
     return FrameTime(start, meta.get("exposure_s"), "header")
-
-
-# ----------------------------------------------------------------------------- products
-
-
-def frames_table(results_path: Path, out: Path, base_dir: Path) -> Path:
-    """CSV of every frame: index, file, time, status and failure reason."""
-    with open_results(results_path) as res:
-        stack = res.patterns()
-        failed = res.failed()
-        g = res.entry["xrd/failed"]
-        f_idx = g["frame_index"][()]
-    def shown(src: str) -> str:  # file relative to the recipe, dataset part kept
-        path, sep, rest = src.partition("::")
-        return relative_path(path, base_dir) + sep + rest
-
-    rows = [(int(i), shown(src), f"{t:.3f}", "ok", "")
-            for i, src, t in zip(stack.frame_index, stack.source_file, stack.frame_time_s)]
-    rows += [(int(i), shown(src), "", "failed", reason) for i, (src, reason) in zip(f_idx, failed)]
-    rows.sort()
-    with open(out, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["frame_index", "source_file", "frame_time_s", "status", "reason"])
-        w.writerows(rows)
-    return out
-
-
-def time_axis(frame_time_s, unit: str, frame_index=None) -> tuple[np.ndarray, str]:
-    """Frame times in ``unit`` (s, min, h) and the axis label; frame numbers when the times
-    are unknown or all equal."""
-    t = np.asarray(frame_time_s, dtype=float) / {"s": 1.0, "min": 60.0, "h": 3600.0}[unit]
-    if np.all(np.isfinite(t)) and t.size > 1 and np.ptp(t) > 0:
-        return t, f"time ({unit})"
-    frames = np.arange(t.size) if frame_index is None else np.asarray(frame_index)
-    return frames.astype(float), "frame"
-
-
-def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
-    """figures/xrd_contour.png: radial axis against time, robust colour limits."""
-    plt = pyplot()
-    from matplotlib.colors import LogNorm, Normalize, PowerNorm
-
-    with open_results(results_path) as res:
-        s = res.patterns()
-        what = "patterns" if res.has("xrd/patterns") else "frames"
-    if s.n_frames == 0:
-        return None
-    y, ylabel = time_axis(s.frame_time_s, fig_cfg.time_unit, s.frame_index)
-    z = np.where(np.isfinite(s.intensity), s.intensity, np.nan)
-    positive = z[np.isfinite(z) & (z > 0)]
-    lo, hi = (np.percentile(positive, [2, 99.7]) if positive.size else (0.1, 1.0))
-    norm = {
-        "log": LogNorm(vmin=max(lo, 1e-6), vmax=hi),
-        "sqrt": PowerNorm(0.5, vmin=max(lo, 0), vmax=hi),
-        "linear": Normalize(vmin=lo, vmax=hi),
-    }[fig_cfg.contour_scale]
-    label = {"two_theta_deg": "2θ (deg)", "q_nm_inv": "Q (nm⁻¹)", "q_a_inv": "Q (Å⁻¹)"}.get(s.radial_name, s.radial_name)
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=150)
-    if s.n_frames > 1:
-        mesh = ax.pcolormesh(s.radial, y, np.clip(z, norm.vmin, None), shading="nearest", cmap="viridis", norm=norm, rasterized=True)
-    else:
-        mesh = ax.imshow(z, aspect="auto", cmap="viridis", norm=norm)
-    ax.set_xlabel(label)
-    ax.set_ylabel(ylabel)
-    ax.set_title(f"{s.n_frames} {what}" + (f", start {s.start_time}" if s.start_time else ""), fontsize=9)
-    cb = fig.colorbar(mesh, ax=ax, pad=0.02)
-    cb.set_label(f"intensity ({fig_cfg.contour_scale} scale)")
-    # d on top only where it reads well: near 2θ = 0 it runs off to infinity
-    if s.d_spacing_a is not None and s.radial_name == "two_theta_deg" and s.radial.size and s.radial.min() > 0.5:
-        sec = ax.secondary_xaxis("top", functions=(_tth_to_d(s.wavelength_a), _d_to_tth(s.wavelength_a)))
-        sec.set_xlabel("d (Å)")
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
-
-
-def _tth_to_d(wl):
-    def f(tth):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return wl / (2 * np.sin(np.deg2rad(np.clip(np.asarray(tth, float), 1e-3, 180.0)) / 2))
-    return f
-
-
-def _d_to_tth(wl):
-    def f(d):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.rad2deg(2 * np.arcsin(np.clip(wl / (2 * np.asarray(d, float)), -1, 1)))
-    return f
-
-
-def export_xye(results_path: Path, folder: Path) -> list[Path]:
-    """One ``<frame>.xye`` per integrated frame: radial, intensity, sigma, with a '#' header."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    with open_results(results_path) as res:
-        s = res.patterns()
-        settings = res.integration_settings()
-        read_1d = not res.has("xrd/integration")
-    for j in range(s.n_frames):
-        src = s.source_file[j]
-        stem = Path(src.split("::")[0]).stem + (f"_{s.frame_index[j]:05d}" if "::" in src else "")
-        path = folder / f"{stem}.xye"
-        how = (f"grid: {settings.get('grid_used')}; error_model: {settings.get('error_model')}" if read_1d else
-               f"method: {settings.get('method_used')}; polarization_factor: {settings.get('polarization_factor')}")
-        header = (
-            f"xpipe {'pattern read from' if read_1d else 'integrated pattern of'} {src}\n"
-            f"columns: {s.radial_name} ({s.radial_units}), intensity, sigma\n"
-            f"wavelength_a: {s.wavelength_a}\nframe_time_s: {s.frame_time_s[j]:.3f} after {s.start_time}\n"
-            f"{how}"
-        )
-        np.savetxt(path, np.column_stack([s.radial, s.intensity[j], s.sigma[j]]), fmt="%.6f %.6e %.6e", header=header)
-        out.append(path)
-    return out
