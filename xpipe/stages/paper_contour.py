@@ -209,6 +209,23 @@ def plot_contour_map(results_path: Path, out_stem: Path, cfg: PaperFiguresConfig
     ------
     ValueError
         A window holds no data, or the radial unit needs a wavelength the data set lacks.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py
+    >>> from xpipe.recipe.sections.figures import PaperFiguresConfig
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> tth = np.linspace(10.0, 20.0, 200)
+    >>> with h5py.File(folder / "results.h5", "w") as h5:  # six frames 10 min apart, by hand
+    ...     g = h5.create_group("entry/xrd/integrated")
+    ...     g.create_dataset("radial", data=tth).attrs["pyfai_unit"] = "2th_deg"
+    ...     g["intensity"] = [50 + 500 * np.exp(-0.5 * ((tth - 15 - 0.05 * i) / 0.1) ** 2)
+    ...                       for i in range(6)]
+    ...     g["frame_time_s"] = 600.0 * np.arange(6)
+    >>> cfg = PaperFiguresConfig(formats=["png"], dpi=100)
+    >>> res = plot_contour_map(folder / "results.h5", folder / "contour_map", cfg)
+    >>> [p.name for p in res.paths], res.n_panels, res.xlabels, res.ylabels
+    (['contour_map.png'], 1, ['2θ (°)'], ['time (h)'])
     """
     plt = pyplot()
     c = cfg.contour

@@ -59,6 +59,19 @@ def volume_change_texts(changes: dict, names: list[str], frame_axis: np.ndarray 
     -------
     list of str
         The annotation lines; reaction details are indented by four spaces.
+
+    Examples
+    --------
+    >>> changes = {"phases": {"NVP": {"frames_present": 30, "change_net_percent": -0.8,
+    ...                               "change_min_percent": -0.85, "change_max_percent": 0.0}},
+    ...            "transitions": [{"from": "NVP", "to": "NaVP", "frame": 2,
+    ...                             "change_from_first_percent": -8.1, "change_percent": -7.4}]}
+    >>> for line in volume_change_texts(changes, ["NVP", "NaVP"], np.array([0.0, 0.5, 1.0]),
+    ...                                 "time (h)"):
+    ...     print(line)
+    NVP: ΔV = -0.80 % (last vs first; extreme -0.85 %)
+    NVP → NaVP: ΔV = -8.10 %
+        at first coexistence (1 h): ΔV = -7.40 %
     """
     lines = []
     for name in names:
@@ -119,6 +132,23 @@ def plot_lattice_evolution(results_path: Path, out_stem: Path, cfg: PaperFigures
     -------
     FigureResult or None
         What was drawn and the files written; None without lattice results or phases to show.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, h5py
+    >>> from xpipe.recipe.sections.figures import PaperFiguresConfig
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with h5py.File(folder / "results.h5", "w") as h5:  # one phase over six frames, by hand
+    ...     g = h5.create_group("entry/xrd/lattice/NVP")
+    ...     g["frame_time_s"], g["present"] = 600.0 * np.arange(6), np.ones(6, bool)
+    ...     g["a"], g["c"], g["phase_fraction"] = 8.73 - 0.004 * np.arange(6), [21.8] * 6, [1.0] * 6
+    ...     g["volume"], g["volume_err"] = 1438.7 - 2.0 * np.arange(6), [0.3] * 6
+    >>> cfg = PaperFiguresConfig(formats=["png"], dpi=100)
+    >>> res = plot_lattice_evolution(folder / "results.h5", folder / "lattice_evolution", cfg)
+    >>> [p.name for p in res.paths], res.ylabels
+    (['lattice_evolution.png'], ['a (Å)', 'c (Å)', 'V (Å³)', 'weight fraction'])
+    >>> res.texts  # the volume change, also in the volume panel's title
+    ['NVP: ΔV = -0.69 % (last vs first; extreme -0.69 %)']
     """
     plt = pyplot()
     lc = cfg.lattice

@@ -28,11 +28,35 @@ TIME_FACTOR = {"s": 1.0, "min": 60.0, "h": 3600.0}
 class FigureResult:
     """What was drawn, read back from the figure before it was closed (for checks and tests).
 
-    ``ylims``/``xlims``/``xlabels``/``ylabels`` are per panel (data axes, colour bars excluded),
-    ``size_in`` is the figure size in inches (the PNG is ``size_in * dpi`` pixels), and
-    ``text_boxes`` holds every drawn text as (text, font size in pt, (x0, y0, x1, y1) window
-    extent in PNG pixels, origin bottom left), tick labels only where a tick is in view, and
-    ``panel_boxes`` the window extent of each panel's plotting area, in the same pixels.
+    Parameters
+    ----------
+    paths : list of Path
+        The files written, one per format.
+    n_panels : int
+        Data panels (colour bars excluded).
+    ylims, xlims : list of (float, float)
+        Each panel's limits.
+    xlabels, ylabels : list of str
+        Each panel's axis labels.
+    texts, notes : list of str
+        Annotations drawn (the volume changes), and what was left out or fell back.
+    size_in : (float, float)
+        Figure size in inches (the PNG is ``size_in * dpi`` pixels).
+    dpi : int
+        Resolution of the PNG.
+    text_boxes : list of (str, float, (float, float, float, float))
+        Every drawn text: text, font size in pt and window extent (x0, y0, x1, y1) in PNG
+        pixels, origin bottom left; tick labels only where a tick is in view.
+    panel_boxes : list of (float, float, float, float)
+        The window extent of each panel's plotting area, in the same pixels.
+
+    Examples
+    --------
+    >>> res = FigureResult([Path("f.png")], 1, [(0.0, 1.0)], [(0.0, 5.0)], ["time (h)"],
+    ...                    ["voltage (V)"], text_boxes=[("time (h)", 8.0, (10, 2, 60, 12)),
+    ...                                                 ("0", 7.0, (9, 14, 13, 22))])
+    >>> res.n_panels, res.min_font_pt
+    (1, 7.0)
     """
 
     paths: list[Path]
@@ -182,6 +206,16 @@ def text_boxes(fig) -> list[tuple[str, float, tuple[float, float, float, float]]
     -------
     list of (str, float, tuple of 4 float)
         (text, font size in pt, window extent (x0, y0, x1, y1) in pixels, origin bottom left).
+
+    Examples
+    --------
+    >>> plt = pyplot()
+    >>> fig, ax = plt.subplots(figsize=(2, 1.5), dpi=100)
+    >>> _ = ax.set_xlim(0, 1), ax.set_xticks([0, 1]), ax.set_yticks([])
+    >>> _ = ax.set_xlabel("time (h)", fontsize=8)
+    >>> [(text, size) for text, size, box in text_boxes(fig)]
+    [('time (h)', 8.0), ('0', 10.0), ('1', 10.0)]
+    >>> plt.close(fig)
     """
     from matplotlib.text import Text  # deferred until a figure is drawn
 

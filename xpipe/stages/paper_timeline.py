@@ -56,6 +56,27 @@ def plot_valence_timeline(results_path: Path, out_stem: Path, cfg: PaperFiguresC
     -------
     FigureResult or None
         What was drawn and the files written; None without a timeline or any panel with data.
+
+    Examples
+    --------
+    The timeline of the bundled cycler record alone (no spectra, no lattice):
+
+    >>> import pathlib, tempfile, h5py, xpipe
+    >>> from xpipe.recipe.sections.figures import PaperFiguresConfig
+    >>> from xpipe.stages.registry import build_stages
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_full.yaml")
+    >>> stages = {s.name: s for s in build_stages(loaded.recipe, loaded.base_dir)}
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with h5py.File(folder / "results.h5", "w") as h5:
+    ...     entry = h5.create_group("entry")
+    ...     _ = stages["echem"].write(entry, None), stages["timeline"].write(entry, None)
+    >>> cfg = PaperFiguresConfig(formats=["png"], dpi=100)
+    >>> res = plot_valence_timeline(folder / "results.h5", folder / "valence_timeline", cfg)
+    >>> [p.name for p in res.paths], res.ylabels, res.xlabels
+    (['valence_timeline.png'], ['voltage (V)'], ['time (h)'])
+    >>> res.notes[0]
+    "panel 'xanes' left out: no data"
     """
     plt = pyplot()
     tc = cfg.timeline
@@ -148,6 +169,13 @@ def series_label(s: dict) -> str:
     str
         The label (or technique, element/phase/species and quantity), with the kind in
         parentheses unless the label already carries it.
+
+    Examples
+    --------
+    >>> series_label({"label": "XANES V K", "kind": "ex_situ"})
+    'XANES V K (ex situ)'
+    >>> series_label({"technique": "xrd", "phase": "NVP", "quantity": "volume", "kind": "operando"})
+    'XRD NVP volume (operando)'
     """
     kind = s.get("kind", "").replace("_", " ")
     label = s.get("label") or " ".join(
