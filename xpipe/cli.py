@@ -84,6 +84,33 @@ def _check_executor_arguments(args, command: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``xpipe`` command: ``validate``, ``run``, ``watch`` or ``info`` with its arguments.
+
+    Sets up logging (``-q`` warnings only, ``-v`` everything; the libraries' chatter hidden)
+    and runs the command; ``xpipe --help`` lists the commands and their options.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``xpipe`` (default: the process's command line).
+
+    Returns
+    -------
+    int
+        The exit code: 0 all done, 1 finished with failed items (each recorded in the
+        results), 2 bad recipe, arguments or output folder, 130 interrupted.
+
+    Examples
+    --------
+    >>> import contextlib, io, pathlib, xpipe
+    >>> recipe = pathlib.Path(xpipe.__file__).parents[1] / "recipes" / "nvp_xanes.yaml"
+    >>> with contextlib.redirect_stdout(io.StringIO()) as out:
+    ...     code = main(["validate", str(recipe)])
+    >>> code, out.getvalue().replace(str(recipe), "nvp_xanes.yaml").splitlines()
+    (0, ['nvp_xanes.yaml: valid', '  xas: 11 spectra'])
+    >>> main(["run", str(recipe), "--workers", "0"])  # a usage error, said on stderr
+    2
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -250,11 +277,11 @@ def _info(args) -> int:
         print(f"xpipe info: {exc}", file=sys.stderr)
         return EXIT_USAGE
     with res:
-        print(describe(res))
+        print(_describe(res))
     return EXIT_OK
 
 
-def describe(res) -> str:
+def _describe(res) -> str:
     """Human summary of a results file."""
     lines = [f"{res.path}"]
     prov = res.provenance() if res.has("provenance") else {}
