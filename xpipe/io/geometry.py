@@ -59,27 +59,49 @@ def read_poni_header(path: str) -> PoniHeader:
     Raises
     ------
     ValueError
-        For a ``poni_version`` that is not a number, or a Detector_config that is not a JSON
-        mapping.
+        For a file that is not a PONI file (binary, or no ``Distance``, ``Poni1`` and
+        ``Poni2`` lines), a ``poni_version`` that is not a number, or a Detector_config that
+        is not a JSON mapping.
 
     Examples
     --------
     >>> import pathlib, tempfile
     >>> poni = pathlib.Path(tempfile.mkdtemp()) / "cal.poni"
     >>> _ = poni.write_text('poni_version: 2.1\\nDetector: Pilatus1M\\n'
-    ...                     'Detector_config: {"orientation": 2}\\nDistance: 0.2\\n')
+    ...                     'Detector_config: {"orientation": 2}\\nDistance: 0.2\\n'
+    ...                     'Poni1: 0.05\\nPoni2: 0.06\\n')
     >>> h = read_poni_header(poni)
     >>> h.version, h.detector, h.detector_config, h.states_orientation
     (2.1, 'Pilatus1M', {'orientation': 2}, True)
+    >>> _ = poni.write_text("wavelength 0.7749\\nsample LaB6\\n")
+    >>> try:
+    ...     read_poni_header(poni)
+    ... except ValueError as exc:
+    ...     print(str(exc)[:56])
+    not a PONI file: no Distance, Poni1 or Poni2 line (pyFAI
     """
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        text = None if b"\x00" in raw[:4096] else raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        raise ValueError("not a PONI file: it holds binary data; expected pyFAI's text lines "
+                         "'Distance: ...', 'Poni1: ...', 'Poni2: ...' (metres)")
     values: dict[str, str] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line or line.startswith("#") or ":" not in line:
-                continue
-            key, _, value = line.partition(":")
-            values[key.strip().lower()] = value.strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        key, _, value = line.partition(":")
+        values[key.strip().lower()] = value.strip()
+    missing = [k for k in ("Distance", "Poni1", "Poni2") if k.lower() not in values]
+    if missing:
+        raise ValueError(f"not a PONI file: no {', '.join(missing[:-1])}"
+                         f"{' or ' if len(missing) > 1 else ''}{missing[-1]} line (pyFAI's "
+                         "geometry file states 'Distance: ...', 'Poni1: ...' and 'Poni2: ...' in "
+                         "metres, one 'key: value' per line)")
     try:
         version = float(values.get("poni_version", "1"))
     except ValueError:
