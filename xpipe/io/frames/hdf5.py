@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 import re
 
 import h5py
@@ -168,8 +169,9 @@ def _list_frames(path: str, dataset: str | None, missing_ok: bool = False) -> li
         with open_hdf5(path) as h5:
             name = dataset or _default_dataset(h5, path)
             if name not in h5:
-                raise _NotYet(f"'{path}' has no dataset '{name}'")
-            obj = h5[name]
+                missing = _missing_link_target(h5, name, path)
+                raise _NotYet(f"'{path}': {missing}" if missing else f"'{path}' has no dataset '{name}'")
+            obj = _follow(h5, name, path)
             if isinstance(obj, h5py.Group):
                 return _eiger_refs(path, name, obj, missing_ok)
             return _dataset_refs(path, name, obj)
@@ -192,6 +194,9 @@ def _eiger_refs(path: str, name: str, group, missing_ok: bool) -> list[FrameRef]
 
 
 def _dataset_refs(path: str, name: str, ds) -> list[FrameRef]:
+    missing = _missing_virtual_sources(ds, path)
+    if missing is not None:
+        raise _NotYet(f"'{path}': {missing}")
     if ds.ndim == 2:
         return [FrameRef(path, name, 0)]
     if ds.ndim != 3:
@@ -227,6 +232,83 @@ def _open_part(group, sub: str, path: str):
         raise _NotYet(f"'{path}': cannot open '{group.name}/{sub}'{target}: {exc}") from None
 
 
+def _follow(group, name: str, path: str):
+    """``group[name]``; a link that cannot be followed is a "not yet" error naming the file it
+    points to when that file is missing (h5py raises KeyError)."""
+    try:
+        return group[name]
+    except KeyError as exc:
+        missing = _missing_link_target(group, name, path)
+        raise _NotYet(f"'{path}': {missing or f'cannot open {name!r}: {exc}'}") from None
+
+
+def _target_exists(name: str, holder: str, env: str) -> bool:
+    """Whether the file an external link or a virtual dataset names can be found, where HDF5
+    looks for it: the prefix in ``env``, the name as written, beside the file that holds it."""
+    if os.path.isabs(name):
+        return os.path.isfile(name)
+    prefixes = [p for p in os.environ.get(env, "").split(os.pathsep) if p]
+    candidates = [os.path.join(p, name) for p in prefixes]
+    candidates += [name, os.path.join(os.path.dirname(os.path.abspath(holder)), name)]
+    return any(os.path.isfile(c) for c in candidates)
+
+
+def _missing_link_target(h5, name: str, path: str) -> str | None:
+    """What is wrong when an external link on the way to ``name`` points to a missing file;
+    None when every link there resolves (or the name does not exist, which callers report)."""
+    group = h5
+    walked = ""
+    for part in [p for p in name.split("/") if p]:
+        walked += "/" + part
+        try:
+            link = group.get(part, getlink=True)
+        except (KeyError, OSError, ValueError):
+            return None
+        if link is None:
+            return None
+        if isinstance(link, h5py.ExternalLink) and not _target_exists(
+                link.filename, _link_holder(group, path), "HDF5_EXT_PREFIX"):
+            holder = os.path.basename(_link_holder(group, path))
+            return (f"'{walked}' is an external link to '{link.filename}::{link.path}', "
+                    f"and the file '{link.filename}' does not exist; expected it beside '{holder}'")
+        try:
+            group = group[part]
+        except (KeyError, OSError, ValueError):
+            return None
+        if not isinstance(group, h5py.Group):
+            return None
+    return None
+
+
+def _link_holder(group, path: str) -> str:
+    """The file that holds ``group`` (an external link is resolved beside it)."""
+    try:
+        return group.file.filename
+    except (AttributeError, ValueError):
+        return path
+
+
+def _missing_virtual_sources(ds, path: str) -> str | None:
+    """What is wrong when ``ds`` is a virtual dataset whose source files are missing (HDF5
+    would read their frames as fill values, zeros); None for any other dataset."""
+    try:
+        if not ds.is_virtual:
+            return None
+        sources = ds.virtual_sources()
+    except (AttributeError, OSError, ValueError, RuntimeError):
+        return None
+    holder = _link_holder(ds, path)
+    missing = sorted({s.file_name for s in sources
+                      if s.file_name != "." and "%" not in s.file_name
+                      and not _target_exists(s.file_name, holder, "HDF5_VDS_PREFIX")})
+    if not missing:
+        return None
+    more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+    return (f"'{ds.name}' is a virtual dataset whose source file '{missing[0]}'{more} "
+            f"does not exist, so its frames would read as fill values; expected "
+            f"{'them' if len(missing) > 1 else 'it'} beside '{os.path.basename(holder)}'")
+
+
 def _attr_text(obj, name: str, default: str | None) -> str | None:
     value = obj.attrs.get(name, default)
     return value.decode() if isinstance(value, bytes) else value
@@ -237,10 +319,10 @@ def _default_dataset(h5, path: str) -> str:
     for entry in [_attr_text(h5, "default", None), "entry"]:
         if not entry or entry not in h5:
             continue
-        grp = h5[entry]
+        grp = _follow(h5, entry, path)
         data_name = _attr_text(grp, "default", "data")
         if data_name in grp:
-            nxdata = grp[data_name]
+            nxdata = _follow(grp, data_name, path)
             signal = _attr_text(nxdata, "signal", "data")
             if signal in nxdata:
                 return f"/{entry}/{data_name}/{signal}"
@@ -277,7 +359,13 @@ def _stack_frame(ref: FrameRef, handles: dict) -> np.ndarray:
         h5 = handles.get(ref.path)
         if h5 is None:
             h5 = handles[ref.path] = open_hdf5(ref.path)
-        ds = h5[ref.dataset]
+        try:
+            ds = _follow(h5, ref.dataset, ref.path)
+        except _NotYet as exc:
+            raise FrameReadError(f"cannot read {ref.key}: {str(exc).split(': ', 1)[-1]}") from None
+        missing = _missing_virtual_sources(ds, ref.path)
+        if missing is not None:
+            raise FrameReadError(f"cannot read {ref.key}: {missing}")
         if ds.ndim == 3 and ref.index >= ds.shape[0]:  # the dataset grew since it was opened
             if h5.swmr_mode:
                 ds.refresh()
@@ -286,6 +374,8 @@ def _stack_frame(ref: FrameRef, handles: dict) -> np.ndarray:
                 h5 = handles[ref.path] = open_hdf5(ref.path)
                 ds = h5[ref.dataset]
         return np.asarray(ds[()] if ds.ndim == 2 else ds[ref.index])
+    except FrameReadError:
+        raise
     except Exception as exc:  # noqa: BLE001 - h5py raises OSError/KeyError/ValueError on damage
         raise FrameReadError(f"cannot read {ref.key}: {exc}") from None
 

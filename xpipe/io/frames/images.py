@@ -20,6 +20,8 @@ Examples
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from datetime import datetime, timezone
 
@@ -29,6 +31,8 @@ from .base import REGISTRY, FrameReadError, FrameRef, FrameSource, FrameTime, ch
 from .times import parse_time
 
 _EXPOSURE = re.compile(r"Exposure_time\s+([0-9.eE+-]+)\s*s")
+#: What starts the binary section of a CBF file, after its MIME header.
+_CBF_STARTER = b"\x0c\x1a\x04\xd5"
 
 
 def _list_frames(path: str, dataset: str | None = None, missing_ok: bool = False) -> list[FrameRef]:
@@ -48,6 +52,8 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
         header = dict(img.header)
         nframes = getattr(img, "nframes", 1)
     except Exception as exc:  # noqa: BLE001 - fabio raises anything from AssertionError to zlib.error
+        if _is_cbf(path):
+            check_cbf_binary(path)  # a cut or damaged binary section, said plainly
         raise FrameReadError(f"cannot read '{path}': {type(exc).__name__}: {exc}") from None
     if data is None:
         raise FrameReadError(f"cannot read '{path}': no image data found")
@@ -56,8 +62,118 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
             f"'{path}' holds {nframes} frames; multi-frame image files are not supported, "
             "convert to single frames or HDF5"
         )
+    if type(img).__name__ == "CbfImage":
+        check_cbf_binary(path, data.shape)
     start, exposure = header_time(header)
     return data, FrameTime(start, exposure, "header" if start else "none")
+
+
+def _cbf_binary_section(path: str) -> tuple[dict[str, str], bytes] | None:
+    """The MIME header fields of a CBF file's binary section and the bytes that follow its
+    start marker (None when the file has no binary section)."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    start = raw.find(_CBF_STARTER)
+    if start < 0:
+        return None
+    mime = raw[raw.rfind(b"--CIF-BINARY-FORMAT-SECTION--", 0, start):start]
+    fields: dict[str, str] = {}
+    for line in mime.decode("ascii", "replace").splitlines()[1:]:
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and not key.startswith((" ", "\t")):
+            fields[key.strip()] = value.strip().strip('"')
+    return fields, raw[start + len(_CBF_STARTER):]
+
+
+def check_cbf_binary(path: str, shape: tuple[int, ...] | None = None) -> None:
+    """Refuse a CBF frame whose binary section does not match what its header declares.
+
+    The section's size (``X-Binary-Size``), its MD5 checksum (``Content-MD5``, when the writer
+    recorded one), its element count (``X-Binary-Number-of-Elements``) and its dimensions must
+    agree with the bytes in the file and with the image decoded from them.
+
+    Parameters
+    ----------
+    path : str
+        The CBF file.
+    shape : tuple of int or None
+        The shape (rows, columns) of the image decoded from it; None checks the size and
+        checksum only.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    FrameReadError
+        Naming the file and what does not match: a frame whose checksum or size is wrong holds
+        damaged pixels.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> from fabio.cbfimage import CbfImage
+    >>> path = os.path.join(tempfile.mkdtemp(), "frame.cbf")
+    >>> CbfImage(data=np.arange(12, dtype=np.int32).reshape(3, 4)).write(path)
+    >>> check_cbf_binary(path, (3, 4))
+    >>> raw = bytearray(open(path, "rb").read())
+    >>> raw[raw.find(b"\\x0c\\x1a\\x04\\xd5") + 6] ^= 0x01  # one damaged pixel byte
+    >>> _ = open(path, "wb").write(bytes(raw))
+    >>> try:
+    ...     check_cbf_binary(path, (3, 4))
+    ... except FrameReadError as exc:
+    ...     print(str(exc).split(": ", 1)[1][:47])
+    the MD5 checksum of its binary section is wrong
+    """
+    section = _cbf_binary_section(path)
+    if section is None:
+        raise FrameReadError(f"'{path}': no binary section (the CBF start marker is missing)")
+    fields, blob = section
+    where = f"'{path}'"
+    size = _int_field(fields, "X-Binary-Size")
+    if size is not None:
+        if len(blob) < size:
+            raise FrameReadError(
+                f"{where}: its binary section is cut off: X-Binary-Size states {size} bytes, "
+                f"the file holds {len(blob)}")
+        blob = blob[:size]
+    md5 = fields.get("Content-MD5")
+    if md5 and size is not None:
+        found = base64.b64encode(hashlib.md5(blob).digest()).decode("ascii")
+        if found != md5:
+            raise FrameReadError(
+                f"{where}: the MD5 checksum of its binary section is wrong (Content-MD5 "
+                f"states {md5}, the bytes give {found}); the frame is damaged")
+    if shape is None:
+        return
+    count = _int_field(fields, "X-Binary-Number-of-Elements")
+    n = int(np.prod(shape))
+    if count is not None and count != n:
+        raise FrameReadError(
+            f"{where}: X-Binary-Number-of-Elements states {count} pixels, but {n} were decoded")
+    fast = _int_field(fields, "X-Binary-Size-Fastest-Dimension")
+    slow = _int_field(fields, "X-Binary-Size-Second-Dimension")
+    if fast is not None and slow is not None and fast * slow != n:
+        raise FrameReadError(
+            f"{where}: its dimensions {fast} x {slow} do not hold the {n} pixels decoded")
+
+
+def _is_cbf(path: str) -> bool:
+    """Whether the file starts as a CBF file does."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(6) == b"###CBF"
+    except OSError:
+        return False
+
+
+def _int_field(fields: dict[str, str], key: str) -> int | None:
+    """An integer MIME field of a CBF binary section, None when absent or not a number."""
+    try:
+        return int(fields[key])
+    except (KeyError, ValueError):
+        return None
 
 
 def header_time(header: dict) -> tuple[datetime | None, float | None]:
