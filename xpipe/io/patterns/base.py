@@ -27,6 +27,9 @@ MIN_POINTS = 10
 #: Largest fraction of the data rows that may be dropped as NaN or non-numeric.
 MAX_DROPPED_FRACTION = 0.5
 
+#: Largest magnitude a value of a pattern may have; beyond it a row is damaged, not measured.
+ABSURD_VALUE = 1e30
+
 
 class PatternReadError(Exception):
     """A pattern file that cannot be read; the message names the file and the reason.
@@ -134,6 +137,36 @@ def text_lines(path: str) -> list[str]:
     >>> text_lines(path)
     ['# title', '1 2']
     """
+    return pattern_text(path).splitlines()
+
+
+def pattern_text(path: str) -> str:
+    """The text of a pattern file, after checking it exists and is text.
+
+    Parameters
+    ----------
+    path : str
+        The pattern file.
+
+    Returns
+    -------
+    str
+        Its text (UTF-8, undecodable bytes replaced), line ends as written: a last line
+        without a line end may have been cut off.
+
+    Raises
+    ------
+    PatternReadError
+        For a missing, empty, unreadable or binary file (NUL bytes, over 1 % not UTF-8).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.xy")
+    >>> _ = open(path, "w").write("# title\\n1 2")
+    >>> pattern_text(path)
+    '# title\\n1 2'
+    """
     if not os.path.isfile(path):
         raise PatternReadError(f"pattern file '{path}' does not exist")
     if os.path.getsize(path) == 0:
@@ -148,4 +181,4 @@ def text_lines(path: str) -> list[str]:
     text = raw.decode("utf-8", errors="replace")
     if text.count("\ufffd") > 0.01 * len(text):
         raise PatternReadError(f"'{path}' is not text (over 1 % of it is not UTF-8); a pattern file is text")
-    return text.splitlines()
+    return text

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import REGISTRY, Pattern, PatternReadError, text_lines
+from .base import REGISTRY, Pattern, PatternReadError, pattern_text
 from .table import build_pattern
 
 
@@ -45,8 +45,8 @@ def read_chi(path: str | Path, unit: str = "2th_deg",
     Raises
     ------
     PatternReadError
-        Fewer than 4 lines, a unit the label contradicts, or see
-        :func:`xpipe.io.patterns.read_pattern`.
+        Fewer than 4 lines, a unit the label contradicts, fewer data rows than the point count
+        of line 4, or see :func:`xpipe.io.patterns.read_pattern`.
 
     Examples
     --------
@@ -60,12 +60,15 @@ def read_chi(path: str | Path, unit: str = "2th_deg",
     its x axis is '2-Theta Angle (Degrees)', but the unit given is 'q_A^-1'
     """
     path = str(path)
-    lines = text_lines(path)
+    text = pattern_text(path)
+    lines = text.splitlines()
     if len(lines) < 4:
         raise PatternReadError(f"'{path}': a .chi file starts with 4 header lines; found {len(lines)} lines")
     _check_chi_unit(path, lines[1], unit)
+    stated = lines[3].strip()
     return build_pattern(path, lines, reader="chi", unit=unit, columns=columns, fixed_header=4,
-                         title_unit=False)
+                         title_unit=False, complete=text.endswith(("\n", "\r")),
+                         stated_points=int(stated) if stated.isdigit() else None)
 
 
 def _check_chi_unit(path: str, label: str, unit: str) -> None:

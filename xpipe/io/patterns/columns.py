@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import REGISTRY, Pattern, text_lines
+from .base import REGISTRY, Pattern, pattern_text
 from .table import build_pattern
 
 
@@ -59,7 +59,9 @@ def read_columns(path: str | Path, unit: str = "2th_deg",
     ({'sample': 'LiFePO4'}, 22.0)
     """
     path = str(path)
-    return build_pattern(path, text_lines(path), reader="columns", unit=unit, columns=columns)
+    text = pattern_text(path)
+    return build_pattern(path, text.splitlines(), reader="columns", unit=unit, columns=columns,
+                         complete=text.endswith(("\n", "\r")))
 
 
 REGISTRY.register("columns", read=read_columns, suffixes=(".xy", ".dat", ".txt", ".csv"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import REGISTRY, Pattern, PatternReadError, text_lines
+from .base import REGISTRY, Pattern, PatternReadError, pattern_text
 from .table import build_pattern
 
 
@@ -41,7 +41,8 @@ def read_fxye(path: str | Path, unit: str = "2th_deg",
     ------
     PatternReadError
         No ``BANK ... FXYE`` line in the first 20 lines, a bank that is not constant
-        wavelength (CONS), a unit other than 2theta, or see
+        wavelength (CONS), a unit other than 2theta, fewer data rows than the BANK line
+        states, or see
         :func:`xpipe.io.patterns.read_pattern`.
 
     Examples
@@ -56,15 +57,18 @@ def read_fxye(path: str | Path, unit: str = "2th_deg",
     only constant-wavelength (CONS) FXYE data are read; found 'BANK 1 10 10 TIME_MAP 1 FXYE'
     """
     path = str(path)
-    lines = text_lines(path)
-    fixed_header, x_scale = _fxye_header(path, lines, unit)
+    text = pattern_text(path)
+    lines = text.splitlines()
+    fixed_header, x_scale, stated = _fxye_header(path, lines, unit)
     return build_pattern(path, lines, reader="fxye", unit=unit, columns=columns,
                          fixed_header=fixed_header, x_scale=x_scale, three_columns=True,
-                         title_unit=False)
+                         title_unit=False, complete=text.endswith(("\n", "\r")),
+                         stated_points=stated)
 
 
-def _fxye_header(path: str, lines: list[str], unit: str) -> tuple[int, float]:
-    """Header length and x scale of a GSAS FXYE file (constant wavelength: x in centidegrees)."""
+def _fxye_header(path: str, lines: list[str], unit: str) -> tuple[int, float, int | None]:
+    """Header length, x scale (constant wavelength: x in centidegrees) and the number of points
+    the BANK line states (``BANK 1 NCHAN NREC CONS ...``) of a GSAS FXYE file."""
     for k, line in enumerate(lines[:20]):
         if line.upper().startswith("BANK"):
             words = line.upper().split()
@@ -74,7 +78,7 @@ def _fxye_header(path: str, lines: list[str], unit: str) -> tuple[int, float]:
                 raise PatternReadError(f"'{path}': only constant-wavelength (CONS) FXYE data are read; found '{line.strip()}'")
             if unit != "2th_deg":
                 raise PatternReadError(f"'{path}': FXYE constant-wavelength data are in 2theta; the unit given is '{unit}'")
-            return k + 1, 0.01
+            return k + 1, 0.01, int(words[2]) if len(words) > 2 and words[2].isdigit() else None
     raise PatternReadError(f"'{path}': no 'BANK ... FXYE' line in the first 20 lines; not a GSAS FXYE file")
 
 

@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from ..frames import FrameTime, parse_time
-from .base import MAX_DROPPED_FRACTION, MIN_POINTS, Pattern, PatternReadError
+from .base import ABSURD_VALUE, MAX_DROPPED_FRACTION, MIN_POINTS, Pattern, PatternReadError
 
 _SPLIT = re.compile(r"[,;\s]+")
 _KEY_VALUE = re.compile(r"^([A-Za-z_][\w .()/\[\]-]{0,60}?)\s*[:=]\s*(.+)$")
@@ -36,7 +36,8 @@ _PYFAI_TOKENS = ("2th_deg", "2th_rad", "q_nm^-1", "q_A^-1", "d*2_A^-2", "r_mm", 
 def build_pattern(path: str, lines: list[str], *, reader: str, unit: str,
                   columns: list[int] | tuple[int, ...] | None = None, fixed_header: int = 0,
                   x_scale: float = 1.0, three_columns: bool = False,
-                  title_unit: bool = True) -> Pattern:
+                  title_unit: bool = True, complete: bool = True,
+                  stated_points: int | None = None) -> Pattern:
     """The pattern a file's lines hold, once its format has read its own header.
 
     Parameters
@@ -60,6 +61,12 @@ def build_pattern(path: str, lines: list[str], *, reader: str, unit: str,
         The format has exactly 3 columns (x, intensity, sigma) unless ``columns`` is given.
     title_unit : bool
         Refuse a file whose column-title line names another pyFAI unit than ``unit``.
+    complete : bool
+        False when the file's last line has no line end: a last row shorter than the rows
+        before it is then taken as cut off, and refused.
+    stated_points : int or None
+        The number of points the file's header states (Fit2D, GSAS); fewer data rows are
+        refused.
 
     Returns
     -------
@@ -70,7 +77,8 @@ def build_pattern(path: str, lines: list[str], *, reader: str, unit: str,
     ------
     PatternReadError
         No numeric rows, mixed column counts, too many NaN rows, fewer than
-        :data:`MIN_POINTS` points, or an x axis that is not monotonic.
+        :data:`MIN_POINTS` points, a value beyond :data:`ABSURD_VALUE`, a last row cut off,
+        fewer rows than the header states, or an x axis that is not monotonic.
 
     Examples
     --------
@@ -78,8 +86,21 @@ def build_pattern(path: str, lines: list[str], *, reader: str, unit: str,
     >>> p = build_pattern("p.dat", lines, reader="columns", unit="2th_deg")
     >>> float(p.x[0]), float(p.intensity[0]), p.header
     (11.0, 9.0, {})
+    >>> cut = [f"{10 + i / 10:.2f} {100 + i:.3f}" for i in range(12)] + ["11.20 11"]
+    >>> try:
+    ...     build_pattern("p.xy", cut, reader="columns", unit="2th_deg", complete=False)
+    ... except PatternReadError as exc:
+    ...     print(str(exc)[:47])
+    'p.xy' line 13: the last row is cut off ('11.20
     """
     header_lines, data, first_line, dropped, bad_example = _table(path, lines, fixed_header)
+    if not complete:
+        _check_last_row(path, lines)
+    if stated_points is not None and data.shape[0] + dropped < stated_points:
+        raise PatternReadError(
+            f"'{path}': its header states {stated_points} points, but the file holds "
+            f"{data.shape[0] + dropped} data rows (ending at line {first_line[-1]}); the file is "
+            "cut off")
     picked = _pick_columns(path, reader, data.shape[1], columns, three_columns)
     if title_unit:
         _check_title_unit(path, header_lines, unit)
@@ -100,8 +121,9 @@ def _table(path: str, lines: list[str], fixed_header: int):
     parser read a clean table), rows dropped as non-numeric and the first such line."""
     fast = _fast_table(lines, fixed_header)
     if fast is not None:
-        header_lines, data = fast
-        return header_lines, data, [], 0, None
+        header_lines, data, start = fast
+        line_no = [n for n in range(start + 1, len(lines) + 1) if lines[n - 1].strip()]
+        return header_lines, data, line_no, 0, None
     header_lines, rows, first_line, dropped, bad_example = _split(lines, fixed_header)
     if not rows:
         raise PatternReadError(f"'{path}': no numeric data rows found")
@@ -115,9 +137,10 @@ def _table(path: str, lines: list[str], fixed_header: int):
     return header_lines, np.array(rows, dtype=np.float64), first_line, dropped, bad_example
 
 
-def _fast_table(lines: list[str], fixed_header: int) -> tuple[list[str], np.ndarray] | None:
-    """Header lines and the data table of a clean file (numpy's parser), or None when the data
-    part has comments, text or NaN rows, which :func:`_split` then reads line by line."""
+def _fast_table(lines: list[str], fixed_header: int) -> tuple[list[str], np.ndarray, int] | None:
+    """Header lines, the data table of a clean file (numpy's parser) and the index of its first
+    data line, or None when the data part has comments, text or NaN rows, which :func:`_split`
+    then reads line by line."""
     start = fixed_header
     while start < len(lines) and _numbers(lines[start].strip()) is None:
         start += 1
@@ -134,7 +157,7 @@ def _fast_table(lines: list[str], fixed_header: int) -> tuple[list[str], np.ndar
         return None
     header = [ln.strip() for ln in lines[:fixed_header]]
     header += [_header_text(ln) for ln in lines[fixed_header:start] if ln.strip()]
-    return header, data
+    return header, data, start
 
 
 def _header_text(line: str) -> str:
@@ -222,6 +245,7 @@ def _finite_rows(path: str, data: np.ndarray, picked, x_scale: float, dropped: i
             f"'{path}': {dropped} of {n_rows} data rows are NaN or not numeric{example}; "
             f"more than {100 * MAX_DROPPED_FRACTION:g} % is not a pattern"
         )
+    _check_magnitudes(path, (x, y, s), finite, first_line)
     x, y = x[finite], y[finite]
     s = s[finite] if s is not None else None
     if x.size < MIN_POINTS:
@@ -229,6 +253,69 @@ def _finite_rows(path: str, data: np.ndarray, picked, x_scale: float, dropped: i
             f"'{path}': {x.size} data point{'s' if x.size != 1 else ''}; a pattern needs at least {MIN_POINTS}"
         )
     return x, y, s, dropped
+
+
+def _check_magnitudes(path: str, columns, finite: np.ndarray, line_no: list[int]) -> None:
+    """Refuse a value beyond :data:`ABSURD_VALUE` in x, intensity or sigma: no detector counts
+    that much, no axis reaches it; such a number is a damaged row."""
+    for name, col in zip(("x", "intensity", "sigma"), columns):
+        if col is None:
+            continue
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(finite & (np.abs(col) > ABSURD_VALUE))
+        if bad.size:
+            k = int(bad[0])
+            raise PatternReadError(
+                f"'{path}' line {line_no[k]}: {name} {col[k]:g} is beyond any measured value "
+                f"(|value| > {ABSURD_VALUE:g}; {bad.size} such row{'s' if bad.size > 1 else ''}); "
+                "the file is damaged")
+
+
+def _token_shape(token: str) -> str:
+    """How a number is written, without its digits and signs: '-1.25E+03' -> '9.99E±99'."""
+    return re.sub(r"[+-]", "±", re.sub(r"\d", "9", token.lstrip("+-")))
+
+
+def _check_last_row(path: str, lines: list[str]) -> None:
+    """Refuse a file whose last line (it has no line end) is a data row cut off: fewer
+    numbers than the three rows before it, a broken number, or a last number written shorter
+    than that column is in them (see :func:`_written_shorter`)."""
+    last = lines[-1].strip() if lines else ""
+    tokens = [t for t in _SPLIT.split(last) if t]
+    before = [v for ln in lines[-8:-1] if (v := _number_tokens(ln)) is not None][-3:]
+    if not tokens or last[0] in "#!" or len(before) < 3 or _numbers(tokens[0]) is None:
+        return
+    ncol = {len(v) for v in before}
+    if len(ncol) != 1:
+        return
+    if (_numbers(last) is None or len(tokens) < ncol.pop()
+            or _written_shorter(tokens[-1], [v[-1] for v in before])):
+        raise PatternReadError(
+            f"'{path}' line {len(lines)}: the last row is cut off ({last[:40]!r} ends without a "
+            "line end, shorter than the rows before it); the file is incomplete")
+
+
+def _number_tokens(line: str) -> list[str] | None:
+    """The fields of a data line, None for a comment, header or blank line."""
+    text = line.strip()
+    if not text or text[0] in "#!" or _numbers(text) is None:
+        return None
+    return [t for t in _SPLIT.split(text) if t]
+
+
+def _written_shorter(token: str, before: list[str]) -> bool:
+    """Whether ``token`` looks like the start of a number the rows ``before`` write alike: its
+    digits and signs are a proper beginning of theirs, with a decimal point or an exponent
+    lost, or as a whole number under a fifth of theirs."""
+    shapes = {_token_shape(t) for t in before}
+    if len(shapes) != 1:
+        return False
+    shape, mine = shapes.pop(), _token_shape(token)
+    if mine == shape or not shape.startswith(mine):
+        return False
+    if any(c in shape for c in ".eE"):
+        return True
+    return abs(float(token)) < 0.2 * min(abs(float(t)) for t in before)
 
 
 def _ascending(path: str, x: np.ndarray, y: np.ndarray, s: np.ndarray | None):

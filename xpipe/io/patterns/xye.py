@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import REGISTRY, Pattern, text_lines
+from .base import REGISTRY, Pattern, pattern_text
 from .table import build_pattern
 
 
@@ -55,8 +55,9 @@ def read_xye(path: str | Path, unit: str = "2th_deg",
     (['q_A^-1 I sigma'], 1.11)
     """
     path = str(path)
-    return build_pattern(path, text_lines(path), reader="xye", unit=unit, columns=columns,
-                         three_columns=True)
+    text = pattern_text(path)
+    return build_pattern(path, text.splitlines(), reader="xye", unit=unit, columns=columns,
+                         three_columns=True, complete=text.endswith(("\n", "\r")))
 
 
 REGISTRY.register("xye", read=read_xye, suffixes=(".xye",),
