@@ -27,6 +27,7 @@ from .base import (
     _as_datetime,
     _check_capacity_mode,
     _check_file,
+    _check_last_row,
     _current_from_charge,
     _find_column,
     _library_version,
@@ -309,13 +310,13 @@ def read_biologic_mpt(path: PathLike, *, capacity: str = "auto",
     meta["decimal_comma"] = bool(decimal_comma)
     table = _parse_numeric_rows(p, rows, len(names), names, decimal_comma, first_data_line,
                                 lines[n_header:])
+    line_of = _line_numbers(lines[n_header:], first_data_line)
+    _check_last_row(p, text, [r.split("\t") for r in rows[-4:]], line_of[-1])
     cols = {name: table[:, j] for j, name in enumerate(names)}
     mode = None
     if "mode" in cols:
         mode = np.rint(cols.pop("mode")).astype(np.int64)
     meta["header_lines"] = n_header
-
-    line_of = _line_numbers(lines[n_header:], first_data_line)
     return _biologic_table(p, "biologic-mpt", cols, mode, start, meta, capacity,
                            rest_current_ma, describe_row=lambda i: f"line {line_of[i]}")
 

@@ -26,6 +26,7 @@ from .base import (
     PathLike,
     _check_capacity_mode,
     _check_file,
+    _check_last_row,
     _ffill,
     _find_column,
     _library_version,
@@ -228,7 +229,7 @@ def _csv_table(p: Path) -> _Table:
         raise CyclerReadError(f"{p}: no header line; expected a table with a header line")
     delim = _sniff_delimiter(lines[n_skip:n_skip + 20], p.suffix.lower())
     header = [h.strip().strip('"').strip("'") for h in
-              next(csv.reader([lines[n_skip]], delimiter=delim))]
+              _records(p, [lines[n_skip]], delim, [n_skip + 1])[0]]
     body_raw = lines[n_skip + 1:]
     line_of = _line_numbers(body_raw, n_skip + 2)
     body = [line for line in body_raw if line.strip()]
@@ -238,7 +239,24 @@ def _csv_table(p: Path) -> _Table:
     meta: dict[str, Any] = {"reader": f"{_library_version('xpipe')} (CSV parser)",
                             "encoding": encoding,
                             "delimiter": delim, "columns_found": header}
-    return _Table(p, header, list(csv.reader(body, delimiter=delim)), line_of, meta)
+    records = _records(p, body, delim, line_of)
+    _check_last_row(p, text, records[-4:], line_of[-1])
+    return _Table(p, header, records, line_of, meta)
+
+
+def _records(p: Path, rows: list[str], delim: str, line_of: list[int]) -> list[list[str]]:
+    """The fields of each row; a row the csv module refuses (a field over its size limit, a
+    stray quote) is a CyclerReadError naming the file line."""
+    reader = csv.reader(rows, delimiter=delim)
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        k = max(reader.line_num - 1, 0)
+        line = line_of[k] if k < len(line_of) else k + 1
+        size = len(rows[k]) if k < len(rows) else 0
+        raise CyclerReadError(f"{p}: line {line} ({size} characters) cannot be split into "
+                              f"fields ({exc}); expected a delimited table of cycler "
+                              "records") from None
 
 
 def _csv_mapping(p: Path, header: list[str],

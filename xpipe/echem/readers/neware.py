@@ -106,6 +106,7 @@ def read_neware(path: PathLike, *, capacity: str = "auto",
     _neware_metadata(p, fmt, meta)
     if len(df) == 0:
         raise CyclerReadError(f"{p}: no data records in the Neware file")
+    _check_neware_records(p, fmt, df, meta)
 
     step_seq = df["Step"].to_numpy().astype(np.int64)
     boundary = step_seq[1:] != step_seq[:-1]
@@ -184,6 +185,91 @@ def _neware_frame(p: Path, fmt: str) -> Any:
         raise CyclerReadError(f"{p}: not a readable Neware {kind} file ({_short(exc)})") from exc
     finally:
         log.setLevel(level)
+
+
+def _check_neware_records(p: Path, fmt: str, df: Any, meta: dict[str, Any]) -> None:
+    """Refuse a Neware file that lost records: cut off (a partial last record, no end
+    record, a data page cut short), records missing from a page, or gaps in the record
+    index. NewareNDA skips what it cannot read and returns the rest without a word."""
+    problem = _nda_layout_problem(p) if fmt == "neware-nda" else _ndax_layout_problem(p)
+    if problem:
+        raise CyclerReadError(f"{p}: {problem}; the file is damaged ({len(df)} records read)")
+    if "Index" not in df.columns:
+        return
+    index = df["Index"].to_numpy().astype(np.int64)
+    steps = np.diff(index)
+    gaps = np.flatnonzero(steps != 1)
+    meta["record_index"] = [int(index[0]), int(index[-1])]
+    if gaps.size:
+        k = int(gaps[0])
+        plausible = (steps[gaps] > 1) & (steps[gaps] <= len(df))
+        lost = int((steps[gaps][plausible] - 1).sum())
+        wild = int((~plausible).sum())
+        odd = f", {wild} jump{'s' if wild > 1 else ''} to an impossible index" if wild else ""
+        raise CyclerReadError(
+            f"{p}: records are missing: the record index jumps from {index[k]} to "
+            f"{index[k + 1]} ({gaps.size} gap{'s' if gaps.size > 1 else ''}, {lost} "
+            f"record{'s' if lost != 1 else ''} lost{odd}, {len(df)} read); the file is damaged")
+
+
+def _nda_layout_problem(p: Path) -> str | None:
+    """What is cut off in a ``.nda`` file: version 29 holds 86-byte records up to its end,
+    version 130 closes its records with an end record (first byte 0x81)."""
+    raw = p.read_bytes()
+    version = raw[14] if len(raw) > 14 else None
+    if version == 29:
+        start = _nda29_data_start(raw)
+        if start is not None and (len(raw) - start) % _NDA29_RECORD:
+            n = (len(raw) - start) // _NDA29_RECORD
+            return (f"the file ends {(len(raw) - start) % _NDA29_RECORD} bytes into record "
+                    f"{n + 1} (records of {_NDA29_RECORD} bytes from byte {start}): it is cut off")
+    elif version == 130 and len(raw) > 1026 and raw[1024:1025] == b"\x55":
+        size = raw.find(raw[1024:1026], 1026) - 1024
+        if size > 0 and not any(raw[k] == 0x81 for k in range(1024, len(raw), size)):
+            return ("no end record after the data records (version 130 files close with one): "
+                    "the file is cut off")
+    return None
+
+
+_NDA29_RECORD = 86
+"""Bytes per record of a version 29 ``.nda`` file."""
+
+
+def _nda29_data_start(raw: bytes) -> int | None:
+    """Where the records of a version 29 ``.nda`` file start, found as NewareNDA finds it."""
+    marker = b"\x00\x00\x00\x00\x55\x00"
+    k = raw.find(marker)
+    while k != -1 and k + 4 + _NDA29_RECORD < len(raw):
+        if raw[k + 4 + _NDA29_RECORD] == 0x55 and raw[k + 4 + 12] != 0:
+            return k + 4
+        k = raw.find(marker, k + 4)
+    return None
+
+
+def _ndax_layout_problem(p: Path) -> str | None:
+    """What is missing from the records of a ``.ndax`` archive's ``data.ndc``: version 5 holds
+    4096-byte pages whose header counts their records (bytes 2-3)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as zf:
+            ndc = zf.read("data.ndc")
+    except (KeyError, OSError, zipfile.BadZipFile, ValueError):
+        return None  # NewareNDA has read it; what it could not read it has said
+    if len(ndc) < 3 or ndc[0] != 1 or ndc[2] != 5:
+        return None
+    if len(ndc) % 4096:
+        return (f"its data.ndc is cut off ({len(ndc)} bytes, not whole pages of 4096 bytes; "
+                f"the last page holds {len(ndc) % 4096})")
+    for page in range(1, len(ndc) // 4096):
+        block = ndc[page * 4096:(page + 1) * 4096]
+        stated = int.from_bytes(block[2:4], "little")
+        found = sum(1 for k in range(125, 4096 - 56 - 86, 87) if block[k + 7] == 0x55)
+        if found < stated:
+            lost = stated - found
+            return (f"page {page} of its data.ndc states {stated} records but holds {found} "
+                    f"readable ones ({lost} record{'s' if lost > 1 else ''} lost)")
+    return None
 
 
 def _neware_metadata(p: Path, fmt: str, meta: dict[str, Any]) -> None:
