@@ -29,6 +29,12 @@ ColumnSpec = str | int
 #: The XAS file formats, in sniff order; a file no format claims is read as text columns.
 REGISTRY = Registry("XAS", error=XasReadError, fallback="columns")
 
+ABSURD_VALUE = 1e30
+"""Largest magnitude a value of a scan may have; beyond it a row is damaged, not measured."""
+
+_NUMBER_SPLIT = re.compile(r"[,\s]+")
+_COMMENT_MARKS = "#;!%*"
+
 
 class _Sink(io.StringIO):
     """Swallows what Larch prints; has an encoding, which Larch's text decoding asks for."""
@@ -49,6 +55,72 @@ def _existing_file(path: PathLike) -> Path:
     if p.stat().st_size == 0:
         raise XasReadError(f"{p}: file is empty; expected XAS data")
     return p
+
+
+def _file_text(p: Path) -> str:
+    """The text of a file, every byte kept (latin-1)."""
+    return p.read_bytes().decode("latin-1")
+
+
+def _numeric_fields(line: str) -> list[str] | None:
+    """The fields of a line of numbers, None for any other line (header, comment, blank)."""
+    fields = [f for f in _NUMBER_SPLIT.split(line.strip()) if f]
+    if not fields or line.lstrip()[:1] in _COMMENT_MARKS:
+        return None
+    try:
+        for f in fields:
+            float(f)
+    except ValueError:
+        return None
+    return fields
+
+
+def _data_lines(text: str, ncol: int) -> list[int]:
+    """File line numbers (1-based) of the lines holding ``ncol`` numbers: the table's rows."""
+    return [n for n, line in enumerate(text.splitlines(), start=1)
+            if len(_numeric_fields(line) or ()) == ncol]
+
+
+def _number_shape(field: str) -> str:
+    """How a number is written, without its digits and signs: '-1.25E+03' -> '9.99E±99'."""
+    return re.sub(r"[+-]", "±", re.sub(r"\d", "9", field.lstrip("+-")))
+
+
+def _check_last_row(p: Path, text: str) -> None:
+    """Refuse a file whose last data row is cut off: it has no line end, and it holds fewer
+    numbers (or a broken one) than the three rows before it, or its last number is written
+    shorter than that column is in them (see :func:`_written_shorter`)."""
+    if not text or text.endswith(("\n", "\r")):
+        return
+    lines = text.splitlines()
+    fields = [f for f in _NUMBER_SPLIT.split(lines[-1].strip()) if f]
+    before = [f for line in lines[-8:-1] if (f := _numeric_fields(line)) is not None][-3:]
+    if not fields or lines[-1].lstrip()[:1] in _COMMENT_MARKS or len(before) < 3:
+        return
+    ncol = {len(f) for f in before}
+    if len(ncol) != 1 or _numeric_fields(fields[0]) is None:
+        return
+    last = _numeric_fields(lines[-1])
+    if last is None or len(last) < ncol.pop() or _written_shorter(last[-1], [f[-1] for f in before]):
+        raise XasReadError(
+            f"{p}: line {len(lines)}, the last, is cut off: it ends without a line end after "
+            f"{' '.join(fields)[-30:]!r}, shorter than the rows before it; expected complete rows "
+            "(the file is incomplete)")
+
+
+def _written_shorter(field: str, before: list[str]) -> bool:
+    """Whether ``field`` looks like the start of a number that the rows ``before`` write
+    alike: its digits and signs are a proper beginning of theirs, with a decimal point or an
+    exponent lost, or as a whole number under a fifth of theirs."""
+    shapes = {_number_shape(f) for f in before}
+    if len(shapes) != 1:
+        return False
+    shape, mine = shapes.pop(), _number_shape(field)
+    if mine == shape or not shape.startswith(mine):
+        return False
+    if any(c in shape for c in ".eE"):
+        return True
+    return abs(float(field)) < 0.2 * min(abs(float(f)) for f in before)
 
 
 def _norm_name(text: str) -> str:
@@ -142,6 +214,14 @@ class _Table:
     e0: float | None = None
     time_s: float | None = None
     metadata: dict = field(default_factory=dict)
+    line_of: list[int] | None = None
+
+    def where(self, row: int) -> str:
+        """'line N' of a row of the table where the file's lines are known, else 'point K'."""
+        n = len(next(iter(self.data.values()), ()))
+        if self.line_of is not None and len(self.line_of) == n:
+            return f"line {self.line_of[row]}"
+        return f"point {row + 1} of {n}"
 
     def listing(self) -> str:
         return ", ".join(self.names)

@@ -22,6 +22,7 @@ from .base import (
     _MU_NAMES,
     _MUREF_NAMES,
     _PREFIXES,
+    ABSURD_VALUE,
     ColumnSpec,
     _dead_time_factor,
     _find_energy,
@@ -256,6 +257,25 @@ def _subtract_dark(t: _Table, pk: _Picked, needed: dict[str, np.ndarray]) -> dic
     return dark_used
 
 
+def _check_magnitudes(t: _Table, pk: _Picked, needed: dict[str, np.ndarray]) -> None:
+    """Refuse a value beyond :data:`ABSURD_VALUE` in the energy or a column mu(E) is made of:
+    no counter reaches it; such a number is a damaged row."""
+    names = {"i0": pk.i0, "it": pk.it, "mu": pk.mu, "ref_it": pk.it,
+             "ref_ir": pk.cols.get("iref"), "ref_mu": pk.cols.get("mu_ref")}
+    names.update({f"f{k}": n for k, n in enumerate(pk.fl)})
+    columns = [(pk.cols["energy"], t.data[pk.cols["energy"]])]
+    columns += [(names.get(key) or key, values) for key, values in needed.items()]
+    for name, values in columns:
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(np.abs(np.asarray(values, dtype=float)) > ABSURD_VALUE)
+        if bad.size:
+            k = int(bad[0])
+            raise XasReadError(
+                f"{t.path}: {t.where(k)}: column '{name}' holds {float(values[k]):g}, beyond any "
+                f"measured value (|value| > {ABSURD_VALUE:g}; {bad.size} such row"
+                f"{'s' if bad.size > 1 else ''}); expected counts or energies (the file is damaged)")
+
+
 def _finite_rows(where: str, pk: _Picked, needed: dict[str, np.ndarray]
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
     """Energy and arrays on the rows where energy and signal are finite, and the rows dropped."""
@@ -319,6 +339,7 @@ def _build_scan(t: _Table, *, energy: ColumnSpec | None = None, i0: ColumnSpec |
     ref_note = None
     if reference or require_reference:
         ref_note = _reference(t, pk, needed, iref, require_reference)
+    _check_magnitudes(t, pk, needed)
     dark_used: dict[str, float] = {}
     if dark_offsets and t.dark and t.time_column:
         dark_used = _subtract_dark(t, pk, needed)

@@ -20,9 +20,12 @@ from .base import (
     REGISTRY,
     ColumnSpec,
     PathLike,
+    _check_last_row,
+    _data_lines,
     _edge_name,
     _element_symbol,
     _existing_file,
+    _file_text,
     _norm_name,
     _parse_time,
     _plain,
@@ -244,7 +247,10 @@ def read_columns(path: PathLike, *, energy: ColumnSpec | None = None,
     0.971
     """
     p = _existing_file(path)
+    text = _file_text(p)
+    _check_last_row(p, text)
     t = _read_text_table(p)
+    t.line_of = _data_lines(text, len(t.names))
     return _build_scan(t, energy=energy, i0=i0, itrans=itrans, iref=iref, ifluor=ifluor,
                        dead_time=dead_time, mu=mu, mode=mode, energy_units=energy_units,
                        reference=reference, require_reference=require_reference,

@@ -19,9 +19,12 @@ from ..scan import XasReadError, XasScan
 from .base import (
     REGISTRY,
     PathLike,
+    _check_last_row,
+    _data_lines,
     _edge_name,
     _element_symbol,
     _existing_file,
+    _file_text,
     _norm_name,
     _parse_time,
     _plain,
@@ -212,7 +215,10 @@ def read_xdi(path: PathLike, *, mode: str = "auto", reference: bool = True,
     1714564800.0
     """
     p = _existing_file(path)
+    text = _file_text(p)
+    _check_last_row(p, text)
     t = _xdi_table(p, _xdi_group(p))
+    t.line_of = _data_lines(text, len(t.names))
     return _build_scan(t, mode=mode, reference=reference, require_reference=require_reference)
 
 
