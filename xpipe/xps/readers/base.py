@@ -29,7 +29,11 @@ PathLike = str | Path
 UNSET_ABOVE = 1e36
 """VAMAS writes ``1E37`` for a value that is not known; anything this large reads as None."""
 
+ABSURD_VALUE = 1e30
+"""Largest magnitude a measured energy or intensity may have; beyond it a row is damaged."""
+
 _CPS_UNITS = ("c/s", "cps", "counts/s", "counts per second", "count/s", "1/s", "s-1", "s^-1")
+_NUMBER_SPLIT = re.compile(r"[,;\s]+")
 
 
 class XpsReadError(ValueError):
@@ -247,6 +251,80 @@ def _read_lines(path: Path) -> tuple[list[str], int]:
     if lines and lines[-1] == "":
         lines.pop()
     return lines, n_nul
+
+
+def _ends_with_line_end(path: Path) -> bool:
+    """Whether the file's last byte ends a line (a file cut off mid-row does not)."""
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, 2)
+        return fh.read(1) in (b"\n", b"\r")
+
+
+def _number_fields(line: str) -> list[str] | None:
+    """The fields of a line of numbers, None for any other line."""
+    fields = [f for f in _NUMBER_SPLIT.split(line.strip()) if f]
+    try:
+        for f in fields:
+            float(f)
+    except ValueError:
+        return None
+    return fields or None
+
+
+def _number_shape(field: str) -> str:
+    """How a number is written, without its digits and signs: '-1.25E+03' -> '9.99E±99'."""
+    return re.sub(r"[+-]", "±", re.sub(r"\d", "9", field.lstrip("+-")))
+
+
+def _check_last_row(p: Path, lines: list[str]) -> None:
+    """Refuse a file whose last data row is cut off (call it only when the file does not end
+    with a line end): the row holds fewer numbers, or a broken one, than the three rows before
+    it, or its last number is written shorter than that column is in them."""
+    fields = [f for f in _NUMBER_SPLIT.split(lines[-1].strip()) if f] if lines else []
+    before = [f for line in lines[-8:-1] if (f := _number_fields(line)) is not None][-3:]
+    if not fields or len(before) < 3 or _number_fields(fields[0]) is None:
+        return
+    ncol = {len(f) for f in before}
+    if len(ncol) != 1:
+        return
+    last = _number_fields(lines[-1])
+    if last is None or len(last) < ncol.pop() or _written_shorter(last[-1], [f[-1] for f in before]):
+        raise XpsReadError(
+            f"{p}: line {len(lines)}, the last, is cut off: it ends without a line end after "
+            f"{lines[-1].strip()[-30:]!r}, shorter than the rows before it; expected complete rows "
+            "(the file is incomplete)")
+
+
+def _written_shorter(field: str, before: list[str]) -> bool:
+    """Whether ``field`` looks like the start of a number the rows ``before`` write alike: its
+    digits and signs are a proper beginning of theirs, with a decimal point or an exponent
+    lost, or as a whole number under a fifth of theirs."""
+    shapes = {_number_shape(f) for f in before}
+    if len(shapes) != 1:
+        return False
+    shape, mine = shapes.pop(), _number_shape(field)
+    if mine == shape or not shape.startswith(mine):
+        return False
+    if any(c in shape for c in ".eE"):
+        return True
+    return abs(float(field)) < 0.2 * min(abs(float(f)) for f in before)
+
+
+def _check_magnitudes(p: Path, line_of: list[int], energy: np.ndarray,
+                      intensity: np.ndarray) -> None:
+    """Refuse an energy or intensity beyond :data:`ABSURD_VALUE`, naming its line."""
+    for name, values in (("energy", energy), ("intensity", intensity)):
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(np.abs(values) > ABSURD_VALUE)
+        if bad.size:
+            k = int(bad[0])
+            raise XpsReadError(
+                f"{p}: line {line_of[k]}: {name} {values[k]:g} is beyond any measured value "
+                f"(|value| > {ABSURD_VALUE:g}; {bad.size} such row{'s' if bad.size > 1 else ''}); "
+                "the file is damaged")
 
 
 def _head_text(head: bytes) -> str:

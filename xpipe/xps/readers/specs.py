@@ -20,6 +20,9 @@ from .base import (
     XpsReadError,
     XpsSpectrum,
     _check_exists,
+    _check_last_row,
+    _check_magnitudes,
+    _ends_with_line_end,
     _head_text,
     _opt_float,
     _read_lines,
@@ -72,7 +75,7 @@ class _Curves:
         c = {"settings": self.settings, "group": dict(self.group),
              "region": dict(self.region or {}),
              "index": {k.lower(): int(v) for k, v in _SPECS_IDX_RE.findall(header)},
-             "meta": {}, "rows": [], "line": lineno}
+             "meta": {}, "rows": [], "lines": [], "line": lineno}
         self.curves.append(c)
         return c
 
@@ -121,11 +124,14 @@ class _Curves:
                                    "'# Region:' header; expected a Prodigy .xy export")
             self.cur = self.new_curve("", lineno)
         self.cur["rows"].append(row)
+        self.cur["lines"].append(lineno)
 
 
 def _read_curves(p: Path) -> list[dict[str, Any]]:
     """Every curve of the file that holds data rows, in file order."""
     lines, _ = _read_lines(p)
+    if not _ends_with_line_end(p):
+        _check_last_row(p, lines)
     parser = _Curves(p)
     for lineno, raw in enumerate(lines, start=1):
         s = raw.strip()
@@ -220,6 +226,12 @@ def _spectrum(p: Path, c: dict[str, Any], per_region: dict[str, int],
                            "number of columns in every row")
     arr = np.array(c["rows"], dtype=float)
     name = reg.get("Region", "")
+    stated = _to_float(reg.get("Values/Curve") or "nan")
+    if stated is not None and np.isfinite(stated) and len(arr) < stated:
+        raise XpsReadError(f"{p}: SPECS .xy curve from line {c['line']} (region {name!r}): "
+                           f"'# Values/Curve: {int(stated)}' but {len(arr)} rows, the last on "
+                           f"line {c['lines'][-1]}; the file is cut off")
+    _check_magnitudes(p, c["lines"], arr[:, 0], arr[:, 1])
     be, kinetic, hv, wf, phi = _binding_axis(p, c, arr[:, 0], subtract_wf)
     extra_cols = [arr[:, j] for j in range(2, width)]
     n_merged, (be, inten, *extra_cols) = _sort_ascending(be, arr[:, 1], *extra_cols)

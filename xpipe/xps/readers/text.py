@@ -17,6 +17,9 @@ from .base import (
     XpsReadError,
     XpsSpectrum,
     _check_exists,
+    _check_last_row,
+    _check_magnitudes,
+    _ends_with_line_end,
     _find_orbital,
     _intensity_unit,
     _read_lines,
@@ -56,13 +59,15 @@ def _split_row(line: str) -> list[str]:
 
 
 def _columns(lines: list[str], energy_column: int, intensity_column: int
-             ) -> tuple[list[str], list[tuple[float, float]], int]:
-    """(header lines, (energy, intensity) rows, number of lines skipped after the first row)."""
+             ) -> tuple[list[str], list[tuple[float, float]], int, list[int]]:
+    """(header lines, (energy, intensity) rows, number of lines skipped after the first row,
+    the line number of each row)."""
     header: list[str] = []
     rows: list[tuple[float, float]] = []
+    line_of: list[int] = []
     skipped = 0
     need = max(energy_column, intensity_column) + 1
-    for raw in lines:
+    for n, raw in enumerate(lines, start=1):
         s = raw.strip()
         if not s:
             continue
@@ -84,7 +89,26 @@ def _columns(lines: list[str], energy_column: int, intensity_column: int
                 header.append(s)
             continue
         rows.append((e, y))
-    return header, rows, skipped
+        line_of.append(n)
+    return header, rows, skipped, line_of
+
+
+def _table(p: Path, energy_column: int, intensity_column: int
+           ) -> tuple[list[str], np.ndarray, int]:
+    """Header lines, the (energy, intensity) rows and the lines skipped between rows, of a
+    file whose last row is whole and whose values are all plausible."""
+    lines, _ = _read_lines(p)
+    if not _ends_with_line_end(p):
+        _check_last_row(p, lines)
+    header, rows, skipped, line_of = _columns(lines, energy_column, intensity_column)
+    if not rows:
+        raise XpsReadError(
+            f"{p}: no numeric rows found; expected text with energy (column {energy_column}) "
+            f"and intensity (column {intensity_column}) numbers, separated by commas, tabs or "
+            "spaces")
+    arr = np.array(rows, dtype=float)
+    _check_magnitudes(p, line_of, arr[:, 0], arr[:, 1])
+    return header, arr, skipped
 
 
 def _header_photon_energy(head: str) -> float | None:
@@ -143,7 +167,8 @@ def read_text(path: PathLike, *, energy_column: int = 0, intensity_column: int =
     Raises
     ------
     XpsReadError
-        When no numeric rows are found, or a kinetic axis has no photon energy.
+        When no numeric rows are found, the last row is cut off, a value is beyond
+        :data:`~xpipe.xps.readers.base.ABSURD_VALUE`, or a kinetic axis has no photon energy.
 
     Examples
     --------
@@ -158,14 +183,7 @@ def read_text(path: PathLike, *, energy_column: int = 0, intensity_column: int =
     ([83.0, 84.0], [30.0, 10.0])
     """
     p = _check_exists(path)
-    lines, _ = _read_lines(p)
-    header, rows, skipped = _columns(lines, energy_column, intensity_column)
-    if not rows:
-        raise XpsReadError(
-            f"{p}: no numeric rows found; expected text with energy (column {energy_column}) "
-            f"and intensity (column {intensity_column}) numbers, separated by commas, tabs or "
-            "spaces")
-    arr = np.array(rows, dtype=float)
+    header, arr, skipped = _table(p, energy_column, intensity_column)
     head = "\n".join(header)
     if kinetic is None:
         kinetic = _axis_kind(header, energy_column)
