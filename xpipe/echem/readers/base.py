@@ -8,7 +8,6 @@ and turn the counters vendors write (charge per step, 0-based indices) into the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ...io.registry import FileFormat, Registry
+from ...io.text import cut_last_row
 
 PathLike = str | Path
 
@@ -322,44 +322,19 @@ def _parse_numeric_rows(path: Path, rows: list[str], ncol: int, names: list[str]
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _number_shape(field: str) -> str:
-    """How a number is written, without its digits and signs: '-1,25E+03' -> '9,99E±99'."""
-    return re.sub(r"[+-]", "±", re.sub(r"\d", "9", field.strip().lstrip("+-")))
-
-
 def _check_last_row(path: Path, text: str, records: list[list[str]], line: int) -> None:
-    """Refuse a table whose last record is cut off: the file has no line end after it, and it
-    holds fewer fields than the three records before it, or its last field is written shorter
-    than in them (see :func:`_written_shorter`). ``records`` are the last records split into
+    """Refuse a table whose last record is cut off: the file has no line end after it, and
+    it holds fewer fields than the three records before it, or its last field is written
+    shorter than in them (see :func:`~xpipe.io.text.cut_last_row`; fields are not checked as
+    numbers, a table may hold text columns). ``records`` are the last records split into
     fields, ``line`` the file line of the last one."""
-    if text.endswith(("\n", "\r")) or len(records) < 4:
+    if text.endswith(("\n", "\r")) or not records:
         return
-    fields = [[f.strip() for f in r if f.strip()] for r in records[-4:]]
-    ncol = {len(r) for r in fields[:-1]}
-    if not fields[-1] or len(ncol) != 1:
-        return
-    if len(fields[-1]) < ncol.pop() or _written_shorter(fields[-1][-1], [r[-1] for r in fields[:-1]]):
+    if cut_last_row(records[-1], records[-4:-1], numbers=False):
+        last = [f.strip() for f in records[-1] if f.strip()]
         raise CyclerReadError(
             f"{path}: line {line}, the last, is cut off: it ends without a line end in "
-            f"{fields[-1][-1]!r}, shorter than the lines before; the file is incomplete")
-
-
-def _written_shorter(field: str, before: list[str]) -> bool:
-    """Whether ``field`` looks like the start of a number the records ``before`` write alike:
-    its digits and signs are a proper beginning of theirs, with a decimal mark or an exponent
-    lost, or as a whole number under a fifth of theirs."""
-    shapes = {_number_shape(f) for f in before}
-    if len(shapes) != 1:
-        return False
-    shape, mine = shapes.pop(), _number_shape(field)
-    if mine == shape or not shape.startswith(mine) or not mine.strip("±"):
-        return False
-    if any(c in shape for c in ".,eE"):
-        return True
-    try:
-        return abs(float(field)) < 0.2 * min(abs(float(f)) for f in before)
-    except ValueError:
-        return False
+            f"{last[-1]!r}, shorter than the lines before; the file is incomplete")
 
 
 def _find_column(names: list[str], candidates: tuple[str, ...]) -> str | None:

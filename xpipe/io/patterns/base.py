@@ -27,9 +27,6 @@ MIN_POINTS = 10
 #: Largest fraction of the data rows that may be dropped as NaN or non-numeric.
 MAX_DROPPED_FRACTION = 0.5
 
-#: Largest magnitude a value of a pattern may have; beyond it a row is damaged, not measured.
-ABSURD_VALUE = 1e30
-
 
 class PatternReadError(Exception):
     """A pattern file that cannot be read; the message names the file and the reason.

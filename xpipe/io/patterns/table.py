@@ -21,7 +21,8 @@ import re
 import numpy as np
 
 from ..frames import FrameTime, parse_time
-from .base import ABSURD_VALUE, MAX_DROPPED_FRACTION, MIN_POINTS, Pattern, PatternReadError
+from ..text import ABSURD_VALUE, cut_last_row
+from .base import MAX_DROPPED_FRACTION, MIN_POINTS, Pattern, PatternReadError
 
 _SPLIT = re.compile(r"[,;\s]+")
 _KEY_VALUE = re.compile(r"^([A-Za-z_][\w .()/\[\]-]{0,60}?)\s*[:=]\s*(.+)$")
@@ -271,25 +272,12 @@ def _check_magnitudes(path: str, columns, finite: np.ndarray, line_no: list[int]
                 "the file is damaged")
 
 
-def _token_shape(token: str) -> str:
-    """How a number is written, without its digits and signs: '-1.25E+03' -> '9.99E±99'."""
-    return re.sub(r"[+-]", "±", re.sub(r"\d", "9", token.lstrip("+-")))
-
-
 def _check_last_row(path: str, lines: list[str]) -> None:
-    """Refuse a file whose last line (it has no line end) is a data row cut off: fewer
-    numbers than the three rows before it, a broken number, or a last number written shorter
-    than that column is in them (see :func:`_written_shorter`)."""
+    """Refuse a file whose last line (it has no line end) is a data row cut off (see
+    :func:`~xpipe.io.text.cut_last_row`), compared with the data rows before it."""
     last = lines[-1].strip() if lines else ""
-    tokens = [t for t in _SPLIT.split(last) if t]
-    before = [v for ln in lines[-8:-1] if (v := _number_tokens(ln)) is not None][-3:]
-    if not tokens or last[0] in "#!" or len(before) < 3 or _numbers(tokens[0]) is None:
-        return
-    ncol = {len(v) for v in before}
-    if len(ncol) != 1:
-        return
-    if (_numbers(last) is None or len(tokens) < ncol.pop()
-            or _written_shorter(tokens[-1], [v[-1] for v in before])):
+    before = [v for ln in lines[-8:-1] if (v := _number_tokens(ln)) is not None]
+    if cut_last_row(_SPLIT.split(last), before):
         raise PatternReadError(
             f"'{path}' line {len(lines)}: the last row is cut off ({last[:40]!r} ends without a "
             "line end, shorter than the rows before it); the file is incomplete")
@@ -301,21 +289,6 @@ def _number_tokens(line: str) -> list[str] | None:
     if not text or text[0] in "#!" or _numbers(text) is None:
         return None
     return [t for t in _SPLIT.split(text) if t]
-
-
-def _written_shorter(token: str, before: list[str]) -> bool:
-    """Whether ``token`` looks like the start of a number the rows ``before`` write alike: its
-    digits and signs are a proper beginning of theirs, with a decimal point or an exponent
-    lost, or as a whole number under a fifth of theirs."""
-    shapes = {_token_shape(t) for t in before}
-    if len(shapes) != 1:
-        return False
-    shape, mine = shapes.pop(), _token_shape(token)
-    if mine == shape or not shape.startswith(mine):
-        return False
-    if any(c in shape for c in ".eE"):
-        return True
-    return abs(float(token)) < 0.2 * min(abs(float(t)) for t in before)
 
 
 def _ascending(path: str, x: np.ndarray, y: np.ndarray, s: np.ndarray | None):

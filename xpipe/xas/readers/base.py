@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ...io.registry import Registry
+from ...io.text import cut_last_row
 from ..scan import XasReadError
 
 PathLike = str | Path
@@ -28,9 +29,6 @@ ColumnSpec = str | int
 
 #: The XAS file formats, in sniff order; a file no format claims is read as text columns.
 REGISTRY = Registry("XAS", error=XasReadError, fallback="columns")
-
-ABSURD_VALUE = 1e30
-"""Largest magnitude a value of a scan may have; beyond it a row is damaged, not measured."""
 
 _NUMBER_SPLIT = re.compile(r"[,\s]+")
 _COMMENT_MARKS = "#;!%*"
@@ -81,46 +79,20 @@ def _data_lines(text: str, ncol: int) -> list[int]:
             if len(_numeric_fields(line) or ()) == ncol]
 
 
-def _number_shape(field: str) -> str:
-    """How a number is written, without its digits and signs: '-1.25E+03' -> '9.99E±99'."""
-    return re.sub(r"[+-]", "±", re.sub(r"\d", "9", field.lstrip("+-")))
-
-
 def _check_last_row(p: Path, text: str) -> None:
     """Refuse a file whose last data row is cut off: it has no line end, and it holds fewer
     numbers (or a broken one) than the three rows before it, or its last number is written
-    shorter than that column is in them (see :func:`_written_shorter`)."""
+    shorter than that column is in them (see :func:`~xpipe.io.text.cut_last_row`)."""
     if not text or text.endswith(("\n", "\r")):
         return
     lines = text.splitlines()
-    fields = [f for f in _NUMBER_SPLIT.split(lines[-1].strip()) if f]
-    before = [f for line in lines[-8:-1] if (f := _numeric_fields(line)) is not None][-3:]
-    if not fields or lines[-1].lstrip()[:1] in _COMMENT_MARKS or len(before) < 3:
-        return
-    ncol = {len(f) for f in before}
-    if len(ncol) != 1 or _numeric_fields(fields[0]) is None:
-        return
-    last = _numeric_fields(lines[-1])
-    if last is None or len(last) < ncol.pop() or _written_shorter(last[-1], [f[-1] for f in before]):
+    fields = _NUMBER_SPLIT.split(lines[-1].strip())
+    before = [f for line in lines[-8:-1] if (f := _numeric_fields(line)) is not None]
+    if cut_last_row(fields, before):
         raise XasReadError(
             f"{p}: line {len(lines)}, the last, is cut off: it ends without a line end after "
-            f"{' '.join(fields)[-30:]!r}, shorter than the rows before it; expected complete rows "
-            "(the file is incomplete)")
-
-
-def _written_shorter(field: str, before: list[str]) -> bool:
-    """Whether ``field`` looks like the start of a number that the rows ``before`` write
-    alike: its digits and signs are a proper beginning of theirs, with a decimal point or an
-    exponent lost, or as a whole number under a fifth of theirs."""
-    shapes = {_number_shape(f) for f in before}
-    if len(shapes) != 1:
-        return False
-    shape, mine = shapes.pop(), _number_shape(field)
-    if mine == shape or not shape.startswith(mine):
-        return False
-    if any(c in shape for c in ".eE"):
-        return True
-    return abs(float(field)) < 0.2 * min(abs(float(f)) for f in before)
+            f"{' '.join(f for f in fields if f)[-30:]!r}, shorter than the rows before it; "
+            "expected complete rows (the file is incomplete)")
 
 
 def _norm_name(text: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ...io.text import ABSURD_VALUE
 from ..scan import XasReadError, XasScan
 from .base import (
     _I0_NAMES,
@@ -22,7 +23,6 @@ from .base import (
     _MU_NAMES,
     _MUREF_NAMES,
     _PREFIXES,
-    ABSURD_VALUE,
     ColumnSpec,
     _dead_time_factor,
     _find_energy,

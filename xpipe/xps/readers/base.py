@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...io.registry import HEAD_BYTES, FileFormat, Registry
+from ...io.text import ABSURD_VALUE, cut_last_row
 
 __all__ = [
     "REGISTRY",
@@ -28,9 +29,6 @@ PathLike = str | Path
 
 UNSET_ABOVE = 1e36
 """VAMAS writes ``1E37`` for a value that is not known; anything this large reads as None."""
-
-ABSURD_VALUE = 1e30
-"""Largest magnitude a measured energy or intensity may have; beyond it a row is damaged."""
 
 _CPS_UNITS = ("c/s", "cps", "counts/s", "counts per second", "count/s", "1/s", "s-1", "s^-1")
 _NUMBER_SPLIT = re.compile(r"[,;\s]+")
@@ -274,43 +272,19 @@ def _number_fields(line: str) -> list[str] | None:
     return fields or None
 
 
-def _number_shape(field: str) -> str:
-    """How a number is written, without its digits and signs: '-1.25E+03' -> '9.99E±99'."""
-    return re.sub(r"[+-]", "±", re.sub(r"\d", "9", field.lstrip("+-")))
-
-
 def _check_last_row(p: Path, lines: list[str]) -> None:
     """Refuse a file whose last data row is cut off (call it only when the file does not end
     with a line end): the row holds fewer numbers, or a broken one, than the three rows before
-    it, or its last number is written shorter than that column is in them."""
-    fields = [f for f in _NUMBER_SPLIT.split(lines[-1].strip()) if f] if lines else []
-    before = [f for line in lines[-8:-1] if (f := _number_fields(line)) is not None][-3:]
-    if not fields or len(before) < 3 or _number_fields(fields[0]) is None:
+    it, or its last number is written shorter than that column is in them (see
+    :func:`~xpipe.io.text.cut_last_row`)."""
+    if not lines:
         return
-    ncol = {len(f) for f in before}
-    if len(ncol) != 1:
-        return
-    last = _number_fields(lines[-1])
-    if last is None or len(last) < ncol.pop() or _written_shorter(last[-1], [f[-1] for f in before]):
+    before = [f for line in lines[-8:-1] if (f := _number_fields(line)) is not None]
+    if cut_last_row(_NUMBER_SPLIT.split(lines[-1].strip()), before):
         raise XpsReadError(
             f"{p}: line {len(lines)}, the last, is cut off: it ends without a line end after "
             f"{lines[-1].strip()[-30:]!r}, shorter than the rows before it; expected complete rows "
             "(the file is incomplete)")
-
-
-def _written_shorter(field: str, before: list[str]) -> bool:
-    """Whether ``field`` looks like the start of a number the rows ``before`` write alike: its
-    digits and signs are a proper beginning of theirs, with a decimal point or an exponent
-    lost, or as a whole number under a fifth of theirs."""
-    shapes = {_number_shape(f) for f in before}
-    if len(shapes) != 1:
-        return False
-    shape, mine = shapes.pop(), _number_shape(field)
-    if mine == shape or not shape.startswith(mine):
-        return False
-    if any(c in shape for c in ".eE"):
-        return True
-    return abs(float(field)) < 0.2 * min(abs(float(f)) for f in before)
 
 
 def _check_magnitudes(p: Path, line_of: list[int], energy: np.ndarray,

@@ -168,7 +168,7 @@ def read_text(path: PathLike, *, energy_column: int = 0, intensity_column: int =
     ------
     XpsReadError
         When no numeric rows are found, the last row is cut off, a value is beyond
-        :data:`~xpipe.xps.readers.base.ABSURD_VALUE`, or a kinetic axis has no photon energy.
+        :data:`~xpipe.io.text.ABSURD_VALUE`, or a kinetic axis has no photon energy.
 
     Examples
     --------
