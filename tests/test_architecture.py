@@ -22,8 +22,8 @@ LAYERS = [
               "xpipe.synth", "xpipe.progress")),
     ("settings", ("xpipe.recipe",)),
     ("stages", ("xpipe.stages", "xpipe.store", "xpipe.results", "xpipe.summary", "xpipe.cache")),
-    ("runner", ("xpipe.runner", "xpipe.run_steps", "xpipe.executor", "xpipe.watch", "xpipe.api",
-                "xpipe.synth.scoreboard")),
+    ("runner", ("xpipe.runner", "xpipe.run_steps", "xpipe.executor", "xpipe.watch",
+                "xpipe.watch_support", "xpipe.api", "xpipe.synth.scoreboard")),
     ("cli", ("xpipe.cli", "xpipe.__main__")),
 ]
 

@@ -28,17 +28,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import runner
 from .cache import FileHasher
 from .executor import Executor
-from .io.frames import FrameRef, hdf5_closed, hdf5_length, inputs_listing, series_offsets
+from .io.frames import FrameRef, inputs_listing
 from .recipe.model import LoadedRecipe, load_recipe
 from .recipe.schema import Context
 from .recipe.yamlio import load_yaml
@@ -46,17 +43,58 @@ from .stages.xrd_integrate import IntegrateStage
 from .stages.xrd_patterns import PatternStage
 from .stages.xrd_results import frames_table, plot_contour
 from .store import CheckpointStore, FolderBusy, WriterLock, atomic_write_bytes, now_iso
+from .watch_support import _KeptWorker, _Readiness, _stop_on_signals, _StopFlag, _Stopped
 
 log = logging.getLogger("xpipe")
 
 
 class WatchError(Exception):
-    """The recipe or the output folder cannot be watched; the message says why."""
+    """The recipe or the output folder cannot be watched; the message says why.
+
+    Parameters
+    ----------
+    message : str
+        Why: nothing to watch, the folder busy, or checkpoints of another recipe there.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xps.yaml")
+    >>> try:
+    ...     Watch(loaded, pathlib.Path(tempfile.mkdtemp()))
+    ... except WatchError as exc:
+    ...     print(str(exc).split(":")[0])
+    nvp_xps.yaml has no xrd.frames (2D frames) or xrd.patterns (1D pattern files)
+    """
 
 
 @dataclass
 class WatchOptions:
-    """How often to look, and when a file counts as complete (seconds throughout)."""
+    """How often to look, and when a file counts as complete (seconds throughout).
+
+    Parameters
+    ----------
+    poll_s : float
+        Time between looks at the files.
+    settle_s : float
+        A file is complete once its size and modification time are unchanged this long (a
+        frame of an HDF5 stack once it has been in the dataset this long).
+    redraw_every, redraw_s : int, float
+        Update ``results.h5`` and the contour map every so many new frames, or seconds.
+    idle_timeout_s : float
+        Stop after this long without a new frame; 0 never.
+    retry_s : float or None
+        How long a frame may stay unreadable before it is recorded as failed (default ten
+        times the larger of ``settle_s`` and ``poll_s``; see :attr:`retry_window_s`).
+    heartbeat_s : float
+        A status line at least this often.
+
+    Examples
+    --------
+    >>> WatchOptions().retry_window_s, WatchOptions(settle_s=5.0).retry_window_s
+    (20.0, 50.0)
+    """
 
     poll_s: float = 1.0
     settle_s: float = 2.0
@@ -93,7 +131,36 @@ def _watched_files(path: str | Path) -> str | list[str] | None:
 def load_live_recipe(path: str | Path) -> LoadedRecipe:
     """Load and validate a recipe for watching: everything is checked as for ``xpipe run``,
     except that its frames (or pattern files) are not listed, since they may not exist yet;
-    the watch lists them at every poll. Raises :class:`RecipeInvalid` like ``load_recipe``."""
+    the watch lists them at every poll.
+
+    Parameters
+    ----------
+    path : str or Path
+        The recipe file.
+
+    Returns
+    -------
+    xpipe.recipe.model.LoadedRecipe
+
+    Raises
+    ------
+    xpipe.recipe.schema.RecipeInvalid
+        Like :func:`xpipe.load_recipe`, for any other problem.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "recipe.yaml").write_text("name: live\\noutput: out\\nxrd:\\n"
+    ...     "  patterns: {files: 'p_*.xy', time_source: mtime}\\n")
+    >>> load_live_recipe(folder / "recipe.yaml").recipe.xrd.patterns.files  # none written yet
+    'p_*.xy'
+    >>> try:
+    ...     xpipe.load_recipe(folder / "recipe.yaml")
+    ... except Exception as exc:
+    ...     print(type(exc).__name__, "-", str(exc).splitlines()[-1].split(": ", 1)[1][:44])
+    RecipeInvalid - xrd.patterns.files: no file matches 'p_*.xy'
+    """
     files = _watched_files(path)
     if files is None:
         return load_recipe(path)
@@ -101,7 +168,7 @@ def load_live_recipe(path: str | Path) -> LoadedRecipe:
         return load_recipe(path)
 
 
-def watched_section(loaded: LoadedRecipe):
+def _watched_section(loaded: LoadedRecipe):
     """``(section, stage class)`` of what the watch follows; :class:`WatchError` if nothing."""
     xrd = loaded.recipe.xrd
     if xrd is not None and xrd.frames is not None:
@@ -115,157 +182,49 @@ def watched_section(loaded: LoadedRecipe):
     )
 
 
-# ----------------------------------------------------------------------------- readiness
-
-
-class _Readiness:
-    """Which listed frames are complete: files unchanged for ``settle_s``, frames of growing
-    HDF5 datasets inside the dataset for ``settle_s`` (or the file closed by its writer)."""
-
-    def __init__(self, settle_s: float, time_dataset: str | None) -> None:
-        self.settle_s = settle_s
-        self.time_dataset = time_dataset
-        self.files: dict[str, tuple[tuple[int, int], float]] = {}  # path -> (size, mtime), first seen
-        self.growth: dict[tuple[str, str], list[tuple[float, int]]] = {}  # -> [(first seen, length)]
-        self.changed = False  # whether the last look found anything new or changed
-
-    def signature(self, path: str) -> tuple[int, int] | None:
-        entry = self.files.get(path)
-        return entry[0] if entry else None
-
-    def _settled(self, path: str, now: float) -> bool:
-        try:
-            st = os.stat(path)
-        except OSError:
-            self.files.pop(path, None)
-            return False
-        sig = (st.st_size, st.st_mtime_ns)
-        old = self.files.get(path)
-        if old is None or old[0] != sig:
-            self.files[path] = (sig, now)
-            self.changed = True
-            return st.st_size > 0 and self.settle_s <= 0
-        return st.st_size > 0 and now - old[1] >= self.settle_s
-
-    def ready(self, refs: list[FrameRef], skip: set[str], now: float) -> set[str]:
-        """Keys of the complete frames among ``refs``, those in ``skip`` (done) left out."""
-        self.changed = False
-        ready: set[str] = set()
-        stacks: dict[tuple[str, str], list[FrameRef]] = {}
-        lengths: dict[tuple[str, str], int] = {}
-        for ref in refs:
-            if ref.dataset is not None:
-                where = (ref.path, ref.dataset)
-                lengths[where] = max(lengths.get(where, 0), (ref.index or 0) + 1)
-                if ref.key not in skip:
-                    stacks.setdefault(where, []).append(ref)
-            elif ref.key not in skip and self._settled(ref.path, now):
-                ready.add(ref.key)
-        for (path, dataset), members in stacks.items():
-            n = lengths[(path, dataset)]
-            history = self.growth.setdefault((path, dataset), [])
-            if history and n < history[-1][1]:  # the file was written anew
-                history.clear()
-            if not history or n > history[-1][1]:
-                history.append((now, n))
-                self.changed = True
-            limit = max((length for seen, length in history if now - seen >= self.settle_s), default=0)
-            settled = self._settled(path, now)
-            if limit < n and (settled or hdf5_closed(path)):
-                limit = n
-            if limit and self.time_dataset:  # a frame's time is written after the frame
-                # the time dataset counts the whole series; an Eiger data_00000N part starts
-                # further on in it
-                try:
-                    first = series_offsets(path, [dataset]).get(dataset, 0)
-                    limit = min(limit, (hdf5_length(path, self.time_dataset) or 0) - first)
-                except (OSError, ValueError):  # not readable just now: next poll
-                    limit = 0
-            ready.update(r.key for r in members if (r.index or 0) < limit)
-        return ready
-
-
-# ----------------------------------------------------------------------------- the worker
-
-
-class _KeptWorker:
-    """The stage's worker, set up once in this process and kept for every batch of the watch.
-
-    File checksums already known travel with it, so fresh worker processes do not read a
-    growing HDF5 file whole again for its checksum at every batch.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.checksums: dict[str, str] = {}
-        self._set_up = False
-
-    @property
-    def refs(self) -> list[FrameRef]:
-        return self.inner.refs
-
-    @refs.setter
-    def refs(self, refs: list[FrameRef]) -> None:
-        self.inner.refs = refs
-
-    def setup(self) -> None:
-        if not self._set_up:
-            self.inner.setup()
-            self._set_up = True
-        known = getattr(self.inner, "_checksums", None)
-        if isinstance(known, dict):
-            for path, digest in self.checksums.items():
-                known.setdefault(path, digest)
-
-    @property
-    def fork_safe(self) -> bool:
-        return getattr(self.inner, "fork_safe", True)
-
-    def warm_up(self) -> None:
-        getattr(self.inner, "warm_up", lambda: None)()
-
-    def process(self, indices: list[int]) -> dict:
-        return self.inner.process(indices)
-
-    def release(self) -> None:
-        """Close the files the worker keeps open here, so that writers can reopen them and the
-        next batch sees them as they are now."""
-        reader = getattr(self.inner, "reader", None)
-        if reader is not None:
-            reader.close()
-
-    def __getstate__(self) -> dict:
-        """A copy sent to a spawned process or a Dask worker sets itself up there."""
-        return {"inner": self.inner, "checksums": self.checksums, "_set_up": False}
-
-
-class _Stopped(Exception):
-    """Raised between chunks once a stop was asked for."""
-
-
-class _StopFlag:
-    """Set from a signal handler (so no locks), looked at between polls and chunks."""
-
-    def __init__(self) -> None:
-        self._set = False
-
-    def set(self) -> None:
-        self._set = True
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def sleep(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while not self._set and (left := end - time.monotonic()) > 0:
-            time.sleep(min(left, 0.05))
-
-
 # ----------------------------------------------------------------------------- the watch
 
 
 class Watch:
-    """One watch session; see the module documentation. :meth:`run` returns the final report."""
+    """One watch session; see the module documentation. :meth:`run` returns the final report.
+
+    Used in a ``with`` block, which takes the output folder (one watch or run at a time) and
+    continues the checkpoints found there if they come from this recipe.
+
+    Parameters
+    ----------
+    loaded : xpipe.recipe.model.LoadedRecipe
+        The recipe (:func:`load_live_recipe`), with ``xrd.frames`` or ``xrd.patterns``.
+    outdir : Path
+        The output folder.
+    options : WatchOptions, optional
+        Polling, settling, redrawing and stopping (the defaults of ``xpipe watch``).
+    quiet : bool
+        No status lines.
+
+    Raises
+    ------
+    WatchError
+        Nothing to watch in the recipe, the folder busy, or checkpoints of another recipe.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "recipe.yaml").write_text("name: live\\noutput: out\\nxrd:\\n"
+    ...     "  patterns: {files: 'p_*.xy', time_source: mtime}\\n  figures: {contour: false}\\n")
+    >>> loaded = load_live_recipe(folder / "recipe.yaml")
+    >>> x = np.linspace(10.0, 20.0, 201)
+    >>> y = 100 + 900 * np.exp(-((x - 15) ** 2))
+    >>> for i in range(3):  # three patterns arrive
+    ...     np.savetxt(folder / f"p_{i}.xy", np.column_stack([x, y]))
+    >>> from xpipe.executor import make_executor
+    >>> options = WatchOptions(poll_s=0.01, settle_s=0.0, idle_timeout_s=0.05)  # stop when idle
+    >>> with Watch(loaded, folder / "out", options, quiet=True) as session:
+    ...     report = session.run(make_executor("serial"))
+    >>> report.done, report.results.name, [f.name for f in report.files]
+    (3, 'results.h5', ['xrd_frames.csv', 'summary.json', 'summary.md'])
+    """
 
     def __init__(self, loaded: LoadedRecipe, outdir: Path, options: WatchOptions | None = None,
                  quiet: bool = False) -> None:
@@ -276,7 +235,7 @@ class Watch:
         self._lock = None
         self.opt = options or WatchOptions()
         self.quiet = quiet
-        self.section, self.stage_cls = watched_section(loaded)
+        self.section, self.stage_cls = _watched_section(loaded)
         self.name = self.stage_cls.name
         self.label = self.stage_cls.label
         self.base_dir = loaded.base_dir
@@ -585,38 +544,54 @@ class Watch:
         return self._final(finished, runs, started)
 
 
-class _stop_on_signals:
-    """SIGINT (Ctrl-C) and SIGTERM ask the watch to stop after the chunk at hand; a second one
-    stops at once (finished chunks are kept)."""
-
-    def __init__(self, stop: _StopFlag) -> None:
-        self.stop = stop
-        self.old: dict[int, Any] = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.stop.is_set():
-            raise KeyboardInterrupt
-        self.stop.set()
-        log.warning("%s: stopping after the chunk at hand, then assembling the results "
-                    "(again to stop at once)", signal.Signals(signum).name)
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self.old.items():
-            signal.signal(sig, old)
-
-
 def watch(loaded: LoadedRecipe, outdir: Path, executor: Executor, options: WatchOptions | None = None,
           quiet: bool = False) -> runner.RunReport:
     """Follow the recipe's frames into ``outdir`` until stopped; returns the final report.
 
-    Raises :class:`WatchError` when the recipe has nothing to watch, another watch writes to
-    ``outdir``, or the checkpoints there come from another version of the recipe.
+    Stopped by Ctrl-C, SIGTERM or ``options.idle_timeout_s`` without a new frame; the complete
+    results of the frames processed are then assembled as ``xpipe run`` makes them.
+
+    Parameters
+    ----------
+    loaded : xpipe.recipe.model.LoadedRecipe
+        The recipe (:func:`load_live_recipe`), with ``xrd.frames`` or ``xrd.patterns``.
+    outdir : Path
+        The output folder.
+    executor : Executor
+        Where the frames are processed (left open).
+    options : WatchOptions, optional
+        Polling, settling, redrawing and stopping.
+    quiet : bool
+        No status lines.
+
+    Returns
+    -------
+    xpipe.runner.RunReport
+        ``results`` is None when no frame was processed.
+
+    Raises
+    ------
+    WatchError
+        The recipe has nothing to watch, another watch writes to ``outdir``, or the
+        checkpoints there come from another version of the recipe.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "recipe.yaml").write_text("name: live\\noutput: out\\nxrd:\\n"
+    ...     "  patterns: {files: 'p_*.xy', time_source: mtime}\\n  figures: {contour: false}\\n")
+    >>> loaded = load_live_recipe(folder / "recipe.yaml")
+    >>> x = np.linspace(10.0, 20.0, 201)
+    >>> y = 100 + 900 * np.exp(-((x - 15) ** 2))
+    >>> for i in range(3):  # three patterns arrive
+    ...     np.savetxt(folder / f"p_{i}.xy", np.column_stack([x, y]))
+    >>> from xpipe.executor import make_executor
+    >>> options = WatchOptions(poll_s=0.01, settle_s=0.0, idle_timeout_s=0.05)  # stop when idle
+    >>> with make_executor("serial") as executor:
+    ...     report = watch(loaded, folder / "out", executor, options, quiet=True)
+    >>> report.done, report.failed, report.results.name
+    (3, [], 'results.h5')
     """
     with Watch(loaded, outdir, options, quiet) as session:
         return session.run(executor)
