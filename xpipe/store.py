@@ -4,8 +4,15 @@ While a run goes on, each finished chunk is written to ``OUTDIR/.xpipe/<stage>/c
 by write-to-temporary, fsync, rename: a chunk file either exists whole or not at all, so a run
 killed at any instant (even ``kill -9``) loses at most the chunks in flight. Items are tracked by
 their key (the frame's file and index), so ``--resume`` skips exactly the items already done.
-``results.h5`` is assembled from the checkpoints at the end, again into a temporary file renamed
-into place, so a reader never sees a half-written results file.
+Each chunk has its checksum and the xpipe version beside it (``chunk_NNNNNN.npz.sha256``): a chunk
+that was changed, cut or written by another version is ignored with a warning, and its items are
+done again. ``results.h5`` is assembled from the checkpoints at the end, again into a temporary
+file renamed into place, so a reader never sees a half-written results file.
+
+Every file is written beside its target and renamed over it, never through a link, and never
+through a folder that leads out of the output folder (:mod:`xpipe.outfiles`, re-exported here:
+:func:`safe_target`, :func:`atomic_write_bytes`, :func:`atomic_write_text`, :func:`atomic_path`).
+Nothing read back is unpickled.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import functools
 import getpass
 import io
 import json
-import os
+import logging
 import platform
 import socket
 import sys
@@ -26,54 +33,49 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .codec import CodecError, seal, sha256, unseal
+from .outfiles import (  # noqa: F401 - the store's writers, used from here by the stages
+    FolderBusy,
+    UnsafeOutputPath,
+    WriterLock,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    output_root,
+    remove_temporaries,
+    safe_target,
+)
+
+log = logging.getLogger("xpipe")
+
+#: chunks already checked in this process: path -> ((size, mtime, checksum file), verdict)
+_CHECKED: dict[str, tuple[tuple, str | None]] = {}
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that the file is either old, or new and complete.
-
-    The bytes go to a temporary file beside ``path``, are flushed to disk and renamed over
-    ``path``; the folder is synced so that the rename survives a power cut.
-
-    Parameters
-    ----------
-    path : Path
-        The file to write (its folder must exist).
-    data : bytes
-        The whole new content.
-
-    Returns
-    -------
-    None
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "manifest.json"
-    >>> atomic_write_bytes(path, b'{"stage": "integrate"}')
-    >>> path.read_bytes(), [p.name for p in path.parent.iterdir()]
-    (b'{"stage": "integrate"}', ['manifest.json'])
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
+def _chunk_problem(path: Path) -> str | None:
+    """Why the chunk at ``path`` is not to be used (None: whole, and of this xpipe version)."""
+    side = path.with_name(path.name + ".sha256")
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        st = path.stat()
+        sealed = side.read_bytes()
     except OSError:
-        return
+        return "it has no checksum beside it"
+    key = (st.st_size, st.st_mtime_ns, sealed)
+    hit = _CHECKED.get(str(path))
+    if hit is not None and hit[0] == key:
+        return hit[1]
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        record = unseal(sealed)
+        problem = None if record.get("sha256") == sha256(path.read_bytes()) else \
+            "its checksum does not match its content (changed or cut since it was written)"
+    except CodecError as exc:
+        problem = str(exc)
+    except OSError as exc:
+        problem = f"unreadable ({exc})"
+    _CHECKED[str(path)] = (key, problem)
+    if problem is not None:
+        log.warning("%s: %s; ignored, its items are done again", path, problem)
+    return problem
 
 
 class CheckpointStore:
@@ -97,6 +99,9 @@ class CheckpointStore:
     (['f_0.cbf', 'f_2.cbf'], 1, 3)
     >>> [(info["failures"], arrays["intensity"].shape) for info, arrays in store.iter_chunks()]
     [([['f_1.cbf', 'truncated file']], (2, 4))]
+    >>> _ = (store.folder / "chunk_000000.npz").write_bytes(b"PK changed")  # not what was saved
+    >>> store.done_keys()  # the chunk is ignored (with a warning): its items are done again
+    set()
     """
 
     def __init__(self, folder: Path) -> None:
@@ -108,19 +113,39 @@ class CheckpointStore:
 
     def reset(self, manifest: dict) -> None:
         """Start afresh: remove old chunks and write the manifest of this run."""
+        safe_target(output_root(self.manifest_path), self.manifest_path)
         self.folder.mkdir(parents=True, exist_ok=True)
         for p in self.folder.iterdir():
             if p.name.startswith("chunk_") or p.name.startswith("."):
                 p.unlink()
-        atomic_write_bytes(self.manifest_path, json.dumps(manifest, indent=1).encode())
+        self.write_manifest(manifest)
+
+    def write_manifest(self, manifest: dict) -> None:
+        """Write the manifest (JSON) with its checksum, which :meth:`manifest` checks."""
+        body = {k: v for k, v in manifest.items() if k != "checksum"}
+        body["checksum"] = sha256(json.dumps(body, sort_keys=True).encode())
+        atomic_write_bytes(self.manifest_path, json.dumps(body, indent=1).encode())
 
     def manifest(self) -> dict | None:
+        """The manifest; None when missing, unreadable or changed since it was written (warned)."""
         try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
+            body = json.loads(self.manifest_path.read_text())
+        except OSError:
             return None
+        except ValueError:
+            log.warning("%s: unreadable; ignored", self.manifest_path)
+            return None
+        if not isinstance(body, dict):
+            log.warning("%s: not a manifest; ignored", self.manifest_path)
+            return None
+        digest = body.pop("checksum", None)
+        if digest is not None and digest != sha256(json.dumps(body, sort_keys=True).encode()):
+            log.warning("%s: its checksum does not match its content; ignored", self.manifest_path)
+            return None
+        return body
 
     def chunk_files(self) -> list[Path]:
+        """Every chunk file, whether usable or not, in finishing order."""
         if not self.folder.is_dir():
             return []
         return sorted(p for p in self.folder.glob("chunk_*.npz"))
@@ -141,11 +166,20 @@ class CheckpointStore:
         arrays["info_json"] = np.frombuffer(json.dumps(info).encode(), dtype=np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        atomic_write_bytes(self.folder / f"chunk_{seq:06d}.npz", buf.getvalue())
+        data = buf.getvalue()
+        path = self.folder / f"chunk_{seq:06d}.npz"
+        # the checksum first: a chunk is never on disk without it, even after kill -9
+        atomic_write_bytes(path.with_name(path.name + ".sha256"), seal({"sha256": sha256(data)}))
+        atomic_write_bytes(path, data)
 
     def iter_chunks(self) -> Iterator[tuple[dict, dict]]:
-        """Yield ``(info, arrays)`` per chunk in finishing order; arrays load lazily."""
+        """Yield ``(info, arrays)`` per usable chunk in finishing order; arrays load lazily.
+
+        A chunk whose checksum does not match, or that another xpipe version wrote, is left
+        out with a warning naming it; its items count as not done."""
         for path in self.chunk_files():
+            if _chunk_problem(path) is not None:
+                continue
             with np.load(path, allow_pickle=False) as npz:
                 info = json.loads(npz["info_json"].tobytes().decode())
                 yield info, npz
@@ -159,84 +193,6 @@ class CheckpointStore:
 
 
 # ----------------------------------------------------------------------------- HDF5 helpers
-
-
-class FolderBusy(Exception):
-    """Another xpipe process is writing to the output folder.
-
-    Parameters
-    ----------
-    message : str
-        Who holds the folder and what to do about it.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> work = Path(tempfile.mkdtemp()) / ".xpipe"
-    >>> with WriterLock(work, "xpipe run nvp.yaml"):
-    ...     try:
-    ...         WriterLock(work, "xpipe watch nvp.yaml").__enter__()
-    ...     except FolderBusy as exc:
-    ...         print(str(exc).split(" (process")[0])
-    xpipe run nvp.yaml
-    """
-
-
-class WriterLock:
-    """One writer per output folder: ``OUTDIR/.xpipe/writer.lock``, held (``flock``) by the
-    ``xpipe run`` or ``xpipe watch`` writing there. Two writers would reset or interleave each
-    other's checkpoints; the operating system releases the lock when its process ends, even by
-    ``kill -9``, so a stale lock never blocks a resume. No lock where ``fcntl`` is missing.
-
-    Parameters
-    ----------
-    work : Path
-        The output folder's ``.xpipe`` folder (created when missing).
-    holder : str
-        Who writes (e.g. ``xpipe run recipe.yaml``), shown to a second writer refused.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> work = Path(tempfile.mkdtemp()) / ".xpipe"
-    >>> with WriterLock(work, "xpipe run nvp.yaml") as lock:
-    ...     lock.path.read_text().split(" (process")[0]
-    'xpipe run nvp.yaml'
-    >>> with WriterLock(work, "xpipe watch nvp.yaml"):  # free again once the first one ended
-    ...     pass
-    """
-
-    def __init__(self, work: Path, holder: str) -> None:
-        self.path = work / "writer.lock"
-        self.holder = holder
-        self._fh = None
-
-    def __enter__(self) -> WriterLock:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
-            return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")  # noqa: SIM115 - held open while writing
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            who = fh.read().strip() or "another xpipe process"
-            fh.close()
-            raise FolderBusy(f"{who} is writing to {self.path.parent.parent}; wait for it to end "
-                             "(or stop it), or write to another output folder") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{self.holder} (process {os.getpid()} on {socket.gethostname()})")
-        fh.flush()
-        self._fh = fh
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._fh is not None:
-            self._fh.close()  # closing releases the flock
-            self._fh = None
 
 
 def set_attrs(obj, **attrs) -> None:
@@ -425,7 +381,8 @@ def atomic_h5(path: Path):
     Parameters
     ----------
     path : Path
-        Where the finished file goes (replacing any file there).
+        Where the finished file goes (replacing any file there; a link there is replaced, never
+        written through).
 
     Returns
     -------
@@ -451,18 +408,14 @@ def atomic_h5(path: Path):
     """
     import h5py
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    h5 = h5py.File(tmp, "w", libver="latest")
-    try:
-        yield h5
-    except BaseException:
-        h5.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    h5.close()
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    path = safe_target(output_root(path), path)
+    remove_temporaries(path)  # what a killed run left
+    with atomic_path(path) as tmp:
+        h5 = h5py.File(tmp, "w", libver="latest")
+        try:
+            yield h5
+        finally:
+            h5.close()
 
 
 # ----------------------------------------------------------------------------- provenance
