@@ -7,6 +7,12 @@ File hashes are remembered by (size, mtime) so unchanged files are not read agai
 Checkpointed stages keep their checkpoints when the hash matches. Whole-stack stages (which do
 their work while the results are assembled) store what they wrote into the results, and their
 in-memory state for figures and tables, and replay both on a match.
+
+The cache holds data only (pickle is not used): the copied HDF5 objects in ``cache.h5``, the
+state, summary and changed attributes as plain data (:mod:`xpipe.codec`) in
+``cache_state.npz``, and ``cache.json``, written last, with the stage's hash, the xpipe version
+and the sha256 of both. A cache that is unreadable, changed since it was written or from
+another version is ignored with a warning naming the file, and the stage runs.
 """
 
 from __future__ import annotations
@@ -16,12 +22,12 @@ import hashlib
 import json
 import logging
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
+from . import codec
 from .recipe.schema import InputFile
-from .store import atomic_write_bytes, versions
+from .store import atomic_path, atomic_write_bytes, safe_target, versions
 
 log = logging.getLogger("xpipe")
 
@@ -50,10 +56,15 @@ class FileHasher:
 
     def __init__(self, memo: Path) -> None:
         self.memo_path = memo
+        self.memo: dict[str, list] = {}
         try:
-            self.memo: dict[str, list] = json.loads(memo.read_text())
-        except (OSError, ValueError):
-            self.memo = {}
+            data = memo.read_bytes()
+        except OSError:
+            return
+        try:
+            self.memo = dict(codec.unseal(data)["memo"])
+        except (codec.CodecError, KeyError, TypeError, ValueError) as exc:
+            log.warning("%s: %s; ignored, input files are hashed again", memo, exc)
 
     def sha256(self, path: str) -> str:
         try:
@@ -79,7 +90,7 @@ class FileHasher:
 
     def save(self) -> None:
         self.memo_path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.memo_path, json.dumps(self.memo).encode())
+        atomic_write_bytes(self.memo_path, codec.seal({"memo": self.memo}))
 
 
 def _plain(obj: Any, files: list[str]) -> Any:
@@ -202,9 +213,43 @@ class Snapshot:
         self.attrs = _group_attrs(entry)
 
 
-def _cache_files(work: Path, stage_name: str) -> tuple[Path, Path]:
-    folder = work / stage_name
-    return folder / "cache.h5", folder / "cache.pkl"
+CACHE_H5, CACHE_STATE, CACHE_JSON = "cache.h5", "cache_state.npz", "cache.json"
+#: where older versions kept the state: never read, removed when met
+LEGACY_STATE = "cache.pkl"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _changed_attrs(entry, before: Snapshot) -> dict[str, dict]:
+    """The group attributes that differ from (or are missing in) ``before``."""
+    import numpy as np
+
+    changed = {}
+    for name, attrs in before.attrs.items():
+        grp = entry[name] if name else entry
+        now = dict(grp.attrs)
+        diff = {k: v for k, v in now.items() if k not in attrs or not np.array_equal(np.asarray(attrs[k]), np.asarray(v))}
+        if diff:
+            changed[name] = diff
+    return changed
+
+
+def _folder(work: Path, stage_name: str) -> Path:
+    """The stage's cache folder, once checked to stay inside the output folder."""
+    folder = Path(work) / stage_name
+    safe_target(Path(work).parent, folder / CACHE_JSON)
+    legacy = folder / LEGACY_STATE
+    if legacy.exists() or legacy.is_symlink():
+        log.warning("%s: a stage cache of an older version (executable content); never read, removed",
+                    legacy)
+        legacy.unlink()
+    return folder
 
 
 def store(work: Path, stage: Any, entry, before: Snapshot, digest: str, summary: Any) -> None:
@@ -213,10 +258,11 @@ def store(work: Path, stage: Any, entry, before: Snapshot, digest: str, summary:
     Parameters
     ----------
     work : Path
-        The output folder's ``.xpipe`` folder; the cache goes to ``<stage name>/cache.h5`` and
-        ``cache.pkl`` there.
+        The output folder's ``.xpipe`` folder; the cache goes to ``<stage name>/`` there:
+        ``cache.h5``, ``cache_state.npz`` and ``cache.json``.
     stage : Stage
-        The stage: its ``name`` and ``cache_state()`` (picklable; otherwise nothing is kept).
+        The stage: its ``name`` and ``cache_state()`` (plain data, see :mod:`xpipe.codec`;
+        otherwise nothing is kept, and the stage runs next time).
     entry : h5py.Group
         The results' ``/entry``, after the stage wrote into it.
     before : Snapshot
@@ -233,7 +279,7 @@ def store(work: Path, stage: Any, entry, before: Snapshot, digest: str, summary:
     Examples
     --------
     >>> import tempfile, h5py
-    >>> work = Path(tempfile.mkdtemp())
+    >>> work = Path(tempfile.mkdtemp()) / ".xpipe"
     >>> class Stage:  # a whole-stack stage: its name, and the state its figures need
     ...     name = "xps"
     ...     state = None
@@ -248,37 +294,61 @@ def store(work: Path, stage: Any, entry, before: Snapshot, digest: str, summary:
     >>> entry.attrs["default"] = "xps"
     >>> store(work, Stage(), entry, before, "hash-1", summary={"spectra": 2})
     >>> sorted(p.name for p in (work / "xps").iterdir())
-    ['cache.h5', 'cache.pkl']
+    ['cache.h5', 'cache.json', 'cache_state.npz']
     """
     import h5py
-    import numpy as np
 
-    h5_path, pkl_path = _cache_files(work, stage.name)
-    h5_path.parent.mkdir(parents=True, exist_ok=True)
+    folder = _folder(work, stage.name)
     new = sorted(_names(entry) - before.names)
     tops = [n for n in new if n.rpartition("/")[0] not in new]
-    changed = {}
-    for name, attrs in before.attrs.items():
-        grp = entry[name] if name else entry
-        now = dict(grp.attrs)
-        diff = {k: v for k, v in now.items() if k not in attrs or not np.array_equal(np.asarray(attrs[k]), np.asarray(v))}
-        if diff:
-            changed[name] = diff
     try:
-        state = pickle.dumps({"state": stage.cache_state(), "summary": summary, "changed_attrs": changed, "objects": tops})
-    except Exception as exc:  # state that cannot be pickled: the stage simply reruns next time
+        state = codec.dumps({"state": stage.cache_state(), "summary": summary,
+                             "changed_attrs": _changed_attrs(entry, before), "objects": tops})
+    except (codec.CodecError, RecursionError) as exc:  # not plain data: the stage reruns next time
         log.debug("%s: not cached (%s)", stage.name, exc)
-        pkl_path.unlink(missing_ok=True)
+        (folder / CACHE_JSON).unlink(missing_ok=True)
         return
-    tmp = h5_path.with_suffix(".tmp")
-    with h5py.File(tmp, "w") as out:
-        out.attrs["stage_hash"] = digest
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CACHE_JSON).unlink(missing_ok=True)  # written last: the cache counts once it is there
+    with atomic_path(folder / CACHE_H5) as tmp, h5py.File(tmp, "w") as out:
         for i, name in enumerate(tops):
             entry.file.copy(entry[name], out, name=f"o{i}")
-    os.replace(tmp, h5_path)
-    atomic_write_bytes(pkl_path, state)
-    with h5py.File(h5_path, "a") as out:  # the hash is only trusted once both files are in place
-        out.attrs["complete"] = True
+    atomic_write_bytes(folder / CACHE_STATE, state)
+    record = {"stage": stage.name, "stage_hash": digest,
+              "sha256": {CACHE_H5: _file_sha256(folder / CACHE_H5), CACHE_STATE: codec.sha256(state)}}
+    atomic_write_bytes(folder / CACHE_JSON, codec.seal(record))
+
+
+def _load(folder: Path, stage_name: str, digest: str) -> dict | None:
+    """The checked, decoded state of the cache in ``folder`` (None: none for this hash, or not
+    usable; the reason is warned with the file)."""
+    path = folder / CACHE_JSON
+    try:
+        record = codec.unseal(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, codec.CodecError) as exc:
+        log.warning("%s: %s; ignored, running the stage", path, exc)
+        return None
+    if record.get("stage") != stage_name or record.get("stage_hash") != digest:
+        return None  # inputs or settings changed
+    try:
+        path = folder / CACHE_STATE
+        data = path.read_bytes()
+        if codec.sha256(data) != record["sha256"][CACHE_STATE]:
+            raise codec.CodecError("its checksum does not match its content (changed or cut since it was written)")
+        saved = codec.loads(data)
+        if not (isinstance(saved, dict) and isinstance(saved.get("objects"), list)
+                and isinstance(saved.get("changed_attrs"), dict)
+                and dataclasses.is_dataclass(saved.get("summary"))):
+            raise codec.CodecError("not the state of a stage")
+        path = folder / CACHE_H5
+        if _file_sha256(path) != record["sha256"][CACHE_H5]:
+            raise codec.CodecError("its checksum does not match its content (changed or cut since it was written)")
+    except (OSError, KeyError, TypeError, codec.CodecError) as exc:
+        log.warning("%s: %s; ignored, running the stage", path, exc)
+        return None
+    return saved
 
 
 def replay(work: Path, stage: Any, entry, digest: str) -> Any | None:
@@ -299,12 +369,14 @@ def replay(work: Path, stage: Any, entry, digest: str) -> Any | None:
     -------
     Any or None
         The summary stored with the cache, or None when the stage must run (no cache, another
-        hash, or an unreadable cache).
+        hash, or a cache that is unreadable, changed since it was written or from another
+        xpipe version: these are warned, naming the file).
 
     Examples
     --------
     >>> import tempfile, h5py
-    >>> work = Path(tempfile.mkdtemp())
+    >>> from xpipe.stages.base import StageSummary
+    >>> work = Path(tempfile.mkdtemp()) / ".xpipe"
     >>> class Stage:  # a whole-stack stage: its name, and the state its figures need
     ...     name = "xps"
     ...     state = None
@@ -317,11 +389,12 @@ def replay(work: Path, stage: Any, entry, digest: str) -> Any | None:
     >>> before = Snapshot(entry)
     >>> _ = entry.create_dataset("xps/V 2p/mean_valence", data=[4.6, 4.2])  # the stage's work
     >>> entry.attrs["default"] = "xps"
-    >>> store(work, Stage(), entry, before, "hash-1", summary={"spectra": 2})
+    >>> summary = StageSummary(done=2, failed=[], inputs=[])
+    >>> store(work, Stage(), entry, before, "hash-1", summary)
     >>> fresh = h5py.File("run2.h5", "w", driver="core", backing_store=False).require_group("e")
     >>> stage = Stage()
-    >>> replay(work, stage, fresh, "hash-1"), stage.state, fresh["xps/V 2p/mean_valence"][()]
-    ({'spectra': 2}, {'fitted': 2}, array([4.6, 4.2]))
+    >>> replay(work, stage, fresh, "hash-1").done, stage.state, fresh["xps/V 2p/mean_valence"][()]
+    (2, {'fitted': 2}, array([4.6, 4.2]))
     >>> fresh.attrs["default"]
     'xps'
     >>> replay(work, Stage(), fresh, "hash-2") is None  # settings changed: the stage runs
@@ -329,24 +402,25 @@ def replay(work: Path, stage: Any, entry, digest: str) -> Any | None:
     """
     import h5py
 
-    h5_path, pkl_path = _cache_files(work, stage.name)
-    if not (h5_path.is_file() and pkl_path.is_file()):
+    folder = _folder(work, stage.name)
+    saved = _load(folder, stage.name, digest)
+    if saved is None:
         return None
+    path = folder / CACHE_H5
     try:
-        with h5py.File(h5_path, "r") as src:
-            if src.attrs.get("stage_hash") != digest or not src.attrs.get("complete", False):
-                return None
-            saved = pickle.loads(pkl_path.read_bytes())
-            for i, name in enumerate(saved["objects"]):
-                parent, _, leaf = name.rpartition("/")
-                dest = entry.require_group(parent) if parent else entry
-                src.copy(src[f"o{i}"], dest, name=leaf)
-    except (OSError, KeyError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
-        log.warning("%s: cache unreadable (%s); running the stage", stage.name, exc)
+        with h5py.File(path, "r") as src:
+            sources = [src[f"o{i}"] for i in range(len(saved["objects"]))]
+            if any(str(name) in entry for name in saved["objects"]):
+                raise ValueError("its objects are in the results already")
+            stage.restore_state(saved["state"])
+            for name, obj in zip(saved["objects"], sources):
+                parent, _, leaf = str(name).rpartition("/")
+                src.copy(obj, entry.require_group(parent) if parent else entry, name=leaf)
+    except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("%s: %s; ignored, running the stage", path, exc)
         return None
     for name, attrs in saved["changed_attrs"].items():
         grp = entry.require_group(name) if name else entry
         for k, v in attrs.items():
             grp.attrs[k] = v
-    stage.restore_state(saved["state"])
     return saved["summary"]
