@@ -135,3 +135,40 @@ def _processes_mentioning(text: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_a_changed_checkpoint_is_done_again_on_resume(tmp_path, caplog):
+    """A chunk changed since it was written (here: another chunk copied over it) is ignored with
+    a warning naming it, and its items are done again: the numbers of an untouched run."""
+    import logging
+    import shutil
+    from pathlib import Path
+
+    import xpipe
+
+    recipe = xpipe.load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "nvp_xanes.yaml")
+    recipe.recipe.run.chunk_frames = 3  # spectra per checkpoint
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    xpipe.run(recipe, ref, workers=1)
+    shutil.copytree(ref, out, symlinks=True)
+    chunks = out / ".xpipe" / "xas"
+    files = sorted(chunks.glob("chunk_*.npz"))
+    assert len(files) >= 2
+    shutil.copy(files[1], files[0])
+    with caplog.at_level(logging.WARNING, logger="xpipe"):
+        report = xpipe.run(recipe, out, workers=1, resume=True)
+    assert report.exit_code == 0
+    assert str(files[0]) in caplog.text
+    keys = [k for info, _ in CheckpointStore(chunks).iter_chunks() for k in info["ok_keys"]]
+    assert len(keys) == len(set(keys)) == report.done
+
+    def series(path):
+        with h5py.File(path, "r") as h5:
+            found = {}
+            h5["entry/xas"].visititems(lambda n, o: found.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+            return found
+
+    got, want = series(out / "results.h5"), series(ref / "results.h5")
+    assert got.keys() == want.keys()
+    for name in want:
+        np.testing.assert_array_equal(np.asarray(got[name]), np.asarray(want[name]), err_msg=name)
