@@ -1,7 +1,13 @@
 """The ``xpipe`` command line: validate, run, watch, info.
 
 Exit codes: 0 all done; 1 finished but some items failed (each recorded in the results);
-2 bad recipe, bad arguments or an output folder that cannot be resumed.
+2 nothing could run or the run stopped: bad recipe or arguments, an input file that cannot be
+read, an output folder that cannot be used (in the way, read-only, busy, full, a file size
+limit), or something the machine lacks (an optional library, OpenCL, a Dask scheduler);
+130 interrupted (Ctrl-C), 143 stopped by SIGTERM (128 + the signal's number).
+
+Every failure is said in one line, ``xpipe COMMAND: what went wrong: what to do`` (see
+:mod:`xpipe.errors`); ``--debug`` prints the traceback before it.
 """
 
 from __future__ import annotations
@@ -9,9 +15,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import traceback
 
 from . import __version__
+from .errors import RecipeError, classify
+from .outdir import check_output_folder, free_space_warning
 
 EXIT_OK, EXIT_FAILED_ITEMS, EXIT_USAGE = 0, 1, 2
 
@@ -19,15 +29,24 @@ EXIT_OK, EXIT_FAILED_ITEMS, EXIT_USAGE = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xpipe", description="Operando X-ray data of battery materials, from raw files to results, driven by recipes.")
     p.add_argument("--version", action="version", version=f"xpipe {__version__}")
+    p.add_argument("--debug", action="store_true", help="on an error, print its traceback too")
+    common = argparse.ArgumentParser(add_help=False)  # --debug after the command as well
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="on an error, print its traceback too")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    v = sub.add_parser("validate", help="check a recipe without running it")
+    v = sub.add_parser("validate", help="check a recipe without running it", parents=[common],
+                       description="Check a recipe (every problem with its key and line) and the "
+                       "output folder it would write to (a file in the way, not writable, read-only, "
+                       "a link leading out of it); exit code 2 when there is any problem.")
     v.add_argument("recipe", help="recipe file (YAML)")
+    v.add_argument("-o", "--output", metavar="OUTDIR",
+                   help="check this output folder (default: the recipe's 'output')")
     v.add_argument("--effective", action="store_true",
                    help="print every setting with the value in force, defaults included (JSON), "
                    "in the current recipe format")
 
-    r = sub.add_parser("run", help="run a recipe")
+    r = sub.add_parser("run", help="run a recipe", parents=[common])
     r.add_argument("recipe", help="recipe file (YAML)")
     r.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (default: the recipe's 'output')")
     _executor_arguments(r)
@@ -39,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail")
 
-    w = sub.add_parser("watch", help="process frames while an experiment writes them (live mode)",
+    w = sub.add_parser("watch", help="process frames while an experiment writes them (live mode)", parents=[common],
                        description="Follow the recipe's xrd.frames (or xrd.patterns) while they are written: "
                        "each complete frame is processed once, results.h5 and the contour map are updated "
                        "as frames arrive, and the complete results are assembled when the watch stops "
@@ -60,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     g.add_argument("-v", "--verbose", action="store_true", help="more detail")
 
-    i = sub.add_parser("info", help="summarise a results file")
+    i = sub.add_parser("info", help="summarise a results file", parents=[common])
     i.add_argument("results", help="results file (results.h5)")
     return p
 
@@ -98,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         The exit code: 0 all done, 1 finished with failed items (each recorded in the
-        results), 2 bad recipe, arguments or output folder, 130 interrupted.
+        results), 2 nothing could run or the run stopped (bad recipe or arguments, an input
+        file that cannot be read, an unusable or full output folder, a missing library or
+        scheduler), 130 interrupted, 143 stopped by SIGTERM. Each failure is one line on
+        stderr; ``--debug`` adds its traceback.
 
     Examples
     --------
@@ -110,12 +132,31 @@ def main(argv: list[str] | None = None) -> int:
     (0, ['nvp_xanes.yaml: valid', '  xas: 11 spectra'])
     >>> main(["run", str(recipe), "--workers", "0"])  # a usage error, said on stderr
     2
+    >>> main(["validate", str(recipe), "-o", str(recipe)])  # an output folder that is a file
+    2
     """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    _set_up_logging(args)
+    try:
+        return {"validate": _validate, "run": _run, "watch": _watch, "info": _info}[args.command](args)
+    except KeyboardInterrupt as exc:
+        return _interrupted(args, exc)
+    except Exception as exc:
+        if _signal_of(exc) is not None:
+            return _interrupted(args, exc)
+        return _failed(args, exc)
+    except BaseException as exc:  # a stop asked for by a signal that is not an Exception
+        if isinstance(exc, SystemExit | GeneratorExit):
+            raise
+        return _interrupted(args, exc)
+
+
+def _set_up_logging(args) -> None:
+    """``-q`` warnings only, ``-v`` everything; the libraries' chatter hidden."""
     level = logging.WARNING if getattr(args, "quiet", False) else (logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
     for noisy in ("pyFAI", "fabio", "silx", "matplotlib", "h5py", "numexpr"):
@@ -127,11 +168,60 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", chatty)
     for name in ("distributed", "dask"):
         logging.getLogger(name).setLevel(chatty.upper())
-    try:
-        return {"validate": _validate, "run": _run, "watch": _watch, "info": _info}[args.command](args)
-    except KeyboardInterrupt:
-        print("interrupted; finished chunks are kept, continue with --resume", file=sys.stderr)
-        return 130
+
+
+def _signal_of(exc: BaseException) -> int | None:
+    """The signal that stopped the command: SIGINT for Ctrl-C, else the ``signum`` (or
+    ``signal``) the stop carries; None for an exception that is no interruption."""
+    for attr in ("signum", "signal"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return int(value)
+    if isinstance(exc, KeyboardInterrupt) or type(exc).__name__.endswith("Interrupted"):
+        return int(signal.SIGINT)
+    return None
+
+
+def _interrupted(args, exc: BaseException) -> int:
+    """One line saying the command was stopped, in the runner's words (none when the runner
+    said it already); the exit code 128 + the signal's number."""
+    signum = _signal_of(exc) or int(signal.SIGINT)
+    if getattr(args, "debug", False):
+        traceback.print_exception(exc)
+    if not getattr(exc, "logged", False):
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        kept = {"run": "; finished chunks are kept, continue with xpipe run --resume",
+                "watch": "; finished chunks are kept: start xpipe watch again, or xpipe run --resume"}
+        print(f"xpipe {args.command}: interrupted by {name}{kept.get(args.command, '')}", file=sys.stderr)
+    return 128 + signum
+
+
+def _failed(args, exc: Exception) -> int:
+    """One line saying what stopped the command and what to do (the traceback too with
+    ``--debug``); the exit code of the error's family."""
+    error = classify(exc, getattr(args, "outdir", None))
+    if getattr(args, "debug", False):
+        traceback.print_exception(exc)
+    report = getattr(exc, "report", None)
+    if isinstance(error, RecipeError) and callable(report):  # the recipe's problems, one a line
+        print(report(), file=sys.stderr)
+    print(error.line(args.command), file=sys.stderr)
+    return error.exit_code
+
+
+def _output_folder_ok(args, outdir) -> bool:
+    """Say what stops a run from writing into ``outdir`` (one line each) and warn when its file
+    system is nearly full; False when it cannot be used."""
+    args.outdir = outdir
+    problems = check_output_folder(outdir)
+    for problem in problems:
+        print(f"xpipe {args.command}: {problem}", file=sys.stderr)
+    if not problems and (warning := free_space_warning(outdir)):
+        logging.getLogger("xpipe").warning("%s", warning)
+    return not problems
 
 
 def _load(path: str):
@@ -149,13 +239,18 @@ def _validate(args) -> int:
     loaded = _load(args.recipe)
     if loaded is None:
         return EXIT_USAGE
-    from .runner import build_stages  # deferred: --version and usage errors answer at once
+    from .runner import (  # deferred: --version and usage errors answer at once
+        build_stages,
+        output_dir,
+    )
 
     if args.effective:
         import json
 
         print(json.dumps(loaded.effective(), indent=2, default=str))
         return EXIT_OK
+    if not _output_folder_ok(args, output_dir(loaded, args.output)):
+        return EXIT_USAGE
     migrated = (f" (format version {loaded.written_version}, read as {loaded.recipe.version})"
                 if loaded.written_version != loaded.recipe.version else "")
     print(f"{args.recipe}: valid{migrated}")
@@ -171,30 +266,18 @@ def _run(args) -> int:
     if loaded is None:
         print("xpipe run: not started, the recipe is invalid", file=sys.stderr)
         return EXIT_USAGE
-    from .executor import ExecutorError  # deferred: --version and usage errors answer at once
-    from .runner import (  # deferred: --version and usage errors answer at once
-        ResumeError,
-        output_dir,
-        run,
-    )
-    from .store import FolderBusy  # deferred: --version and usage errors answer at once
+    from .runner import output_dir, run  # deferred: --version and usage errors answer at once
 
     outdir = output_dir(loaded, args.output)
+    if not _output_folder_ok(args, outdir):
+        return EXIT_USAGE
     log = logging.getLogger("xpipe")
     if not args.dry_run:
         log.info("running %s -> %s", loaded.path.name, outdir)
-    try:
-        report = run(loaded, outdir, workers=args.workers, resume=args.resume, dry_run=args.dry_run, quiet=args.quiet,
-                     use_cache=not args.no_cache, scheduler=args.scheduler, dask_local=args.dask_local)
-    except ResumeError as exc:
-        print(f"xpipe run: cannot resume: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except FolderBusy as exc:
-        print(f"xpipe run: not started: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ExecutorError as exc:
-        print(f"xpipe run: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    # the runner's errors (folder busy, nothing to resume, no scheduler, disk full, ...) are
+    # said in one line by main()
+    report = run(loaded, outdir, workers=args.workers, resume=args.resume, dry_run=args.dry_run, quiet=args.quiet,
+                 use_cache=not args.no_cache, scheduler=args.scheduler, dask_local=args.dask_local)
     if args.dry_run:
         return EXIT_OK
     log.info("wrote %s (%d item(s) done, %d failed, %d engine build(s))", report.results, report.done, len(report.failed), report.engine_builds)
@@ -233,35 +316,26 @@ def _watch(args) -> int:
         print(exc.report(), file=sys.stderr)
         print("xpipe watch: not started, the recipe is invalid", file=sys.stderr)
         return EXIT_USAGE
-    from .executor import ExecutorError  # deferred: --version and usage errors answer at once
     from .runner import (  # deferred: --version and usage errors answer at once
         executor_for,
         output_dir,
     )
-    from .watch import (  # deferred: --version and usage errors answer at once
-        Watch,
-        WatchError,
-        WatchOptions,
-    )
+    from .watch import Watch, WatchOptions  # deferred: --version and usage errors answer at once
 
     # a frame read before it is complete is tried again; what the decoder logs then is noise
     # (a frame that stays unreadable is recorded with its reason, as in xpipe run)
     logging.getLogger("fabio").setLevel(logging.CRITICAL)
     outdir = output_dir(loaded, args.output)
+    if not _output_folder_ok(args, outdir):
+        return EXIT_USAGE
     options = WatchOptions(poll_s=args.poll_s, settle_s=args.settle_s, redraw_every=args.redraw_every,
                            redraw_s=args.redraw_s, idle_timeout_s=args.idle_timeout_s)
     log = logging.getLogger("xpipe")
-    try:
-        with Watch(loaded, outdir, options, quiet=args.quiet) as session:
-            with executor_for(loaded.recipe.run, args.workers, args.scheduler, args.dask_local) as executor:
-                report = session.run(executor)
-    except (WatchError, ExecutorError) as exc:
-        print(f"xpipe watch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted; finished chunks are kept: start xpipe watch again, or xpipe run --resume",
-              file=sys.stderr)
-        return 130
+    # the watch's errors (nothing to watch, folder busy, no scheduler, disk full, ...) and
+    # Ctrl-C are said in one line by main()
+    with Watch(loaded, outdir, options, quiet=args.quiet) as session:
+        with executor_for(loaded.recipe.run, args.workers, args.scheduler, args.dask_local) as executor:
+            report = session.run(executor)
     if report.results is None:
         return EXIT_OK
     log.info("wrote %s (%d item(s) done, %d failed)", report.results, report.done, len(report.failed))
