@@ -19,7 +19,8 @@ MAX_FUNCTION_LINES = 80
 #: the layers, lowest first; a module may import its own layer and those below it
 LAYERS = [
     ("core", ("xpipe.lineshapes", "xpipe.io", "xpipe.xrd", "xpipe.xas", "xpipe.xps", "xpipe.echem",
-              "xpipe.synth", "xpipe.progress")),
+              "xpipe.synth", "xpipe.progress", "xpipe.errors", "xpipe.codec", "xpipe.outfiles",
+              "xpipe.outdir")),
     ("settings", ("xpipe.recipe",)),
     ("stages", ("xpipe.stages", "xpipe.store", "xpipe.results", "xpipe.summary", "xpipe.cache")),
     ("runner", ("xpipe.runner", "xpipe.run_steps", "xpipe.executor", "xpipe.watch",
