@@ -159,6 +159,9 @@ def _set_up_logging(args) -> None:
     """``-q`` warnings only, ``-v`` everything; the libraries' chatter hidden."""
     level = logging.WARNING if getattr(args, "quiet", False) else (logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    # xpipe's own level, set on its logger: importing Larch lowers the root logger to WARNING,
+    # which would otherwise silence every info line after the first XAS spectrum is read
+    logging.getLogger("xpipe").setLevel(level)
     for noisy in ("pyFAI", "fabio", "silx", "matplotlib", "h5py", "numexpr"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     # Dask's cluster start/stop lines: distributed sets its loggers' levels from its config when
