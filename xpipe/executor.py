@@ -21,6 +21,12 @@ the same numbers as serial processing.
 
 Within a worker, :func:`xpipe.io.prefetch.prefetched` overlaps reading/decoding the next items with processing this
 one.
+
+Stopping: inside :class:`interruptible`, SIGINT and SIGTERM raise :class:`RunInterrupted` in this
+process. A chunk being handed to ``on_result`` (its checkpoint being saved) is finished first, the
+chunks that came back meanwhile are handed on too, and the executor's workers are stopped; the
+workers themselves ignore both signals (Ctrl-C reaches the whole process group, a batch scheduler
+signals every process of the job), so they never print a traceback of their own.
 """
 
 
@@ -40,9 +46,6 @@ from typing import Any
 
 log = logging.getLogger("xpipe")
 
-
-
-
 _WORKER: Any = None
 
 
@@ -55,9 +58,11 @@ def _init_worker(worker: Any, threads: int) -> None:
     """
     global _WORKER
     _exit_with_parent()
-    # Ctrl-C in a terminal reaches the whole process group; the run in the parent decides what
-    # to do (finish the chunks in flight, keep the checkpoints), so a worker does not die of it.
+    # Ctrl-C in a terminal reaches the whole process group, and a batch scheduler signals every
+    # process of the job; the run in the parent decides what to do (keep the finished chunks,
+    # then stop the workers), so a worker does not die of either on its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     from threadpoolctl import threadpool_limits
 
@@ -144,7 +149,7 @@ class SerialExecutor(Executor):
         if not getattr(worker, "ready", False):
             worker.setup()
         for chunk in chunks:
-            on_result(chunk, worker.process(chunk))
+            _hand_on(on_result, chunk, worker.process(chunk))
 
 
 class ProcessExecutor(Executor):
@@ -195,14 +200,39 @@ class ProcessExecutor(Executor):
             getattr(worker, "warm_up", lambda: None)()
             worker.ready = True
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with warnings.catch_warnings():
-            # Processes fork on submit. The parent's only other threads are idle OpenMP workers
-            # (from warm_up), which hold no Python locks; libgomp starts fresh ones in the child.
-            warnings.filterwarnings("ignore", message=".*multi-threaded, use of fork.*", category=DeprecationWarning)
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(worker, threads)) as pool:
-                _bounded(lambda chunk: pool.submit(_process, chunk), chunks, 2 * workers, on_result,
-                         lambda futs: wait(futs, return_when=FIRST_COMPLETED)[0])
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(worker, threads))
+        started = [0]
+
+        def submit(chunk: list[int]):
+            started[0] += 1
+            if started[0] > workers:
+                return pool.submit(_process, chunk)
+            # the first submits start the processes: they are born ignoring Ctrl-C
+            with _sigint_ignored(), warnings.catch_warnings():
+                # The parent's only other threads are idle OpenMP workers (from warm_up), which
+                # hold no Python locks; libgomp starts fresh ones in the child.
+                warnings.filterwarnings("ignore", message=".*multi-threaded, use of fork.*",
+                                        category=DeprecationWarning)
+                return pool.submit(_process, chunk)
+
+        try:
+            _bounded(submit, chunks, 2 * workers, on_result,
+                     lambda futs: wait(futs, return_when=FIRST_COMPLETED)[0])
+        except BaseException:
+            _stop_pool(pool)  # at once, not after the chunks still in flight
+            raise
+        pool.shutdown(wait=True)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End a pool's processes now, dropping the chunks they were working on."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.kill()  # they ignore SIGTERM (see _init_worker)
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 class DaskExecutor(Executor):
@@ -311,6 +341,125 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by a signal (SIGINT, SIGTERM); the chunks finished before it are kept. A
+    ``KeyboardInterrupt``, so that what stops on Ctrl-C stops on it too.
+
+    Parameters
+    ----------
+    signum : int
+        The signal, kept as ``signal``; ``exit_code`` is 128 + its number, as a shell says.
+    message : str, optional
+        What was kept and what to do (default: ``interrupted by <signal>``); ``logged`` says
+        whether :meth:`report` logged it already.
+
+    Examples
+    --------
+    >>> exc = RunInterrupted(signal.SIGTERM)
+    >>> str(exc), exc.signal.name, exc.exit_code, isinstance(exc, KeyboardInterrupt)
+    ('interrupted by SIGTERM', 'SIGTERM', 143, True)
+    """
+
+    def __init__(self, signum: int, message: str | None = None) -> None:
+        self.signal = signal.Signals(signum)
+        self.logged = False
+        super().__init__(message or f"interrupted by {self.signal.name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signal)
+
+    def report(self, detail: str) -> None:
+        """Log one line, ``interrupted by <signal>`` and ``detail`` (what was kept, what to do),
+        which becomes the message; only the first call of an interruption does anything."""
+        if self.logged:
+            return
+        self.logged = True
+        self.args = (f"interrupted by {self.signal.name}{detail}",)
+        log.warning("%s", self.args[0])
+
+
+class _Shield:
+    """While ``depth`` > 0 a chunk is being handed on; a signal then waits in ``pending``."""
+
+    depth = 0
+    pending: int | None = None
+
+
+class interruptible:
+    """While inside, SIGINT and SIGTERM raise :class:`RunInterrupted` (in the main thread; in
+    another thread nothing changes). The handlers found are put back at the exit.
+
+    A chunk being handed to ``on_result`` by an executor is finished first (its checkpoint
+    saved whole), and the exception comes right after it. Forked worker processes inherit the
+    handler, which does nothing there: the process that entered decides.
+
+    Parameters
+    ----------
+    on_first : callable, optional
+        Called with the signal's number instead of raising, for the first signal only (a watch
+        stops after the chunk at hand); a second one raises.
+
+    Examples
+    --------
+    >>> import os
+    >>> before = signal.getsignal(signal.SIGTERM)
+    >>> try:
+    ...     with interruptible():
+    ...         os.kill(os.getpid(), signal.SIGTERM)  # what a batch scheduler sends
+    ...         for _ in range(10**6):  # the handler runs between two lines of Python
+    ...             pass
+    ... except RunInterrupted as exc:
+    ...     print(exc, exc.exit_code)
+    interrupted by SIGTERM 143
+    >>> signal.getsignal(signal.SIGTERM) is before  # put back
+    True
+    """
+
+    def __init__(self, on_first: Callable[[int], None] | None = None) -> None:
+        self.on_first = on_first
+        self.old: dict[int, Any] = {}
+        self.pid = os.getpid()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.pid:  # a forked worker before its own set-up: not its call
+            return
+        if self.on_first is not None:
+            first, self.on_first = self.on_first, None
+            first(signum)
+            return
+        if _Shield.depth:
+            _Shield.pending = signum
+            return
+        raise RunInterrupted(signum)
+
+    def __enter__(self) -> interruptible:
+        if threading.current_thread() is threading.main_thread():
+            self.pid = os.getpid()
+            _Shield.pending = None
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self.old.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)
+        self.old = {}
+
+
+def _hand_on(on_result: OnResult, chunk: list[int], result: dict) -> None:
+    """``on_result(chunk, result)``, not cut short by a signal of :class:`interruptible`: one
+    arriving meanwhile raises :class:`RunInterrupted` once it has returned (or raised)."""
+    _Shield.depth += 1
+    try:
+        on_result(chunk, result)
+    finally:
+        _Shield.depth -= 1
+        if not _Shield.depth and _Shield.pending is not None:
+            signum, _Shield.pending = _Shield.pending, None
+            raise RunInterrupted(signum)  # the signal wins over what on_result raised
+
+
 def is_scheduler_file(address: str) -> bool:
     """A scheduler given by the file ``dask scheduler --scheduler-file`` writes, not a URL.
 
@@ -355,17 +504,28 @@ def _bounded(submit: Callable[[list[int]], Any], chunks: list[list[int]], depth:
     """Keep at most ``depth`` chunks in flight; hand each result on as its chunk finishes."""
     pending = iter(chunks)
     in_flight: dict[Any, list[int]] = {}
-    for chunk in pending:
-        in_flight[submit(chunk)] = chunk
-        if len(in_flight) >= depth:
-            break
-    while in_flight:
-        for fut in wait_some(in_flight.keys()):
-            chunk = in_flight.pop(fut)
-            on_result(chunk, fut.result())
-            nxt = next(pending, None)
-            if nxt is not None:
-                in_flight[submit(nxt)] = nxt
+    try:
+        for chunk in pending:
+            in_flight[submit(chunk)] = chunk
+            if len(in_flight) >= depth:
+                break
+        while in_flight:
+            for fut in wait_some(in_flight.keys()):
+                chunk = in_flight.pop(fut)
+                _hand_on(on_result, chunk, fut.result())
+                nxt = next(pending, None)
+                if nxt is not None:
+                    in_flight[submit(nxt)] = nxt
+    except KeyboardInterrupt:
+        # stopped: the chunks that came back meanwhile are handed on (their checkpoints kept)
+        for fut, chunk in list(in_flight.items()):
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                del in_flight[fut]
+                _hand_on(on_result, chunk, fut.result())
+        raise
+    finally:
+        for fut in in_flight:
+            fut.cancel()
 
 
 _DASK_LOCK = threading.Lock()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import cache as stage_cache
 from .cache import FileHasher, stage_hash
-from .executor import Executor, run_chunks
+from .executor import Executor, RunInterrupted, run_chunks
 from .progress import Progress
 from .recipe.model import LoadedRecipe
 from .stages.base import Stage
@@ -246,14 +246,57 @@ def check_same_recipe(ck: CheckpointStore, loaded: LoadedRecipe, outdir: Path,
         )
 
 
+def check_resumable(loaded: LoadedRecipe, outdir: Path, stages: list[Stage]) -> None:
+    """Raise :class:`ResumeError` unless a stage's checkpoints in ``outdir`` come from this
+    recipe: when there are none (nothing to resume), or only another recipe's.
+
+    A run killed at any point leaves the stages it had started with this recipe's manifest;
+    those it had not reached start afresh when it is resumed (:func:`process_stage`).
+
+    Parameters
+    ----------
+    loaded, outdir : LoadedRecipe, Path
+        The recipe and the output folder (checkpoints in ``outdir/.xpipe/<stage>``).
+    stages : list of Stage
+        The run's stages; those without items have no checkpoints and are not looked at.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> loaded = xpipe.load_recipe(root / "recipes" / "nvp_xanes.yaml")
+    >>> from xpipe.runner import build_stages
+    >>> stages, folder = build_stages(loaded), pathlib.Path(tempfile.mkdtemp())
+    >>> try:
+    ...     check_resumable(loaded, folder, stages)
+    ... except ResumeError as exc:
+    ...     print(str(exc).split(": ")[1])
+    no unfinished run of this recipe found
+    >>> CheckpointStore(folder / ".xpipe" / "xas").reset(stage_manifest(loaded, None))
+    >>> check_resumable(loaded, folder, stages)  # a stage was started: resumable
+    """
+    stores = [CheckpointStore(outdir / ".xpipe" / st.name) for st in stages if st.keys()]
+    manifests = [(ck, ck.manifest()) for ck in stores]
+    started = [ck for ck, m in manifests if m is not None]
+    if not stores or any(m.get("recipe_sha256") == loaded.sha256 for _, m in manifests if m):
+        return
+    check_same_recipe((started or stores)[0], loaded, outdir)  # says why not
+
+
 def process_stage(loaded: LoadedRecipe, outdir: Path, st: Stage, executor: Executor, *,
                   digest: str | None, resume: bool, quiet: bool, runs: list[dict],
                   started: str) -> None:
     """Process the items of one checkpointed stage that are not done yet.
 
-    Without ``resume``, checkpoints of unchanged inputs and settings (``digest`` equal to the
-    one recorded, every item done) are reused, and anything else is started afresh. With
-    ``resume``, the checkpoints must come from the same recipe; their finished items are kept.
+    With ``resume``, checkpoints of this very recipe (the run interrupted) keep their finished
+    items. Other checkpoints of unchanged inputs and settings (``digest`` equal to the one
+    recorded, every item done) are reused, and from then on count as this recipe's; anything
+    else is started afresh. Stopped by a signal (:class:`xpipe.executor.RunInterrupted`), it
+    logs how many items are done and kept.
 
     Parameters
     ----------
@@ -295,42 +338,63 @@ def process_stage(loaded: LoadedRecipe, outdir: Path, st: Stage, executor: Execu
     ('xrd.patterns', 2, 'serial, 1 worker(s)')
     """
     keys = st.keys()
-    work = outdir / ".xpipe"
-    ck = CheckpointStore(work / st.name)
-    old = ck.manifest() or {}
-    if (not resume and digest is not None and old.get("stage_hash") == digest
-            and set(keys) <= ck.done_keys()):
-        log.info("%s: inputs and settings unchanged, reusing %d %s", st.name, len(keys), st.label)
+    ck = CheckpointStore(outdir / ".xpipe" / st.name)
+    done_keys = _kept(ck, loaded, st, keys, digest, resume)
+    if done_keys is None:
         runs.append({"stage": st.name, "started": started, "ended": now_iso(), "processed": 0,
                      "cached": True})
         return
-    if resume:
-        check_same_recipe(ck, loaded, outdir)
-        done_keys = ck.done_keys()
-    else:
-        ck.reset(stage_manifest(loaded, digest))
-        done_keys = set()
     pending = [i for i, k in enumerate(keys) if k not in done_keys]
     already = len(keys) - len(pending)
     if resume:
         log.info("%s: %d of %d %s already done, %d to do", st.name, already, len(keys), st.label,
                  len(pending))
     progress = Progress(len(keys), st.label, quiet=quiet, done=already)
-    _process_chunks(ck, keys, pending, st, executor, progress, loaded.recipe.run.chunk_frames)
+    kept = [already]
+    try:
+        _process_chunks(ck, keys, pending, st, executor, progress, loaded.recipe.run.chunk_frames,
+                        kept)
+    except RunInterrupted as exc:
+        if progress.tty and not progress.quiet and progress.done < progress.total:
+            progress.stream.write("\n")  # end the bar's line
+        exc.report(f"; {kept[0]} of {len(keys)} {st.label} done and kept, continue with --resume")
+        raise
     runs.append({"stage": st.name, "started": started, "ended": now_iso(),
                  "processed": len(pending), "resumed": resume, "workers": executor.workers,
                  "executor": executor.describe(), "rate_per_s": round(progress.rate, 3)})
 
 
+def _kept(ck: CheckpointStore, loaded: LoadedRecipe, st: Stage, keys: list[str],
+          digest: str | None, resume: bool) -> set[str] | None:
+    """The keys of the items done that a stage keeps (the checkpoints started afresh when it
+    keeps none); None when its checkpoints are reused whole, inputs and settings unchanged."""
+    old = ck.manifest() or {}
+    ours = resume and old.get("recipe_sha256") == loaded.sha256
+    if (not ours and digest is not None and old.get("stage_hash") == digest
+            and set(keys) <= ck.done_keys()):
+        log.info("%s: inputs and settings unchanged, reusing %d %s", st.name, len(keys), st.label)
+        if old.get("recipe_sha256") != loaded.sha256:  # part of this recipe's run from now on
+            ck.write_manifest({**old, **stage_manifest(loaded, digest)})
+        return None
+    if ours:  # the interrupted run of this recipe: its finished items are kept
+        for path in ck.folder.glob(".*"):  # temporaries of the chunks a kill cut short
+            path.unlink(missing_ok=True)
+        return ck.done_keys()
+    ck.reset(stage_manifest(loaded, digest))  # not reached by this recipe's run yet: afresh
+    return set()
+
+
 def _process_chunks(ck: CheckpointStore, keys: list[str], pending: list[int], st: Stage,
-                    executor: Executor, progress: Progress, chunk: int) -> None:
+                    executor: Executor, progress: Progress, chunk: int, kept: list[int]) -> None:
     """Hand the items ``pending`` to ``executor`` in chunks of ``chunk``; each finished chunk is
-    saved in ``ck`` as it comes back, and its failures logged."""
+    saved in ``ck`` as it comes back (its items done counted in ``kept[0]``), and its failures
+    logged."""
     seq = [ck.next_sequence()]
 
     def on_result(indices: list[int], result: dict) -> None:
         ck.save(seq[0], keys, result)
         seq[0] += 1
+        kept[0] += len(result.get("meta", []))
         for _, reason in result.get("failures", []):
             log.warning("failed: %s", reason)
         progress.update(len(indices), failed=len(result.get("failures", [])))

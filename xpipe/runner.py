@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .executor import Executor, make_executor, run_chunks
+from .executor import Executor, RunInterrupted, interruptible, make_executor, run_chunks
 from .recipe.model import LoadedRecipe
 from .run_steps import (
     RESULTS_NAME,
     ResumeError,
     RunReport,
     assemble,
+    check_resumable,
     check_same_recipe,
     load_runs,
     process_stage,
@@ -30,9 +31,9 @@ from .stages.base import Stage
 from .store import CheckpointStore, WriterLock, now_iso
 
 #: what a run is made of; the steps and the results record are defined in :mod:`xpipe.run_steps`
-__all__ = ["RESULTS_NAME", "ResumeError", "RunReport", "assemble", "build_stages",
-           "check_same_recipe", "executor_for", "load_runs", "output_dir", "process_stage", "run",
-           "run_chunks", "stage_hashes", "stage_manifest"]
+__all__ = ["RESULTS_NAME", "ResumeError", "RunInterrupted", "RunReport", "assemble", "build_stages",
+           "check_resumable", "check_same_recipe", "executor_for", "load_runs", "output_dir",
+           "process_stage", "run", "run_chunks", "stage_hashes", "stage_manifest"]
 
 
 def build_stages(loaded: LoadedRecipe) -> list[Stage]:
@@ -147,7 +148,13 @@ def run(
     the one made from ``scheduler`` / ``dask_local`` / ``workers`` or the recipe's ``run``
     section (closed at the end). Raises :class:`xpipe.store.FolderBusy` while another run or
     an ``xpipe watch`` writes to ``outdir``, :class:`ResumeError` when ``resume`` finds nothing
-    of this recipe to continue.
+    of this recipe to continue (a run killed at any point leaves something: the stages it had
+    started continue, the others start afresh).
+
+    SIGINT (Ctrl-C) and SIGTERM (a batch scheduler's end of the wall time) stop the run: the
+    chunk being saved is finished, the workers are stopped, one line says how many items are
+    done and kept, and :class:`RunInterrupted` (a ``KeyboardInterrupt`` with the ``signal``)
+    is raised. The handlers found before the run are put back after it.
 
     Parameters
     ----------
@@ -191,20 +198,34 @@ def run(
                        use_cache=use_cache, executor=owned)
     workers = executor.workers if executor is not None else _workers(recipe.run, workers)
     stages = build_stages(loaded)
-    work = outdir / ".xpipe"
     if dry_run:
         return _dry_run(loaded, outdir, stages, workers, resume, scheduler, dask_local, echo)
-
     outdir.mkdir(parents=True, exist_ok=True)
-    with WriterLock(work, "xpipe run"):  # FolderBusy while a watch or another run writes here
-        started = now_iso()
-        runs = load_runs(work) if resume else []
+    # SIGINT and SIGTERM: RunInterrupted, once the chunk being saved is whole
+    with interruptible(), WriterLock(outdir / ".xpipe", "xpipe run"):  # FolderBusy: another writes
+        if resume:
+            check_resumable(loaded, outdir, stages)
+        return _run_stages(loaded, outdir, stages, executor, resume, quiet, use_cache)
+
+
+def _run_stages(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], executor: Executor,
+                resume: bool, quiet: bool, use_cache: bool) -> RunReport:
+    """Every stage's items into checkpoints, then results.h5 and what goes beside it."""
+    work = outdir / ".xpipe"
+    started = now_iso()
+    runs = load_runs(work) if resume else []
+    step = "checking the inputs"
+    try:
         hashes = stage_hashes(stages, work, use_cache)
+        step = "assembling the results"
         for st in stages:
-            if st.keys():  # whole-stack stages work in write(), on what the stages before produced
-                process_stage(loaded, outdir, st, executor, digest=hashes[st.name], resume=resume,
-                              quiet=quiet, runs=runs, started=started)
+            if st.keys():  # whole-stack stages work in write(), on what the stages before made
+                process_stage(loaded, outdir, st, executor, digest=hashes[st.name],
+                              resume=resume, quiet=quiet, runs=runs, started=started)
         return assemble(loaded, outdir, stages, hashes, runs, started)
+    except RunInterrupted as exc:  # said once, here unless a stage said how far it got
+        exc.report(f" while {step}; the finished chunks are kept, continue with --resume")
+        raise
 
 
 def _dry_run(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], workers: int, resume: bool,
@@ -220,7 +241,8 @@ def _dry_run(loaded: LoadedRecipe, outdir: Path, stages: list[Stage], workers: i
     for st in stages:
         keys = st.keys()
         ck = CheckpointStore(work / st.name)
-        done = len(set(keys) & ck.done_keys()) if resume else 0
+        ours = resume and (ck.manifest() or {}).get("recipe_sha256") == loaded.sha256
+        done = len(set(keys) & ck.done_keys()) if ours else 0
         if not keys:  # a whole-stack stage, run when the results are assembled
             echo(f"stage    {st.name}: the whole {st.label}")
         else:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from . import runner
 from .cache import FileHasher
-from .executor import Executor
+from .executor import Executor, RunInterrupted, interruptible
 from .io.frames import FrameRef, inputs_listing
 from .recipe.model import LoadedRecipe, load_recipe
 from .recipe.schema import Context
@@ -488,60 +488,74 @@ class Watch:
                 f"{self.processed} in this session at {self.rate:.1f} {self.label}/s")
 
     def run(self, executor: Executor) -> runner.RunReport:
-        """Watch until stopped (inside ``with``), with ``executor`` for every batch."""
+        """Watch until stopped (inside ``with``), with ``executor`` for every batch.
+
+        The first SIGINT or SIGTERM stops the watch after the chunk at hand and assembles the
+        results; a second one, or one while they are assembled, stops at once
+        (:class:`xpipe.runner.RunInterrupted`, the finished chunks kept)."""
         if self._lock is None:
             raise RuntimeError("Watch.run() is called inside 'with Watch(...) as session:'")
         self.executor = executor
-        opt = self.opt
         runs = runner.load_runs(self.work)
         started = now_iso()
         files = self.section.files
         shown = files if isinstance(files, str) else ", ".join(files)
         log.info("watching %s -> %s (poll %g s, settle %g s, %s); %d %s already done; Ctrl-C to stop",
-                 shown, self.outdir, opt.poll_s, opt.settle_s, self.executor.describe(), len(self.done), self.label)
+                 shown, self.outdir, self.opt.poll_s, self.opt.settle_s, self.executor.describe(),
+                 len(self.done), self.label)
+        try:
+            with _stop_on_signals(self.stop):
+                why = self._loop(runs, started)
+            log.info("%s: %s", why, self._status())
+            finished = self._finished_refs()
+            if not finished:
+                log.warning("no %s were processed; nothing was written", self.label)
+                return runner.RunReport(outdir=self.outdir, results=None)
+            log.info("assembling the complete results of %d %s", len(finished), self.label)
+            with interruptible():  # a signal now stops at once
+                return self._final(finished, runs, started)
+        except RunInterrupted as exc:
+            exc.report(f"; {len(self.done)} {self.label} done and kept: start xpipe watch again, "
+                       "or xpipe run --resume")
+            raise
+
+    def _loop(self, runs: list[dict], started: str) -> str:
+        """Look, process and redraw until stopped; returns why it stopped."""
+        opt = self.opt
         last_activity = last_redraw = last_line = time.monotonic()
         since_redraw = 0
-        why = "stopped"
-        with _stop_on_signals(self.stop):
-            while not self.stop.is_set():
-                now = time.monotonic()
-                n_before = len(self.refs)
-                self._list()
-                pending = self._pending(now)
-                if pending or self.retry_at or self.readiness.changed or len(self.refs) != n_before:
-                    last_activity = now  # frames arrive, change, or are tried again
-                idle = now - last_activity  # measured between looks, not across slow updates
-                if opt.idle_timeout_s and idle >= opt.idle_timeout_s:
-                    why = f"no new {self.label} for {opt.idle_timeout_s:g} s"
+        while not self.stop.is_set():
+            now = time.monotonic()
+            n_before = len(self.refs)
+            self._list()
+            pending = self._pending(now)
+            if pending or self.retry_at or self.readiness.changed or len(self.refs) != n_before:
+                last_activity = now  # frames arrive, change, or are tried again
+            idle = now - last_activity  # measured between looks, not across slow updates
+            if opt.idle_timeout_s and idle >= opt.idle_timeout_s:
+                return f"no new {self.label} for {opt.idle_timeout_s:g} s"
+            if pending:
+                try:
+                    n = self._process(pending)
+                except _Stopped:
                     break
-                if pending:
-                    try:
-                        n = self._process(pending)
-                    except _Stopped:
-                        break
-                    since_redraw += n
-                    if not self.quiet:
-                        log.info("%s", self._status())
-                        last_line = time.monotonic()
-                now = time.monotonic()
-                if since_redraw and (since_redraw >= opt.redraw_every or now - last_redraw >= opt.redraw_s):
-                    try:
-                        self._update(runs, started)
-                    except Exception as exc:  # noqa: BLE001 - a quick look must not end the watch
-                        log.warning("could not update the intermediate results: %s: %s", type(exc).__name__, exc)
-                    since_redraw = 0
-                    last_redraw = time.monotonic()
-                if not self.quiet and time.monotonic() - last_line >= opt.heartbeat_s:
-                    log.info("%s; no new %s for %.0f s", self._status(), self.label, idle)
+                since_redraw += n
+                if not self.quiet:
+                    log.info("%s", self._status())
                     last_line = time.monotonic()
-                self.stop.sleep(opt.poll_s)
-        log.info("%s: %s", why, self._status())
-        finished = self._finished_refs()
-        if not finished:
-            log.warning("no %s were processed; nothing was written", self.label)
-            return runner.RunReport(outdir=self.outdir, results=None)
-        log.info("assembling the complete results of %d %s", len(finished), self.label)
-        return self._final(finished, runs, started)
+            now = time.monotonic()
+            if since_redraw and (since_redraw >= opt.redraw_every or now - last_redraw >= opt.redraw_s):
+                try:
+                    self._update(runs, started)
+                except Exception as exc:  # noqa: BLE001 - a quick look must not end the watch
+                    log.warning("could not update the intermediate results: %s: %s", type(exc).__name__, exc)
+                since_redraw = 0
+                last_redraw = time.monotonic()
+            if not self.quiet and time.monotonic() - last_line >= opt.heartbeat_s:
+                log.info("%s; no new %s for %.0f s", self._status(), self.label, idle)
+                last_line = time.monotonic()
+            self.stop.sleep(opt.poll_s)
+        return "stopped"
 
 
 def watch(loaded: LoadedRecipe, outdir: Path, executor: Executor, options: WatchOptions | None = None,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
 import time
 from typing import Any
 
+from .executor import interruptible
 from .io.frames import FrameRef, hdf5_closed, hdf5_length, series_offsets
 
 log = logging.getLogger("xpipe")
@@ -167,27 +167,14 @@ class _StopFlag:
 # ----------------------------------------------------------------------------- stopping
 
 
-class _stop_on_signals:
+class _stop_on_signals(interruptible):
     """SIGINT (Ctrl-C) and SIGTERM ask the watch to stop after the chunk at hand; a second one
-    stops at once (finished chunks are kept)."""
+    stops at once (:class:`xpipe.executor.RunInterrupted`; finished chunks are kept)."""
 
     def __init__(self, stop: _StopFlag) -> None:
-        self.stop = stop
-        self.old: dict[int, Any] = {}
+        def first(signum: int) -> None:
+            stop.set()
+            log.warning("%s: stopping after the chunk at hand, then assembling the results "
+                        "(again to stop at once)", signal.Signals(signum).name)
 
-    def _handle(self, signum, frame) -> None:
-        if self.stop.is_set():
-            raise KeyboardInterrupt
-        self.stop.set()
-        log.warning("%s: stopping after the chunk at hand, then assembling the results "
-                    "(again to stop at once)", signal.Signals(signum).name)
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self.old.items():
-            signal.signal(sig, old)
+        super().__init__(on_first=first)
