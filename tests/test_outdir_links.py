@@ -56,14 +56,37 @@ def test_planted_file_links_are_replaced_not_written_through(tmp_path):
         assert "xps" in h5["entry"]
 
 
-@pytest.mark.xfail(strict=True, reason="summary.md and summary.json are written by xpipe.summary with "
-                   "Path.write_text, which follows a link; store.atomic_write_text replaces it")
 def test_a_planted_summary_link_is_replaced(tmp_path):
     out = tmp_path / "out"
     _link(out, "summary.md", _outside(tmp_path, "notes.md"))
     before = _untouched(tmp_path)
     xpipe.run(RECIPES / "nvp_xps.yaml", out, workers=1)
     assert _untouched(tmp_path) == before
+    assert not (out / "summary.md").is_symlink() and (out / "summary.md").read_text().startswith("#")
+
+
+def test_planted_table_figure_and_export_links_are_replaced(tmp_path):
+    recipe = tmp_path / "nvp_operando.yaml"  # the shipped recipe, runnable from anywhere
+    recipe.write_text((RECIPES / "nvp_operando.yaml").read_text().replace("../", f"{ROOT}/"))
+    out = tmp_path / "out"
+    planted = {
+        "xrd_frames.csv": "frames.csv",
+        "xrd_peaks.csv": "peaks.csv",
+        "figures/xrd_contour.png": "contour.png",
+        "xye/nvp_0001.xye": "first.xye",
+    }
+    for name, target in planted.items():
+        _link(out, name, _outside(tmp_path, target))
+    before = _untouched(tmp_path)
+    xpipe.run(recipe, out, workers=1)
+    assert _untouched(tmp_path) == before
+    for name in planted:
+        assert not (out / name).is_symlink(), name
+    assert (out / "xrd_frames.csv").read_text().startswith("frame_index,")
+    assert (out / "figures" / "xrd_contour.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "xye" / "nvp_0001.xye").read_text().startswith("# xpipe")
+    leftovers = [p.name for p in out.rglob(".*.tmp*")]
+    assert not leftovers, leftovers
 
 
 @pytest.mark.parametrize("folder", [".xpipe", ".xpipe/xps"])

@@ -8,7 +8,8 @@ folder on the way that is a link leading out of the output folder is refused
 (:class:`UnsafeOutputPath`). One writer per output folder: :class:`WriterLock`.
 
 :mod:`xpipe.store` re-exports all of this; stages use :func:`atomic_write_text`,
-:func:`atomic_write_bytes` or :func:`atomic_path` with :func:`safe_target`.
+:func:`atomic_write_bytes`, :func:`atomic_open`, :func:`atomic_savefig` or :func:`atomic_path`
+with :func:`safe_target`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 #: the folder of an output folder that holds checkpoints, caches and the writer lock
 WORK_NAME = ".xpipe"
@@ -322,6 +324,85 @@ def atomic_path(path: str | Path, *, outdir: str | Path | None = None) -> Iterat
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w", *, outdir: str | Path | None = None,
+                **kwargs: Any) -> Iterator[IO]:
+    """A file object on a new temporary file; renamed over ``path`` once the block ends well.
+
+    For writers that want an open file (``csv.writer``): as :func:`atomic_path`, with the
+    temporary opened by :func:`open` and closed before the rename.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+    mode : str
+        ``"w"`` (text, the default) or ``"wb"``.
+    outdir : str or Path, optional
+        The output folder the file must stay inside (see :func:`atomic_write_bytes`).
+    **kwargs
+        Passed to :func:`open` (``newline``, ``encoding``).
+
+    Returns
+    -------
+    contextmanager of file object
+        The temporary file, open for writing.
+
+    Examples
+    --------
+    >>> import csv, tempfile
+    >>> outdir, elsewhere = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "mine.csv"
+    >>> _ = elsewhere.write_text("mine")
+    >>> (outdir / "peaks.csv").symlink_to(elsewhere)  # planted by someone else
+    >>> with atomic_open(outdir / "peaks.csv", "w", newline="", outdir=outdir) as fh:
+    ...     csv.writer(fh).writerow(["track", "frame"])
+    13
+    >>> (outdir / "peaks.csv").read_bytes(), elsewhere.read_text()
+    (b'track,frame\\r\\n', 'mine')
+    """
+    if mode not in ("w", "wt", "wb"):
+        raise ValueError(f"atomic_open writes a new file: mode 'w' or 'wb', not {mode!r}")
+    with atomic_path(path, outdir=outdir) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+
+
+def atomic_savefig(fig: Any, path: str | Path, *, outdir: str | Path | None = None,
+                   **kwargs: Any) -> Path:
+    """``fig.savefig`` to a temporary file renamed over ``path`` (see :func:`atomic_path`).
+
+    The temporary keeps the suffix of ``path``, so the format is the one ``path`` names.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or Path
+        The file to write.
+    outdir : str or Path, optional
+        The output folder the file must stay inside (see :func:`atomic_write_bytes`).
+    **kwargs
+        Passed to ``savefig`` (``dpi``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> class Figure:  # anything with savefig
+    ...     def savefig(self, fname, dpi=100):
+    ...         Path(fname).write_text(f"{Path(fname).suffix} at {dpi} dpi")
+    >>> path = Path(tempfile.mkdtemp()) / "contour.png"
+    >>> atomic_savefig(Figure(), path, dpi=300).read_text()
+    '.png at 300 dpi'
+    """
+    with atomic_path(path, outdir=outdir) as tmp:
+        fig.savefig(tmp, **kwargs)
+    return Path(path)
 
 
 class WriterLock:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import versions
+from .store import atomic_write_text, versions
 from .xrd.sequential import absence_text
 
 
@@ -379,7 +379,7 @@ def write_summary(results_path: Path, report, outdir: Path) -> list[Path]:
     """
     s = build_summary(results_path, report)
     j = outdir / "summary.json"
-    j.write_text(json.dumps(s, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(j, json.dumps(s, indent=1, ensure_ascii=False) + "\n", outdir=outdir)
     m = outdir / "summary.md"
-    m.write_text(_md(s), encoding="utf-8")
+    atomic_write_text(m, _md(s), outdir=outdir)
     return [j, m]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outfiles import atomic_savefig
 from ..recipe.sections.figures import PaperFiguresConfig
 from .output import pyplot
 
@@ -252,7 +253,7 @@ def _finish(fig, panels, out_stem: Path, cfg: PaperFiguresConfig, texts=None, no
                        panel_boxes=[tuple(float(v) for v in a.get_window_extent().extents) for a in panels])
     for fmt in cfg.formats:
         p = out_stem.with_suffix(f".{fmt}")
-        fig.savefig(p, dpi=cfg.dpi)
+        atomic_savefig(fig, p, dpi=cfg.dpi)
         res.paths.append(p)
     pyplot().close(fig)
     return res

@@ -27,6 +27,7 @@ from ..echem.align import (
 )
 from ..echem.electrode import pretty_formula
 from ..io.frames import parse_time
+from ..outfiles import safe_target
 from ..recipe.sections.timeline import ExSituConfig, TimelineConfig
 from ..store import nx_group, set_attrs, write_strings
 from .base import Stage, StageSummary
@@ -329,14 +330,14 @@ class TimelineStage(Stage):
         if self.figures is None:
             return []
         files: list[Path] = []
-        figdir = outdir / "figures"
         for fn, stem, cfg in ((plot_contour_map, "contour_map", self.figures.contour),
                               (plot_lattice_evolution, "lattice_evolution", self.figures.lattice),
                               (plot_valence_timeline, "valence_timeline", self.figures.timeline)):
             if not cfg.enabled:
                 continue
+            out_stem = safe_target(outdir, f"figures/{stem}")  # a folder linked elsewhere stops the run
             try:
-                res = fn(results_path, figdir / stem, self.figures)
+                res = fn(results_path, out_stem, self.figures)
             except Exception as exc:  # a figure never loses results
                 log.error("figure %s: %s", stem, exc)
                 self.notes.append(f"figure {stem} not drawn: {exc}")

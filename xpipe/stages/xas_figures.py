@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outfiles import atomic_savefig
 from ..recipe.sections.xas import state_time, state_voltage
 from .output import pyplot
 
@@ -97,7 +98,7 @@ def plot_xanes(o, path: Path) -> Path:
     _pre_edge_panel(plt, ins, o, spectra, stds, pre_w)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=300)
+    atomic_savefig(fig, path, dpi=300)
     plt.close(fig)
     return path
 
@@ -196,7 +197,7 @@ def plot_valence(o, path: Path) -> Path | None:
         ax2.set_title("valence calibration", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=300)
+    atomic_savefig(fig, path, dpi=300)
     plt.close(fig)
     return path
 
@@ -264,6 +265,6 @@ def plot_exafs(o, path: Path) -> Path | None:
         a1.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=300)
+    atomic_savefig(fig, path, dpi=300)
     plt.close(fig)
     return path

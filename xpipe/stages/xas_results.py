@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outfiles import atomic_open, atomic_path, safe_target
 from ..recipe.sections.xas import State, XasSeriesConfig, state_time, state_voltage
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xas.readers import write_athena
@@ -277,7 +278,7 @@ def _write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
     path = outdir / f"xas_{o.cfg.name}.csv"
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard]
     v = o.valence
-    with open(path, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="", outdir=outdir) as fh:
         w = csv.writer(fh)
         w.writerow(["label", "kind", "declared_valence", "voltage_v", "time_s", "calibration_shift_ev", "e0_ev", "edge_step",
                     "edge_energy_ev", "edge_energy_err_ev", "pre_edge_centroid_ev", "pre_edge_centroid_err_ev",
@@ -303,7 +304,7 @@ def _write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
     if o.shells is not None:
         path = outdir / f"exafs_{o.cfg.name}.csv"
         rows = _shell_rows(o)
-        with open(path, "w", newline="") as fh:
+        with atomic_open(path, "w", newline="", outdir=outdir) as fh:
             w = csv.writer(fh)
             cols = list(rows[0].keys()) if rows else []
             w.writerow(cols + ["r_factor"])
@@ -313,9 +314,10 @@ def _write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
     return files
 
 
-def _write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
+def _write_athena_project(o: SeriesOutcome, path: Path, outdir: Path) -> Path | None:
     """The processed spectra and standards as an Athena project (calibrated energies, the
-    series' normalisation parameters), for Athena or Larix."""
+    series' normalisation parameters), for Athena or Larix. Larch writes a temporary file that
+    is renamed over ``path`` (a link planted there is replaced, not written through)."""
     items = []
     n = o.settings.norm
     for st in o.states:
@@ -327,7 +329,25 @@ def _write_athena_project(o: SeriesOutcome, path: Path) -> Path | None:
                                                    "element": o.settings.element, "edge": o.settings.edge}))
     if not items:
         return None
-    return write_athena(path, items)
+    with atomic_path(path, outdir=outdir) as tmp:
+        write_athena(tmp, items)
+        _gzip_name(tmp, path.name)
+    return path
+
+
+def _gzip_name(path: Path, name: str) -> None:
+    """Record ``name`` as the original file name in the header of the gzip file ``path``
+    (Larch's gzip records the name of the temporary it wrote)."""
+    data = path.read_bytes()
+    flags = data[3] if len(data) > 10 and data[:3] == b"\x1f\x8b\x08" else 0
+    if not flags & 0x08 or flags & 0x04:  # no name, or an extra field before it: leave as is
+        return
+    try:
+        fname = name.encode("latin-1")
+    except UnicodeEncodeError:
+        return
+    end = data.index(b"\x00", 10)
+    path.write_bytes(data[:10] + fname + data[end:])
 
 
 def write_outputs(outcomes: list[SeriesOutcome], outdir: Path) -> list[Path]:
@@ -374,16 +394,16 @@ def write_outputs(outcomes: list[SeriesOutcome], outdir: Path) -> list[Path]:
         if not o.results:
             continue
         files.extend(_write_tables(o, outdir))
-        figs = outdir / "figures"
-        files.append(plot_xanes(o, figs / f"xanes_{o.cfg.name}.png"))
-        for f in (plot_valence(o, figs / f"valence_{o.cfg.name}.png"),
-                  plot_exafs(o, figs / f"exafs_{o.cfg.name}.png") if o.cfg.exafs is not None else None):
+        files.append(plot_xanes(o, safe_target(outdir, f"figures/xanes_{o.cfg.name}.png")))
+        for f in (plot_valence(o, safe_target(outdir, f"figures/valence_{o.cfg.name}.png")),
+                  plot_exafs(o, safe_target(outdir, f"figures/exafs_{o.cfg.name}.png"))
+                  if o.cfg.exafs is not None else None):
             if f is not None:
                 files.append(f)
         n_groups = len(o.results)
         if o.cfg.athena == "always" or (o.cfg.athena == "auto" and n_groups <= ATHENA_AUTO_MAX):
             try:
-                p = _write_athena_project(o, outdir / f"xas_{o.cfg.name}.prj")
+                p = _write_athena_project(o, outdir / f"xas_{o.cfg.name}.prj", outdir)
                 if p is not None:
                     files.append(p)
             except Exception as exc:  # the project file is a convenience; never lose the run for it

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.frames import expand_inputs
+from ..outfiles import atomic_open, safe_target
 from ..recipe.sections.xps import SHAPE_PARAMS, ComponentConfig, XpsSeriesConfig
 from ..store import nx_group, set_attrs, write_strings
 from .base import Stage, StageSummary
@@ -283,8 +284,8 @@ class XpsStage(Stage):
             if not any(f is not None for f in res.fits):
                 continue
             files.append(_write_table(res, outdir))
-            files.append(plot_series_fits(res, outdir / "figures" / f"xps_{res.cfg.name}.png"))
-            p = plot_xps_valence(res, outdir / "figures" / f"xps_{res.cfg.name}_valence.png")
+            files.append(plot_series_fits(res, safe_target(outdir, f"figures/xps_{res.cfg.name}.png")))
+            p = plot_xps_valence(res, safe_target(outdir, f"figures/xps_{res.cfg.name}_valence.png"))
             if p is not None:
                 files.append(p)
         return files
@@ -466,7 +467,7 @@ def _write_table(res: SeriesResult, outdir: Path) -> Path:
     """``xps_<series>.csv``: one row per sample and fitted line, plus a row per sample summary."""
     outdir.mkdir(parents=True, exist_ok=True)
     path = outdir / f"xps_{res.cfg.name}.csv"
-    with open(path, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="", outdir=outdir) as fh:
         w = csv.writer(fh)
         w.writerow(["sample", "voltage_v", "charge_shift_ev", "charge_shift_err_ev", "line", "species", "valence", "center_ev",
                     "center_err_ev", "fwhm_ev", "fwhm_err_ev", "area", "area_err", "fraction", "fraction_err",

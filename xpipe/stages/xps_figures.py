@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outfiles import atomic_savefig
 from .output import pyplot
 
 
@@ -68,7 +69,7 @@ def plot_series_fits(res, path: Path) -> Path:
     fig.suptitle(f"{res.cfg.name}: {len(names)} lines, {res.cfg.background} background", fontsize=9)
     fig.subplots_adjust(bottom=0.12 if nrow == 1 else 0.08)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=300)
+    atomic_savefig(fig, path, dpi=300)
     plt.close(fig)
     return path
 
@@ -164,7 +165,7 @@ def plot_xps_valence(res, path: Path) -> Path | None:
     fig.suptitle(res.cfg.name, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=300)
+    atomic_savefig(fig, path, dpi=300)
     plt.close(fig)
     return path
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outfiles import atomic_savefig
 from ..results import open_results
 from ..xrd.operando import PhaseAnalysis
 from .output import pyplot
@@ -91,7 +92,7 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
     ax.set_title(f"{drawn} tracked peaks, {z.shape[0]} frames" + two_phase, fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    atomic_savefig(fig, out)
     plt.close(fig)
     return out
 
@@ -203,7 +204,7 @@ def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     fig.suptitle("Lattice parameters and phase fractions (shaded: two-phase frames)", fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    atomic_savefig(fig, out)
     plt.close(fig)
     return out
 

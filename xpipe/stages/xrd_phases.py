@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outfiles import atomic_open, safe_target
 from ..recipe.sections.xrd_phases import LatticeConfig, PeaksConfig, PhaseConfig
 from ..results import read_patterns
 from ..store import nx_group, set_attrs, write_record, write_strings
@@ -239,9 +240,9 @@ class PhasesStage(Stage):
         files = _write_tables(self.analysis, outdir)
         figs = self.cfg.figures
         if figs.tracked:
-            files.append(plot_tracked_contour(results_path, self.analysis, outdir / "figures" / "xrd_contour_tracked.png", figs))
+            files.append(plot_tracked_contour(results_path, self.analysis, safe_target(outdir, "figures/xrd_contour_tracked.png"), figs))
         if figs.lattice and self.analysis.lattices:
-            files.append(plot_lattice(self.analysis, outdir / "figures" / "lattice.png", figs))
+            files.append(plot_lattice(self.analysis, safe_target(outdir, "figures/lattice.png"), figs))
         return [f for f in files if f is not None]
 
 
@@ -440,7 +441,7 @@ def _write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
     phase_of = _phase_of(an)
     labels = an.assignment.label if an.assignment is not None else [""] * an.tracks.n_tracks
     path = outdir / "xrd_peaks.csv"
-    with open(path, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="", outdir=outdir) as fh:
         w = csv.writer(fh)
         w.writerow(["track", "frame", "frame_time_s", "phase", "hkl", "position", "position_err", "fwhm", "fwhm_err",
                     "area", "area_err", "eta", "eta_err", "success", "reason"])
@@ -454,7 +455,7 @@ def _write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
     files.append(path)
     path = outdir / "xrd_events.csv"
     rows = _event_rows(an)
-    with open(path, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="", outdir=outdir) as fh:
         w = csv.writer(fh)
         cols = ["kind", "track", "frame", "end_frame", "frame_time_s", "end_time_s", "partner", "phase", "hkl",
                 "position", "change", "change_err"]
@@ -468,7 +469,7 @@ def _write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
     files.append(path)
     if an.lattices:
         path = outdir / "xrd_lattice.csv"
-        with open(path, "w", newline="") as fh:
+        with atomic_open(path, "w", newline="", outdir=outdir) as fh:
             w = csv.writer(fh)
             head = ["phase", "frame", "frame_time_s"]
             for k in CELL_KEYS:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.files import relative_path
+from ..outfiles import atomic_open, atomic_path, atomic_savefig, safe_target
 from ..results import open_results
 from .output import pyplot
 
@@ -55,11 +56,11 @@ def stack_outputs(results_path: Path, outdir: Path, cfg, base_dir: Path) -> list
     """
     files = [frames_table(results_path, outdir / "xrd_frames.csv", base_dir)]
     if cfg.figures.contour:
-        fig = plot_contour(results_path, outdir / "figures" / "xrd_contour.png", cfg.figures)
+        fig = plot_contour(results_path, safe_target(outdir, "figures/xrd_contour.png"), cfg.figures)
         if fig is not None:
             files.append(fig)
     if cfg.export.xye:
-        files.extend(_export_xye(results_path, outdir / "xye"))
+        files.extend(_export_xye(results_path, outdir / "xye", outdir))
     return files
 
 
@@ -112,7 +113,7 @@ def frames_table(results_path: Path, out: Path, base_dir: Path) -> Path:
             for i, src, t in zip(stack.frame_index, stack.source_file, stack.frame_time_s)]
     rows += [(int(i), shown(src), "", "failed", reason) for i, (src, reason) in zip(f_idx, failed)]
     rows.sort()
-    with open(out, "w", newline="") as fh:
+    with atomic_open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["frame_index", "source_file", "frame_time_s", "status", "reason"])
         w.writerows(rows)
@@ -229,7 +230,7 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
         sec.set_xlabel("d (Å)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    atomic_savefig(fig, out)
     plt.close(fig)
     return out
 
@@ -248,8 +249,9 @@ def _d_to_tth(wl):
     return f
 
 
-def _export_xye(results_path: Path, folder: Path) -> list[Path]:
-    """One ``<frame>.xye`` per integrated frame: radial, intensity, sigma, with a '#' header."""
+def _export_xye(results_path: Path, folder: Path, outdir: Path) -> list[Path]:
+    """One ``<frame>.xye`` per integrated frame in ``folder`` (inside ``outdir``): radial,
+    intensity, sigma, with a '#' header."""
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     with open_results(results_path) as res:
@@ -271,7 +273,8 @@ def _export_xye(results_path: Path, folder: Path) -> list[Path]:
             f"frame_time_s: {s.frame_time_s[j]:.3f} after {s.start_time}\n"
             f"{how}"
         )
-        np.savetxt(path, np.column_stack([s.radial, s.intensity[j], s.sigma[j]]),
-                   fmt="%.6f %.6e %.6e", header=header)
+        with atomic_path(path, outdir=outdir) as tmp:
+            np.savetxt(tmp, np.column_stack([s.radial, s.intensity[j], s.sigma[j]]),
+                       fmt="%.6f %.6e %.6e", header=header)
         out.append(path)
     return out
