@@ -18,52 +18,7 @@ from sandbox import PASSING, MutantRunner, Sandbox
 from seeds import FAMILIES
 
 #: mutant id -> what goes wrong (exception, where); fixed cases must be removed from here.
-KNOWN: dict[str, str] = {
-    "corpus-frames:lambda/testasapo1_1009_00002_m3_part00004.nxs:delete_block:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:lambda/testasapo1_1009_00002_proc.nxs:truncate:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:hdf5_dataset/ma4500_demoh5.h5:zeros:0":
-        "a missing virtual-dataset source escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:199)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m2_part00004.nxs:delete_block:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:hdf5_dataset/demoh5_dataset/demoh5_dataset.h5:truncate:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m3_part00004.nxs:wrong_type:0":
-        "a damaged HDF5 dataset escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:242)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m1_part00004.nxs:truncate:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:hdf5_dataset/demoh5_dataset/demoh5_dataset.h5:huge_number:0":
-        "h5py's RuntimeError on a damaged HDF5 file escapes (xpipe/io/frames/hdf5.py:171)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m1_part00003.nxs:truncate:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m2_part00001.nxs:empty:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m1_part00003.nxs:wrong_type:0":
-        "a damaged HDF5 dataset escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:242)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m1_part00003.nxs:empty:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m3_part00004.nxs:huge_number:0":
-        "a damaged HDF5 dataset escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:242)",
-    "corpus-frames:hdf5_dataset/demoh5_dataset/demoh5_dataset.h5:bitflip:0":
-        "a missing virtual-dataset source escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:199)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m3_part00000.nxs:delete_block:0":
-        "a damaged HDF5 file escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:179)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m3_part00001.nxs:huge_number:0":
-        "a damaged HDF5 dataset escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:242)",
-    "corpus-frames:hdf5_dataset/demoh5_dataset/ma4500-demoh5-dataset.h5:duplicate_block:0":
-        "no frame dataset found escapes as _NotYet (a ValueError), not FrameReadError (xpipe/io/frames/hdf5.py:331)",
-    "corpus-frames:lambda/testasapo1_1009_00002_m2_part00001.nxs:zeros:0":
-        "h5py's RuntimeError on a damaged HDF5 file escapes (xpipe/io/frames/hdf5.py:171)",
-    "corpus-frames:hdf5_dataset/ma4500_demoh5.h5:bitflip:0":
-        "h5py's KeyError (bad metadata checksum) on a damaged HDF5 file escapes (xpipe/io/frames/hdf5.py:171)",
-    "corpus-frames:hdf5_dataset/ma4500_demoh5.h5:duplicate_block:0":
-        "h5py's KeyError (bad metadata checksum) on a damaged HDF5 file escapes (xpipe/io/frames/hdf5.py:171)",
-    "shared-echem:navani/arbin_example.res:random_block:0":
-        "ValueError (NaN to integer) escapes the Arbin reader (xpipe/echem/readers/arbin.py)",
-    "shared-echem:navani/arbin_example.res:duplicate_block:0":
-        "ValueError (empty string to float) escapes the Arbin reader (xpipe/echem/readers/arbin.py)",
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")

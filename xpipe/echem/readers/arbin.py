@@ -83,7 +83,7 @@ def read_arbin_res(path: PathLike, *, capacity: str = "auto",
     db, names, cols = _arbin_records(p)
     meta: dict[str, Any] = {"reader": _library_version("access-parser"),
                             "columns_found": names}
-    start = _arbin_global(db, cols, meta)
+    start = _arbin_global(p, db, cols, meta)
     if "Test_ID" in cols:
         meta["test_ids"] = sorted({int(x) for x in cols["Test_ID"] if np.isfinite(x)})
     cap = _arbin_capacity(cols, meta)
@@ -97,7 +97,7 @@ def read_arbin_res(path: PathLike, *, capacity: str = "auto",
     return _assemble(p, "arbin-res", time_s=cols["Test_Time"], voltage_v=cols["Voltage"],
                      current_ma=cols["Current"] * 1000.0, capacity_mah=cap, capacity=capacity,
                      rest_current_ma=rest_current_ma, start=start, meta=meta, cycle=cycle,
-                     step=step, describe_row=lambda i: f"Data_Point {int(dp[i])}")
+                     step=step, describe_row=lambda i: f"Data_Point {dp[i]:.15g}")
 
 
 def _arbin_records(p: Path) -> tuple[Any, list[str], dict[str, np.ndarray]]:
@@ -121,7 +121,7 @@ def _arbin_records(p: Path) -> tuple[Any, list[str], dict[str, np.ndarray]]:
     if missing:
         raise CyclerReadError(f"{p}: Channel_Normal_Table without column(s) "
                               f"{', '.join(missing)}; columns found: {', '.join(names)}")
-    cols = {k: np.array(v, dtype=float) for k, v in raw.items()
+    cols = {k: _float_column(p, k, v) for k, v in raw.items()
             if k in _ARBIN_REQUIRED or k in _ARBIN_OPTIONAL}
     order = np.argsort(cols["Data_Point"], kind="stable")
     cols = {k: v[order] for k, v in cols.items()}
@@ -130,10 +130,36 @@ def _arbin_records(p: Path) -> tuple[Any, list[str], dict[str, np.ndarray]]:
     return db, names, cols
 
 
-def _arbin_global(db: Any, cols: dict[str, np.ndarray], meta: dict[str, Any]) -> datetime | None:
+def _float_column(p: Path, name: str, values: Any) -> np.ndarray:
+    """A column of ``Channel_Normal_Table`` as floats (None is NaN); a value that is not a
+    number is a CyclerReadError naming the column."""
+    try:
+        return np.array(values, dtype=float)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CyclerReadError(f"{p}: Channel_Normal_Table column {name} holds a value that is "
+                              f"not a number ({_short(exc)})") from None
+
+
+def _arbin_start(p: Path, glob: dict, cols: dict[str, np.ndarray]) -> datetime | None:
+    """The wall-clock time of ``Test_Time == 0``: ``Start_DateTime``, else the first
+    ``DateTime`` less the first ``Test_Time``; a date out of the calendar is a CyclerReadError."""
+    starts = glob.get("Start_DateTime") or []
+    try:
+        if starts and starts[0] is not None:
+            return _ole_to_datetime(starts[0])
+        if "DateTime" in cols and np.isfinite(cols["DateTime"][0]):
+            return (_ole_to_datetime(cols["DateTime"][0])
+                    - timedelta(seconds=float(cols["Test_Time"][0])))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CyclerReadError(f"{p}: the test's start date is not a date the calendar holds "
+                              f"({_short(exc)})") from None
+    return None
+
+
+def _arbin_global(p: Path, db: Any, cols: dict[str, np.ndarray],
+                  meta: dict[str, Any]) -> datetime | None:
     """Test name, channel and schedule of ``Global_Table`` into ``meta``; the wall-clock time
     of ``Test_Time == 0``."""
-    start = None
     try:
         glob = db.parse_table("Global_Table")
     except Exception as exc:  # the global table is optional
@@ -147,16 +173,13 @@ def _arbin_global(db: Any, cols: dict[str, np.ndarray], meta: dict[str, Any]) ->
         meta["channel"] = meta["channel_number"]
     if "schedule_file_name" in meta:
         meta["program"] = meta["schedule_file_name"]
-    starts = glob.get("Start_DateTime") or []
-    if starts and starts[0] is not None:
-        start = _ole_to_datetime(starts[0])
-    elif "DateTime" in cols and np.isfinite(cols["DateTime"][0]):
-        start = (_ole_to_datetime(cols["DateTime"][0])
-                 - timedelta(seconds=float(cols["Test_Time"][0])))
+    start = _arbin_start(p, glob, cols)
     if "DateTime" in cols and start is not None:
         wall = (cols["DateTime"] - cols["DateTime"][0]) * 86400.0
-        dev = np.nanmax(np.abs(wall - (cols["Test_Time"] - cols["Test_Time"][0])))
-        meta["max_datetime_deviation_s"] = round(float(dev), 3)
+        dev = np.abs(wall - (cols["Test_Time"] - cols["Test_Time"][0]))
+        dev = dev[np.isfinite(dev)]
+        if dev.size:
+            meta["max_datetime_deviation_s"] = round(float(dev.max()), 3)
     return start
 
 

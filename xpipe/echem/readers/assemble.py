@@ -113,7 +113,12 @@ def _test_time(path: Path, t: np.ndarray, rows: np.ndarray, start: datetime | No
     t0 = float(t[0])
     t = t - t0
     if start is not None and t0:
-        start = start + timedelta(seconds=t0)
+        try:
+            start = start + timedelta(seconds=t0)
+        except OverflowError:
+            raise CyclerReadError(
+                f"{path}: the first record's test time ({t0:.6g} s) puts the start out of "
+                "the calendar") from None
     return t, start
 
 

@@ -83,8 +83,11 @@ def expand_inputs(entries: str | list[str], base_dir: Path) -> list[FrameRef]:
 
     Raises
     ------
-    FileNotFoundError or ValueError
-        With a message naming the entry or file.
+    FileNotFoundError
+        An entry that matches no file, naming it.
+    FrameReadError
+        A file whose frames cannot be listed (damaged, no frame dataset, a virtual dataset's
+        missing source), naming it and the reason; it is also a ValueError.
 
     Examples
     --------

@@ -36,8 +36,17 @@ class FrameReadError(Exception):
     """
 
 
-class _NotYet(ValueError):
-    """An input that does not exist yet (no file, no dataset, an HDF5 file a writer has locked)."""
+class _Unlisted(FrameReadError, ValueError):
+    """A frame file whose frames cannot be listed (damaged, or no frame dataset in it).
+
+    A :class:`FrameReadError` for readers; also a ValueError, which the recipe checks that list
+    their inputs catch."""
+
+
+class _NotYet(_Unlisted):
+    """An input that cannot be listed now: no file, no dataset, an HDF5 file a writer has locked
+    or is still writing. While inputs are listed ``missing_ok`` (``xpipe watch``) it is skipped
+    and tried again; otherwise it is the :class:`FrameReadError` that refuses the file."""
 
 
 @dataclass(frozen=True)

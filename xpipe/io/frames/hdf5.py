@@ -25,7 +25,7 @@ import re
 import h5py
 import numpy as np
 
-from .base import REGISTRY, FrameReadError, FrameRef, FrameSource, FrameTime, _NotYet
+from .base import REGISTRY, FrameReadError, FrameRef, FrameSource, FrameTime, _NotYet, _Unlisted
 from .base import natural_key as _natural_key
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5", ".nexus")
@@ -125,7 +125,7 @@ def hdf5_closed(path: str) -> bool:
     try:
         with h5py.File(path, "r"):
             return True
-    except OSError:
+    except (OSError, RuntimeError):
         return False
 
 
@@ -156,7 +156,7 @@ def hdf5_length(path: str, dataset: str) -> int | None:
     try:
         with open_hdf5(path) as h5:
             return int(h5[dataset].shape[0]) if dataset in h5 and h5[dataset].shape else None
-    except (OSError, KeyError, ValueError):
+    except (OSError, RuntimeError, KeyError, ValueError):
         return None
 
 
@@ -164,7 +164,10 @@ def hdf5_length(path: str, dataset: str) -> int | None:
 
 
 def _list_frames(path: str, dataset: str | None, missing_ok: bool = False) -> list[FrameRef]:
-    """One reference per frame of ``dataset`` (default: :func:`_default_dataset`)."""
+    """One reference per frame of ``dataset`` (default: :func:`_default_dataset`).
+
+    A file that cannot be opened or whose metadata cannot be read (h5py's OSError, RuntimeError,
+    KeyError or ValueError) is "not yet": a writer may still hold or be writing it."""
     try:
         with open_hdf5(path) as h5:
             name = dataset or _default_dataset(h5, path)
@@ -175,8 +178,12 @@ def _list_frames(path: str, dataset: str | None, missing_ok: bool = False) -> li
             if isinstance(obj, h5py.Group):
                 return _eiger_refs(path, name, obj, missing_ok)
             return _dataset_refs(path, name, obj)
+    except _Unlisted:
+        raise
     except OSError as exc:
         raise _NotYet(f"cannot open HDF5 file '{path}': {exc}") from None
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise _NotYet(f"cannot read the HDF5 file '{path}': {exc}") from None
 
 
 def _eiger_refs(path: str, name: str, group, missing_ok: bool) -> list[FrameRef]:
@@ -200,7 +207,7 @@ def _dataset_refs(path: str, name: str, ds) -> list[FrameRef]:
     if ds.ndim == 2:
         return [FrameRef(path, name, 0)]
     if ds.ndim != 3:
-        raise ValueError(
+        raise _Unlisted(
             f"dataset '{path}::{name}' has shape {ds.shape}; expected (frames, rows, columns)"
         )
     return [FrameRef(path, name, i) for i in range(ds.shape[0])]

@@ -33,6 +33,8 @@ from .times import parse_time
 _EXPOSURE = re.compile(r"Exposure_time\s+([0-9.eE+-]+)\s*s")
 #: What starts the binary section of a CBF file, after its MIME header.
 _CBF_STARTER = b"\x0c\x1a\x04\xd5"
+#: What starts the MIME header of a CBF file's binary section.
+_CBF_SECTION = b"--CIF-BINARY-FORMAT-SECTION--"
 
 
 def _list_frames(path: str, dataset: str | None = None, missing_ok: bool = False) -> list[FrameRef]:
@@ -46,6 +48,8 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
     import fabio  # heavy (its many format modules): imported on first use
 
     check_file(path)
+    if _is_cbf(path) or path.lower().endswith(".cbf"):
+        _check_cbf_layout(path)  # fabio loops forever on a CBF without its binary section
     try:
         img = fabio.open(path)
         data = img.data
@@ -76,12 +80,18 @@ def _cbf_binary_section(path: str) -> tuple[dict[str, str], bytes] | None:
     start = raw.find(_CBF_STARTER)
     if start < 0:
         return None
-    mime = raw[raw.rfind(b"--CIF-BINARY-FORMAT-SECTION--", 0, start):start]
+    mime_start = raw.rfind(_CBF_SECTION, 0, start)
+    if mime_start < 0:
+        return {}, raw[start + len(_CBF_STARTER):]
+    mime = raw[mime_start:start]
     fields: dict[str, str] = {}
     for line in mime.decode("ascii", "replace").splitlines()[1:]:
-        key, sep, value = line.partition(":")
-        if sep and key.strip() and not key.startswith((" ", "\t")):
-            fields[key.strip()] = value.strip().strip('"')
+        if line.startswith((" ", "\t")):  # a parameter of the field before: conversions="..."
+            key, sep, value = line.strip().partition("=")
+        else:
+            key, sep, value = line.partition(":")
+        if sep and key.strip():
+            fields.setdefault(key.strip(), value.strip().strip('"'))
     return fields, raw[start + len(_CBF_STARTER):]
 
 
@@ -159,6 +169,36 @@ def check_cbf_binary(path: str, shape: tuple[int, ...] | None = None) -> None:
             f"{where}: its dimensions {fast} x {slow} do not hold the {n} pixels decoded")
 
 
+def _check_cbf_layout(path: str) -> None:
+    """Refuse a CBF file whose structure fabio cannot decode, before fabio sees it: the binary
+    section's MIME header and start marker must be there, its size and dimensions stated, and
+    the file must hold the bytes they declare (fabio would search a file without its start
+    marker forever, and allocate whatever damaged dimensions state)."""
+    section = _cbf_binary_section(path)
+    where = f"'{path}'"
+    if section is None:
+        raise FrameReadError(f"{where}: no binary section (the CBF start marker is missing)")
+    fields, blob = section
+    if not fields:
+        raise FrameReadError(f"{where}: no MIME header ({_CBF_SECTION.decode()}) before its binary section")
+    size = _int_field(fields, "X-Binary-Size")
+    if size is None or size < 0:
+        raise FrameReadError(f"{where}: its binary section states no size (X-Binary-Size)")
+    if len(blob) < size:
+        raise FrameReadError(
+            f"{where}: its binary section is cut off: X-Binary-Size states {size} bytes, "
+            f"the file holds {len(blob)}")
+    fast = _int_field(fields, "X-Binary-Size-Fastest-Dimension")
+    slow = _int_field(fields, "X-Binary-Size-Second-Dimension")
+    if fast is None or slow is None or fast <= 0 or slow <= 0:
+        raise FrameReadError(f"{where}: its binary section states no valid dimensions")
+    count = _int_field(fields, "X-Binary-Number-of-Elements")
+    pixels = max(fast * slow, count or 0)  # whether the two agree is checked once decoded
+    if "byte_offset" in fields.get("conversions", "").lower() and pixels > size:
+        raise FrameReadError(  # byte-offset compression takes at least one byte a pixel
+            f"{where}: {pixels} pixels cannot fit in the {size} bytes of its binary section")
+
+
 def _is_cbf(path: str) -> bool:
     """Whether the file starts as a CBF file does."""
     try:
@@ -199,10 +239,11 @@ def header_time(header: dict) -> tuple[datetime | None, float | None]:
     '2024-03-14T09:00:00+00:00'
     """
     text = header.get("_array_data.header_contents")
+    if isinstance(text, bytes | bytearray):  # fabio leaves a damaged header undecoded
+        text = bytes(text).decode("ascii", "replace")
     exposure = None
-    if text:
-        m = _EXPOSURE.search(text)
-        exposure = float(m.group(1)) if m else None
+    if isinstance(text, str) and text:
+        exposure = _number(_EXPOSURE.search(text))
         for line in text.splitlines():
             t = parse_time(line.lstrip("# "))
             if t is not None:
@@ -211,7 +252,7 @@ def header_time(header: dict) -> tuple[datetime | None, float | None]:
     if "time_of_day" in header:  # ESRF EDF: epoch seconds
         try:
             return datetime.fromtimestamp(float(header["time_of_day"]), timezone.utc), exposure
-        except ValueError:
+        except (ValueError, TypeError, OverflowError, OSError):
             pass
     for key in ("Date", "date", "DateTime", "acquire_timestamp", "time", "Time"):
         if key in header:
@@ -221,13 +262,21 @@ def header_time(header: dict) -> tuple[datetime | None, float | None]:
     return None, exposure
 
 
+def _number(match: re.Match[str] | None) -> float | None:
+    """The number a regex match found, None when none or when it is not a number (``1e``)."""
+    try:
+        return float(match.group(1)) if match else None
+    except ValueError:
+        return None
+
+
 def _header_exposure(header: dict, exposure: float | None) -> float | None:
     """The exposure length a header key states, else ``exposure``."""
     for key in ("count_time", "acq_expo_time", "ExposureTime", "exposure_time"):
         if key in header:
             try:
                 return float(str(header[key]).split()[0])
-            except ValueError:
+            except (ValueError, IndexError):
                 pass
     return exposure
 

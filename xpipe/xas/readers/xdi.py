@@ -6,7 +6,7 @@ Larch's full XDI parser, whose messages then say what is wrong.
 
 from __future__ import annotations
 
-import contextlib
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -161,12 +161,21 @@ def _xdi_facts(t: _Table, fields: Mapping[str, Any]) -> None:
     for key in ("Scanparameters.e0", "Scanparameters.E0", "Scan.edge_energy"):
         value = fields.get(key)
         if value is not None and t.e0 is None:
-            with contextlib.suppress(ValueError, TypeError):
-                t.e0 = float(str(value).split()[0])
+            t.e0 = _first_number(value)
     if t.element is None:
         for key, value in fields.items():
             if key.lower() in ("scanparameters.element", "element.symbol"):
                 t.element = _element_symbol(value)
+
+
+def _first_number(value: Any) -> float | None:
+    """The finite number a header value starts with (``'7112.0 eV'``), else None."""
+    words = str(value).split()
+    try:
+        number = float(words[0]) if words else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def read_xdi(path: PathLike, *, mode: str = "auto", reference: bool = True,

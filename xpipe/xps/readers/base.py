@@ -354,22 +354,31 @@ def _intensity_unit(label: str, unit: str, *extra: str) -> str:
     return "counts"
 
 
-def _epoch(year: int, month: int, day: int, hour: int, minute: int, second: float,
+def _epoch(year: float, month: float, day: float, hour: float, minute: float, second: float,
            utc_offset_h: float) -> float | None:
+    """Seconds since the Unix epoch of a date given field by field; None when a field is not
+    a number of the calendar (NaN, infinite, out of range)."""
     try:
         tz = timezone(timedelta(hours=utc_offset_h))
         whole = int(second)
-        t = datetime(year, month, day, hour, minute, whole, tzinfo=tz)
+        t = datetime(int(year), int(month), int(day), int(hour), int(minute), whole, tzinfo=tz)
     except (ValueError, OverflowError, TypeError):
         return None
     return t.timestamp() + (second - whole)
 
 
-def _sort_ascending(be: np.ndarray, *arrays: np.ndarray) -> tuple[int, tuple[np.ndarray, ...]]:
+def _sort_ascending(be: np.ndarray, *arrays: np.ndarray,
+                    where: str) -> tuple[int, tuple[np.ndarray, ...]]:
     """Sort by ascending binding energy; points at the same energy are averaged.
 
-    Returns the number of points removed by merging, and the arrays.
+    Returns the number of points removed by merging, and the arrays. A binding energy that is
+    not finite (NaN, or beyond the float range) is an XpsReadError naming ``where`` (the file
+    and the spectrum in it): no axis is built around it.
     """
+    bad = np.flatnonzero(~np.isfinite(be))
+    if bad.size:
+        raise XpsReadError(f"{where}: the binding energy of point {int(bad[0]) + 1} is "
+                           f"{be[bad[0]]}, not a finite number ({bad.size} such points)")
     order = np.argsort(be, kind="stable")
     be = be[order]
     arrays = tuple(a[order] for a in arrays)

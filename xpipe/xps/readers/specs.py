@@ -234,7 +234,8 @@ def _spectrum(p: Path, c: dict[str, Any], per_region: dict[str, int],
     _check_magnitudes(p, c["lines"], arr[:, 0], arr[:, 1])
     be, kinetic, hv, wf, phi = _binding_axis(p, c, arr[:, 0], subtract_wf)
     extra_cols = [arr[:, j] for j in range(2, width)]
-    n_merged, (be, inten, *extra_cols) = _sort_ascending(be, arr[:, 1], *extra_cols)
+    n_merged, (be, inten, *extra_cols) = _sort_ascending(
+        be, arr[:, 1], *extra_cols, where=f"{p}: SPECS .xy curve from line {c['line']}")
     labels = (cm.get("ColumnLabels") or "").split()
     columns = {}
     for j, col in enumerate(extra_cols, start=2):

@@ -192,7 +192,7 @@ def read_text(path: PathLike, *, energy_column: int = 0, intensity_column: int =
         photon_energy_ev = _header_photon_energy(head)
         hv_from = "" if photon_energy_ev is None else "header"
     be, phi = _binding_axis(p, arr[:, 0], kinetic, photon_energy_ev, work_function_ev)
-    n_merged, (be, inten) = _sort_ascending(be, arr[:, 1])
+    n_merged, (be, inten) = _sort_ascending(be, arr[:, 1], where=str(p))
     title = header[0].lstrip("#%!/ ").strip() if header else ""
     meta = {"format": "text", "header": header, "title": title, "energy_column": energy_column,
             "intensity_column": intensity_column, "skipped_lines": skipped,

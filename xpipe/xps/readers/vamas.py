@@ -223,7 +223,8 @@ def _read_block(cur: _Cursor, b: int, n_blocks: int, head: dict, exp_vars: list,
     ordinates = ax["ordinates"]
     intensity = ordinates[:, 0].copy()
     others = [ordinates[:, j].copy() for j in range(1, ordinates.shape[1])]
-    n_merged, (be, intensity, *others) = _sort_ascending(be, intensity, *others)
+    n_merged, (be, intensity, *others) = _sort_ascending(
+        be, intensity, *others, where=f"{cur.path}: VAMAS {cur.where}")
 
     variables = _variables(ax["ord_vars"], others)
     meta = _block_metadata(b, block_id, head, exp_vars, par, ax, variables, ranges)
@@ -240,14 +241,19 @@ def _read_block(cur: _Cursor, b: int, n_blocks: int, head: dict, exp_vars: list,
     time_s = None
     if None not in date:
         year, month, day, hour, minute, second, gmt = date
-        time_s = _epoch(int(year), int(month), int(day), int(hour), int(minute), second, gmt)
+        time_s = _epoch(year, month, day, hour, minute, second, gmt)
     return XpsSpectrum(
         binding_energy_ev=be, intensity=intensity, source=str(cur.path), label=block_id,
         sample=sample, region=_region_name(par["species"], par["transition"]),
         photon_energy_ev=par["hv"], work_function_ev=par["work_function"], pass_energy_ev=pe,
         source_label=par["source_label"], dwell_s=par["dwell"],
-        n_scans=None if n_scans is None else int(n_scans), kinetic_axis=kinetic,
+        n_scans=_count(n_scans), kinetic_axis=kinetic,
         time_s=time_s, metadata=meta)
+
+
+def _count(value: float | None) -> int | None:
+    """A count such as the number of scans; None when absent or not a finite number."""
+    return int(value) if value is not None and np.isfinite(value) else None
 
 
 def _block_metadata(b: int, block_id: str, head: dict, exp_vars: list, par: dict[str, Any],

@@ -231,7 +231,7 @@ def _read_ordinates(cur: _Cursor, k: int) -> tuple[np.ndarray, list, int]:
             f"{cur.path}: VAMAS {cur.where}: expected {n_values} ordinate values "
             f"({n_values // k} points x {k} variables) from line {data_start + 1}, got {got} "
             f"({detail})")
-    data = np.array([float(s) for s in chunk], dtype=float).reshape(-1, k)
+    data = np.array([_to_float(s.strip()) for s in chunk], dtype=float).reshape(-1, k)
     cur.i = data_start + n_values
     return data, ranges, data_start
 
