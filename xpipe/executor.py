@@ -228,11 +228,16 @@ class ProcessExecutor(Executor):
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """End a pool's processes now, dropping the chunks they were working on."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         proc.kill()  # they ignore SIGTERM (see _init_worker)
     for proc in processes:
         proc.join(timeout=5)
+    if manager is not None:
+        # the pool's thread ends once it sees them gone; until it has, the interpreter's exit
+        # may wake it through a pipe it is closing (a traceback, before Python 3.12)
+        manager.join(timeout=10)
 
 
 class DaskExecutor(Executor):
