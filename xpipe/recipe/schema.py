@@ -17,6 +17,7 @@ import datetime
 import difflib
 import math
 import os
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from .yamlio import LineDict, LineList, YamlSyntaxError, load_yaml
+from .shown import brief, found
+from .yamlio import LineDict, LineList, YamlSyntaxError, YamlTooLarge, load_yaml
 
 
 class InputFile(str):
@@ -148,6 +150,7 @@ class Context:
 
 
 _MISSING = dataclasses.MISSING
+_FLOAT_MAX = sys.float_info.max
 
 
 def setting(
@@ -275,15 +278,6 @@ def describe(tp: Any) -> str:
     }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def _found(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    kind = "null" if value is None else type(value).__name__
-    kind = {"LineDict": "mapping", "LineList": "list", "dict": "mapping"}.get(kind, kind)
-    return f"{text} ({kind})" if value is not None else "null"
-
-
 class _Bad(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -327,7 +321,7 @@ def _convert_union(tp: Any, value: Any, key: str, line: int | None, meta: dict, 
             errors.append(exc.message)
     if len(errors) == 1:
         raise _Bad(errors[0])
-    raise _Bad(f"expected {describe(tp)}, found {_found(value)}")
+    raise _Bad(f"expected {describe(tp)}, found {found(value)}")
 
 
 def _convert_literal(tp: Any, value: Any) -> Any:
@@ -338,12 +332,12 @@ def _convert_literal(tp: Any, value: Any) -> Any:
     if isinstance(value, str):
         close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise _Bad(f"expected {describe(tp)}, found {_found(value)}{hint}")
+    raise _Bad(f"expected {describe(tp)}, found {found(value)}{hint}")
 
 
 def _convert_list(tp: Any, value: Any, key: str, line: int | None, meta: dict, ctx: Context) -> Any:
     if not isinstance(value, list):
-        raise _Bad(f"expected {describe(tp)}, found {_found(value)}")
+        raise _Bad(f"expected {describe(tp)}, found {found(value)}")
     (inner,) = set(typing.get_args(tp)) - {Ellipsis} or {Any}
     n = meta.get("length")
     if n is not None and len(value) != n:
@@ -354,7 +348,7 @@ def _convert_list(tp: Any, value: Any, key: str, line: int | None, meta: dict, c
         item_line = value.item_lines[i] if isinstance(value, LineList) else line
         out.append(_convert(inner, item, f"{key}[{i}]", item_line, item_meta, ctx))
     if meta.get("increasing") and any(b <= a for a, b in zip(out, out[1:])):
-        raise _Bad(f"expected increasing values (low, high), found {list(value)}")
+        raise _Bad(f"expected increasing values (low, high), found {brief(value)}")
     return tuple(out) if _origin(tp) is tuple else out
 
 
@@ -362,28 +356,28 @@ def _convert_scalar(tp: Any, value: Any, key: str, meta: dict, ctx: Context) -> 
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise _Bad(f"expected true or false, found {_found(value)}")
+        raise _Bad(f"expected true or false, found {found(value)}")
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Bad(f"expected an integer{_range_text(meta)}, found {_found(value)}")
+            raise _Bad(f"expected an integer{_range_text(meta)}, found {found(value)}")
         _check_range(value, meta, "an integer")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _Bad(f"expected a number{_range_text(meta)}, found {_found(value)}")
-        if not math.isfinite(value):
-            raise _Bad(f"expected a finite number{_range_text(meta)}, found {value!r}")
+            raise _Bad(f"expected a number{_range_text(meta)}, found {found(value)}")
+        if abs(value) > _FLOAT_MAX or not math.isfinite(value):  # an int past any float too
+            raise _Bad(f"expected a finite number{_range_text(meta)}, found {brief(value)}")
         _check_range(float(value), meta, "a number")
         return float(value)
     if tp is str:
         if isinstance(value, (datetime.date, datetime.datetime)):  # YAML reads unquoted dates as dates
             return value.isoformat()
         if not isinstance(value, str) or not value.strip():
-            raise _Bad(f"expected non-empty text, found {_found(value)}")
+            raise _Bad(f"expected non-empty text, found {found(value)}")
         return value
     if tp is InputFile:
         if not isinstance(value, str) or not value.strip():
-            raise _Bad(f"expected a file path, found {_found(value)}")
+            raise _Bad(f"expected a file path, found {found(value)}")
         path = ctx.resolve(value)
         if not path.is_file():
             why = "is a folder" if path.is_dir() else "does not exist"
@@ -408,7 +402,7 @@ def _check_range(value: float, meta: dict, kind: str) -> None:
     lo, hi = meta.get("minimum"), meta.get("maximum")
     too_low = lo is not None and (value <= lo if meta.get("exclusive_minimum") else value < lo)
     if too_low or (hi is not None and value > hi):
-        raise _Bad(f"expected {kind}{_range_text(meta)}, found {value!r}")
+        raise _Bad(f"expected {kind}{_range_text(meta)}, found {brief(value)}")
 
 
 # --------------------------------------------------------------------------- sections
@@ -452,7 +446,7 @@ def build(cls: type, data: Any, prefix: str, line: int | None, ctx: Context) -> 
     executor, workers, scheduler, chunk_frames
     """
     if not isinstance(data, dict):
-        raise _Bad(f"expected a mapping of keys ({', '.join(_keys(cls))}), found {_found(data)}")
+        raise _Bad(f"expected a mapping of keys ({', '.join(_keys(cls))}), found {found(data)}")
     key_lines = data.key_lines if isinstance(data, LineDict) else {}
     names = _keys(cls)
     n_before = len(ctx.problems)
@@ -592,7 +586,8 @@ def load_document(cls: type, path: str | Path, what: str,
     try:
         data = load_yaml(text)
     except YamlSyntaxError as exc:
-        raise RecipeInvalid(source, [Problem("", exc.line, f"invalid YAML: {exc}")]) from None
+        what_is_wrong = "too large to read" if isinstance(exc, YamlTooLarge) else "invalid YAML"
+        raise RecipeInvalid(source, [Problem("", exc.line, f"{what_is_wrong}: {exc}")]) from None
     ctx = Context(base_dir=path.resolve().parent)
     if data is None:
         data = LineDict()

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .shown import brief
+
 #: The recipe format this version of xpipe writes and reads natively.
 CURRENT_VERSION = 1
 
@@ -76,10 +78,10 @@ def migrate(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
     found = data.get("version", 1)
     if isinstance(found, bool) or not isinstance(found, int):
         raise VersionError(f"expected a whole number (the current format is {CURRENT_VERSION}), "
-                           f"found {found!r}")
+                           f"found {brief(found)}")
     if found < 1 or found > CURRENT_VERSION:
         hint = "update xpipe" if found > CURRENT_VERSION else "versions start at 1"
-        raise VersionError(f"the recipe is written for format version {found}, but this xpipe "
+        raise VersionError(f"the recipe is written for format version {brief(found)}, but this xpipe "
                            f"reads versions 1 to {CURRENT_VERSION}: {hint}")
     out = data
     for v in range(found, CURRENT_VERSION):
