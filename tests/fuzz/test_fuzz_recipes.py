@@ -14,12 +14,7 @@ from sandbox import PASSING, MutantRunner, Sandbox
 from seeds import Mutant, family
 
 #: mutant id -> what goes wrong (exception, where); fixed cases must be removed from here.
-KNOWN: dict[str, str] = {
-    "recipes:nvp_operando.yaml:deep_nesting:0":
-        "RecursionError from PyYAML on deeply nested YAML escapes load_yaml (xpipe/recipe/yamlio.py)",
-    "recipes:nvp_full.yaml:alias_bomb:0":
-        "alias bomb: the error message formats the whole expanded value (over 10 s) (xpipe/recipe/schema.py)",
-}
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
