@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    xpipe_log = logging.getLogger("xpipe")
+    previous_level = xpipe_log.level
     _set_up_logging(args)
     try:
         return {"validate": _validate, "run": _run, "watch": _watch, "info": _info}[args.command](args)
@@ -153,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, SystemExit | GeneratorExit):
             raise
         return _interrupted(args, exc)
+    finally:  # main() called in a process that goes on (a notebook, tests): leave its logging as it was
+        xpipe_log.setLevel(previous_level)
 
 
 def _set_up_logging(args) -> None:
