@@ -76,6 +76,10 @@ class Registry:
     fallback : str or None
         The format that takes a file no other format claims (plain text columns, say); None
         makes such a file an error.
+    content_first : bool
+        True: every format's sniff is asked before any suffix decides. False: the formats are
+        asked one by one in registration order, each by its content or its suffix, so an earlier
+        format keeps its suffix even when a later one's sniff would match the content.
 
     Examples
     --------
@@ -89,10 +93,11 @@ class Registry:
     """
 
     def __init__(self, family: str, *, error: type[Exception] = ValueError,
-                 fallback: str | None = None) -> None:
+                 fallback: str | None = None, content_first: bool = True) -> None:
         self.family = family
         self.error = error
         self.fallback = fallback
+        self.content_first = content_first
         self._formats: dict[str, FileFormat] = {}
 
     def register(self, name: str, *, read: Callable[..., Any], suffixes: tuple[str, ...] = (),
@@ -136,7 +141,8 @@ class Registry:
         return None
 
     def detect(self, path: str | PathLike[str]) -> FileFormat:
-        """The format of the file at ``path``: by content, then by suffix, then the fallback.
+        """The format of the file at ``path``: by content, then by suffix (or format by format,
+        see ``content_first``), then the fallback.
 
         Raises the registry's error, naming the file and the suffixes it knows, when nothing
         claims it.
@@ -144,7 +150,12 @@ class Registry:
         p = Path(path)
         with p.open("rb") as fh:
             head = fh.read(HEAD_BYTES)
-        found = self.by_content(head) or self.by_suffix(p.suffix)
+        if self.content_first:
+            found = self.by_content(head) or self.by_suffix(p.suffix)
+        else:
+            suffix = p.suffix.lower()
+            found = next((f for f in self if (f.sniff is not None and f.sniff(head))
+                          or suffix in f.suffixes), None)
         if found is None and self.fallback is not None:
             found = self._formats[self.fallback]
         if found is None:
@@ -156,5 +167,5 @@ class Registry:
 
     def read(self, path: str | PathLike[str], format: str = "auto", **kw: Any) -> Any:
         """Read ``path`` with the format named, or the one :meth:`detect` finds for ``auto``."""
-        fmt = self.detect(path) if format in (None, "", "auto") else self[format]
+        fmt = self.detect(path) if (format or "auto").lower() == "auto" else self[format]
         return fmt.read(path, **kw)

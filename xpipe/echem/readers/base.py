@@ -201,11 +201,6 @@ class CyclerRegistry(Registry):
                 f"{', '.join(self.names())})")
         return super().detect(p)
 
-    def read(self, path: str | _OsPathLike[str], format: str = "auto", **kw: Any) -> Any:
-        name = format or "auto"
-        fmt = self.detect(path) if name.lower() == "auto" else self[name]
-        return fmt.read(path, **kw)
-
 
 REGISTRY = CyclerRegistry("cycler", error=CyclerReadError, fallback=None)
 """The cycler formats, in sniff order (filled by the format modules at import)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ...io.registry import HEAD_BYTES, FileFormat, Registry
+from ...io.registry import Registry
 from ...io.text import ABSURD_VALUE, cut_last_row
 
 __all__ = [
@@ -191,30 +191,13 @@ def kinetic_to_binding(ke_ev, photon_energy_ev: float, work_function_ev: float =
 
 
 # --------------------------------------------------------------------------------------------
-# the registry: content first (in registration order), the suffix of a format deciding in turn
+# the registry: the formats asked in registration order, each by content or by its suffix
+# (VAMAS, registered first, claims every file that starts with the VAMAS line and every .vms file,
+# so a .vms file without that line is reported as a broken VAMAS file even when its text would
+# pass for a SPECS header)
 
 
-class _OrderedRegistry(Registry):
-    """A :class:`Registry` that asks its formats one by one, in registration order, each by
-    content or by suffix, then falls back.
-
-    XPS files need this order: VAMAS (registered first) claims every file that starts with
-    the VAMAS line and every ``.vms`` file, so that a ``.vms`` file without that line is
-    reported as a broken VAMAS file even when its text would pass for a SPECS header.
-    """
-
-    def detect(self, path: str | Path) -> FileFormat:
-        p = Path(path)
-        with p.open("rb") as fh:
-            head = fh.read(HEAD_BYTES)
-        suffix = p.suffix.lower()
-        for fmt in self:
-            if (fmt.sniff is not None and fmt.sniff(head)) or suffix in fmt.suffixes:
-                return fmt
-        return super().detect(p)
-
-
-REGISTRY: Registry = _OrderedRegistry("XPS", error=XpsReadError, fallback="text")
+REGISTRY = Registry("XPS", error=XpsReadError, fallback="text", content_first=False)
 """The XPS file formats, in the order they are asked (see :mod:`xpipe.xps.readers`)."""
 
 
