@@ -48,16 +48,20 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
     import fabio  # heavy (its many format modules): imported on first use
 
     check_file(path)
-    if _is_cbf(path) or path.lower().endswith(".cbf"):
-        _check_cbf_layout(path)  # fabio loops forever on a CBF without its binary section
+    is_cbf, section = False, _MISSING
+    if path.lower().endswith(".cbf") or _is_cbf(path):
+        with open(path, "rb") as fh:  # read once for both checks
+            raw = fh.read()
+        is_cbf, section = raw.startswith(b"###CBF"), _section_of(raw)
+        _check_cbf_layout(path, section)  # fabio loops forever on a CBF without its binary section
     try:
         img = fabio.open(path)
         data = img.data
         header = dict(img.header)
         nframes = getattr(img, "nframes", 1)
     except Exception as exc:  # noqa: BLE001 - fabio raises anything from AssertionError to zlib.error
-        if _is_cbf(path):
-            check_cbf_binary(path)  # a cut or damaged binary section, said plainly
+        if is_cbf:
+            check_cbf_binary(path, section=section)  # a cut or damaged binary section, said plainly
         raise FrameReadError(f"cannot read '{path}': {type(exc).__name__}: {exc}") from None
     if data is None:
         raise FrameReadError(f"cannot read '{path}': no image data found")
@@ -67,16 +71,24 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
             "convert to single frames or HDF5"
         )
     if type(img).__name__ == "CbfImage":
-        check_cbf_binary(path, data.shape)
+        check_cbf_binary(path, data.shape, section=section)
     start, exposure = header_time(header)
     return data, FrameTime(start, exposure, "header" if start else "none")
+
+
+#: ``section`` not given: :func:`check_cbf_binary` reads the file itself
+_MISSING = object()
 
 
 def _cbf_binary_section(path: str) -> tuple[dict[str, str], bytes] | None:
     """The MIME header fields of a CBF file's binary section and the bytes that follow its
     start marker (None when the file has no binary section)."""
     with open(path, "rb") as fh:
-        raw = fh.read()
+        return _section_of(fh.read())
+
+
+def _section_of(raw: bytes) -> tuple[dict[str, str], bytes] | None:
+    """:func:`_cbf_binary_section` of the file's bytes."""
     start = raw.find(_CBF_STARTER)
     if start < 0:
         return None
@@ -95,7 +107,8 @@ def _cbf_binary_section(path: str) -> tuple[dict[str, str], bytes] | None:
     return fields, raw[start + len(_CBF_STARTER):]
 
 
-def check_cbf_binary(path: str, shape: tuple[int, ...] | None = None) -> None:
+def check_cbf_binary(path: str, shape: tuple[int, ...] | None = None, *,
+                     section: object = _MISSING) -> None:
     """Refuse a CBF frame whose binary section does not match what its header declares.
 
     The section's size (``X-Binary-Size``), its MD5 checksum (``Content-MD5``, when the writer
@@ -109,6 +122,9 @@ def check_cbf_binary(path: str, shape: tuple[int, ...] | None = None) -> None:
     shape : tuple of int or None
         The shape (rows, columns) of the image decoded from it; None checks the size and
         checksum only.
+    section : optional
+        The binary section already parsed from the file's bytes (the reader's own read);
+        by default the file is read here.
 
     Returns
     -------
@@ -136,7 +152,8 @@ def check_cbf_binary(path: str, shape: tuple[int, ...] | None = None) -> None:
     ...     print(str(exc).split(": ", 1)[1][:47])
     the MD5 checksum of its binary section is wrong
     """
-    section = _cbf_binary_section(path)
+    if section is _MISSING:
+        section = _cbf_binary_section(path)
     if section is None:
         raise FrameReadError(f"'{path}': no binary section (the CBF start marker is missing)")
     fields, blob = section
@@ -169,12 +186,12 @@ def check_cbf_binary(path: str, shape: tuple[int, ...] | None = None) -> None:
             f"{where}: its dimensions {fast} x {slow} do not hold the {n} pixels decoded")
 
 
-def _check_cbf_layout(path: str) -> None:
+def _check_cbf_layout(path: str, section: tuple[dict[str, str], bytes] | None) -> None:
     """Refuse a CBF file whose structure fabio cannot decode, before fabio sees it: the binary
     section's MIME header and start marker must be there, its size and dimensions stated, and
     the file must hold the bytes they declare (fabio would search a file without its start
-    marker forever, and allocate whatever damaged dimensions state)."""
-    section = _cbf_binary_section(path)
+    marker forever, and allocate whatever damaged dimensions state). ``section``: the file's
+    binary section as :func:`_section_of` parses it."""
     where = f"'{path}'"
     if section is None:
         raise FrameReadError(f"{where}: no binary section (the CBF start marker is missing)")
