@@ -14,6 +14,53 @@ needs_shared = pytest.mark.skipif(
     reason="../shared/data is not present (real measured data is not shipped with the repository)",
 )
 
+CORPUS = SHARED / "corpus"
+needs_corpus = pytest.mark.skipif(
+    not CORPUS.is_dir(),
+    reason="../shared/data/corpus is not present (real files from public test suites are not shipped)",
+)
+
+#: outcomes a corpus file may have; the last two fail the test that records them
+CORPUS_OUTCOMES = ("identical", "refused", "differs", "error")
+_CORPUS_ROWS: list[tuple[str, str, str, str, str]] = []
+
+
+@pytest.fixture
+def corpus_row():
+    """Record one corpus file's outcome for the table printed at the end of the run.
+
+    Call ``corpus_row(family, path, outcome, reference, detail)``: ``outcome`` is one of
+    :data:`CORPUS_OUTCOMES`, ``reference`` names the reader compared against (``"larch"``,
+    ``"yadg"``...), ``detail`` says what was compared or why the file was refused.
+    """
+
+    def add(family: str, path, outcome: str, reference: str, detail: str = "") -> None:
+        assert outcome in CORPUS_OUTCOMES, outcome
+        rel = Path(path).relative_to(CORPUS) if Path(path).is_relative_to(CORPUS) else Path(path)
+        _CORPUS_ROWS.append((family, str(rel), outcome, reference, " ".join(str(detail).split())))
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The corpus table: per family, files read identically to the reference, refused, failed."""
+    if not _CORPUS_ROWS:
+        return
+    tr = terminalreporter
+    tr.section("reader corpus against reference readers")
+    families = sorted({r[0] for r in _CORPUS_ROWS})
+    tr.write_line(f"{'family':<14}{'files':>6}{'identical':>11}{'refused':>9}{'differs':>9}{'error':>7}  reference")
+    for fam in families:
+        rows = [r for r in _CORPUS_ROWS if r[0] == fam]
+        n = {o: sum(r[2] == o for r in rows) for o in CORPUS_OUTCOMES}
+        refs = ", ".join(sorted({r[3] for r in rows}))
+        tr.write_line(f"{fam:<14}{len(rows):>6}{n['identical']:>11}{n['refused']:>9}{n['differs']:>9}"
+                      f"{n['error']:>7}  {refs}")
+    for fam, rel, outcome, _ref, detail in sorted(_CORPUS_ROWS):
+        if outcome != "identical":
+            tr.write_line(f"  {outcome:<8} {fam}: {rel}: {detail[:160]}")
+
+
 WAVELENGTH_A = 0.7749
 DETECTOR = "Pilatus100k"  # 195 x 487 pixels, 172 um
 
