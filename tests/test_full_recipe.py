@@ -193,3 +193,36 @@ def test_rainbow_colormaps_are_refused(tmp_path):
     (tmp_path / "r.yaml").write_text(text)
     with pytest.raises(RecipeInvalid, match="figures.contour.colormap: 'jet' is not perceptually uniform"):
         load_recipe(tmp_path / "r.yaml")
+
+
+def test_tables_are_tidy_and_figures_are_png_300dpi_and_svg(full_run):
+    """One table per CSV file with units in its header, and every figure as PNG (300 dpi) and SVG."""
+    import pandas as pd
+    from PIL import Image
+
+    tables = sorted(full_run.glob("*.csv"))
+    assert {"xrd_events.csv", "xrd_stretches.csv", "xrd_peaks.csv"} <= {p.name for p in tables}
+    for path in tables:
+        lines = path.read_text().splitlines()
+        assert all(line.strip() for line in lines), f"{path.name}: a blank line splits it into two tables"
+        df = pd.read_csv(path)
+        assert len(df.columns) == len(set(df.columns)) and not any(c.startswith("Unnamed") for c in df.columns)
+        widths = {len(line.split(",")) for line in lines if '"' not in line}
+        assert len(widths) <= 1, f"{path.name}: rows of different widths {widths}"
+    peaks = pd.read_csv(full_run / "xrd_peaks.csv")
+    assert {"position_two_theta_deg", "fwhm_err_two_theta_deg", "frame_time_s"} <= set(peaks.columns)
+    lattice = pd.read_csv(full_run / "xrd_lattice.csv")
+    assert {"a_angstrom", "a_err_angstrom", "alpha_deg", "volume_angstrom3"} <= set(lattice.columns)
+    events = pd.read_csv(full_run / "xrd_events.csv")
+    assert set(events["kind"]) <= {"appear", "vanish", "shift", "split", "merge"}
+    stretches = pd.read_csv(full_run / "xrd_stretches.csv")
+    assert list(stretches.columns) == ["stretch", "first_frame", "last_frame", "start_time_s", "end_time_s"]
+    xps = pd.read_csv(full_run / "xps_V2p_O1s.csv")
+    assert {"center_ev", "area_counts_ev", "charge_shift_ev"} <= set(xps.columns)
+
+    pngs = sorted((full_run / "figures").glob("*.png"))
+    assert len(pngs) >= 8
+    for png in pngs:
+        assert png.with_suffix(".svg").is_file(), f"{png.name} has no SVG"
+        dpi = Image.open(png).info.get("dpi", (0, 0))
+        assert round(dpi[0]) == 300, f"{png.name} is {dpi[0]} dpi"

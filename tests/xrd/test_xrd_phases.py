@@ -108,8 +108,10 @@ def test_results_and_tables_are_complete(example_run):
     with open(example_run / "xrd_lattice.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 3 * len(FRAMES)
-    assert {"a", "a_err", "volume_change_percent", "phase_fraction", "method"} <= set(rows[0])
-    for name in ("xrd_peaks.csv", "xrd_events.csv", "figures/xrd_contour_tracked.png", "figures/lattice.png"):
+    assert {"a_angstrom", "a_err_angstrom", "volume_angstrom3", "volume_change_percent", "phase_fraction",
+            "method"} <= set(rows[0])
+    for name in ("xrd_peaks.csv", "xrd_events.csv", "xrd_stretches.csv", "figures/xrd_contour_tracked.png",
+                 "figures/xrd_contour_tracked.svg", "figures/lattice.png", "figures/lattice.svg"):
         assert (example_run / name).stat().st_size > 0
 
 

@@ -14,10 +14,8 @@ import numpy as np
 
 from ..outfiles import atomic_savefig
 from ..recipe.sections.figures import PaperFiguresConfig
-from .output import pyplot
+from .output import OKABE_ITO, pyplot  # noqa: F401  (re-exported for the paper figures)
 
-# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency
-OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 # phases: the same colours, ordered so that the first ones stand out on dark colormap regions too
 PHASE_COLOURS = ["#56B4E9", "#E69F00", "#CC79A7", "#009E73", "#D55E00", "#0072B2", "#F0E442", "#000000"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outfiles import atomic_savefig
 from ..recipe.sections.xas import state_time, state_voltage
-from .output import pyplot
+from .output import pyplot, save_figure, styled
 
 #: most spectra drawn in the stacked XANES figure
 MAX_STACKED = 30
@@ -26,6 +25,7 @@ def _state_axis(o, spectra):
     return np.arange(len(spectra), dtype=float), "spectrum"
 
 
+@styled
 def plot_xanes(o, path: Path) -> Path:
     """Stacked normalised XANES (standards greyed below), edge markers, pre-edge inset.
 
@@ -69,7 +69,7 @@ def plot_xanes(o, path: Path) -> Path:
     stds = [st for st in o.states if st.key in o.results and st.is_standard]
     pre_w, main_w = s.windows_abs()
     lo, hi = s.edge_ev - 20, s.edge_ev + 60
-    fig, (ax, ins) = plt.subplots(1, 2, figsize=(9.0, 6.5), dpi=150, gridspec_kw={"width_ratios": [2.3, 1]})
+    fig, (ax, ins) = plt.subplots(1, 2, figsize=(9.0, 6.5), gridspec_kw={"width_ratios": [2.3, 1]})
     cmap = plt.get_cmap("viridis")
     offset = 0.35
     n = len(spectra)
@@ -98,7 +98,7 @@ def plot_xanes(o, path: Path) -> Path:
     _pre_edge_panel(plt, ins, o, spectra, stds, pre_w)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savefig(fig, path, dpi=300)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -121,6 +121,7 @@ def _pre_edge_panel(plt, ins, o, spectra, stds, pre_w) -> None:
     ins.xaxis.set_major_locator(plt.MaxNLocator(4))
 
 
+@styled
 def plot_valence(o, path: Path) -> Path | None:
     """Valence of every spectrum against voltage, time or index, with its calibration.
 
@@ -164,7 +165,7 @@ def plot_valence(o, path: Path) -> Path | None:
     spectra = [st for st in o.states if st.key in o.results and not st.is_standard]
     x, xlabel = _state_axis(o, spectra)
     cal = v.calibration
-    fig, axes = plt.subplots(1, 2 if cal is not None else 1, figsize=(9.5 if cal is not None else 5.5, 4.0), dpi=150,
+    fig, axes = plt.subplots(1, 2 if cal is not None else 1, figsize=(9.5 if cal is not None else 5.5, 4.0),
                              squeeze=False)
     ax = axes[0, 0]
     if v.calibration_valence is not None:
@@ -197,11 +198,12 @@ def plot_valence(o, path: Path) -> Path | None:
         ax2.set_title("valence calibration", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savefig(fig, path, dpi=300)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
 
+@styled
 def plot_exafs(o, path: Path) -> Path | None:
     """k^w chi(k) and |chi(R)| of every spectrum; the shell-fit model where there is one.
 
@@ -238,7 +240,7 @@ def plot_exafs(o, path: Path) -> Path | None:
         return None
     plt = pyplot()
     kw = o.cfg.exafs.kweight
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=150)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))
     cmap = plt.get_cmap("viridis")
     n = len(spectra)
     fits = {c.label: c for c in (o.shells.curves if o.shells is not None else [])}
@@ -265,6 +267,6 @@ def plot_exafs(o, path: Path) -> Path | None:
         a1.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savefig(fig, path, dpi=300)
+    save_figure(fig, path)
     plt.close(fig)
     return path

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outfiles import atomic_savefig
-from .output import pyplot
+from .output import pyplot, save_figure, styled
 
 
+@styled
 def plot_series_fits(res, path: Path) -> Path:
     """Every fit of a series: data, components, background, envelope and residual.
 
@@ -53,7 +53,7 @@ def plot_series_fits(res, path: Path) -> Path:
     n = len(ok)
     ncol = min(n, 3)
     nrow = int(np.ceil(n / ncol))
-    fig = plt.figure(figsize=(4.6 * ncol, 4.4 * nrow), dpi=150)
+    fig = plt.figure(figsize=(4.6 * ncol, 4.4 * nrow))
     outer = fig.add_gridspec(nrow, ncol, hspace=0.35, wspace=0.28)
     names = [c.name for c in ok[0][1].components]
     species = []
@@ -69,7 +69,7 @@ def plot_series_fits(res, path: Path) -> Path:
     fig.suptitle(f"{res.cfg.name}: {len(names)} lines, {res.cfg.background} background", fontsize=9)
     fig.subplots_adjust(bottom=0.12 if nrow == 1 else 0.08)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savefig(fig, path, dpi=300)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -109,6 +109,7 @@ def _fit_panel(fig, cell, s, f, colours: dict) -> None:
     axr.tick_params(labelsize=7)
 
 
+@styled
 def plot_xps_valence(res, path: Path) -> Path | None:
     """Mean surface valence (and the share of each valence state) against voltage or sample.
 
@@ -151,7 +152,7 @@ def plot_xps_valence(res, path: Path) -> Path | None:
         x, xlabel = np.array(volts, float), "cell voltage (V)"
     else:
         x, xlabel = np.arange(len(ok), dtype=float), "sample"
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.0, 3.8), dpi=150)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.0, 3.8))
     a1.errorbar(x, [f.mean_valence for _, f in ok], yerr=[f.mean_valence_err for _, f in ok], fmt="o-", capsize=3)
     a1.set_xlabel(xlabel)
     a1.set_ylabel("mean surface valence (XPS)")
@@ -165,7 +166,7 @@ def plot_xps_valence(res, path: Path) -> Path | None:
     fig.suptitle(res.cfg.name, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savefig(fig, path, dpi=300)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..outfiles import atomic_savefig
 from ..results import open_results
 from ..xrd.operando import PhaseAnalysis
-from .output import pyplot
+from .output import pyplot, save_figure, styled
 from .xrd_products import time_axis
 
 _AXIS_LABEL = {"2th_deg": "2θ (deg)", "q_nm^-1": "Q (nm⁻¹)", "q_A^-1": "Q (Å⁻¹)"}
 
 
+@styled
 def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     """Contour of the analysed range with fitted positions of every track and hkl labels.
 
@@ -74,7 +74,7 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
     lo, hi = (np.percentile(positive, [2, 99.7]) if positive.size else (0.1, 1.0))
     norm = {"log": LogNorm(vmin=max(lo, 1e-6), vmax=hi), "sqrt": PowerNorm(0.5, vmin=max(lo, 0), vmax=hi),
             "linear": Normalize(vmin=lo, vmax=hi)}[fig_cfg.contour_scale]
-    fig, ax = plt.subplots(figsize=(11, 6.5), dpi=150)
+    fig, ax = plt.subplots(figsize=(11, 6.5))
     if z.shape[0] > 1:
         mesh = ax.pcolormesh(x, y, np.clip(z, norm.vmin, None), shading="nearest", cmap="viridis", norm=norm, rasterized=True)
     else:
@@ -92,7 +92,7 @@ def plot_tracked_contour(results_path: Path, an: PhaseAnalysis, out: Path, fig_c
     ax.set_title(f"{drawn} tracked peaks, {z.shape[0]} frames" + two_phase, fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savefig(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 
@@ -139,6 +139,7 @@ def _draw_tracks(plt, ax, an: PhaseAnalysis, x: np.ndarray, y: np.ndarray) -> No
                   fontsize=8, frameon=False)
 
 
+@styled
 def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     """a, (b,) c, V of every phase (one column each) and phase fractions against time.
 
@@ -191,7 +192,7 @@ def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
         rows.append(("c_a", "c (Å)"))
     rows.append(("volume_a3", "V (Å³)"))
     n_col = len(lattices)
-    fig = plt.figure(figsize=(max(6.0, 3.3 * n_col), 1.9 * (len(rows) + 1) + 0.9), dpi=150)
+    fig = plt.figure(figsize=(max(6.0, 3.3 * n_col), 1.9 * (len(rows) + 1) + 0.9))
     grid = fig.add_gridspec(len(rows) + 1, n_col)
     colours = plt.get_cmap("tab10")
     index = {lat.phase: i for i, lat in enumerate(an.lattices)}
@@ -204,7 +205,7 @@ def plot_lattice(an: PhaseAnalysis, out: Path, fig_cfg) -> Path:
     fig.suptitle("Lattice parameters and phase fractions (shaded: two-phase frames)", fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savefig(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ..io.files import relative_path
-from ..outfiles import atomic_open, atomic_path, atomic_savefig, safe_target
+from ..outfiles import atomic_open, atomic_path, safe_target
 from ..results import open_results
-from .output import pyplot
+from .output import pyplot, save_figure, styled
 
 
 def stack_outputs(results_path: Path, outdir: Path, cfg, base_dir: Path) -> list[Path]:
@@ -154,6 +154,7 @@ def time_axis(frame_time_s, unit: str, frame_index=None) -> tuple[np.ndarray, st
     return frames.astype(float), "frame"
 
 
+@styled
 def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
     """figures/xrd_contour.png: radial axis against time, robust colour limits.
 
@@ -210,7 +211,7 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
     }[fig_cfg.contour_scale]
     label = {"two_theta_deg": "2θ (deg)", "q_nm_inv": "Q (nm⁻¹)",
              "q_a_inv": "Q (Å⁻¹)"}.get(s.radial_name, s.radial_name)
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=150)
+    fig, ax = plt.subplots(figsize=(8, 5.5))
     if s.n_frames > 1:
         mesh = ax.pcolormesh(s.radial, y, np.clip(z, norm.vmin, None), shading="nearest",
                              cmap="viridis", norm=norm, rasterized=True)
@@ -230,7 +231,7 @@ def plot_contour(results_path: Path, out: Path, fig_cfg) -> Path | None:
         sec.set_xlabel("d (Å)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_savefig(fig, out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 
