@@ -282,7 +282,7 @@ def _write_tables(o: SeriesOutcome, outdir: Path) -> list[Path]:
         w = csv.writer(fh)
         w.writerow(["label", "kind", "declared_valence", "voltage_v", "time_s", "calibration_shift_ev", "e0_ev", "edge_step",
                     "edge_energy_ev", "edge_energy_err_ev", "pre_edge_centroid_ev", "pre_edge_centroid_err_ev",
-                    "pre_edge_area", "pre_edge_area_err", "valence", "valence_err", "lcf_valence", "lcf_valence_err",
+                    "pre_edge_area_ev", "pre_edge_area_err_ev", "valence", "valence_err", "lcf_valence", "lcf_valence_err",
                     "lcf_r_factor", "flags", "source"])
         for st in o.states:
             r = o.results.get(st.key)

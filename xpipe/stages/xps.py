@@ -470,7 +470,7 @@ def _write_table(res: SeriesResult, outdir: Path) -> Path:
     with atomic_open(path, "w", newline="", outdir=outdir) as fh:
         w = csv.writer(fh)
         w.writerow(["sample", "voltage_v", "charge_shift_ev", "charge_shift_err_ev", "line", "species", "valence", "center_ev",
-                    "center_err_ev", "fwhm_ev", "fwhm_err_ev", "area", "area_err", "fraction", "fraction_err",
+                    "center_err_ev", "fwhm_ev", "fwhm_err_ev", "area_counts_ev", "area_err_counts_ev", "fraction", "fraction_err",
                     "mean_valence", "mean_valence_err", "reduced_chi_square", "diagnostics"])
         for s, f in zip(res.samples, res.fits):
             if f is None:

@@ -24,7 +24,7 @@ from ..xrd.operando import CELL_KEYS, AnalysisSettings, PhaseAnalysis, analyse_s
 from ..xrd.phases import PhaseModel, make_phase
 from ..xrd.sequential import RefinementSettings
 from .base import Stage, StageSummary
-from .output import csv_value
+from .output import RADIAL_COLUMN, csv_value
 from .xrd_figures import plot_lattice, plot_tracked_contour
 
 log = logging.getLogger("xpipe")
@@ -434,7 +434,7 @@ def _event_rows(an: PhaseAnalysis) -> list[dict]:
 
 
 def _write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
-    """``xrd_peaks.csv``, ``xrd_events.csv`` and ``xrd_lattice.csv`` beside results.h5."""
+    """``xrd_peaks.csv``, ``xrd_events.csv``, ``xrd_stretches.csv`` and ``xrd_lattice.csv`` beside results.h5."""
     outdir.mkdir(parents=True, exist_ok=True)
     files = []
     fits = an.fits
@@ -443,8 +443,9 @@ def _write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
     path = outdir / "xrd_peaks.csv"
     with atomic_open(path, "w", newline="", outdir=outdir) as fh:
         w = csv.writer(fh)
-        w.writerow(["track", "frame", "frame_time_s", "phase", "hkl", "position", "position_err", "fwhm", "fwhm_err",
-                    "area", "area_err", "eta", "eta_err", "success", "reason"])
+        r = RADIAL_COLUMN.get(an.unit, "radial")
+        w.writerow(["track", "frame", "frame_time_s", "phase", "hkl", f"position_{r}", f"position_err_{r}", f"fwhm_{r}",
+                    f"fwhm_err_{r}", f"area_au_{r}", f"area_err_au_{r}", "eta", "eta_err", "success", "reason"])
         alive = an.tracks.alive()
         for t in range(an.tracks.n_tracks):
             for f in np.flatnonzero(alive[:, t]):
@@ -459,10 +460,14 @@ def _write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
         w = csv.writer(fh)
         cols = ["kind", "track", "frame", "end_frame", "frame_time_s", "end_time_s", "partner", "phase", "hkl",
                 "position", "change", "change_err"]
-        w.writerow(cols)
-        for r in rows:
-            w.writerow([csv_value(r[c]) for c in cols])
-        w.writerow([])
+        r = RADIAL_COLUMN.get(an.unit, "radial")
+        w.writerow(cols[:9] + [f"position_{r}", f"change_{r}", f"change_err_{r}"])
+        for row in rows:
+            w.writerow([csv_value(row[c]) for c in cols])
+    files.append(path)
+    path = outdir / "xrd_stretches.csv"
+    with atomic_open(path, "w", newline="", outdir=outdir) as fh:
+        w = csv.writer(fh)
         w.writerow(["stretch", "first_frame", "last_frame", "start_time_s", "end_time_s"])
         for kind, a, b in an.stretches():
             w.writerow([kind, a, b, csv_value(an.frame_time_s[a]), csv_value(an.frame_time_s[b])])
@@ -473,7 +478,8 @@ def _write_tables(an: PhaseAnalysis, outdir: Path) -> list[Path]:
             w = csv.writer(fh)
             head = ["phase", "frame", "frame_time_s"]
             for k in CELL_KEYS:
-                head += [LATTICE_NAMES[k], f"{LATTICE_NAMES[k]}_err"]
+                unit = LATTICE_UNITS[k].replace("^", "")
+                head += [f"{LATTICE_NAMES[k]}_{unit}", f"{LATTICE_NAMES[k]}_err_{unit}"]
             head += ["volume_change_percent", "phase_fraction", "phase_fraction_err", "method", "n_reflections", "status", "reason"]
             w.writerow(head)
             for lat in an.lattices:
