@@ -2,9 +2,22 @@
 
 An Eiger master's ``/entry/data`` group links to ``data_000001``... datasets in other files;
 hdf5plugin decodes their bitshuffle/LZ4 compression. An entry ``file.h5::/entry/data/data``
-names the dataset; without one, the file's NeXus default plot (``@default``, ``@signal``) or
-``/entry/data/data`` is used. HDF5 files that a writer holds open in SWMR mode are read as an
-SWMR reader (:func:`open_hdf5`). Claimed by the HDF5 signature, else by suffix.
+names the dataset; without one, the frames are found as NeXus readers find them
+(:mod:`xpipe.io.frames.nexus`: the ``@default`` plot and its ``@signal``, NXdata groups,
+``NXinstrument/NXdetector/data``, then ``/entry/data/data`` and Eiger parts). A file or dataset
+that holds 1D data (integrated patterns) is refused as frames with that reason. HDF5 files that
+a writer holds open in SWMR mode are read as an SWMR reader (:func:`open_hdf5`). Claimed by the
+HDF5 signature, else by suffix.
+
+Lambda detectors (X-Spectrum) write one NeXus file per module and part,
+``<scan>_m<module>_part<NNNNN>.nxs``, frames at ``/entry/instrument/detector/data``. Each file is
+a frame stack of its own: a part read alone gives its own frames, and the parts of one module
+(``scan_m1_part*.nxs``, sorted naturally) are that module's consecutive frames. The modules of
+one scan are separate stacks of the same frames, each module seeing its own part of the
+detector plane (its offset in pixels is ``detector/translation/distance``); they are not
+stitched here: list one module's files per recipe, with a geometry for that module, or see
+:mod:`xpipe.io.frames.lambda_modules` for how the modules sit in the stitched image that
+Dioptas shows and its ``.mask`` files are drawn on.
 
 Examples
 --------
@@ -20,13 +33,13 @@ Examples
 from __future__ import annotations
 
 import os
-import re
 
 import h5py
 import numpy as np
 
 from .base import REGISTRY, FrameReadError, FrameRef, FrameSource, FrameTime, _NotYet, _Unlisted
 from .base import natural_key as _natural_key
+from .nexus import _is_eiger_part, curves_message, curves_reason, find_frames
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5", ".nexus")
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -170,7 +183,7 @@ def _list_frames(path: str, dataset: str | None, missing_ok: bool = False) -> li
     KeyError or ValueError) is "not yet": a writer may still hold or be writing it."""
     try:
         with open_hdf5(path) as h5:
-            name = dataset or _default_dataset(h5, path)
+            name = dataset or find_frames(h5, path).name
             if name not in h5:
                 missing = _missing_link_target(h5, name, path)
                 raise _NotYet(f"'{path}': {missing}" if missing else f"'{path}' has no dataset '{name}'")
@@ -204,6 +217,9 @@ def _dataset_refs(path: str, name: str, ds) -> list[FrameRef]:
     missing = _missing_virtual_sources(ds, path)
     if missing is not None:
         raise _NotYet(f"'{path}': {missing}")
+    reason = curves_reason(ds)
+    if reason is not None:
+        raise _Unlisted(curves_message(path, name, ds, reason))
     if ds.ndim == 2:
         return [FrameRef(path, name, 0)]
     if ds.ndim != 3:
@@ -211,11 +227,6 @@ def _dataset_refs(path: str, name: str, ds) -> list[FrameRef]:
             f"dataset '{path}::{name}' has shape {ds.shape}; expected (frames, rows, columns)"
         )
     return [FrameRef(path, name, i) for i in range(ds.shape[0])]
-
-
-def _is_eiger_part(name: str) -> bool:
-    """An Eiger master's ``data_NNNNNN`` link to one of its data files (the last path part)."""
-    return re.fullmatch(r"data_\d+", name.rsplit("/", 1)[-1]) is not None
 
 
 def _eiger_parts(group, path: str) -> list[str]:
@@ -314,31 +325,6 @@ def _missing_virtual_sources(ds, path: str) -> str | None:
     return (f"'{ds.name}' is a virtual dataset whose source file '{missing[0]}'{more} "
             f"does not exist, so its frames would read as fill values; expected "
             f"{'them' if len(missing) > 1 else 'it'} beside '{os.path.basename(holder)}'")
-
-
-def _attr_text(obj, name: str, default: str | None) -> str | None:
-    value = obj.attrs.get(name, default)
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _default_dataset(h5, path: str) -> str:
-    """The frame dataset of an HDF5 file: NeXus default plot, else /entry/data/data or Eiger parts."""
-    for entry in [_attr_text(h5, "default", None), "entry"]:
-        if not entry or entry not in h5:
-            continue
-        grp = _follow(h5, entry, path)
-        data_name = _attr_text(grp, "default", "data")
-        if data_name in grp:
-            nxdata = _follow(grp, data_name, path)
-            signal = _attr_text(nxdata, "signal", "data")
-            if signal in nxdata:
-                return f"/{entry}/{data_name}/{signal}"
-            if any(_is_eiger_part(k) for k in nxdata):
-                return f"/{entry}/{data_name}"
-    raise _NotYet(
-        f"cannot tell which dataset of '{path}' holds the frames; "
-        "name it as 'file.h5::/entry/data/data'"
-    )
 
 
 # ---------------------------------------------------------------------------- reading
