@@ -47,7 +47,8 @@ from .base import _NotYet, _Unlisted
 from .base import natural_key as _natural_key
 
 #: Words in an axis name or ``long_name`` that make it a radial (diffraction) axis.
-RADIAL_WORDS = ("two_theta", "2theta", "2th", "tth", "q", "d_spacing", "d-spacing", "chi")
+RADIAL_WORDS = ("two_theta", "2theta", "2th", "2th_deg", "tth", "q", "q_nm^-1", "q_a^-1", "d_spacing",
+                "d-spacing")
 
 
 def attr_text(obj, name: str, default: str | None = None) -> str | None:
@@ -164,6 +165,8 @@ def _nxdata_places(entry, base: str) -> Iterator[tuple[str, str]]:
     if default:
         groups.append((default, "the NeXus default plot"))
     others = _children_of_class(entry, "NXdata")
+    if "data" not in others and isinstance(_child(entry, "data"), h5py.Group):
+        others.append("data")  # an untagged group named as NXdata usually is
     others.sort(key=lambda k: k != "data")
     groups += [(k, "an NXdata group") for k in others]
     for key, how in groups:
@@ -311,8 +314,8 @@ def _index_is(value, index: int) -> bool:
 
 
 def is_radial(axis) -> bool:
-    """Whether a 1D axis dataset is a diffraction (radial) axis: 2theta, Q, d or chi by its
-    name or ``long_name``.
+    """Whether a 1D axis dataset is a diffraction (radial) axis: 2theta, Q or d by its name or
+    ``long_name``.
 
     Parameters
     ----------
@@ -335,7 +338,7 @@ def is_radial(axis) -> bool:
     True False
     """
     words = " ".join([axis.name.rsplit("/", 1)[-1], attr_text(axis, "long_name", "") or ""]).lower()
-    tokens = set(re.split(r"[^a-z0-9_\-]+", words)) | set(re.split(r"[^a-z0-9]+", words))
+    tokens = set(re.split(r"[^a-z0-9_\-^]+", words)) | set(re.split(r"[^a-z0-9]+", words))
     return any(w in tokens for w in RADIAL_WORDS)
 
 

@@ -7,7 +7,9 @@ file has one, the header lines (kept as metadata) and, when a header line holds 
 of the pattern. Every problem raises :class:`PatternReadError` with a message naming the file.
 
 Each format is a small module that registers its reader and suffixes with :data:`REGISTRY`;
-:func:`read_pattern` asks the registry which format reads a file and names none itself.
+:func:`read_pattern` asks the registry which format reads a file and names none itself. A
+NeXus/HDF5 file holds many patterns (a stack of curves on a radial axis, as integration
+programs write them): :func:`read_nexus_patterns` reads them all.
 
 Example
 -------
@@ -36,11 +38,13 @@ from .base import (
 from .chi import read_chi  # each format module registers itself on import
 from .columns import read_columns
 from .fxye import read_fxye
+from .nexus import read_nexus_patterns
 from .xye import read_xye
 
 __all__ = [
     "MAX_DROPPED_FRACTION", "MIN_POINTS", "PATTERN_UNITS", "READERS", "REGISTRY", "Pattern",
-    "PatternReadError", "read_chi", "read_columns", "read_fxye", "read_pattern", "read_xye",
+    "PatternReadError", "read_chi", "read_columns", "read_fxye", "read_nexus_patterns", "read_pattern",
+    "read_xye",
 ]
 
 #: File suffixes read, and the reader (format name) used for each.
