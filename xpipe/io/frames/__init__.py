@@ -4,7 +4,10 @@ Single-frame images (CBF, EDF, TIFF, MarCCD/mar345 and every other format fabio 
 stacks in HDF5/NeXus (a dataset of shape (N, rows, columns), an Eiger master whose
 ``/entry/data`` group links to ``data_000001``... files, with hdf5plugin decoding bitshuffle/LZ4)
 are addressed uniformly by :class:`FrameRef`. An input is written as a path, a glob, or
-``file.h5::/entry/data/data`` for an HDF5 dataset.
+``file.h5::/entry/data/data`` for an HDF5 dataset; without a dataset, an HDF5 file's frames are
+found as NeXus readers find them (:mod:`~xpipe.io.frames.nexus`), and a file holding only 1D
+data is refused as frames. Lambda module files are described in
+:mod:`~xpipe.io.frames.lambda_modules`.
 
 Each format is a small module that registers with :data:`REGISTRY` (``hdf5``, then the fabio
 images ``cbf``, ``edf``, ``tiff`` and the fallback ``image``; registration order is sniff
