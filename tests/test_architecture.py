@@ -20,7 +20,7 @@ MAX_FUNCTION_LINES = 80
 LAYERS = [
     ("core", ("xpipe.lineshapes", "xpipe.io", "xpipe.xrd", "xpipe.xas", "xpipe.xps", "xpipe.echem",
               "xpipe.synth", "xpipe.progress", "xpipe.errors", "xpipe.codec", "xpipe.outfiles",
-              "xpipe.outdir", "xpipe.nexus")),
+              "xpipe.outdir", "xpipe.nexus", "xpipe.inspect")),
     ("settings", ("xpipe.recipe",)),
     ("stages", ("xpipe.stages", "xpipe.store", "xpipe.results", "xpipe.summary", "xpipe.cache")),
     ("runner", ("xpipe.runner", "xpipe.run_steps", "xpipe.executor", "xpipe.watch",

@@ -81,6 +81,18 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="summarise a results file", parents=[common])
     i.add_argument("results", help="results file (results.h5)")
+
+    n = sub.add_parser("inspect", help="show what xpipe reads from an input file", parents=[common],
+                       description="Show what xpipe reads from any input file: the reader family and "
+                       "format and why it was chosen, its scans, blocks, regions or frame datasets, "
+                       "columns with units, points or frames, ranges, timestamps and the reader's "
+                       "warnings; for a file the readers refuse, the reason. Exit code 0 read, 1 "
+                       "refused, 2 not a readable file. See docs/inspect.md.")
+    n.add_argument("file", help="the file (frames, 1D pattern, XAS, XPS, cycler, .poni, recipe, CIF)")
+    n.add_argument("--json", action="store_true", help="print one JSON object (schema xpipe.inspect/1)")
+    n.add_argument("--family", choices=["frames", "pattern", "xas", "xps", "cycler", "poni", "recipe",
+                                        "structure"],
+                   help="read the file as this family only")
     return p
 
 
@@ -144,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     previous_level = xpipe_log.level
     _set_up_logging(args)
     try:
-        return {"validate": _validate, "run": _run, "watch": _watch, "info": _info}[args.command](args)
+        return {"validate": _validate, "run": _run, "watch": _watch, "info": _info,
+                "inspect": _inspect}[args.command](args)
     except KeyboardInterrupt as exc:
         return _interrupted(args, exc)
     except Exception as exc:
@@ -360,6 +373,23 @@ def _info(args) -> int:
     with res:
         print(_describe(res))
     return EXIT_OK
+
+
+def _inspect(args) -> int:
+    import json
+
+    from .inspect import format_exception, inspect_file  # deferred: it imports every reader
+
+    report = inspect_file(args.file, family=args.family)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    elif report.exit_code != EXIT_USAGE:
+        print(report.text())
+    if getattr(args, "debug", False) and report.exception is not None:
+        print(format_exception(report), file=sys.stderr, end="")
+    if report.error:
+        print(f"xpipe inspect: {report.error}", file=sys.stderr)
+    return report.exit_code
 
 
 def _describe(res) -> str:
