@@ -1,13 +1,27 @@
 """Read xpipe results files from Python (notebooks, scripts, later stages).
 
-Example (after ``xpipe run recipes/nvp_operando.yaml``)::
+``open_results(path)`` opens ``OUTDIR/results.h5`` read-only and gives every technique as
+xarray Datasets (arrays with coordinates: patterns on ``time_s`` and ``two_theta_deg``, spectra
+on ``energy_ev``, lattice on frame time) and pandas DataFrames (tables: peaks, events, fitted
+components, the cycler record, timeline series), with units in coordinate names and in
+``attrs["units"]``. See docs/api.md.
 
-    from xpipe.results import open_results
+Example (after ``xpipe run recipes/nvp_full.yaml``)::
 
-    with open_results("results/nvp_operando/results.h5") as res:
-        stack = res.patterns()
-    stack.intensity.shape, stack.radial_name, stack.radial_units
-    # ((38, 2000), 'two_theta_deg', 'deg')
+    import xpipe
+
+    with xpipe.open_results("results/nvp_full/results.h5") as res:
+        res.techniques                      # ('xrd', 'xas', 'xps', 'echem', 'timeline')
+        stack = res.xrd.patterns            # xarray.Dataset: intensity[time_s, two_theta_deg]
+        cells = res.xrd.lattice             # xarray.Dataset: a, a_err, ... [phase, time_s]
+        xanes = res.xas["V_K"].table        # DataFrame: one row per spectrum
+        comps = res.xps["V2p_O1s"].components
+        cycler = res.echem                  # DataFrame: time_s, voltage_v, ...
+        valence = res.timeline.table        # DataFrame: every series on the cycler clock
+
+A technique that did not run raises :class:`TechniqueNotRun` (a ``LookupError``) naming the
+file, the recipe section that would produce it and what the file holds; ``res.techniques``
+says beforehand what is there.
 """
 
 from __future__ import annotations
@@ -17,7 +31,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import read_record
+from ..store import read_record
+from ._h5 import TechniqueNotRun
+from .spectra import SeriesMap, XasSeries, XpsSeries, xas_series, xps_series
+from .timeline import Timeline, echem_table
+from .xrd import XrdResults
+
+__all__ = ["PatternStack", "Results", "SeriesMap", "TechniqueNotRun", "Timeline", "XasSeries", "XpsSeries",
+           "XrdResults", "open_results", "read_patterns"]
+
+#: technique -> (what it is called, the recipe section that makes it)
+TECHNIQUES = {
+    "xrd": ("XRD", "xrd"),
+    "xas": ("XAS", "xas"),
+    "xps": ("XPS", "xps"),
+    "echem": ("cycler (electrochemistry)", "echem"),
+    "timeline": ("timeline", "timeline"),
+}
 
 
 @dataclass
@@ -150,7 +180,98 @@ class Results:
         return read_record(self.entry["xrd/integration"])
 
     def provenance(self) -> dict:
+        """The run's provenance (``/entry/provenance``): recipe text, versions, input files..."""
         return read_record(self.entry["provenance"])
+
+    # -- one property per technique ------------------------------------------------------------
+
+    @property
+    def techniques(self) -> tuple[str, ...]:
+        """The techniques this file holds results of, in run order (``xrd``, ``xas``, ``xps``,
+        ``echem``, ``timeline``): the properties of the same names that will not raise."""
+        return tuple(t for t in TECHNIQUES if self._group(t) is not None)
+
+    def _group(self, technique: str):
+        """The group of a technique under ``/entry``: by its name, else a group labelled so."""
+        import h5py
+
+        entry = self.entry
+        if technique in entry and isinstance(entry[technique], h5py.Group):
+            return entry[technique]
+        for g in entry.values():
+            if isinstance(g, h5py.Group) and str(g.attrs.get("long_name", "")) == technique:
+                return g
+        return None
+
+    def _technique(self, technique: str):
+        g = self._group(technique)
+        if g is None:
+            what, section = TECHNIQUES[technique]
+            held = ", ".join(self.techniques) or "nothing"
+            raise TechniqueNotRun(f"{self.path} holds no {what} results: the run's recipe had no '{section}' "
+                                  f"section (this file holds: {held}); check res.techniques first")
+        return g
+
+    @property
+    def xrd(self) -> XrdResults:
+        """Operando XRD: pattern stack, peaks, events, lattice, refinement (:class:`XrdResults`).
+
+        Raises
+        ------
+        TechniqueNotRun
+            When the run had no ``xrd`` section.
+        """
+        return XrdResults(self._technique("xrd"), str(self.path))
+
+    @property
+    def xas(self) -> SeriesMap:
+        """XAS series by label, each an :class:`XasSeries` (spectra on ``energy_ev``, a table
+        per spectrum, LCF, PCA, calibration).
+
+        Raises
+        ------
+        TechniqueNotRun
+            When the run had no ``xas`` section.
+        """
+        return xas_series(self._technique("xas"), str(self.path))
+
+    @property
+    def xps(self) -> SeriesMap:
+        """XPS series by label, each an :class:`XpsSeries` (samples, components, species,
+        valence fractions, fitted spectra on ``binding_energy_ev``).
+
+        Raises
+        ------
+        TechniqueNotRun
+            When the run had no ``xps`` section.
+        """
+        return xps_series(self._technique("xps"), str(self.path))
+
+    @property
+    def echem(self):
+        """The cycler record as a DataFrame (see :func:`xpipe.results.timeline.echem_table`).
+
+        Raises
+        ------
+        TechniqueNotRun
+            When the run had no ``echem`` section.
+        """
+        return echem_table(self._technique("echem"))
+
+    @property
+    def timeline(self) -> Timeline:
+        """Every technique on the cycler clock (:class:`Timeline`).
+
+        Raises
+        ------
+        TechniqueNotRun
+            When the run had no ``timeline`` (it needs an ``echem`` section).
+        """
+        return Timeline(self._technique("timeline"), str(self.path))
+
+    def __repr__(self) -> str:
+        state = "open" if self._h5 else "closed"
+        return f"<Results {self.path} ({state}): {', '.join(self.techniques) if self._h5 else ''}>"
 
 
 def read_patterns(entry) -> PatternStack:
