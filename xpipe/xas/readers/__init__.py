@@ -33,13 +33,13 @@ from .build import DUPLICATE_STEP_EV, HC_EV_ANGSTROM, KEV_BELOW
 # isort: off
 from .nexus import read_nexus
 from .athena import read_athena, write_athena
-from .xdi import read_xdi
+from .xdi import read_xdi, read_xdi_blocks
 from .columns import read_columns
 # isort: on
 
 __all__ = ["DUPLICATE_STEP_EV", "HC_EV_ANGSTROM", "KEV_BELOW", "REGISTRY", "ColumnSpec",
            "PathLike", "XasReadError", "XasScan", "read_athena", "read_columns", "read_nexus",
-           "read_scan", "read_xdi", "write_athena"]
+           "read_scan", "read_xdi", "read_xdi_blocks", "write_athena"]
 
 
 def read_scan(path: PathLike, format: str = "auto", **kw: Any) -> list[XasScan]:

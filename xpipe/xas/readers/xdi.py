@@ -1,149 +1,98 @@
 """XDI files (the XAS Data Interchange format): header fields, named columns, a table.
 
-A plain XDI file is parsed here with numpy; anything else that claims to be XDI goes to
-Larch's full XDI parser, whose messages then say what is wrong.
+The file is checked against the XDI 1.0 specification by :mod:`.xdi_syntax` (version line,
+header fields, column fields, a table of finite numbers) and refused, with the line and the
+rule, when it breaks one; a 2D file (``Outer.name`` with ``# Outer.value:`` lines in its table)
+gives one scan per block.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
-
-import numpy as np
 
 from ..scan import XasReadError, XasScan
 from .base import (
     REGISTRY,
+    ColumnSpec,
     PathLike,
     _check_last_row,
-    _data_lines,
     _edge_name,
     _element_symbol,
     _existing_file,
     _file_text,
     _norm_name,
     _parse_time,
-    _plain,
-    _quiet,
     _Table,
     _unique,
 )
 from .build import _build_scan
+from .xdi_syntax import XdiFile, parse_xdi
 
 
-def _fast_xdi(p: Path):
-    """Parse a plain XDI file (header fields, '# Column.N: name [units]', a numeric table) with
-    numpy, about 10x faster than Larch's line-by-line reader; None when the file is anything
-    else, so that Larch's reader (and its messages) take over."""
-    try:
-        text = p.read_text(errors="strict")
-    except (OSError, UnicodeDecodeError):
-        return None
-    lines = text.splitlines()
-    if not lines or not lines[0].startswith("# XDI/"):
-        return None
-    attrs: dict[str, dict[str, str]] = {}
-    columns: dict[int, tuple[str, str]] = {}
-    first_data = None
-    in_comments = False
-    for i, line in enumerate(lines[1:], start=1):
-        if not line.startswith("#"):
-            first_data = i
-            break
-        body = line[1:].strip()
-        if body.startswith("///"):
-            in_comments = True
-            continue
-        if body.startswith("---"):
-            in_comments = False
-            continue
-        if in_comments or ":" not in body:
-            continue
-        key, value = (x.strip() for x in body.split(":", 1))
-        if "." not in key or " " in key:
-            continue
-        family, name = key.split(".", 1)
-        if family.lower() == "column":
-            try:
-                parts = value.split()
-                columns[int(name)] = (parts[0], parts[1] if len(parts) > 1 else "")
-            except (ValueError, IndexError):
-                return None
-            attrs.setdefault("column", {})[name] = value
-            continue
-        attrs.setdefault(family.lower(), {})[name.lower()] = value
-    if first_data is None or not columns or sorted(columns) != list(range(1, len(columns) + 1)):
-        return None
-    try:
-        table = np.loadtxt(lines[first_data:], dtype=float, ndmin=2)
-    except ValueError:
-        return None
-    if table.shape[1] != len(columns):
-        return None
-    mono = attrs.get("mono", {})
-    try:
-        dspacing = float(mono["d_spacing"].split()[0]) if "d_spacing" in mono else None
-    except ValueError:
-        dspacing = None
-    return SimpleNamespace(
-        data=table.T, array_labels=[columns[k][0] for k in sorted(columns)],
-        array_units=[columns[k][1] for k in sorted(columns)], attrs=attrs, dspacing=dspacing,
-        element=attrs.get("element", {}).get("symbol"), edge=attrs.get("element", {}).get("edge"))
-
-
-
-
-def _xdi_group(p: Path) -> Any:
-    """The parsed file: by :func:`_fast_xdi`, else by Larch's full XDI parser."""
-    g = _fast_xdi(p)
-    if g is not None:
-        return g
-    # not the plain layout; larch takes seconds to import, so only now
-    from larch.io import read_xdi as larch_read_xdi
-
-    try:
-        with _quiet():
-            return larch_read_xdi(str(p))
-    except Exception as exc:  # Larch raises ValueError and others for files it cannot parse
-        detail = " ".join(str(exc).split())
-        raise XasReadError(f"{p}: not a readable XDI file; expected a first line '# XDI/1.x', "
-                           f"'# Column.N: name' fields and a numeric table ({detail})") from exc
-
-
-def _xdi_table(p: Path, g: Any) -> _Table:
-    """The columns of a parsed XDI file, with its header fields in ``metadata['xdi']``."""
-    data = np.asarray(g.data, dtype=float)
-    labels = [str(s) for s in getattr(g, "array_labels", [])]
-    if data.ndim != 2 or not labels or data.shape[0] != len(labels):
-        raise XasReadError(f"{p}: XDI file without a usable data table; expected one column per "
-                           "'# Column.N' field")
-    names = _unique([_norm_name(s) for s in labels])
-    units = {n: str(u) for n, u in zip(names, getattr(g, "array_units", [])) if u}
-    t = _Table(path=p, names=names, data=dict(zip(names, data)), units=units, fmt="XDI")
+def _xdi_tables(p: Path, x: XdiFile, energy_given: bool = False) -> list[_Table]:
+    """One table of columns per block of the file, with its header fields in
+    ``metadata['xdi']`` ('Mono.d_spacing', 'Beamline.name', ...)."""
+    names = _unique([_norm_name(s) for s in x.labels])
+    units = {n: u for n, u in zip(names, x.units) if u}
     fields: dict[str, Any] = {}
-    for family, members in (getattr(g, "attrs", {}) or {}).items():
-        if isinstance(members, Mapping):
-            for key, value in members.items():
-                fields[f"{family.capitalize()}.{key}"] = _plain(value)
-    t.metadata["xdi"] = fields
-    d = _plain(getattr(g, "dspacing", None))
-    if isinstance(d, (int, float)) and d > 0:
-        t.d_spacing = float(d)
-        t.metadata["mono_d_spacing"] = float(d)
-    for key in ("Beamline.name", "Beamline.Name"):
-        if key in fields:
-            t.metadata["beamline"] = fields[key]
-    for key in ("Sample.name", "Sample.Name"):
-        if key in fields:
-            t.metadata["sample"] = fields[key]
-    t.element = _element_symbol(_plain(getattr(g, "element", None)))
-    t.edge = _edge_name(_plain(getattr(g, "edge", None)))
-    _xdi_facts(t, fields)
-    return t
+    for name, value in x.fields.items():
+        family, key = name.split(".", 1)
+        fields[f"{family.capitalize()}.{key}"] = value
+    d_spacing = None
+    for key in ("mono.d_spacing", "mono.dspacing", "monochromator.dspacing",
+                "monochromator.d_spacing"):
+        if key in x.fields and d_spacing is None:
+            d_spacing = _first_number(x.fields[key].split("||", 1)[0])
+    outer_name = x.get("Outer.name")
+    tables = []
+    for k, block in enumerate(x.blocks):
+        t = _Table(path=p, names=list(names), data=dict(zip(names, block.data)),
+                   units=dict(units), fmt="XDI", line_of=list(block.lines))
+        t.metadata["xdi"] = dict(fields)
+        t.metadata["xdi_version"] = x.version
+        if x.applications:
+            t.metadata["xdi_applications"] = x.applications
+        if len(x.blocks) > 1:
+            t.metadata["xdi_block"] = {"index": k, "of": len(x.blocks), "outer_name": outer_name,
+                                       "outer_value": block.outer_value}
+        if d_spacing is not None and d_spacing > 0:
+            t.d_spacing = d_spacing
+            t.metadata["mono_d_spacing"] = d_spacing
+        for key, meta in (("beamline.name", "beamline"), ("sample.name", "sample")):
+            if key in x.fields:
+                t.metadata[meta] = x.fields[key]
+        t.element = _element_symbol(x.get("Element.symbol"))
+        t.edge = _edge_name(x.get("Element.edge"))
+        _xdi_facts(t, fields)
+        if not energy_given:
+            _xdi_abscissa(t, x)
+        tables.append(t)
+    return tables
+
+
+def _xdi_abscissa(t: _Table, x: XdiFile) -> None:
+    """The abscissa is Column.1 (XDI 1.0): energy, or a monochromator angle with the d-spacing."""
+    first, unit = t.names[0], x.units[0].lower()
+    if first == "angle" or unit in ("deg", "degree", "degrees"):
+        if not t.d_spacing:
+            raise XasReadError(f"{t.path}: Column.1 is the monochromator angle "
+                               f"'{x.labels[0]} {x.units[0]}' but the header has no "
+                               "'Mono.d_spacing' field; expected the d-spacing (in Angstrom) "
+                               "to convert angles to energy (XDI 1.0 specification)")
+        t.units[first] = "deg"
+        t.energy_hint = first
+        return
+    if "energy" in first:
+        return
+    units = f" in {x.units[0]}" if x.units[0] else ""
+    raise XasReadError(
+        f"{t.path}: Column.1 is '{x.labels[0]}'{units}, not energy or a monochromator angle: "
+        "this XDI file is not an energy scan; expected 'Column.1: energy eV' (or pass "
+        "energy=<column> to read_scan to use a column as energy in eV anyway)")
 
 
 def _xdi_facts(t: _Table, fields: Mapping[str, Any]) -> None:
@@ -178,24 +127,69 @@ def _first_number(value: Any) -> float | None:
     return number if number is not None and math.isfinite(number) else None
 
 
-def read_xdi(path: PathLike, *, mode: str = "auto", reference: bool = True,
-             require_reference: bool = False) -> XasScan:
+def read_xdi_blocks(path: PathLike, *, energy: ColumnSpec | None = None,
+                    i0: ColumnSpec | None = None, itrans: ColumnSpec | None = None,
+                    iref: ColumnSpec | None = None,
+                    ifluor: ColumnSpec | Sequence[ColumnSpec] | None = None,
+                    dead_time: Sequence[ColumnSpec] | None = None, mu: ColumnSpec | None = None,
+                    mode: str = "auto", energy_units: str = "auto", reference: bool = True,
+                    require_reference: bool = False) -> list[XasScan]:
+    """Read every block of an XDI file: one scan for a 1D file, one per outer value of a 2D file.
+
+    The keywords are those of :func:`read_xdi`. The scans of a 2D file are labelled
+    ``<stem>_block<k>`` (k from 0) and carry ``metadata['xdi_block']`` (index, count, outer name
+    and value); they are never joined into one spectrum.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> head = ["# XDI/1.0", "# Column.1: energy eV", "# Column.2: mutrans",
+    ...         "# Outer.name: y_mm", "# Outer.value: 0.5", "#----"]
+    >>> e = np.linspace(8900.0, 9100.0, 12)
+    >>> rows = [f"{a:.1f} {0.1 * k:.2f}" for k, a in enumerate(e)]
+    >>> path = Path(tempfile.mkdtemp()) / "map.xdi"
+    >>> _ = path.write_text("\\n".join(head + rows + ["# Outer.value: 1.0"] + rows) + "\\n")
+    >>> [(s.label, s.metadata["xdi_block"]["outer_value"]) for s in read_xdi_blocks(path)]
+    [('map_block0', 0.5), ('map_block1', 1.0)]
+    """
+    p = _existing_file(path)
+    text = _file_text(p)
+    _check_last_row(p, text)
+    try:  # XDI header values may be UTF-8 ('3.1356 Å'); the table is ASCII either way
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    tables = _xdi_tables(p, parse_xdi(p, text), energy_given=energy is not None)
+    many = len(tables) > 1
+    return [_build_scan(t, energy=energy, i0=i0, itrans=itrans, iref=iref, ifluor=ifluor,
+                        dead_time=dead_time, mu=mu, mode=mode, energy_units=energy_units,
+                        reference=reference, require_reference=require_reference,
+                        label=f"{p.stem}_block{k}" if many else None)
+            for k, t in enumerate(tables)]
+
+
+def read_xdi(path: PathLike, *, block: int | None = None, **kw: Any) -> XasScan:
     """Read an XDI file.
 
     Columns are found by their XDI names (energy or angle, i0, itrans, ifluor, irefer, mutrans,
-    mufluor, murefer) and by the same beamline names as :func:`read_columns`; several
-    fluorescence channels with dead-time factors are summed.
+    mufluor, murefer) and by the same beamline names as
+    :func:`~xpipe.xas.readers.columns.read_columns`; several fluorescence channels with
+    dead-time factors are summed. The file is checked against the XDI 1.0 specification first
+    (see :mod:`xpipe.xas.readers.xdi_syntax`).
 
     Parameters
     ----------
     path : str or Path
         The XDI file.
-    mode : {'auto', 'transmission', 'fluorescence', 'mu'}
-        'auto' prefers fluorescence channels, then i0/itrans, then a mu column.
-    reference : bool
-        Read the reference channel ``ln(It/Iref)`` when the file has one.
-    require_reference : bool
-        Raise when the file has no usable reference channel.
+    block : int, optional
+        Which block of a 2D file (0-based); required when the file has more than one.
+    **kw
+        ``mode`` ('auto', 'transmission', 'fluorescence', 'mu'; 'auto' prefers fluorescence
+        channels, then i0/itrans, then a mu column), ``reference``, ``require_reference``, and
+        the column choices ``energy``, ``i0``, ``itrans``, ``iref``, ``ifluor``, ``dead_time``,
+        ``mu``, ``energy_units`` as in ``read_columns``.
 
     Returns
     -------
@@ -223,16 +217,21 @@ def read_xdi(path: PathLike, *, mode: str = "auto", reference: bool = True,
     >>> scan.time_s
     1714564800.0
     """
-    p = _existing_file(path)
-    text = _file_text(p)
-    _check_last_row(p, text)
-    t = _xdi_table(p, _xdi_group(p))
-    t.line_of = _data_lines(text, len(t.names))
-    return _build_scan(t, mode=mode, reference=reference, require_reference=require_reference)
+    scans = read_xdi_blocks(path, **kw)
+    if block is None:
+        if len(scans) > 1:
+            info = scans[0].metadata["xdi_block"]
+            raise XasReadError(f"{path}: a 2D XDI file with {len(scans)} blocks (one per value "
+                               f"of '{info['outer_name']}'); expected block=<0..{len(scans) - 1}>"
+                               ", or read_scan, which returns every block")
+        return scans[0]
+    if not -len(scans) <= block < len(scans):
+        raise XasReadError(f"{path}: block {block} is out of range; the file has {len(scans)}")
+    return scans[block]
 
 
 def _read_as_list(path: PathLike, **kw: Any) -> list[XasScan]:
-    return [read_xdi(path, **kw)]
+    return read_xdi_blocks(path, **kw)
 
 
 def _sniff(head: bytes) -> bool:
