@@ -88,6 +88,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..echem.readers import CyclerReadError
+from ..io.frames import FrameReadError
+from ..io.patterns import PatternReadError
+from ..xas.scan import XasReadError
+from ..xps.readers import XpsReadError
 from .describe_frames import (
     describe_frames,
     describe_pattern,
@@ -95,11 +100,6 @@ from .describe_frames import (
     describe_recipe,
     describe_structure,
 )
-from ..echem.readers import CyclerReadError
-from ..io.frames import FrameReadError
-from ..io.patterns import PatternReadError
-from ..xas.scan import XasReadError
-from ..xps.readers import XpsReadError
 from .describe_spectra import describe_cycler, describe_xas, describe_xps
 from .detect import FAMILIES, WHY, Candidate, candidates, read_head
 from .render import render_text
@@ -265,10 +265,19 @@ def _choose(report: Inspection, cand: Candidate, asked: bool) -> None:
     report.detected_by = "family" if asked else cand.detected_by
 
 
+def _without_path(reason: str, p: Path) -> str:
+    """A reader's message without the file name it starts with (the report names it once)."""
+    for lead in (f"'{p}'", str(p)):
+        if reason.startswith(lead):
+            return reason[len(lead):].lstrip(":[] ").strip() or reason
+    return reason
+
+
 def _refusal(report: Inspection, tried: list[tuple[Candidate, str]], p: Path) -> None:
     cand, outcome = tried[0]
     reason = outcome.split(": ", 1)[1]
     if cand.detected_by == "fallback":
+        reason = _without_path(reason, p)
         reason = (f"{p}: no xpipe reader recognises this file: no format's signature matches its "
                   f"content and no format reads the suffix '{p.suffix}'; read as {cand.family} "
                   f"({cand.format}, the catch-all) it was refused: {reason}")
@@ -345,14 +354,21 @@ def inspect_file(path: str | os.PathLike[str], family: str | None = None) -> Ins
             report.warnings = list(dict.fromkeys(caught))[:MAX_WARNINGS]
         if fields is not None:
             _fill(report, cand, fields)
-            _ambiguity(report, cand, found[i + 1:])
+            _ambiguity(report, cand, found[i + 1:], tried, p)
             return report
         tried.append((cand, outcome))
     _refusal(report, tried, p)
     return report
 
 
-def _ambiguity(report: Inspection, chosen: Candidate, rest: list[Candidate]) -> None:
+def _ambiguity(report: Inspection, chosen: Candidate, rest: list[Candidate],
+               tried: list[tuple[Candidate, str]], p: Path) -> None:
+    """Notes for a file that several families claim equally: which were passed over, and why."""
+    for cand, outcome in tried:
+        report.notes.append(
+            f"{cand.family} ({cand.format}) also claims it, by {WHY[cand.detected_by]}, and "
+            f"refused it: {_without_path(outcome.split(': ', 1)[1], p)}; if the file is "
+            f"{cand.family}, that refusal is what to fix (--family {cand.family} shows it alone)")
     same = [c for c in rest if c.detected_by == chosen.detected_by]
     if chosen.detected_by == "content" or not same:
         return

@@ -19,7 +19,7 @@ Examples
 >>> path = Path(tempfile.mkdtemp()) / "cell.csv"
 >>> _ = path.write_text("time/s,Ewe/V,I/mA\\n0,3.2,2\\n900,3.3,2\\n")
 >>> [(c.family, c.format, c.detected_by) for c in candidates(path)]
-[('cycler', 'csv', 'suffix'), ('pattern', 'columns', 'suffix'), ('xps', 'text', 'suffix')]
+[('cycler', 'csv', 'suffix'), ('pattern', 'columns', 'suffix'), ('xps', 'text', 'suffix'), ('xas', 'columns', 'fallback')]
 """
 
 from __future__ import annotations
