@@ -1,4 +1,5 @@
-"""Readers for XPS spectra: ISO 14976 VAMAS, SPECS Prodigy ``.xy`` and two-column text.
+"""Readers for XPS spectra: ISO 14976 VAMAS, SPECS Prodigy ``.xy``, Scienta SES ``.txt`` and
+``.ibw``, CasaXPS text exports and two-column text.
 
 Every reader returns :class:`XpsSpectrum` objects on an ascending binding-energy axis, with
 the intensity (and any further recorded variable) reordered to match, and raises
@@ -7,10 +8,17 @@ expected.
 
 One module per format registers its reader with :data:`REGISTRY`
 (:mod:`~xpipe.xps.readers.vamas`, :mod:`~xpipe.xps.readers.specs`,
+:mod:`~xpipe.xps.readers.scienta`, :mod:`~xpipe.xps.readers.casa_text`,
 :mod:`~xpipe.xps.readers.text`; CasaXPS comment lines in :mod:`~xpipe.xps.readers.casa`);
 :func:`read_xps` asks the registry which one reads a file. The formats are asked in that
 order, each by content or by suffix: VAMAS (the VAMAS first line, whatever the suffix, or a
-``.vms`` file), then SPECS (its header), then text for anything else.
+``.vms`` file), SPECS ``.xy`` (its header), SpecsLab2 XML (recognised and refused with the
+reason), Scienta ``.txt`` (its ``[Info]`` section) and ``.ibw``, CasaXPS text exports (a
+``Characteristic Energy`` line under each block title), then text for anything else.
+
+A file holding several regions or blocks gives one spectrum per region, each named, never
+one joined spectrum; scans that are not spectra (a SPECS alignment scan over time at a fixed
+energy) are left out with a note in ``metadata['skipped_curves']``.
 
 Energy scale
 ------------
@@ -49,6 +57,8 @@ from .casa import parse_casa_comp, parse_casa_region
 # isort: off
 from .vamas import VAMAS_MAGIC, read_vamas
 from .specs import read_specs_xy
+from .scienta import read_scienta_ibw, read_scienta_txt
+from .casa_text import read_casa_text
 from .text import read_text
 # isort: on
 
@@ -62,6 +72,9 @@ __all__ = [
     "kinetic_to_binding",
     "parse_casa_comp",
     "parse_casa_region",
+    "read_casa_text",
+    "read_scienta_ibw",
+    "read_scienta_txt",
     "read_specs_xy",
     "read_text",
     "read_vamas",
@@ -74,8 +87,9 @@ def read_xps(path: PathLike | Path, *, format: str = "auto", **kw: Any) -> list[
 
     VAMAS when the first non-blank line is the VAMAS header (whatever the extension: PHI
     MultiPak writes VAMAS as ``.npl``); a ``.vms`` file without that header is an error. SPECS
-    Prodigy ``.xy`` when the header says so; otherwise two-column text (one spectrum).
-    Keyword arguments go to the reader chosen.
+    Prodigy ``.xy``, Scienta SES ``.txt`` and CasaXPS text exports when their headers say so,
+    Scienta ``.ibw`` by its suffix; SpecsLab2 ``.xml`` is refused with the reason; otherwise
+    two-column text (one spectrum). Keyword arguments go to the reader chosen.
 
     Parameters
     ----------
@@ -83,7 +97,8 @@ def read_xps(path: PathLike | Path, *, format: str = "auto", **kw: Any) -> list[
         The file.
     format : str, optional
         ``'auto'`` to detect the format, else a name in ``REGISTRY.names()`` (``'vamas'``,
-        ``'specs-xy'``, ``'text'``) or a suffix one of them claims.
+        ``'specs-xy'``, ``'scienta-txt'``, ``'casa-text'``, ``'text'``...) or a suffix one of
+        them claims.
     **kw
         Passed to the reader, e.g. ``subtract_work_function=True`` (VAMAS, SPECS) or
         ``photon_energy_ev=...`` (text).
@@ -106,7 +121,7 @@ def read_xps(path: PathLike | Path, *, format: str = "auto", **kw: Any) -> list[
     >>> [(s.label, s.binding_energy_ev.tolist()) for s in read_xps(folder / "two.txt")]
     [('two', [284.0, 285.0])]
     >>> REGISTRY.names(), REGISTRY.detect(folder / "two.txt").name
-    (['vamas', 'specs-xy', 'text'], 'text')
+    (['vamas', 'specs-xy', 'specs-xml', 'scienta-txt', 'scienta-ibw', 'casa-text', 'text'], 'text')
     >>> _ = (folder / "bad.vms").write_text("285.0 30\\n")
     >>> try:
     ...     read_xps(folder / "bad.vms")

@@ -3,6 +3,17 @@
 A ``.xy`` export is text: ``#`` header lines (export settings, then per group, region, cycle
 and curve) and energy/intensity columns. A file is taken for one when its first 60 lines name
 SpecsLab or the XY-Serializer, or when it starts with ``#`` and has a ``# Region:`` line.
+
+Every curve is its own spectrum: regions are never joined, and a region name that comes back
+(in another group, or twice in one group) gets the group and the spectrum ID in its label.
+Curves whose first column is not an energy (``# ColumnLabels: index ...`` of a FixedEnergies
+alignment scan, a detector-voltage scan) are not spectra: they are left out, each with a note in
+``metadata['skipped_curves']`` of the spectra returned. The export setting
+``# Energy Axis:`` says whether the first column is kinetic or binding energy; a region's
+``# Kinetic Energy:`` or ``# Binding Energy:`` line is only how the region was defined.
+
+SpecsLab2 ``.xml`` files are recognised and refused with the reason (export them as ``.xy``
+or VAMAS from Prodigy).
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ __all__ = ["read_specs_xy"]
 _SPECS_KEY_RE = re.compile(r"^#\s*([^:]+?)\s*:\s*(.*?)\s*$")
 _SPECS_CURVE_RE = re.compile(r"^#\s*Cycle:\s*\d+\s*,\s*Curve:")
 _SPECS_IDX_RE = re.compile(r"(Cycle|Curve|Scan|Channel):\s*(\d+)")
+# Prodigy scan modes whose first column is not a kinetic or binding energy
+_NON_ENERGY_SCAN_MODES = ("fixedenergies", "detectorvoltagescan")
 
 
 def _specs_time(text: str) -> float | None:
@@ -56,6 +69,8 @@ def _specs_time(text: str) -> float | None:
 
 def _is_specs(lines: list[str]) -> bool:
     head = "\n".join(lines[:60])
+    if head.lstrip().startswith("<"):  # SpecsLab2 XML names SpecsLab too
+        return False
     return "SpecsLab" in head or "XY-Serializer" in head or (
         head.startswith("#") and "# Region:" in head)
 
@@ -70,10 +85,11 @@ class _Curves:
         self.region: dict[str, str] | None = None
         self.curves: list[dict[str, Any]] = []
         self.cur: dict[str, Any] | None = None
+        self.n_regions = 0
 
     def new_curve(self, header: str, lineno: int) -> dict[str, Any]:
         c = {"settings": self.settings, "group": dict(self.group),
-             "region": dict(self.region or {}),
+             "region": dict(self.region or {}), "region_no": self.n_regions,
              "index": {k.lower(): int(v) for k, v in _SPECS_IDX_RE.findall(header)},
              "meta": {}, "rows": [], "lines": [], "line": lineno}
         self.curves.append(c)
@@ -90,6 +106,7 @@ class _Curves:
         key, val = m.group(1), m.group(2)
         if key == "Region":
             self.region = {"Region": val}
+            self.n_regions += 1
             self.cur = None
         elif key == "Cycle" and self.region is not None:
             self.region["Cycle"] = val  # '# Number of Scans:' of this cycle follows
@@ -148,6 +165,51 @@ def _read_curves(p: Path) -> list[dict[str, Any]]:
     return curves
 
 
+def _not_a_spectrum(c: dict[str, Any]) -> str:
+    """Why a curve is not an energy spectrum ('' when it is one): its first column is named
+    something other than the energy, or its scan mode holds the energy fixed."""
+    reg = c["region"]
+    labels = (c["meta"].get("ColumnLabels") or "").split()
+    mode = reg.get("Scan Mode", "")
+    where = (f"region {reg.get('Region', '')!r} (group {c['group'].get('Group', '')!r}, "
+             f"spectrum ID {reg.get('Spectrum ID', '?')}, from line {c['line']})")
+    if labels and labels[0].lower() != "energy":
+        return (f"{where}: first column is {labels[0]!r}, not an energy (scan mode "
+                f"{mode or 'not given'}); not a spectrum, left out")
+    if mode.replace(" ", "").lower() in _NON_ENERGY_SCAN_MODES:
+        return f"{where}: scan mode {mode} does not sweep the energy; not a spectrum, left out"
+    return ""
+
+
+def _labels(curves: list[dict[str, Any]]) -> list[str]:
+    """A label per curve, unique in the file: the region name, with the group in front where
+    the name comes back in another group, ``#<spectrum ID>`` after where it comes back in the
+    same group, and ``/cycle c/curve k/scan s`` where its region holds more than one curve."""
+    groups: dict[str, set] = {}
+    regions: dict[tuple, set] = {}
+    curves_in: dict[int, int] = {}
+    for c in curves:
+        name, group = c["region"].get("Region", ""), c["group"].get("Group", "")
+        groups.setdefault(name, set()).add(group)
+        regions.setdefault((group, name), set()).add(c["region_no"])
+        curves_in[c["region_no"]] = curves_in.get(c["region_no"], 0) + 1
+    labels = []
+    for c in curves:
+        name, group = c["region"].get("Region", ""), c["group"].get("Group", "")
+        label = f"{group}/{name}" if len(groups[name]) > 1 else name
+        if len(regions[(group, name)]) > 1:
+            label += f" #{c['region'].get('Spectrum ID', c['region_no'])}"
+        if curves_in[c["region_no"]] > 1:
+            label += "".join(f"/{k} {v}" for k, v in c["index"].items())
+        labels.append(label)
+    count: dict[str, int] = {}
+    for k, lab in enumerate(labels):  # still the same (curves without indices): number them
+        count[lab] = count.get(lab, 0) + 1
+        if count[lab] > 1:
+            labels[k] = f"{lab} ({count[lab]})"
+    return labels
+
+
 def read_specs_xy(path: PathLike, *, subtract_work_function: bool = False) -> list[XpsSpectrum]:
     """Every curve of a SPECS Prodigy ``.xy`` export, one :class:`XpsSpectrum` each.
 
@@ -191,20 +253,27 @@ def read_specs_xy(path: PathLike, *, subtract_work_function: bool = False) -> li
     """
     p = _check_exists(path)
     curves = _read_curves(p)
-    per_region: dict[str, int] = {}
-    for c in curves:
-        name = c["region"].get("Region", "")
-        per_region[name] = per_region.get(name, 0) + 1
-    return [_spectrum(p, c, per_region, subtract_work_function) for c in curves]
+    skipped = [why for c in curves if (why := _not_a_spectrum(c))]
+    curves = [c for c in curves if not _not_a_spectrum(c)]
+    if not curves:
+        raise XpsReadError(f"{p}: SPECS .xy export without an energy spectrum: "
+                           f"{'; '.join(skipped)[:300]}")
+    spectra = [_spectrum(p, c, label, subtract_work_function)
+               for c, label in zip(curves, _labels(curves))]
+    for s in spectra:
+        s.metadata["skipped_curves"] = list(skipped)
+    return spectra
 
 
 def _binding_axis(p: Path, c: dict[str, Any], x: np.ndarray, subtract_wf: bool
                   ) -> tuple[np.ndarray, bool, float | None, float | None, float]:
     """(binding energy in eV, kinetic axis?, hv, work function, work function subtracted)."""
     reg, st = c["region"], c["settings"]
-    axis = st.get("Energy Axis", "")
-    kinetic = "kinetic" in axis.lower() or ("Kinetic Energy" in reg and
-                                            "Binding Energy" not in reg)
+    axis = st.get("Energy Axis", "").lower()
+    if "kinetic" in axis or "binding" in axis:
+        kinetic = "kinetic" in axis
+    else:  # no export setting: the energy the region was defined in is the best guess
+        kinetic = "Kinetic Energy" in reg and "Binding Energy" not in reg
     hv = _opt_float(_to_float(reg.get("Excitation Energy") or "nan"))
     wf = _opt_float(_to_float(reg.get("Eff. Workfunction") or "nan"))
     if not kinetic:
@@ -216,9 +285,8 @@ def _binding_axis(p: Path, c: dict[str, Any], x: np.ndarray, subtract_wf: bool
     return kinetic_to_binding(x, hv, phi), kinetic, hv, wf, phi
 
 
-def _spectrum(p: Path, c: dict[str, Any], per_region: dict[str, int],
-              subtract_wf: bool) -> XpsSpectrum:
-    """One curve as a spectrum; ``per_region`` counts the curves of each region."""
+def _spectrum(p: Path, c: dict[str, Any], label: str, subtract_wf: bool) -> XpsSpectrum:
+    """One curve as a spectrum, under ``label`` (unique in the file)."""
     reg, st, cm = c["region"], c["settings"], c["meta"]
     width = min(len(r) for r in c["rows"])
     if any(len(r) != width for r in c["rows"]):
@@ -242,9 +310,6 @@ def _spectrum(p: Path, c: dict[str, Any], per_region: dict[str, int],
         key = labels[j] if j < len(labels) else f"column{j}"
         columns[key] = col
     idx = c["index"]
-    label = name
-    if per_region[name] > 1:
-        label = name + "".join(f"/{k} {v}" for k, v in idx.items())
     rate = st.get("Count Rate", "")
     unit = "counts/s" if ("second" in rate.lower() or "counts/s" in labels[1:2]) else "counts"
     t = _specs_time(cm.get("Acquisition Date", reg.get("Acquisition Date", "")))
@@ -276,3 +341,20 @@ def _sniff(head: bytes) -> bool:
 
 REGISTRY.register("specs-xy", read=read_specs_xy, sniff=_sniff,
                   description="SPECS Prodigy .xy export")
+
+
+def _refuse_specs_xml(path: PathLike, **_kw: Any) -> list[XpsSpectrum]:
+    """SpecsLab2 ``.xml``: recognised, not read (its counts are per detector channel and scan,
+    with the channel energy shifts in a calibration the file only names)."""
+    p = _check_exists(path)
+    raise XpsReadError(f"{p}: SpecsLab2 XML (.xml) is not a format xpipe reads; expected a SPECS "
+                       "Prodigy .xy or VAMAS export of the same spectra")
+
+
+def _sniff_xml(head: bytes) -> bool:
+    text = _head_text(head).lstrip()
+    return text.startswith("<?xml") and "XMLSerializer" in text and "RegionGroup" in text
+
+
+REGISTRY.register("specs-xml", read=_refuse_specs_xml, sniff=_sniff_xml,
+                  description="SpecsLab2 XML (recognised, refused: export .xy or VAMAS)")
