@@ -28,7 +28,7 @@ GCPL_MPR = ECHEM / "navani" / "jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr
 CC8 = SHARED / "xrd" / "operando_coincell_mythen" / "coincell8_LDE2" / "Echem" / "cc8.ndax"
 EXAMPLE_CSV = ROOT / "example_data" / "nvp_operando" / "cycler.csv"
 
-_LIBRARY = {".mpr": "galvani", ".nda": "NewareNDA", ".ndax": "NewareNDA",
+_LIBRARY = {".mpr": "yadg", ".nda": "NewareNDA", ".ndax": "NewareNDA",
             ".res": "access_parser"}
 _CACHE: dict[Path, CyclerData] = {}
 
@@ -115,7 +115,7 @@ def test_biologic_gcpl_mpr():
     ends = [d.capacity_mah[np.flatnonzero(d.half_cycle == k)[-1]] for k in (1, 2, 13)]
     assert ends == pytest.approx([-0.206529, 0.780253, 0.276169], abs=1e-6)
     assert np.unique(d.step).tolist() == [1, 2, 3, 4]  # Ns 0..3
-    assert d.meta["reader"].startswith("galvani ")
+    assert d.meta["reader"].startswith("yadg ")
 
 
 @needs_shared
@@ -669,7 +669,7 @@ def test_bad_text_files(tmp_path):
 
 
 @pytest.mark.parametrize("suffix, what, library", [
-    (".mpr", "BioLogic .mpr", "galvani"),
+    (".mpr", "BioLogic .mpr", "yadg"),
     (".nda", "Neware .nda", "NewareNDA"),
     (".ndax", "Neware .ndax", "NewareNDA"),
     (".res", "Arbin .res", "access_parser"),
@@ -688,8 +688,8 @@ def test_garbage_bytes_give_cycler_read_error(tmp_path, suffix, what, library):
 
 def test_import_is_cheap():
     code = ("import sys, xpipe.echem.readers; "
-            "print(sorted(m for m in ('galvani', 'NewareNDA', 'access_parser', 'pandas') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('galvani', 'yadg', 'xarray', 'NewareNDA', 'access_parser', "
+            "'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

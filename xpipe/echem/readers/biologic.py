@@ -1,9 +1,12 @@
-"""BioLogic EC-Lab files: binary ``.mpr`` (read with galvani) and the ``.mpt`` text export.
+"""BioLogic EC-Lab files: binary ``.mpr`` (read with yadg, else galvani) and the ``.mpt`` text
+export (read here).
 
 Both hold the same EC-Lab columns (``time/s``, ``Ewe/V``, ``I/mA``, ``(Q-Qo)/mA.h``,
-``cycle number``, ``Ns``, ``mode``), so both end in one table builder. A ``.mpr`` file starts
-with ``BIO-LOGIC MODULAR FILE``, a ``.mpt`` export with ``EC-Lab ASCII FILE``; an export saved
-as ``.csv`` or ``.txt`` is recognised by that first line.
+``cycle number``, ``Ns``, ``mode``), so both end in one table builder; the binary reader names
+its columns as the text export does (quantity ``/`` unit). A ``.mpr`` file starts with
+``BIO-LOGIC MODULAR FILE``, a ``.mpt`` export with ``EC-Lab ASCII FILE``; an export saved as
+``.csv`` or ``.txt`` is recognised by that first line. The ``.mpr`` reading itself lives in
+:mod:`.eclab_mpr`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from .base import (
     CyclerData,
     CyclerReadError,
     PathLike,
-    _as_datetime,
     _check_capacity_mode,
     _check_file,
     _check_last_row,
@@ -34,19 +36,18 @@ from .base import (
     _line_numbers,
     _parse_numeric_rows,
     _read_text,
-    _short,
     _split_lines,
     _table_options_ignored,
 )
+from .eclab_mpr import MPR_MAGIC, mpr_columns
 
 _BL_TIME = ("time/s",)
-_BL_VOLTAGE = ("Ewe/V", "<Ewe>/V", "Ecell/V", "<Ecell>/V")
+_BL_VOLTAGE = ("Ewe/V", "<Ewe>/V", "Ecell/V", "<Ecell>/V", "Ewe-Ece/V", "<Ewe-Ece>/V")
 _BL_CURRENT = {"I/mA": 1.0, "<I>/mA": 1.0, "I/A": 1e3, "<I>/A": 1e3, "I/µA": 1e-3,
                "<I>/µA": 1e-3}
 _BL_NET_CHARGE = {"(Q-Qo)/mA.h": 1.0, "(Q-Qo)/C": 1 / 3.6}
 _BL_DQ = {"dq/mA.h": 1.0, "dQ/mA.h": 1.0, "dq/C": 1 / 3.6, "dQ/C": 1 / 3.6}
 
-_MPR_MAGIC = b"BIO-LOGIC MODULAR FILE"
 _MPT_MAGIC = b"EC-Lab ASCII FILE"
 
 
@@ -142,12 +143,14 @@ def _biologic_counters(cols: dict[str, np.ndarray], used: dict[str, str],
 
 def read_biologic_mpr(path: PathLike, *, capacity: str = "auto",
                       rest_current_ma: float = REST_CURRENT_MA) -> CyclerData:
-    """Read a BioLogic EC-Lab ``.mpr`` file with galvani.
+    """Read a BioLogic EC-Lab ``.mpr`` file (with yadg; with galvani where yadg cannot).
 
-    Uses ``time/s``, ``Ewe/V``, ``I/mA`` (absent in OCV files: current 0; absent in some GCPL
-    files: ``dq/mA.h`` / dt), ``(Q-Qo)/mA.h`` (else the cumulative sum of ``dq/mA.h``, else
-    the integrated current), ``cycle number`` (0-based in the file), ``Ns`` (step, 0-based in
-    the file) and the mode bits of ``flags`` (mode 3 = rest).
+    Uses ``time/s``, ``Ewe/V`` (``<Ewe>/V``, ``Ecell/V`` where the file has no ``Ewe``),
+    ``I/mA`` or ``<I>/mA`` (absent in OCV files: current 0; absent in some GCPL files:
+    ``dq/mA.h`` / dt), ``(Q-Qo)/mA.h`` or ``(Q-Qo)/C`` (else the cumulative sum of ``dq``,
+    else the integrated current), ``cycle number`` (0-based in the file), ``Ns`` (step,
+    0-based in the file) and the mode bits of the flag byte (mode 3 = rest). Each column is
+    converted by the unit the reader gives it (``C`` to mAh: / 3.6; ``A`` to mA: * 1000).
 
     Parameters
     ----------
@@ -163,7 +166,7 @@ def read_biologic_mpr(path: PathLike, *, capacity: str = "auto",
     -------
     CyclerData
         ``format`` ``'biologic-mpr'``; ``start`` is the file's acquisition start plus the
-        first ``time/s``.
+        first ``time/s``; ``meta['reader']`` names the library that read it.
 
     Examples
     --------
@@ -177,34 +180,11 @@ def read_biologic_mpr(path: PathLike, *, capacity: str = "auto",
     ...     read_biologic_mpr(path)
     ... except CyclerReadError as exc:
     ...     print(str(exc).replace(str(path), "cell.mpr"))
-    cell.mpr: not a readable BioLogic .mpr file (Invalid magic for .mpr file: b'time/s,Ewe/V\\n0,3.1\\n')
+    cell.mpr: not a readable BioLogic .mpr file (it does not start with 'BIO-LOGIC MODULAR FILE'; found b'time/s,Ewe/V\\n0,3.1\\n')
     """
     p = _check_file(path)
     _check_capacity_mode(capacity)
-    try:
-        from galvani import BioLogic  # optional library, imported when a .mpr file is read
-    except ImportError as exc:
-        raise CyclerReadError(f"{p}: reading BioLogic .mpr files needs the galvani package "
-                              f"(pip install galvani)") from exc
-    try:
-        mpr = BioLogic.MPRfile(str(p))
-        data = mpr.data
-        names = list(data.dtype.names or ())
-    except Exception as exc:
-        raise CyclerReadError(f"{p}: not a readable BioLogic .mpr file ({_short(exc)})") from exc
-    cols = {n: np.asarray(data[n]) for n in names if n != "flags"}
-    mode = None
-    if "flags" in names:
-        mode = np.asarray(data["flags"]).astype(np.int64) & 0x03
-    meta: dict[str, Any] = {
-        "reader": _library_version("galvani"),
-        "mpr_version": getattr(mpr, "version", None),
-    }
-    for key in ("startdate", "enddate"):
-        value = getattr(mpr, key, None)
-        if value is not None:
-            meta[key] = str(value)
-    start = _as_datetime(getattr(mpr, "timestamp", None))
+    cols, mode, start, meta = mpr_columns(p)
     return _biologic_table(p, "biologic-mpr", cols, mode, start, meta, capacity,
                            rest_current_ma)
 
@@ -305,7 +285,11 @@ def read_biologic_mpt(path: PathLike, *, capacity: str = "auto",
     rows = [line for line in lines[n_header:] if line.strip()]
     first_data_line = n_header + 1
     if not rows:
-        raise CyclerReadError(f"{p}: no data lines after the {n_header} header lines")
+        technique = f" ({meta['technique']})" if meta.get("technique") else ""
+        raise CyclerReadError(f"{p}: no data lines after the {n_header} header lines: the "
+                              f"technique{technique} recorded nothing, there is no time, "
+                              f"voltage or current to read")
+    names = _mpt_names_with_data(names, rows, meta)
     decimal_comma = (any("," in r for r in rows[:50]) and not any("." in r for r in rows[:50]))
     meta["decimal_comma"] = bool(decimal_comma)
     table = _parse_numeric_rows(p, rows, len(names), names, decimal_comma, first_data_line,
@@ -339,16 +323,36 @@ def _mpt_header_lines(p: Path, lines: list[str]) -> int:
                           f"'EC-Lab ASCII FILE' (found {lines[0][:60]!r})")
 
 
+_ANGLED_UNIT = re.compile(r"^<([^<>/]+)/([^<>]+)>$")
+
+
 def _mpt_column_names(p: Path, lines: list[str], n_header: int) -> list[str]:
-    """The tab-separated column names on line ``n_header``."""
+    """The tab-separated column names on line ``n_header``; an average written with its unit
+    inside the brackets (``<Ewe/V>``, older EC-Lab versions) is named as the others are
+    (``<Ewe>/V``)."""
     names = lines[n_header - 1].split("\t")
     while names and not names[-1].strip():
         names.pop()
-    names = [n.strip() for n in names]
+    names = [_ANGLED_UNIT.sub(r"<\1>/\2", n.strip()) for n in names]
     if not names:
         raise CyclerReadError(f"{p}: line {n_header} should hold the tab-separated column "
                               f"names; it is empty")
     return names
+
+
+def _mpt_names_with_data(names: list[str], rows: list[str], meta: dict[str, Any]) -> list[str]:
+    """The names that label data: EC-Lab may write names after an empty one (``Rwe-ce/Ohm``,
+    ``""``, ``Ewe-Ece/V``) that no data line fills; when no line holds more fields than the
+    names before the empty one, the names from the empty one on are dropped (listed in
+    ``meta['names_without_data']``)."""
+    if "" not in names:
+        return names
+    k = names.index("")
+    widest = max(len(r.rstrip("\t\r ").split("\t")) for r in rows)
+    if widest > k:
+        return names
+    meta["names_without_data"] = names[k + 1:]
+    return names[:k]
 
 
 def _mpt_header_info(p: Path, header: list[str], meta: dict[str, Any]) -> datetime | None:
@@ -380,7 +384,7 @@ def _mpt_header_info(p: Path, header: list[str], meta: dict[str, Any]) -> dateti
 
 
 def _sniff_mpr(head: bytes) -> bool:
-    return head.startswith(_MPR_MAGIC)
+    return head.startswith(MPR_MAGIC)
 
 
 def _sniff_mpt(head: bytes) -> bool:
@@ -389,7 +393,7 @@ def _sniff_mpt(head: bytes) -> bool:
 
 REGISTRY.register("biologic-mpr", read=_table_options_ignored(read_biologic_mpr),
                   suffixes=(".mpr",), sniff=_sniff_mpr,
-                  description="BioLogic EC-Lab binary file (galvani)")
+                  description="BioLogic EC-Lab binary file (yadg, else galvani)")
 REGISTRY.register("biologic-mpt", read=_table_options_ignored(read_biologic_mpt),
                   suffixes=(".mpt",), sniff=_sniff_mpt,
                   description="BioLogic EC-Lab text export")
