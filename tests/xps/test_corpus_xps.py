@@ -28,9 +28,16 @@ FOLDER = CORPUS / "xps" / "pynxtools_xps"
 FILES = sorted(p for p in FOLDER.rglob("*") if p.is_file() and p.name != "LICENSE") \
     if FOLDER.is_dir() else []
 
-HAS_PYNX = importlib.util.find_spec("pynxtools_xps") is not None
-HAS_VAMAS = importlib.util.find_spec("vamas") is not None
-HAS_IGOR = importlib.util.find_spec("igor2") is not None
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # blocked in sys.modules
+        return False
+
+
+HAS_PYNX, HAS_VAMAS, HAS_IGOR = (_installed(n) for n in ("pynxtools_xps", "vamas", "igor2"))
 
 #: files refused on purpose, with the words the reason must hold
 REFUSED = {
