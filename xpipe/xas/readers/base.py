@@ -243,14 +243,19 @@ _I0_NAMES = ("i0", "io", "i0sum", "mon", "monitor", "izero", "incomingbeam")
 _IT_NAMES = ("it", "i1", "itrans", "itr", "i1sum", "itsum", "itransmission", "trans",
              "absorbedbeam")
 _IREF_NAMES = ("iref", "ir", "i2", "irefer", "irefsum", "irsum", "i2sum", "ireference")
-_IFLUOR_NAMES = ("ifluor", "if", "ifl", "ifluo", "fluo", "fluor", "fluorescence", "pips", "lytle")
-_MU_NAMES = ("mu", "xmu", "mue", "mutrans", "mufluor", "musample", "absorption")
+_IFLUOR_NAMES = ("ifluor", "if", "iff", "ifl", "ifluo", "fluo", "fluor", "fluorescence", "pips",
+                 "lytle")
+_MU_NAMES = ("mu", "xmu", "mue", "mutrans", "mufluor", "musample", "absorption", "xanes")
 _MUREF_NAMES = ("muref", "murefer", "mureference")
 # 'i0_eh1', 'i1_eh1', 'ir_eh2': the ion chamber name followed by a qualifier.
 _PREFIXES = {"i0": ("i0_",), "itrans": ("i1_", "it_"), "iref": ("ir_", "iref_", "i2_")}
 
 _ROI_RE = re.compile(r"^(?:sum_)?([a-z]{1,2})_([klm])([ab])\d?(?:_mca_?(\d+))?$")
-_CHANNEL_RE = re.compile(r"^(?:if(?:ch)?|ifluor_?|fluo_?)(\d+)$")
+_CHANNEL_RE = re.compile(r"^(?:if(?:ch)?|ifluor_?|fluo_?|sca\d?_)(\d+)$")  # sca1_N: SSRL SCAs
+# 'xmap4_aska_sum', 'xsp3_pbla_sum', 'xsp3_0_pbla': a detector, the element and line run together
+_COMPACT_ROI_RE = re.compile(r"^[a-z]+\d*_(?:(\d+)_)?([a-z]{1,2})([klm])([ab])(_sum)?$")
+# 'xmap4_dt_corr_i0': I0 scaled by the detector's live-time fraction (APS 20-ID)
+_DT_I0_RE = re.compile(r"(?:^|_)dt_?corr_?i0$")
 _DTC_RE = re.compile(r"^(?:dtfactor|dt_factor|dtc|dt_corr|dtcorr|deadtime)_?(?:mca)?_?(\d+)$")
 
 
@@ -263,6 +268,10 @@ def _find_energy(t: _Table) -> str:
         return t.energy_hint
     if not t.named:
         return t.names[0]
+    if t.names[0] == "k" and any(n.startswith("chi") for n in t.names):
+        raise XasReadError(f"{t.path}: a chi(k) file (columns {t.listing()}): EXAFS already "
+                           "extracted on a wavenumber axis, not mu(E); expected an energy scan "
+                           "(energy with mu, or I0 with It or fluorescence)")
     name = t.find(_ENERGY_NAMES)
     if name:
         return name
@@ -302,24 +311,36 @@ def _numbered_channels(t: _Table, single: str | None
     return chans, dts
 
 
-def _roi_channels(t: _Table, energy_ev: np.ndarray | None
-                  ) -> tuple[list[str], list[str] | None, tuple[str, str] | None]:
-    """Regions of interest named after the element and line: Fe_Ka_mca1.., Sum_Fe_Ka."""
+def _roi_names(t: _Table) -> tuple[dict[str, dict[int, str]], dict[str, str], dict[str, str]]:
+    """ROI columns by element: per detector channel, summed, and the edge of their line."""
     per_element: dict[str, dict[int, str]] = {}
     sums: dict[str, str] = {}
     shells: dict[str, str] = {}
     for c in t.names:
-        m = _ROI_RE.match(c)
-        if not m:
+        if m := _ROI_RE.match(c):
+            sym, shell, channel, is_sum = (_element_symbol(m.group(1)), m.group(2), m.group(4),
+                                           c.startswith("sum_"))
+        elif m := _COMPACT_ROI_RE.match(c):
+            sym, shell, channel, is_sum = (_element_symbol(m.group(2)), m.group(3), m.group(1),
+                                           m.group(1) is None)
+        else:
             continue
-        sym = _element_symbol(m.group(1))
         if sym is None:
             continue
-        shells[sym] = {"k": "K", "l": "L3", "m": "M5"}[m.group(2)]
-        if m.group(4) is not None:
-            per_element.setdefault(sym, {})[int(m.group(4))] = c
-        elif c.startswith("sum_"):
+        shells[sym] = {"k": "K", "l": "L3", "m": "M5"}[shell]
+        if channel is not None:
+            per_element.setdefault(sym, {})[int(channel)] = c
+        elif is_sum:
             sums[sym] = c
+    return per_element, sums, shells
+
+
+def _roi_channels(t: _Table, energy_ev: np.ndarray | None
+                  ) -> tuple[list[str], list[str] | None, tuple[str, str] | None]:
+    """Regions of interest named after the element and line: Fe_Ka_mca1.., Sum_Fe_Ka,
+    XMAP4:AsKa_Sum. Channels with dead-time factors are preferred, then the sum, then the
+    channels without correction."""
+    per_element, sums, shells = _roi_names(t)
     symbols = list(dict.fromkeys([*per_element, *sums]))
     if not symbols:
         return [], None, None
@@ -336,12 +357,42 @@ def _roi_channels(t: _Table, energy_ev: np.ndarray | None
     if chosen is None:
         return [], None, None
     chans_by_n = per_element.get(chosen, {})
-    if chans_by_n:
-        nums = sorted(chans_by_n)
-        dtc = {int(m.group(1)): c for c in t.names if (m := _DTC_RE.match(c))}
-        dts = [dtc[n] for n in nums] if all(n in dtc for n in nums) else None
+    nums = sorted(chans_by_n)
+    dtc = {int(m.group(1)): c for c in t.names if (m := _DTC_RE.match(c))}
+    dts = [dtc[n] for n in nums] if nums and all(n in dtc for n in nums) else None
+    if chans_by_n and (dts is not None or chosen not in sums):
         return [chans_by_n[n] for n in nums], dts, (chosen, shells[chosen])
     return [sums[chosen]], None, (chosen, shells[chosen])
+
+
+def _counter_channels(t: _Table) -> tuple[list[str], list[str] | None] | None:
+    """Numbered ROI counters roi1.. (NSLS-II): with dtc1.. that are dead-time-corrected counts
+    (close to the ROI counts) those are the channels; dtc1.. near 1 are factors; else the
+    ratio icrN/ocrN corrects them when the file has both."""
+    rois = sorted((int(m.group(1)), c) for c in t.names if (m := re.match(r"^roi_?(\d+)$", c)))
+    if not rois:
+        return None
+    nums, names = [n for n, _ in rois], [c for _, c in rois]
+    if all(f"dtc{n}" in t.data for n in nums):
+        ratios = []
+        for n, c in rois:
+            roi, dtc = t.data[c], t.data[f"dtc{n}"]
+            ok = np.isfinite(roi) & np.isfinite(dtc) & (roi > 0)
+            ratios.append(float(np.median(dtc[ok] / roi[ok])) if ok.any() else np.nan)
+        if all(0.9 <= r <= 5.0 for r in ratios):
+            return [f"dtc{n}" for n in nums], None
+        return names, [f"dtc{n}" for n in nums]
+    if all(f"icr{n}" in t.data and f"ocr{n}" in t.data for n in nums):
+        return names, [f"icr{n}/ocr{n}" for n in nums]
+    return names, None
+
+
+def _find_dt_i0(t: _Table) -> str | None:
+    """An I0 scaled by the fluorescence detector's live time ('XMAP4:DT Corr I0'), or None
+    when there is none or it was not recorded (zeros)."""
+    if not t.named:
+        return None
+    return next((c for c in t.names if _DT_I0_RE.search(c) and np.all(t.data[c] > 0)), None)
 
 
 def _find_fluorescence(t: _Table, energy_ev: np.ndarray | None
@@ -355,6 +406,9 @@ def _find_fluorescence(t: _Table, energy_ev: np.ndarray | None
         return numbered[0], numbered[1], None
     if single:
         return [single], None, None
+    counters = _counter_channels(t)
+    if counters is not None:
+        return counters[0], counters[1], None
     return _roi_channels(t, energy_ev)
 
 

@@ -25,6 +25,7 @@ from .base import (
     _PREFIXES,
     ColumnSpec,
     _dead_time_factor,
+    _find_dt_i0,
     _find_energy,
     _find_fluorescence,
     _Table,
@@ -95,16 +96,28 @@ def _energy_to_ev(t: _Table, name: str, values: np.ndarray, energy_units: str
     if energy_units != "auto":
         raise ValueError(f"energy_units must be 'auto', 'eV', 'keV' or 'deg', got {energy_units!r}")
     finite = values[np.isfinite(values)]
+    if finite.size and np.min(finite) <= 0:
+        raise XasReadError(f"{t.path}: energy column '{name}' holds values from "
+                           f"{np.min(finite):g} to {np.max(finite):g}, zero or negative: "
+                           "energies relative to an edge, or not an energy; expected absolute "
+                           "energies in eV or keV (pass energy=<column> and energy_units=)")
     if finite.size and np.nanmax(np.abs(finite)) < KEV_BELOW:
         return values * 1000.0, f"keV (values below {KEV_BELOW:g})"
     return values, "eV"
 
 
-def _positive(where: str, name: str, a: np.ndarray, what: str) -> None:
+def _positive(where: str, name: str, a: np.ndarray, what: str,
+              inverted: list[str] | None = None) -> np.ndarray:
+    """The counts of a column, refused unless all are positive; a column whose values are all
+    negative (a current amplifier of inverted polarity) is negated and named in ``inverted``."""
+    if inverted is not None and a.size and np.all(a < 0):
+        inverted.append(name)
+        return -a
     bad = np.count_nonzero(~(a > 0))
     if bad:
         raise XasReadError(f"{where}: {what} needs positive values in column '{name}', but "
                            f"{bad} of {a.size} points are zero, negative or missing")
+    return a
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,6 +137,7 @@ class _Picked:
     fl: list[str]
     dt_specs: list[ColumnSpec] | None
     fl_element: tuple[str, str] | None
+    i0_fluor: str | None = None
 
 
 def _pick_columns(t: _Table, energy: ColumnSpec | None, i0: ColumnSpec | None,
@@ -151,8 +165,10 @@ def _pick_columns(t: _Table, energy: ColumnSpec | None, i0: ColumnSpec | None,
     if dt_specs is not None and fl_names and len(dt_specs) != len(fl_names):
         raise XasReadError(f"{t.path}: {len(dt_specs)} dead-time columns for {len(fl_names)} "
                            "fluorescence channels; expected one dead-time factor per channel")
+    # fluorescence found by name is divided by the I0 the detector's live time scales, if any
+    i0_fluor = _find_dt_i0(t) if ifluor is None and i0 is None and fl_names else None
     return _Picked(e_ev, e_unit, {"energy": e_name}, i0_name, it_name, mu_name, fl_names,
-                   dt_specs, fl_element)
+                   dt_specs, fl_element, i0_fluor)
 
 
 def _auto_mode(t: _Table, pk: _Picked, *, mu: Any, ifluor: Any, itrans: Any) -> str:
@@ -163,7 +179,7 @@ def _auto_mode(t: _Table, pk: _Picked, *, mu: Any, ifluor: Any, itrans: Any) -> 
         return "fluorescence"
     if itrans is not None:
         return "transmission"
-    if pk.fl and pk.i0:
+    if pk.fl and (pk.i0 or pk.i0_fluor):
         return "fluorescence"
     if pk.i0 and pk.it:
         return "transmission"
@@ -190,12 +206,13 @@ def _signal(t: _Table, pk: _Picked, mode: str) -> dict[str, np.ndarray]:
         cols.update(i0=pk.i0, itrans=pk.it)
         return {"i0": t.data[pk.i0], "it": t.data[pk.it]}
     if mode == "fluorescence":
-        if not pk.i0 or not pk.fl:
-            which = "I0" if not pk.i0 else "fluorescence channel"
+        i0 = pk.i0_fluor or pk.i0
+        if not i0 or not pk.fl:
+            which = "I0" if not i0 else "fluorescence channel"
             raise XasReadError(f"{where}: fluorescence needs I0 and at least one fluorescence "
                                f"channel but found no {which}; columns are: {t.listing()}")
-        needed = {"i0": t.data[pk.i0]}
-        cols.update(i0=pk.i0, ifluor=list(pk.fl))
+        needed = {"i0": t.data[i0]}
+        cols.update(i0=i0, ifluor=list(pk.fl))
         for k, name in enumerate(pk.fl):
             needed[f"f{k}"] = t.data[name]
         if pk.dt_specs is not None:
@@ -248,7 +265,8 @@ def _reference(t: _Table, pk: _Picked, needed: dict[str, np.ndarray],
 def _subtract_dark(t: _Table, pk: _Picked, needed: dict[str, np.ndarray]) -> dict[str, float]:
     """Subtract the dark counts per second the file states (KEK-PF, SSRL) times the count time."""
     dark_used: dict[str, float] = {}
-    by_name = {"i0": pk.i0, "it": pk.it, "ref_it": pk.it, "ref_ir": pk.cols.get("iref")}
+    by_name = {"i0": pk.cols.get("i0", pk.i0), "it": pk.it, "ref_it": pk.it,
+               "ref_ir": pk.cols.get("iref")}
     by_name.update({f"f{k}": n for k, n in enumerate(pk.fl)})
     for key, name in by_name.items():
         if key in needed and name in t.dark and t.dark[name]:
@@ -260,7 +278,7 @@ def _subtract_dark(t: _Table, pk: _Picked, needed: dict[str, np.ndarray]) -> dic
 def _check_magnitudes(t: _Table, pk: _Picked, needed: dict[str, np.ndarray]) -> None:
     """Refuse a value beyond :data:`ABSURD_VALUE` in the energy or a column mu(E) is made of:
     no counter reaches it; such a number is a damaged row."""
-    names = {"i0": pk.i0, "it": pk.it, "mu": pk.mu, "ref_it": pk.it,
+    names = {"i0": pk.cols.get("i0", pk.i0), "it": pk.it, "mu": pk.mu, "ref_it": pk.it,
              "ref_ir": pk.cols.get("iref"), "ref_mu": pk.cols.get("mu_ref")}
     names.update({f"f{k}": n for k, n in enumerate(pk.fl)})
     columns = [(pk.cols["energy"], t.data[pk.cols["energy"]])]
@@ -292,19 +310,24 @@ def _finite_rows(where: str, pk: _Picked, needed: dict[str, np.ndarray]
 
 
 def _mu(where: str, mode: str, pk: _Picked, e_ev: np.ndarray,
-        arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """mu(E): ln(I0/It), sum(If_i * dtc_i)/I0, or the mu column."""
+        arrays: dict[str, np.ndarray], inverted: list[str]) -> np.ndarray:
+    """mu(E): ln(I0/It), sum(If_i * dtc_i)/I0, or the mu column; the names of the columns of
+    inverted polarity (all values negative, used negated) are added to ``inverted``."""
     cols = pk.cols
     if mode == "transmission":
-        _positive(where, cols["i0"], arrays["i0"], "transmission")
-        _positive(where, cols["itrans"], arrays["it"], "transmission")
-        return np.log(arrays["i0"] / arrays["it"])
+        i0 = _positive(where, cols["i0"], arrays["i0"], "transmission", inverted)
+        it = _positive(where, cols["itrans"], arrays["it"], "transmission", inverted)
+        return np.log(i0 / it)
     if mode == "fluorescence":
-        _positive(where, cols["i0"], arrays["i0"], "fluorescence")
+        i0 = _positive(where, cols["i0"], arrays["i0"], "fluorescence", inverted)
         total = np.zeros_like(e_ev)
-        for k in range(len(pk.fl)):
-            total += arrays[f"f{k}"] * (arrays[f"d{k}"] if f"d{k}" in arrays else 1.0)
-        return total / arrays["i0"]
+        for k, name in enumerate(pk.fl):
+            f = arrays[f"f{k}"]
+            if f.size and np.all(f < 0):
+                inverted.append(name)
+                f = -f
+            total += f * (arrays[f"d{k}"] if f"d{k}" in arrays else 1.0)
+        return total / i0
     return arrays["mu"]
 
 
@@ -345,7 +368,8 @@ def _build_scan(t: _Table, *, energy: ColumnSpec | None = None, i0: ColumnSpec |
         dark_used = _subtract_dark(t, pk, needed)
     e_ev, arrays, dropped = _finite_rows(where, pk, needed)
     e_ev, arrays, notes = _order_energy(where, e_ev, arrays)
-    mu_arr = _mu(where, mode, pk, e_ev, arrays)
+    inverted: list[str] = []
+    mu_arr = _mu(where, mode, pk, e_ev, arrays, inverted)
     ref, ref_note = _reference_mu(arrays, ref_note)
 
     meta = dict(t.metadata)
@@ -354,6 +378,8 @@ def _build_scan(t: _Table, *, energy: ColumnSpec | None = None, i0: ColumnSpec |
         meta["dropped_rows"] = dropped
     if dark_used:
         meta["dark_offsets_subtracted"] = dark_used
+    if inverted:
+        meta["inverted_polarity"] = inverted  # all-negative counts, used negated
     if ref_note:
         meta["reference_note"] = ref_note
     element, edge = t.element, t.edge

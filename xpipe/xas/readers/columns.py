@@ -91,6 +91,53 @@ def _generic_labels(header: Sequence[str], ncol: int) -> list[str] | None:
     return None
 
 
+# '#  9) XMAP4:AsKa_Sum   19) XSP3:0:PbLa': a numbered list of the columns, several per line
+_NUMBERED_LABEL_RE = re.compile(r"(?:^|\s)(\d{1,3})\)\s+(.*?)(?=\s+\d{1,3}\)\s|\s*$)")
+
+
+def _numbered_labels(header: Sequence[str], ncol: int) -> list[str] | None:
+    """Column names from a numbered list in the header (APS XSD files write one beside a
+    heading line that is cut short), when it names every column 1..ncol exactly once."""
+    found: dict[int, str] = {}
+    for line in header:
+        text = line.strip()
+        if not text.startswith("#"):
+            continue
+        for m in _NUMBERED_LABEL_RE.finditer(text[1:]):
+            n, label = int(m.group(1)), m.group(2).strip()
+            if not label or found.get(n, label) != label:
+                return None
+            found[n] = label
+    if sorted(found) != list(range(1, ncol + 1)):
+        return None
+    return [found[n] for n in range(1, ncol + 1)]
+
+
+def _fdmnes_setup(t: _Table, header: Sequence[str]) -> None:
+    """FDMNES output: energies relative to the edge E_edge the header states, and the element
+    and edge from its Z and n_edge."""
+    import xraydb  # slow to import (its database): only for FDMNES files
+
+    for line in header:
+        if "=" not in line or "E_edge" not in line.split("=", 1)[1]:
+            continue
+        values = line.split("=", 1)[0].split()
+        try:
+            e_edge, z, n_edge = float(values[0]), int(float(values[1])), int(float(values[2]))
+        except (IndexError, ValueError):
+            return
+        name = t.names[0]
+        t.data[name] = t.data[name] + e_edge
+        t.units[name] = "eV"
+        t.metadata["energy_offset_ev"] = e_edge
+        t.metadata["energy_note"] = f"energies in the file are relative to E_edge = {e_edge:g} eV"
+        t.fmt = "FDMNES"
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            t.element = xraydb.atomic_symbol(z)
+        t.edge = "K" if n_edge == 1 else t.edge
+        return
+
+
 def _kekpf_setup(t: _Table, header: Sequence[str], d_spacing: float | None) -> None:
     """KEK-PF (and SPring-8, SAGA, Aichi) files: angles, and channels named by their mode row."""
     t.d_spacing = d_spacing
@@ -169,6 +216,9 @@ def _read_text_table(path: Path) -> _Table:
     else:
         names = _unique([_norm_name(n) for n in grp.array_labels])
         named = True
+    numbered = _numbered_labels(header, ncol)
+    if numbered is not None:
+        names, named = _unique([_norm_name(w) for w in numbered]), True
     t = _Table(path=path, names=names, data=dict(zip(names, data)), fmt=fmt, named=named)
     attrs = getattr(grp, "attrs", None)
     if attrs is not None:
@@ -178,6 +228,8 @@ def _read_text_table(path: Path) -> _Table:
         _kekpf_setup(t, header, getattr(grp, "mono_dspace", None))
     elif fmt == "SSRL":
         _ssrl_setup(t, header)
+    elif any("FDMNES" in line for line in header[:3]):
+        _fdmnes_setup(t, header)
     _header_facts(t, header)
     return t
 
