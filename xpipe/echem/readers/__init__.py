@@ -6,7 +6,8 @@ then its suffix, case-insensitive; a suffix no format claims is an error):
 ============  ==================  ==========================================================
 suffix        ``format``          read with
 ============  ==================  ==========================================================
-``.mpr``      ``biologic-mpr``    ``galvani.BioLogic.MPRfile`` (binary EC-Lab file)
+``.mpr``      ``biologic-mpr``    yadg's EC-Lab extractor, else ``galvani`` (binary EC-Lab
+                                  file; see :mod:`.eclab_mpr`)
 ``.mpt``      ``biologic-mpt``    the parser here (EC-Lab text export)
 ``.nda``      ``neware-nda``      ``NewareNDA``
 ``.ndax``     ``neware-ndax``     ``NewareNDA``

@@ -70,7 +70,7 @@ def mpr_columns(p: Path) -> tuple[dict[str, np.ndarray], np.ndarray | None, date
         try:
             return read(p, raw)
         except _NotRead as exc:
-            reasons.append(str(exc))
+            reasons.append(" ".join(str(exc).split()))  # the libraries' messages in one line
     raise CyclerReadError(f"{p}: not a readable BioLogic .mpr file ({'; '.join(reasons)})")
 
 
