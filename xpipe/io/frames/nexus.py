@@ -12,6 +12,10 @@ The places looked at, in order (the first one that holds frames is taken):
 4. the known fallbacks: ``<entry>/data/data``, and an Eiger master's ``<entry>/data`` group of
    ``data_NNNNNN`` links.
 
+The entries are looked through in that order, so a file of several scans without a root
+``@default`` gives the frames of the first scan that has any; name another scan's dataset as
+``file.h5::/2.1/instrument/detector/data``.
+
 A place holds frames when it is a 3D dataset (frames, rows, columns), a 2D dataset that is one
 image, or an Eiger group. A signal that is 1D data (one curve, or a stack of curves: a 2D signal
 whose NXdata ``@axes`` give the last dimension an axis and the first none, whose last axis is a
