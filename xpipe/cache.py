@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import codec
+from .nexus import LAYOUT_VERSION
 from .recipe.schema import InputFile
 from .store import atomic_path, atomic_write_bytes, safe_target, versions
 
@@ -158,6 +159,7 @@ def stage_hash(stage: Any, upstream: list[str], hasher: FileHasher) -> str | Non
     record = {
         "stage": stage.name,
         "xpipe": versions()["xpipe"],
+        "layout": LAYOUT_VERSION,  # a results layout change writes the stage afresh
         "settings": plain,
         "inputs": sorted({(os.path.abspath(p), hasher.sha256(p)) for p in files}),
         "upstream": upstream,

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import cache as stage_cache
 from .cache import FileHasher, stage_hash
 from .executor import Executor, RunInterrupted, run_chunks
+from .nexus import finish_entry, write_process
 from .progress import Progress
 from .recipe.model import LoadedRecipe
 from .stages.base import Stage
@@ -475,8 +476,10 @@ def _write_results(loaded: LoadedRecipe, results: Path, stages: list[Stage], wor
     inputs: list[tuple[str, str | None]] = []
     with atomic_h5(results) as h5:
         entry = _new_entry(h5, loaded.recipe, root_attrs)
-        for st in stages:
+        effective = loaded.effective()
+        for index, st in enumerate(stages, start=1):
             summary = _write_stage(st, entry, work, hashes.get(st.name), runs, started)
+            write_process(entry, st, index, now_iso(), versions()["xpipe"], _stage_settings(effective, st.name))
             report.done += summary.done
             report.failed.extend(summary.failed)
             report.engine_builds += summary.engine_builds
@@ -484,8 +487,18 @@ def _write_results(loaded: LoadedRecipe, results: Path, stages: list[Stage], wor
         write_provenance(entry, recipe_text=loaded.text, recipe_sha256=loaded.sha256,
                          recipe_path=str(loaded.path), inputs=inputs,
                          started=runs[0]["started"] if runs else started,
-                         runs=runs, effective_settings=loaded.effective(),
+                         runs=runs, effective_settings=effective,
                          recipe_version=loaded.written_version)
+        electrode = getattr(getattr(loaded.recipe, "echem", None), "electrode", None)
+        formula = getattr(electrode, "formula", None)
+        finish_entry(entry, start_time=runs[0]["started"] if runs else started, end_time=now_iso(),
+                     version=versions()["xpipe"], sample_name=f"{formula} electrode" if formula else None,
+                     chemical_formula=formula)
+
+
+def _stage_settings(effective: dict, stage_name: str):
+    """The recipe section a stage reads (``xrd`` for ``xrd.integrate`` and ``xrd_phases``)."""
+    return effective.get(stage_name.split(".")[0].split("_")[0])
 
 
 def _new_entry(h5, recipe, root_attrs: dict[str, str] | None):
@@ -499,7 +512,7 @@ def _new_entry(h5, recipe, root_attrs: dict[str, str] | None):
     entry = nx_group(h5, "entry", "NXentry")
     entry.create_dataset("title", data=recipe.name)
     if recipe.description:
-        entry.create_dataset("description", data=recipe.description)
+        entry.create_dataset("experiment_description", data=recipe.description)
     return entry
 
 

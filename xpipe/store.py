@@ -34,6 +34,7 @@ import numpy as np
 
 from . import __version__
 from .codec import CodecError, seal, sha256, unseal
+from .nexus import nx_name
 from .outfiles import (  # noqa: F401 - the store's writers, used from here by the stages
     FolderBusy,
     UnsafeOutputPath,
@@ -291,11 +292,11 @@ def write_strings(group, name: str, values: list[str], **attrs):
     return ds
 
 
-def write_record(group, record: dict) -> None:
+def write_record(group, record: dict, nx_class: str = "NXparameters") -> None:
     """Store a flat or nested dict: scalars and strings as datasets, dicts as sub-groups.
 
     None is stored as the string ``"null"``, a list of strings as a string dataset, any other
-    list as an array; :func:`read_record` reads it back.
+    list as an array; :func:`read_record` reads it back. Sub-groups are tagged ``nx_class``.
 
     Parameters
     ----------
@@ -303,6 +304,8 @@ def write_record(group, record: dict) -> None:
         Where the record goes.
     record : dict
         Keys become dataset (or sub-group) names.
+    nx_class : str
+        NeXus class of the sub-groups (``NXparameters`` for settings, ``NXcollection``).
 
     Returns
     -------
@@ -316,10 +319,14 @@ def write_record(group, record: dict) -> None:
     ...              {"npt": 2000, "mask": None, "geometry": {"wavelength_a": 0.8}})
     >>> sorted(h5["integration"]), float(h5["integration/geometry/wavelength_a"][()])
     (['geometry', 'mask', 'npt'], 0.8)
+    >>> h5["integration/geometry"].attrs["NX_class"]
+    'NXparameters'
     """
     for key, value in record.items():
         if isinstance(value, dict):
-            write_record(group.require_group(key), value)
+            sub = group.require_group(key)
+            sub.attrs["NX_class"] = nx_class
+            write_record(sub, value, nx_class)
         elif value is None:
             group.create_dataset(key, data="null")
         elif isinstance(value, (list, tuple)):
@@ -512,7 +519,7 @@ def write_provenance(entry, *, recipe_text: str, recipe_sha256: str, recipe_path
         prov.create_dataset("effective_settings", data=json.dumps(effective_settings, default=str))
     prov.create_dataset("recipe_sha256", data=recipe_sha256)
     prov.create_dataset("recipe_path", data=recipe_path)
-    write_record(prov.require_group("versions"), versions())
+    write_record(nx_group(prov, "versions", "NXcollection"), {nx_name(k): v for k, v in versions().items()})
     files = prov.require_group("input_files")
     files.attrs["NX_class"] = "NXcollection"
     write_strings(files, "path", [p for p, _ in inputs])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .nexus import labelled
 from .store import atomic_write_text, versions
 from .xrd.sequential import absence_text
 
@@ -55,7 +56,7 @@ def phase_presence(lattice_group) -> dict:
     'not detected; detection limit 2 wt% (2 to 3 over the frames)'
     """
     out: dict[str, dict] = {}
-    for name, g in lattice_group.items():
+    for name, g in labelled(lattice_group).items():
         if "present" not in g:
             continue
         p = g["present"][()].astype(bool)
@@ -124,7 +125,7 @@ def volume_changes(lattice_group) -> dict:
     """
     phases: dict[str, dict] = {}
     present: dict[str, np.ndarray] = {}
-    for name, g in lattice_group.items():
+    for name, g in labelled(lattice_group).items():
         if "volume" not in g:
             continue
         v = g["volume"][()]
@@ -161,9 +162,10 @@ def volume_changes(lattice_group) -> dict:
             first_b = np.flatnonzero(present[b])[0]
             src, dst = (a, b) if first_a <= first_b else (b, a)
             k = both[0]
-            va = lattice_group[src]["volume"][k]
-            vb = lattice_group[dst]["volume"][k]
-            v0 = lattice_group[src]["volume"][np.flatnonzero(present[src])[0]]
+            by_label = labelled(lattice_group)
+            va = by_label[src]["volume"][k]
+            vb = by_label[dst]["volume"][k]
+            v0 = by_label[src]["volume"][np.flatnonzero(present[src])[0]]
             pairs.append({"from": src, "to": dst, "frame": int(k), "change_percent": _r(100 * (vb - va) / va, 3),
                           "change_from_first_percent": _r(100 * (vb - v0) / v0, 3)})
     return {"phases": phases, "transitions": pairs}
@@ -200,7 +202,7 @@ def _kinds(text: str) -> list[str]:
 def _quality(entry) -> dict:
     flags: dict[str, dict] = {}
     if "xrd/lattice" in entry:
-        for name, g in entry["xrd/lattice"].items():
+        for name, g in labelled(entry["xrd/lattice"]).items():
             if "status" in g:
                 flags[f"xrd lattice {name}"] = dict(Counter(_text(s) for s in g["status"][()]))
     if "xrd/integrated" in entry:

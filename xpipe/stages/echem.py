@@ -18,6 +18,7 @@ from ..echem.align import AlignmentError, OffsetFit, cycler_seconds, estimate_of
 from ..echem.electrode import Electrode
 from ..echem.readers import CyclerData, CyclerReadError, read_cycler
 from ..io.frames import parse_time
+from ..nexus import nx_data, set_units
 from ..recipe.sections.echem import EchemConfig, VoltageLogConfig
 from ..store import nx_group, set_attrs, write_strings
 from .base import Stage, StageSummary
@@ -142,9 +143,9 @@ class EchemStage(Stage):
 def _write_echem(entry, stage: EchemStage) -> None:
     """``/entry/echem``: the whole record in the common table, the electrode and the clock."""
     d = stage.data
-    g = nx_group(entry, "echem", "NXcollection", source=str(d.source), format=d.format,
-                 start_time=d.start.isoformat() if d.start else "unknown")
-    units = {"time_s": "s", "voltage_v": "V", "current_ma": "mA", "capacity_mah": "mA h"}
+    g = nx_data(entry, "echem", "voltage_v", ["time_s"], source=str(d.source), format=d.format,
+                start_time=d.start.isoformat() if d.start else "unknown")
+    units = {"time_s": "s", "voltage_v": "V", "current_ma": "mA", "capacity_mah": "mA*h"}
     for name, unit in units.items():
         g.create_dataset(name, data=getattr(d, name), compression="gzip", shuffle=True).attrs["units"] = unit
     for name in ("cycle", "half_cycle", "step"):
@@ -153,7 +154,7 @@ def _write_echem(entry, stage: EchemStage) -> None:
     ds.attrs["meaning"] = "+1 charge, -1 discharge, 0 rest"
     g["capacity_mah"].attrs["long_name"] = "net charge passed since the first record (charge positive)"
     g["time_s"].attrs["long_name"] = "test time since the first record"
-    meta = g.create_group("meta")
+    meta = nx_group(g, "meta", "NXcollection")
     for k, v in d.meta.items():
         if isinstance(v, (str, int, float, bool, np.integer, np.floating)):
             meta.attrs[k] = v
@@ -161,7 +162,7 @@ def _write_echem(entry, stage: EchemStage) -> None:
             write_strings(meta, k, list(v))
         else:
             meta.attrs[k] = str(v)
-    clock = g.create_group("clock")
+    clock = nx_group(g, "clock", "NXcollection")
     set_attrs(clock, offset_s=stage.offset_s, offset_method="estimated" if stage.offset_fit else "recipe")
     if stage.offset_fit is not None:
         f = stage.offset_fit
@@ -169,12 +170,11 @@ def _write_echem(entry, stage: EchemStage) -> None:
     e = stage.electrode
     if e is not None:
         x = e.x(d.capacity_mah)
-        g.create_dataset("x", data=x, compression="gzip").attrs["long_name"] = f"x in {e.x_formula}"
+        set_units(g.create_dataset("x", data=x, compression="gzip"), "1", f"x in {e.x_formula}")
         practical = float(np.nanmax(d.capacity_mah)) if len(d) else None
         soc, basis = e.soc(d.capacity_mah, practical)
-        ds = g.create_dataset("soc", data=soc, compression="gzip")
-        ds.attrs["basis"] = basis
-        eg = g.create_group("electrode")
+        set_units(g.create_dataset("soc", data=soc, compression="gzip"), "1", "state of charge", basis=basis)
+        eg = nx_group(g, "electrode", "NXcollection")
         set_attrs(eg, formula=e.formula, x_formula=e.x_formula, ion=e.ion, ion_charge=e.ion_charge,
                   active_mass_mg=e.active_mass_mg, molar_mass_g_mol=e.molar_mass_g_mol, x_start=e.x_start,
                   mah_per_x=e.mah_per_x, charge_removes_ion=e.charge_removes_ion)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..nexus import labelled
 from ..recipe.sections.figures import PaperFiguresConfig
 from ..summary import volume_changes
 from .output import pyplot
@@ -155,7 +156,7 @@ def plot_lattice_evolution(results_path: Path, out_stem: Path, cfg: PaperFigures
     with _open(results_path) as h5:
         if "entry/xrd/lattice" not in h5:
             return None
-        lat = h5["entry/xrd/lattice"]
+        lat = labelled(h5["entry/xrd/lattice"])  # phase label -> group
         all_names = list(lat)
         data = {n: {k: lat[n][k][()] for k in lat[n] if lat[n][k].dtype.kind in "fb"} for n in all_names}
         names = [n for n in all_names if n in lc.phases] if lc.phases is not None else _major(data, lc.min_fraction)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..nexus import labelled
 from ..outfiles import atomic_savefig
 from ..recipe.sections.figures import PaperFiguresConfig
 from .output import OKABE_ITO, pyplot  # noqa: F401  (re-exported for the paper figures)
@@ -107,7 +108,7 @@ def _echem_curve(h5) -> dict | None:
 def _phase_colours(h5) -> dict[str, str]:
     """One colour per phase, the same in every figure: the order of /entry/xrd/lattice, then
     phases that only tracked peaks name."""
-    names: list[str] = list(h5["entry/xrd/lattice"]) if "entry/xrd/lattice" in h5 else []
+    names: list[str] = list(labelled(h5["entry/xrd/lattice"])) if "entry/xrd/lattice" in h5 else []
     if "entry/xrd/peaks/track_phase" in h5:
         for p in h5["entry/xrd/peaks/track_phase"][()]:
             p = _text(p)

@@ -27,6 +27,7 @@ from ..echem.align import (
 )
 from ..echem.electrode import pretty_formula
 from ..io.frames import parse_time
+from ..nexus import labelled, nx_data, nx_name, set_units
 from ..outfiles import safe_target
 from ..recipe.sections.timeline import ExSituConfig, TimelineConfig
 from ..store import nx_group, set_attrs, write_strings
@@ -91,7 +92,7 @@ def _text(v) -> str:
 
 
 def _safe(name: str) -> str:
-    return name.replace("/", "_").replace(" ", "_")
+    return nx_name(name)
 
 
 class TimelineStage(Stage):
@@ -210,7 +211,7 @@ class TimelineStage(Stage):
                       frame_index.astype(float), np.zeros_like(t), t, zeros, ["clock"] * t.size)]
         if "xrd/lattice" not in entry:
             return out
-        for phase, lg in entry["xrd/lattice"].items():
+        for phase, lg in labelled(entry["xrd/lattice"]).items():
             present = lg["present"][()] if "present" in lg else np.ones(t.size, bool)
             system = _text(lg.attrs.get("system", ""))
             params = [("a", "a", "angstrom")]
@@ -225,7 +226,7 @@ class TimelineStage(Stage):
                 v = np.where(present, lg[key][()], np.nan)
                 e = np.where(present, lg[f"{key}_err"][()], np.nan) if f"{key}_err" in lg else np.full(t.size, np.nan)
                 out.append(Series(f"xrd_{q}_{_safe(phase)}", q, unit, "xrd", "operando", f"XRD {phase} {key}",
-                                  f"/entry/xrd/lattice/{phase}/{key}", v, e, t, zeros, ["clock"] * t.size,
+                                  f"{lg.name}/{key}", v, e, t, zeros, ["clock"] * t.size,
                                   {"phase": phase, "family": _text(lg.attrs.get("family", ""))}))
         return out
 
@@ -367,22 +368,22 @@ def _write_timeline(entry, stage: TimelineStage, start: datetime | None, offset_
     cyc = echem.data if echem is not None else None
     if cyc is not None:
         keep = decimate(len(cyc), CURVE_POINTS)
-        eg = tg.create_group("echem")
+        eg = nx_data(tg, "echem", "voltage_v", ["time_s"])
         eg.attrs["decimated_from"] = len(cyc)
-        for name, unit in (("time_s", "s"), ("voltage_v", "V"), ("current_ma", "mA"), ("capacity_mah", "mA h")):
+        for name, unit in (("time_s", "s"), ("voltage_v", "V"), ("current_ma", "mA"), ("capacity_mah", "mA*h")):
             eg.create_dataset(name, data=getattr(cyc, name)[keep]).attrs["units"] = unit
         eg.create_dataset("half_cycle", data=cyc.half_cycle[keep].astype(np.int64))
         eg.create_dataset("direction", data=cyc.direction[keep].astype(np.int8))
         x = electrode.x(cyc.capacity_mah[keep]) if electrode else np.full(keep.size, np.nan)
-        eg.create_dataset("x", data=x)
+        set_units(eg.create_dataset("x", data=x), "1", "x in " + electrode.x_formula if electrode else "x")
         if electrode:
             soc, basis = electrode.soc(cyc.capacity_mah[keep], float(np.nanmax(cyc.capacity_mah)))
         else:
             soc, basis = np.full(keep.size, np.nan), "unknown"
-        eg.create_dataset("soc", data=soc).attrs["basis"] = basis
-    sg = tg.create_group("series")
+        set_units(eg.create_dataset("soc", data=soc), "1", "state of charge", basis=basis)
+    sg = nx_group(tg, "series", "NXcollection")
     for s in stage.series:
-        g = sg.create_group(s.name)
+        g = nx_data(sg, nx_name(s.name), "value", ["time_s"])
         set_attrs(g, quantity=s.quantity, units=s.units, technique=s.technique, kind=s.kind, label=s.label, source=s.source)
         voltage, x, _, half = stage._state(s.time_s)
         _, x_lo, _, _ = stage._state(s.time_s - s.time_err_s)
@@ -393,6 +394,11 @@ def _write_timeline(entry, stage: TimelineStage, start: datetime | None, offset_
             g.create_dataset(name, data=np.asarray(data, dtype=float))
         g["time_s"].attrs["units"] = "s"
         g["voltage_v"].attrs["units"] = "V"
+        for name in ("x", "x_err"):
+            g[name].attrs["units"] = "1"
+        for name in ("value", "value_err"):
+            set_units(g[name], s.units or ("1" if s.quantity != "frame" else None), s.label if name == "value" else None)
+        g["value_errors"] = g["value_err"]  # NeXus convention: <signal>_errors (a link, no copy)
         g.create_dataset("half_cycle", data=np.asarray(half, dtype=np.int64))
         write_strings(g, "placement", s.placement)
         for k, v in s.attrs.items():

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..nexus import write_instrument
 from ..recipe.sections.xas import State, XasSeriesConfig, resolve_states
 from ..store import nx_group
 from ..xas.exafs import Chi, fit_shells, run_feff, select_paths
@@ -240,6 +241,7 @@ class XasStage(Stage):
         settings = self.settings()
         inputs: list[tuple[str, str | None]] = []
         xas_root = nx_group(entry, "xas", "NXsubentry")
+        write_instrument(entry, "xas")  # the probe; edge and element are attributes of each series
         for cfg in self.series:
             states = [s for s in self.states if s.key.startswith(cfg.name + "/")]
             outcome = SeriesOutcome(cfg, settings[cfg.name], states, {s.key: done[s.key] for s in states if s.key in done}, messages=[])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..nexus import nx_data, set_units, units_from_name
 from ..outfiles import atomic_open, atomic_path, safe_target
 from ..recipe.sections.xas import State, XasSeriesConfig, state_time, state_voltage
 from ..store import nx_group, set_attrs, write_record, write_strings
@@ -122,26 +123,26 @@ def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
         res = [o.results[st.key] for st in sts]
         grid = res[0].energy_ev
         norm = np.stack([np.interp(grid, r.energy_ev, r.norm, left=np.nan, right=np.nan) for r in res])
-        set_attrs(sg, signal="norm", axes=[".", "energy_ev"])
+        nx_data(g, group_name, "norm", ["spectrum_index", "energy_ev"])
+        sg.create_dataset("spectrum_index", data=np.arange(len(res), dtype=np.int64))
         sg.create_dataset("energy_ev", data=grid).attrs["units"] = "eV"
-        sg.create_dataset("norm", data=norm, compression="gzip").attrs["long_name"] = "normalised mu [spectrum, energy]"
+        set_units(sg.create_dataset("norm", data=norm, compression="gzip"), "1", "normalised mu [spectrum, energy]")
         write_strings(sg, "label", [r.label for r in res])
         write_strings(sg, "source", [";".join(r.sources) for r in res])
         for k in ("edge_energy_ev", "edge_energy_err_ev", "e0_ev", "edge_step", "noise", "pre_edge_centroid_ev",
                   "pre_edge_centroid_err_ev", "pre_edge_area", "pre_edge_area_err", "pre_edge_height"):
             d = sg.create_dataset(k, data=np.array([getattr(r, k) for r in res]))
-            if k.endswith("_ev"):
-                d.attrs["units"] = "eV"
+            set_units(d, "eV" if k.endswith("_ev") or k.startswith("pre_edge_area") else "1")
         sg.create_dataset("calibration_shift_ev", data=np.array([r.shift_ev for r in res])).attrs["units"] = "eV"
         sg.create_dataset("calibrated", data=np.array([any(c is not None for c in r.calibrations) for r in res]))
         sg.create_dataset("time_s", data=np.array([float_or_nan(state_time(st, o.results[st.key])) for st in sts])).attrs["units"] = "s"
         sg.create_dataset("voltage_v", data=np.array([float_or_nan(state_voltage(st, o.results[st.key])) for st in sts])).attrs["units"] = "V"
         write_strings(sg, "flags", ["; ".join(r.flags) for r in res])
         if group_name == "standards":
-            sg.create_dataset("declared_valence", data=np.array([st.valence for st in sts]))
+            set_units(sg.create_dataset("declared_valence", data=np.array([st.valence for st in sts])), "1")
     if o.valence is not None and spectra:
         _write_valence(g, o.valence)
-    st_g = nx_group(g, "settings", "NXcollection")
+    st_g = nx_group(g, "settings", "NXparameters")
     write_record(st_g, _jsonable(s.as_dict()))
     st_g.create_dataset("settings_json", data=json.dumps(_jsonable(s.as_dict())))
     mine = {k: r for k, r in failures.items() if k.startswith(cfg.name + "/")}
@@ -154,33 +155,36 @@ def write_series(root, o: SeriesOutcome, failures: dict[str, str]) -> None:
 def _write_valence(g, v) -> None:
     """The valence of the series' spectra in ``g``: edge calibration, LCF and PCA, where run."""
     sg = g["spectra"]
-    sg.create_dataset("valence", data=v.valence)
-    sg.create_dataset("valence_err", data=v.valence_err)
+    set_units(sg.create_dataset("valence", data=v.valence), "1", "mean valence")
+    set_units(sg.create_dataset("valence_err", data=v.valence_err), "1")
     set_attrs(sg["valence"], method=v.method)
     if v.calibration is not None:
-        sg.create_dataset("calibration_valence", data=v.calibration_valence)
-        sg.create_dataset("calibration_valence_err", data=v.calibration_valence_err)
+        set_units(sg.create_dataset("calibration_valence", data=v.calibration_valence), "1")
+        set_units(sg.create_dataset("calibration_valence_err", data=v.calibration_valence_err), "1")
         sg.create_dataset("calibration_extrapolated", data=v.extrapolated)
-        write_record(nx_group(g, "calibration", "NXcollection"), v.calibration.describe())
+        cal = nx_group(g, "calibration", "NXcollection")
+        write_record(cal, v.calibration.describe())
+        set_units(cal["valence"], "1")
+        for name in ("x", "x_err"):  # the feature: an edge energy, or a pre-edge area (normalised mu x eV)
+            set_units(cal[name], "eV")
     if v.lcf is not None:
         lg = nx_group(g, "lcf", "NXcollection")
         names = next((f.names for f in v.lcf if f is not None), [])
         write_strings(lg, "components", names)
         nan = np.full(len(names), np.nan)
-        lg.create_dataset("weights", data=np.stack([f.weights if f else nan for f in v.lcf]))
-        lg.create_dataset("weights_err",
-                          data=np.stack([f.weights_err if f else nan for f in v.lcf]))
+        set_units(lg.create_dataset("weights", data=np.stack([f.weights if f else nan for f in v.lcf])), "1")
+        set_units(lg.create_dataset("weights_err",
+                                    data=np.stack([f.weights_err if f else nan for f in v.lcf])), "1")
         for name in ("valence", "valence_err", "r_factor", "reduced_chi_square"):
             values = [getattr(f, name) if f else np.nan for f in v.lcf]
-            lg.create_dataset(name, data=np.array(values))
+            set_units(lg.create_dataset(name, data=np.array(values)), "1")
         window = next((f.window_ev for f in v.lcf if f), (np.nan, np.nan))
         lg.create_dataset("window_ev", data=np.array(window))
     if v.pca is not None:
         pg = nx_group(g, "pca", "NXcollection")
-        pg.create_dataset("eigenvalues", data=v.pca.eigenvalues)
-        pg.create_dataset("explained_variance", data=v.pca.explained_variance)
-        ind = pg.create_dataset("ind", data=v.pca.ind)
-        ind.attrs["long_name"] = "Malinowski indicator function, n = 1, 2, ..."
+        set_units(pg.create_dataset("eigenvalues", data=v.pca.eigenvalues), "1")
+        set_units(pg.create_dataset("explained_variance", data=v.pca.explained_variance), "1")
+        set_units(pg.create_dataset("ind", data=v.pca.ind), "1", "Malinowski indicator function, n = 1, 2, ...")
         pg.create_dataset("n_components", data=v.pca.n_components)
         pg.create_dataset("window_ev", data=np.array(v.pca.window_ev))
 
@@ -232,7 +236,7 @@ def write_exafs(root, o: SeriesOutcome) -> None:
     if res:
         k = res[0].k
         g.create_dataset("k", data=k).attrs["units"] = "1/angstrom"
-        g.create_dataset("chi", data=np.stack([np.interp(k, r.k, r.chi) for r in res]))
+        set_units(g.create_dataset("chi", data=np.stack([np.interp(k, r.k, r.chi) for r in res])), "1", "chi(k)")
         g.create_dataset("r", data=res[0].r_a).attrs["units"] = "angstrom"
         g.create_dataset("chir_mag", data=np.stack([np.interp(res[0].r_a, r.r_a, r.chir_mag) for r in res]))
         write_strings(g, "label", [r.label for r in res])
@@ -244,9 +248,10 @@ def write_exafs(root, o: SeriesOutcome) -> None:
     for col in ("spectrum", "path", "label"):
         write_strings(fg, col, [str(r[col]) for r in rows])
     for col in ("reff_a", "r_a", "r_err_a", "n", "n_err", "sigma2_a2", "sigma2_err_a2", "de0_ev", "de0_err_ev", "s02", "s02_err"):
-        fg.create_dataset(col, data=np.array([float_or_nan(r[col]) for r in rows]))
+        d = fg.create_dataset(col, data=np.array([float_or_nan(r[col]) for r in rows]))
+        set_units(d, units_from_name(col) or "1")
     for col in ("r_factor", "chi_square", "reduced_chi_square", "n_independent", "n_variables"):
-        fg.create_dataset(col, data=float(getattr(fit, col)))
+        set_units(fg.create_dataset(col, data=float(getattr(fit, col))), "1")
     curves = fit.curves
     for i, c in enumerate(curves):
         cg = nx_group(fg, f"curve_{i}", "NXcollection")

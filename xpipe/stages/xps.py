@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.frames import expand_inputs
+from ..nexus import nx_data, nx_names, set_units, write_instrument
 from ..outfiles import atomic_open, safe_target
 from ..recipe.sections.xps import SHAPE_PARAMS, ComponentConfig, XpsSeriesConfig
 from ..store import nx_group, set_attrs, write_strings
@@ -416,43 +417,44 @@ def _write_series(root, res: SeriesResult) -> None:
     g.create_dataset("voltage_v", data=np.array([float_or_nan(s.voltage_v) for s, _ in ok])).attrs["units"] = "V"
     g.create_dataset("charge_shift_ev", data=np.array([s.charge_shift_ev for s, _ in ok])).attrs["units"] = "eV"
     g.create_dataset("charge_shift_err_ev", data=np.array([s.charge_shift_err_ev for s, _ in ok])).attrs["units"] = "eV"
-    g.create_dataset("mean_valence", data=np.array([float_or_nan(f.mean_valence) for _, f in ok]))
-    g.create_dataset("mean_valence_err", data=np.array([float_or_nan(f.mean_valence_err) for _, f in ok]))
-    g.create_dataset("reduced_chi_square", data=np.array([f.reduced_chi_square for _, f in ok]))
+    set_units(g.create_dataset("mean_valence", data=np.array([float_or_nan(f.mean_valence) for _, f in ok])), "1")
+    set_units(g.create_dataset("mean_valence_err", data=np.array([float_or_nan(f.mean_valence_err) for _, f in ok])), "1")
+    set_units(g.create_dataset("reduced_chi_square", data=np.array([f.reduced_chi_square for _, f in ok])), "1")
     write_strings(g, "diagnostics", ["; ".join(f"{d.kind}: {d.message}" for d in f.diagnostics) for _, f in ok])
     write_strings(g, "flags", ["; ".join(s.flags) for s, _ in ok])
     if ok:
         names = [c.name for c in ok[0][1].components]
         cg = nx_group(g, "components", "NXcollection")
         write_strings(cg, "name", names)
+        units = {"center": "eV", "fwhm": "eV", "area": "counts*eV", "height": "counts", "fraction": "1"}
         for q in ("center", "center_err", "fwhm", "fwhm_err", "area", "area_err", "height", "fraction", "fraction_err"):
             d = cg.create_dataset(q, data=np.array([[getattr(c, q) for c in f.components] for _, f in ok]))
-            if q.startswith(("center", "fwhm")):
-                d.attrs["units"] = "eV"
+            set_units(d, units[q.removesuffix("_err")])
         cg["fwhm"].attrs["note"] = "true full width at half maximum of the fitted line"
         species = [s.name for s in ok[0][1].species]
         sg = nx_group(g, "species", "NXcollection")
         write_strings(sg, "name", species)
-        sg.create_dataset("valence", data=np.array([float_or_nan(s.label_valence) for s in ok[0][1].species]))
+        set_units(sg.create_dataset("valence", data=np.array([float_or_nan(s.label_valence) for s in ok[0][1].species])), "1")
         for q in ("area", "area_err", "fraction", "fraction_err"):
-            sg.create_dataset(q, data=np.array([[getattr(s, q) for s in f.species] for _, f in ok]))
+            d = sg.create_dataset(q, data=np.array([[getattr(s, q) for s in f.species] for _, f in ok]))
+            set_units(d, "counts*eV" if q.startswith("area") else "1")
         vf = [valence_fractions(f) for _, f in ok]
         vnames = list(vf[0]) if vf else []
         if vnames:
-            sg.create_dataset("valence_fraction", data=np.array([[v[n][0] for n in vnames] for v in vf]))
-            sg.create_dataset("valence_fraction_err", data=np.array([[v[n][1] for n in vnames] for v in vf]))
+            set_units(sg.create_dataset("valence_fraction", data=np.array([[v[n][0] for n in vnames] for v in vf])), "1")
+            set_units(sg.create_dataset("valence_fraction_err", data=np.array([[v[n][1] for n in vnames] for v in vf])), "1")
             write_strings(sg, "valence_fraction_species", vnames)
         for i, (s, f) in enumerate(ok):
-            sp = nx_group(g, f"spectrum_{i}", "NXdata")
-            set_attrs(sp, signal="intensity", axes=["binding_energy_ev"], label=s.label)
+            sp = nx_data(g, f"spectrum_{i}", "intensity", ["binding_energy_ev"], label=s.label)
             sp.create_dataset("binding_energy_ev", data=f.x).attrs["units"] = "eV"
-            sp.create_dataset("intensity", data=f.y)
-            sp.create_dataset("sigma", data=f.sigma)
-            sp.create_dataset("background", data=f.background)
-            sp.create_dataset("model", data=f.model)
+            set_units(sp.create_dataset("intensity", data=f.y), "counts")
+            set_units(sp.create_dataset("sigma", data=f.sigma), "counts", "standard uncertainty of intensity")
+            sp["intensity_errors"] = sp["sigma"]  # NeXus convention: <signal>_errors (a link, no copy)
+            set_units(sp.create_dataset("background", data=f.background), "counts")
+            set_units(sp.create_dataset("model", data=f.model), "counts")
             lines = nx_group(sp, "lines", "NXcollection")
-            for name, arr in f.curves.items():
-                lines.create_dataset(name.replace("/", "_"), data=arr)
+            for label, name in nx_names(f.curves).items():
+                set_units(lines.create_dataset(name, data=f.curves[label]), "counts", label)
             sp.create_dataset("parameters_json", data=json.dumps(f.parameters, default=float))
     fg = nx_group(g, "failed", "NXcollection")
     write_strings(fg, "key", [k for k, _ in res.failures])
@@ -460,6 +462,7 @@ def _write_series(root, res: SeriesResult) -> None:
     meta = ok[0][0].meta if ok else {}
     st = dict(res.settings)
     st["instrument"] = {k: meta.get(k) for k in ("photon_energy_ev", "pass_energy_ev", "source_label")}
+    write_instrument(root.parent, "xps", photon_energy_ev=meta.get("photon_energy_ev"), source_name=meta.get("source_label"))
     g.create_dataset("settings_json", data=json.dumps(st, default=str))
 
 

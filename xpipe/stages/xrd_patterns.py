@@ -20,6 +20,7 @@ import numpy as np
 from ..io.files import relative_path, sha256_file
 from ..io.frames import FrameRef
 from ..io.patterns import MIN_POINTS, Pattern, PatternReadError, read_pattern
+from ..nexus import write_instrument
 from ..recipe.sections.xrd import XrdConfig
 from ..recipe.sections.xrd_patterns import PatternsConfig
 from ..store import nx_group, set_attrs, write_record, write_strings
@@ -471,9 +472,9 @@ def _write_stack(data, checkpoints, at: dict[int, dict[int, int]], order: list[i
             intensity[row_of[idx]] = yi
             sigma[row_of[idx]] = onto_grid(target, x, s)
             valid[row_of[idx]] = int(np.isfinite(yi).sum())
-    set_attrs(intensity, units="counts (as in the pattern files)", long_name="intensity")
+    set_attrs(intensity, units="counts", long_name="intensity (as in the pattern files)")
     model = {"file": "from the files' sigma column", "poisson": "poisson: sqrt(max(I, 1))", "none": "none"}[error_model]
-    set_attrs(sigma, units="counts (as in the pattern files)", long_name=f"standard uncertainty ({model})")
+    set_attrs(sigma, units="counts", long_name=f"standard uncertainty ({model})")
     data["intensity_errors"] = sigma  # NeXus convention: <signal>_errors (a link, no copy)
     return valid
 
@@ -481,7 +482,7 @@ def _write_stack(data, checkpoints, at: dict[int, dict[int, int]], order: list[i
 def _write_reading(xrd, cfg: PatternsConfig, refs, order: list[int], n_read: int, n_failed: int, grid_used: str,
                    handling: str, n_moved: int):
     """``/entry/xrd/patterns``: how the files were read and brought onto one grid; returns the group."""
-    proc = nx_group(xrd, "patterns", "NXprocess")
+    proc = nx_group(xrd, "patterns", "NXparameters")
     proc.create_dataset("program", data="xpipe.io.patterns")
     rec = {
         "unit": cfg.unit,
@@ -502,6 +503,7 @@ def _write_reading(xrd, cfg: PatternsConfig, refs, order: list[int], n_read: int
     }
     write_record(proc, {k: v for k, v in rec.items() if v is not None})
     proc.create_dataset("settings_json", data=json.dumps(rec, default=str))
+    write_instrument(xrd.parent, "xrd", wavelength_a=cfg.wavelength_a)
     return proc
 
 

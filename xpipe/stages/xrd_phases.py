@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..nexus import nx_name, radial_units, set_units
 from ..outfiles import atomic_open, safe_target
 from ..recipe.sections.xrd_phases import LatticeConfig, PeaksConfig, PhaseConfig
 from ..results import read_patterns
@@ -281,7 +282,7 @@ def _write_analysis(xrd, an: PhaseAnalysis) -> None:
     -------
     None
     """
-    unit_name = {"2th_deg": "deg", "q_A^-1": "1/angstrom", "q_nm^-1": "1/nm"}.get(an.unit, an.unit)
+    unit_name = radial_units(an.unit)
     _write_peaks(xrd, an, unit_name)
     if an.refinement is not None:
         _write_refinement(xrd, an)
@@ -302,11 +303,12 @@ def _write_peaks(xrd, an: PhaseAnalysis, unit_name: str) -> None:
     for name, arr, err, unit in (
         ("position", fits.position, fits.position_sigma, unit_name),
         ("fwhm", fits.fwhm, fits.fwhm_sigma, unit_name),
-        ("area", fits.area, fits.area_sigma, f"intensity x {unit_name}"),
-        ("eta", fits.eta, fits.eta_sigma, "1 (Lorentzian fraction)"),
+        ("area", fits.area, fits.area_sigma, f"counts*{unit_name}"),
+        ("eta", fits.eta, fits.eta_sigma, "1"),
     ):
-        g.create_dataset(name, data=arr).attrs["units"] = unit
-        g.create_dataset(f"{name}_err", data=err).attrs["units"] = unit
+        long_name = "Lorentzian fraction of the pseudo-Voigt" if name == "eta" else None
+        set_units(g.create_dataset(name, data=arr), unit, long_name)
+        set_units(g.create_dataset(f"{name}_err", data=err), unit)
     g.create_dataset("detected_position", data=an.tracks.position).attrs["units"] = unit_name
     g.create_dataset("success", data=fits.success)
     write_strings(g, "reason", [str(r) for r in fits.reason.ravel()]).attrs["shape"] = fits.reason.shape
@@ -322,8 +324,8 @@ def _write_peaks(xrd, an: PhaseAnalysis, unit_name: str) -> None:
     g.create_dataset("track_window", data=fits.peak_window)
     bg = nx_group(g, "background", "NXcollection")
     bg.create_dataset("radial", data=an.x).attrs["units"] = unit_name
-    bg.create_dataset("baseline", data=an.baseline, compression="gzip", shuffle=True)
-    write_record(nx_group(g, "settings", "NXcollection"), _jsonable(an.settings))
+    set_units(bg.create_dataset("baseline", data=an.baseline, compression="gzip", shuffle=True), "counts")
+    write_record(nx_group(g, "settings", "NXparameters"), _jsonable(an.settings))
 
 
 def _write_events(xrd, an: PhaseAnalysis, unit_name: str) -> None:
@@ -354,7 +356,7 @@ def _write_lattices(xrd, an: PhaseAnalysis) -> None:
     fraction, presence and its test, and how each cell was found."""
     lat_root = nx_group(xrd, "lattice", "NXcollection")
     for lat, ph in zip(an.lattices, an.phases):
-        lg = nx_group(lat_root, lat.phase, "NXcollection")
+        lg = nx_group(lat_root, nx_name(lat.phase), "NXcollection", long_name=lat.phase)
         set_attrs(lg, system=lat.system, space_group=ph.space_group, family=ph.family, source=ph.source)
         lg.create_dataset("frame_time_s", data=an.frame_time_s).attrs["units"] = "s"
         for k in CELL_KEYS:
@@ -362,42 +364,46 @@ def _write_lattices(xrd, an: PhaseAnalysis) -> None:
             lg.create_dataset(name, data=lat.values[k]).attrs["units"] = LATTICE_UNITS[k]
             lg.create_dataset(f"{name}_err", data=lat.errors[k]).attrs["units"] = LATTICE_UNITS[k]
             lg.create_dataset(f"{name}_change_percent", data=lat.change_percent(k)).attrs["units"] = "percent"
-        lg.create_dataset("phase_fraction", data=lat.fraction).attrs["basis"] = (
-            "weight fraction (Hill & Howard)" if ph.has_structure else "share of diffracted intensity")
-        lg.create_dataset("phase_fraction_err", data=lat.fraction_err)
+        basis = "weight fraction (Hill & Howard)" if ph.has_structure else "share of diffracted intensity"
+        set_units(lg.create_dataset("phase_fraction", data=lat.fraction), "1", basis, basis=basis)
+        set_units(lg.create_dataset("phase_fraction_err", data=lat.fraction_err), "1")
         lg.create_dataset("present", data=lat.present)
-        lg.create_dataset("significance_z", data=lat.z).attrs["note"] = (
-            "one-sided Gaussian z of the F-test for the phase (chi^2 rise when it is removed)")
-        dl = lg.create_dataset("detection_limit", data=lat.detection_limit)
-        dl.attrs["units"] = "weight fraction"
-        dl.attrs["note"] = "smallest weight fraction the presence test would find in this frame"
+        set_units(lg.create_dataset("significance_z", data=lat.z), "1", note=(
+            "one-sided Gaussian z of the F-test for the phase (chi^2 rise when it is removed)"))
+        set_units(lg.create_dataset("detection_limit", data=lat.detection_limit), "1", "weight fraction",
+                  note="smallest weight fraction the presence test would find in this frame")
         lg.create_dataset("n_reflections", data=lat.n_reflections)
         write_strings(lg, "method", [str(m) for m in lat.method])
         write_strings(lg, "status", [str(m) for m in lat.status])
         write_strings(lg, "reason", [str(m) for m in lat.reason])
         lg.create_dataset("start_cell", data=[ph.cell.a_a, ph.cell.b_a, ph.cell.c_a, ph.cell.alpha_deg,
                                               ph.cell.beta_deg, ph.cell.gamma_deg])
+        lg["start_cell"].attrs["long_name"] = "starting cell a, b, c (angstrom), alpha, beta, gamma (deg)"
 
 
 def _write_refinement(xrd, an: PhaseAnalysis) -> None:
     """``/entry/xrd/refinement``: per-frame fit quality, calculated pattern, profiles, texture."""
     ref = an.refinement
-    g = nx_group(xrd, "refinement", "NXprocess")
+    g = nx_group(xrd, "refinement", "NXcollection")
+    unit = radial_units(an.unit)
     set_attrs(g, program="xpipe", description=ref.settings.get("method", ""), radial_unit=an.unit)
     g.create_dataset("frame_time_s", data=an.frame_time_s).attrs["units"] = "s"
-    g.create_dataset("chi2_reduced", data=ref.chi2_nu)
-    g.create_dataset("rwp", data=ref.rwp).attrs["note"] = "weighted profile R factor, fraction"
-    g.create_dataset("zero_shift", data=ref.zero).attrs["units"] = an.unit
-    g.create_dataset("radial", data=an.x).attrs["units"] = an.unit
+    set_units(g.create_dataset("chi2_reduced", data=ref.chi2_nu), "1", "reduced chi-square")
+    set_units(g.create_dataset("rwp", data=ref.rwp), "1", "weighted profile R factor",
+              note="weighted profile R factor, fraction")
+    set_units(g.create_dataset("zero_shift", data=ref.zero), unit, "zero shift of the radial axis")
+    set_units(g.create_dataset("radial", data=an.x), unit, pyfai_unit=an.unit)
     for name, arr in (("calculated", ref.calculated), ("background", ref.background)):
-        g.create_dataset(name, data=arr.astype(np.float32), compression="gzip", shuffle=True)
+        set_units(g.create_dataset(name, data=arr.astype(np.float32), compression="gzip", shuffle=True), "counts")
     write_strings(g, "phase", list(ref.phases))
-    for name, arr, unit in (("scale", ref.scale, "arbitrary"), ("scale_err", ref.scale_sigma, "arbitrary"),
-                            ("fwhm_u", ref.fwhm_u, "Caglioti U"), ("fwhm_w", ref.fwhm_w, "Caglioti W"),
-                            ("eta", ref.eta, "1"), ("march_dollase_r", ref.texture_r, "1"),
-                            ("march_dollase_r_err", ref.texture_r_sigma, "1")):
-        g.create_dataset(name, data=arr).attrs["units"] = unit
-    write_record(nx_group(g, "settings", "NXcollection"), _jsonable(ref.settings))
+    for name, arr, units, long_name in (
+            ("scale", ref.scale, "1", "scale factor"), ("scale_err", ref.scale_sigma, "1", None),
+            ("fwhm_u", ref.fwhm_u, f"{unit}^2", "Caglioti U"), ("fwhm_w", ref.fwhm_w, f"{unit}^2", "Caglioti W"),
+            ("eta", ref.eta, "1", "Lorentzian fraction of the pseudo-Voigt"),
+            ("march_dollase_r", ref.texture_r, "1", "March-Dollase texture parameter r"),
+            ("march_dollase_r_err", ref.texture_r_sigma, "1", None)):
+        set_units(g.create_dataset(name, data=arr), units, long_name)
+    write_record(nx_group(g, "settings", "NXparameters"), _jsonable(ref.settings))
 
 
 def _jsonable(obj):

@@ -13,6 +13,7 @@ import numpy as np
 from ..io.files import sha256_file
 from ..io.frames import FrameTime
 from ..io.geometry import geometry_record
+from ..nexus import write_instrument
 from ..recipe.sections.xrd_frames import build_ai
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.geometry import d_spacing_a
@@ -188,8 +189,8 @@ def _write_integrated(data, stage, checkpoints, ok: dict, order: list[int],
         radial = np.zeros(0)
         intensity = data.create_dataset("intensity", (0, 0), np.float32)
         sigma = data.create_dataset("sigma", (0, 0), np.float32)
-    set_attrs(intensity, units="counts (pyFAI normalised)", long_name="intensity")
-    set_attrs(sigma, units="counts (pyFAI normalised)", long_name=f"standard uncertainty ({error_model})")
+    set_attrs(intensity, units="counts", long_name="intensity (counts after pyFAI's normalisation)")
+    set_attrs(sigma, units="counts", long_name=f"standard uncertainty ({error_model})")
     data["intensity_errors"] = sigma  # NeXus convention: <signal>_errors (a link, no copy)
     return radial, cake_rows, cake_azim
 
@@ -318,13 +319,15 @@ def _write_cake(xrd, cake_rows: list[tuple[int, np.ndarray]], cake_azim, radial:
     r = cake.create_dataset("radial", data=radial)
     set_attrs(r, units=axis_units, long_name=axis_name)
     cake.attrs["axes"] = ["frame_index", "azimuthal_deg", "radial"]
+    for i, axis in enumerate(cake.attrs["axes"]):
+        cake.attrs[f"{axis}_indices"] = i
 
 
 def _write_integration(xrd, stage, ai, settings, method_used: str | None, engine_builds: int, n_done: int,
                        n_failed: int) -> None:
     """``/entry/xrd/integration``: the integration settings as used, the geometry and the counts."""
     cfg = stage.cfg.integrate
-    proc = nx_group(xrd, "integration", "NXprocess")
+    proc = nx_group(xrd, "integration", "NXparameters")
     proc.create_dataset("program", data="pyFAI")
     rec = settings.as_record()
     rec.update(
@@ -342,7 +345,9 @@ def _write_integration(xrd, stage, ai, settings, method_used: str | None, engine
         n_frames_failed=n_failed,
     )
     write_record(proc, {k: v for k, v in rec.items() if v is not None})
-    write_record(proc.require_group("geometry"), {k: v for k, v in geometry_record(ai).items() if v is not None})
+    geometry = {k: v for k, v in geometry_record(ai).items() if v is not None}
+    write_record(nx_group(proc, "geometry", "NXparameters"), geometry)
+    write_instrument(xrd.parent, "xrd", wavelength_a=geometry.get("wavelength_a"), geometry=geometry)
     proc.create_dataset("settings_json", data=json.dumps(rec, default=str))
 
 
