@@ -1,4 +1,4 @@
-"""The ``xpipe`` command line: validate, run, watch, info.
+"""The ``xpipe`` command line: validate, run, watch, info, inspect.
 
 Exit codes: 0 all done; 1 finished but some items failed (each recorded in the results);
 2 nothing could run or the run stopped: bad recipe or arguments, an input file that cannot be
@@ -115,7 +115,8 @@ def _check_executor_arguments(args, command: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``xpipe`` command: ``validate``, ``run``, ``watch`` or ``info`` with its arguments.
+    """The ``xpipe`` command: ``validate``, ``run``, ``watch``, ``info`` or ``inspect`` with its
+    arguments.
 
     Sets up logging (``-q`` warnings only, ``-v`` everything; the libraries' chatter hidden)
     and runs the command; ``xpipe --help`` lists the commands and their options.

@@ -365,9 +365,11 @@ def _ambiguity(report: Inspection, chosen: Candidate, rest: list[Candidate],
                tried: list[tuple[Candidate, str]], p: Path) -> None:
     """Notes for a file that several families claim equally: which were passed over, and why."""
     for cand, outcome in tried:
+        reason = _without_path(outcome.split(": ", 1)[1], p)
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
         report.notes.append(
             f"{cand.family} ({cand.format}) also claims it, by {WHY[cand.detected_by]}, and "
-            f"refused it: {_without_path(outcome.split(': ', 1)[1], p)}; if the file is "
+            f"refused it: {reason}; if the file is "
             f"{cand.family}, that refusal is what to fix (--family {cand.family} shows it alone)")
     same = [c for c in rest if c.detected_by == chosen.detected_by]
     if chosen.detected_by == "content" or not same:

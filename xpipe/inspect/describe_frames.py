@@ -34,6 +34,8 @@ from .values import flat, iso, plain, span
 MAX_DATASETS = 20
 #: The report's name of a 1D pattern's x axis, by xpipe's radial unit.
 X_NAMES = {"2th_deg": "two_theta_deg", "q_A^-1": "q_per_angstrom", "q_nm^-1": "q_per_nm"}
+#: The unit of that axis, as a reader writes it.
+X_UNITS = {"2th_deg": "deg", "q_A^-1": "1/angstrom", "q_nm^-1": "1/nm"}
 #: h c in keV angstrom, for the photon energy of a PONI wavelength.
 HC_KEV_ANGSTROM = 12.398419843320026
 
@@ -187,7 +189,7 @@ def describe_pattern(path: str | Path, fmt_name: str) -> dict[str, Any]:
     """
     pattern, unit, refused = _read_pattern_any_unit(str(path))
     x_name = X_NAMES.get(unit, "x")
-    columns = [{"name": x_name, "unit": unit, "role": "x"},
+    columns = [{"name": x_name, "unit": X_UNITS.get(unit, unit), "role": "x"},
                {"name": "intensity", "unit": None, "role": "intensity"}]
     if getattr(pattern, "sigma", None) is not None:
         columns.append({"name": "sigma", "unit": None, "role": "sigma"})
@@ -196,8 +198,8 @@ def describe_pattern(path: str | Path, fmt_name: str) -> dict[str, Any]:
         notes.append(f"read with x in {unit}, as its column titles say (not xpipe's default "
                      f"{PATTERN_UNITS[0]})")
     elif unit == PATTERN_UNITS[0]:
-        notes.append(f"x read as {unit}, xpipe's default; a recipe names another unit "
-                     "when the file does not say")
+        notes.append(f"x read as {unit}: xpipe's default for a file whose column titles "
+                     "name no other unit (a recipe's unit key says otherwise)")
     dropped = int(getattr(pattern, "dropped_rows", 0) or 0)
     if dropped:
         notes.append(f"{dropped} row(s) not numbers were left out")
