@@ -85,6 +85,9 @@ def _read_yadg(p: Path, raw: bytes) -> tuple[dict[str, np.ndarray], np.ndarray |
     except ImportError:
         raise _NotRead("yadg: not installed") from None
     unknown = _unknown_column_ids(raw)
+    if unknown is None:
+        raise _NotRead("yadg: its table of EC-Lab column ids was not found (a yadg version "
+                       "other than 7?), so its reading cannot be checked")
     if unknown:
         raise _NotRead(f"yadg: column ids {unknown} are unknown to it")
     try:
@@ -140,10 +143,10 @@ def _ole_start(p: Path, ole_days: Any, meta: dict[str, Any]) -> datetime | None:
     return start
 
 
-def _unknown_column_ids(raw: bytes) -> list[int]:
+def _unknown_column_ids(raw: bytes) -> list[int] | None:
     """The column ids of the data module that yadg's EC-Lab tables do not hold (it would read
-    them as 4-byte values); [] when its tables or the data module cannot be found (yadg then
-    says itself what is wrong)."""
+    them as 4-byte values); [] also when the data module cannot be found (yadg then says
+    itself what is wrong); None when yadg's tables are not where yadg 7 keeps them."""
     try:
         from yadg.extractors.eclab.mpr_columns import (  # yadg's tables, with yadg
             data_columns,
@@ -151,7 +154,7 @@ def _unknown_column_ids(raw: bytes) -> list[int]:
             module_header_dtypes,
         )
     except ImportError:
-        return []
+        return None
     for module in raw.split(b"MODULE")[1:]:
         if not module.startswith(b"VMP data"):
             continue
