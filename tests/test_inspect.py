@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -247,6 +248,10 @@ def test_missing_file_and_folder(tmp_path):
     assert res.returncode == 2 and report["ok"] is False and "no such file" in report["error"]
     res = _user(str(tmp_path))
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "is a folder" in res.stderr
+    fifo = tmp_path / "pipe.xdi"
+    os.mkfifo(fifo)  # reading it would wait for a writer for ever
+    res = _user(str(fifo))
+    assert res.returncode == 2 and "not a regular file" in res.stderr
 
 
 def test_random_binary_and_empty_file(tmp_path):

@@ -225,6 +225,8 @@ def _not_a_file(report: Inspection, p: Path) -> bool:
         problem = "no such file" if not p.is_symlink() else "a link to a file that does not exist"
     elif p.is_dir():
         problem = "is a folder; expected a file"
+    elif not p.is_file():
+        problem = "is not a regular file (a device, pipe or socket); expected a file"
     else:
         try:
             report.size_bytes = p.stat().st_size
