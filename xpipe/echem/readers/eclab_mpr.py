@@ -17,7 +17,11 @@ is refused when galvani cannot read it either.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,8 +94,9 @@ def _read_yadg(p: Path, raw: bytes) -> tuple[dict[str, np.ndarray], np.ndarray |
                        "other than 7?), so its reading cannot be checked")
     if unknown:
         raise _NotRead(f"yadg: column ids {unknown} are unknown to it")
+    notes: list[str] = []
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _yadg_log_into(notes):
             warnings.simplefilter("ignore")
             ds = yadg.extractors.extract("eclab.mpr", p, timezone="UTC").to_dataset()
     except Exception as exc:  # yadg raises assertions, KeyError, NotImplementedError, ...
@@ -114,12 +119,49 @@ def _read_yadg(p: Path, raw: bytes) -> tuple[dict[str, np.ndarray], np.ndarray |
     settings = original.get("settings") or {}
     log = original.get("log") or {}
     meta: dict[str, Any] = {"reader": _library_version("yadg")}
+    if notes:
+        meta["reader_notes"] = notes
     if settings.get("technique"):
         meta["technique"] = str(settings["technique"])
     if log.get("ec_lab_version"):
         meta["ec_lab_version"] = str(log["ec_lab_version"])
     start = _ole_start(p, log.get("ole_timestamp"), meta)
     return cols, mode, start, meta
+
+
+_YADG_LOGGERS = ("yadg.extractors", "yadg.extractors.eclab.mpr",
+                 "yadg.extractors.eclab.techniques", "yadg.dgutils.dateutils")
+
+
+class _Notes(logging.Filter):
+    """Takes yadg's warnings of this thread into a list instead of the log."""
+
+    def __init__(self, notes: list[str]) -> None:
+        super().__init__()
+        self.notes = notes
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread != self.thread:
+            return True
+        if record.levelno >= logging.WARNING:
+            self.notes.append(_short(record.getMessage(), 200))
+        return False
+
+
+@contextmanager
+def _yadg_log_into(notes: list[str]) -> Iterator[None]:
+    """yadg's warnings while it reads one file ('Ambiguous column ID 174 assigned as ...', 'No
+    log module') go into ``notes``, kept with the file's ``meta``, not into the run's log."""
+    capture = _Notes(notes)
+    loggers = [logging.getLogger(name) for name in _YADG_LOGGERS]
+    for lg in loggers:
+        lg.addFilter(capture)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(capture)
 
 
 def _ole_start(p: Path, ole_days: Any, meta: dict[str, Any]) -> datetime | None:
