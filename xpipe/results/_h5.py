@@ -158,19 +158,32 @@ def units_of(ds) -> str | None:
 
 
 def fields(group) -> dict:
-    """The datasets directly in a group, name -> dataset (sub-groups left out).
+    """The datasets directly in a group, name -> dataset (sub-groups left out). A dataset
+    linked under two names (NeXus ``<signal>_errors`` beside ``sigma``) is given once, under
+    the name that does not end in ``_errors``.
 
     Examples
     --------
     >>> import h5py
     >>> with h5py.File("f.h5", "w", driver="core", backing_store=False) as h5:
     ...     _ = h5.create_dataset("a", data=[1.0]); _ = h5.create_group("sub")
+    ...     h5["a_err"] = [0.1]
+    ...     h5["a_errors"] = h5["a_err"]  # a link
     ...     list(fields(h5))
-    ['a']
+    ['a', 'a_err']
     """
     import h5py
 
-    return {k: v for k, v in group.items() if isinstance(v, h5py.Dataset)}
+    found = [(k, v) for k, v in group.items() if isinstance(v, h5py.Dataset)]
+    found.sort(key=lambda kv: kv[0].endswith("_errors"))  # stable: other names first
+    out, seen = {}, []
+    for k, v in found:
+        if any(v == other for other in seen):
+            continue
+        seen.append(v)
+        out[k] = v
+    order = [k for k, _ in group.items() if k in out]
+    return {k: out[k] for k in order}
 
 
 def groups(group) -> dict:

@@ -109,7 +109,7 @@ def _spectrum_set(sg):
     coords = {axis: (axis, read_array(sg[axis]), attrs_of(sg[axis])), "spectrum": np.arange(n)}
     data = {}
     for k, ds in fields(sg).items():
-        if k in (axis, "spectrum"):
+        if k in (axis, "spectrum", *axes):  # the axes themselves (a spectrum index among them)
             continue
         if ds.shape == (n, npt):
             data[k] = data_var(ds, ("spectrum", axis))

@@ -71,8 +71,11 @@ def _series_frame(g) -> pd.DataFrame:
     n = g["time_s"].shape[0] if "time_s" in g else None
     df = table(g, n=n, names=ordered(fields(g), SERIES_COLUMNS))
     meta = {k: v for k, v in attrs_of(g).items() if k != "NX_class"}
-    unit = meta.pop("units", "")
-    df.attrs["units"] = {**df.attrs["units"], "value": unit, "value_err": unit}
+    unit = meta.pop("units", "")  # the value's unit as the series states it; the field's own wins
+    units = df.attrs["units"]
+    for k in ("value", "value_err"):
+        if k in df and not units.get(k) and unit:
+            units[k] = unit
     df.attrs.update(meta, name=label(g))
     return df
 
