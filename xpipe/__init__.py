@@ -3,7 +3,9 @@
 The top level is flat and lazy: nothing heavy is imported until a name is used.
 
 - ``xpipe.load_recipe(path)``, ``xpipe.run(recipe, output)``, ``xpipe.open_results(path)``:
-  the recipe workflow (:mod:`xpipe.api`).
+  the recipe workflow (:mod:`xpipe.api`); ``open_results`` gives ``.xrd``, ``.xas``, ``.xps``,
+  ``.echem`` and ``.timeline`` as xarray and pandas objects (docs/api.md), and raises
+  ``xpipe.TechniqueNotRun`` for a technique the run did not have.
 - the readers of each file family: ``xpipe.read_scan`` (XAS: XDI, beamline
   columns, Athena, NeXus), ``xpipe.read_xps`` (VAMAS, SPECS, text), ``xpipe.read_cycler``
   (BioLogic, Neware, Arbin, CSV), ``xpipe.read_pattern`` (1D diffraction patterns).
@@ -27,6 +29,7 @@ _LAZY = {
     "load_recipe": "xpipe.api",
     "run": "xpipe.api",
     "open_results": "xpipe.api",
+    "TechniqueNotRun": "xpipe.api",
     "read_scan": "xpipe.xas.readers",
     "read_xps": "xpipe.xps.readers",
     "read_cycler": "xpipe.echem.readers",

@@ -19,11 +19,11 @@ from os import PathLike
 from pathlib import Path
 
 from .recipe.model import LoadedRecipe, load_recipe
-from .results import Results, open_results
+from .results import Results, TechniqueNotRun, open_results
 from .runner import RunReport, output_dir
 from .runner import run as _run_loaded
 
-__all__ = ["load_recipe", "open_results", "run", "LoadedRecipe", "Results", "RunReport"]
+__all__ = ["load_recipe", "open_results", "run", "LoadedRecipe", "Results", "RunReport", "TechniqueNotRun"]
 
 
 def run(recipe: str | PathLike[str] | LoadedRecipe, output: str | PathLike[str] | None = None, *,
