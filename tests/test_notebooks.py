@@ -66,6 +66,16 @@ def test_stored_without_outputs(path):
         assert cell.get("execution_count") is None, f"{path.name}: code cell {i} has an execution count"
 
 
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_results_read_through_the_api_only(path):
+    """A notebook reads results with ``xpipe.open_results``, never through raw HDF5 paths."""
+    text = path.read_text(encoding="utf-8")
+    for banned in ("h5py", "/entry"):
+        assert banned not in text, f"{path.name} mentions {banned!r}; read results with xpipe.open_results"
+    if "xpipe.run(" in text:
+        assert "open_results(" in text, f"{path.name} runs a recipe but does not open its results"
+
+
 def _number(out: str, pattern: str) -> float:
     m = re.search(pattern, out)
     assert m, f"no match for {pattern!r} in the notebook's output:\n{out}"
