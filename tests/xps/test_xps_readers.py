@@ -601,3 +601,15 @@ def test_real_truncated_and_hv_less_copies(tmp_path):
     cut3.write_bytes(b"\r\n".join(a[: starts[3] - 30]))
     with pytest.raises(XpsReadError, match=r"block 3 of 54 \('C 1s'\): expected 308 ordinate"):
         read_vamas(cut3)
+
+
+def test_text_refuses_a_counter_column_as_the_energy_axis(tmp_path):
+    """A beamline scan whose first column is an event id is not read as a one-point spectrum."""
+    from xpipe.xps.readers import XpsReadError, read_xps
+
+    rows = "\n".join(f"1, {11667 + 10 * i}.0, {15000 + i}.0, {180000 + 7 * i}.0" for i in range(40))
+    path = tmp_path / "scan.dat"
+    path.write_text("# event, energy, i0, it\n" + rows + "\n")
+    with pytest.raises(XpsReadError, match="column 0 is not an energy axis: 40 rows hold only 1 distinct"):
+        read_xps(path)
+    assert read_xps(path, energy_column=1)[0].binding_energy_ev.size == 40

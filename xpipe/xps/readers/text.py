@@ -193,6 +193,12 @@ def read_text(path: PathLike, *, energy_column: int = 0, intensity_column: int =
         hv_from = "" if photon_energy_ev is None else "header"
     be, phi = _binding_axis(p, arr[:, 0], kinetic, photon_energy_ev, work_function_ev)
     n_merged, (be, inten) = _sort_ascending(be, arr[:, 1], where=str(p))
+    if n_merged > be.size:
+        # a counter or a constant in the energy column: merging would hide the misread
+        raise XpsReadError(
+            f"{p}: column {energy_column} is not an energy axis: {len(arr)} rows hold only "
+            f"{be.size} distinct values; expected one energy per row (energy_column=... picks "
+            "another column)")
     title = header[0].lstrip("#%!/ ").strip() if header else ""
     meta = {"format": "text", "header": header, "title": title, "energy_column": energy_column,
             "intensity_column": intensity_column, "skipped_lines": skipped,
