@@ -73,3 +73,19 @@ def test_a_gsas_bank_with_fewer_rows_than_it_states_is_refused(tmp_path):
     path.write_text("title\nBANK 1 90 90 CONS 1000 10 0 0 FXYE\n" + rows)
     with pytest.raises(PatternReadError, match=r"p\.fxye': its header states 90 points, but the file holds 30"):
         read_pattern(Path(path))
+
+
+def test_chi_refuses_exafs_chi_of_k_and_a_missing_fit2d_header(tmp_path):
+    """A Larch/IFEFFIT chi(k) file shares the .chi suffix with Fit2D patterns: it is refused, not
+    read with its first rows taken for Fit2D's header."""
+    from xpipe.io.patterns import PatternReadError, read_pattern
+
+    exafs = tmp_path / "cu.chi"
+    exafs.write_text("# Output from Larch\n#-----\n#  k   chi\n" + "".join(f"{0.05 * i:.2f} {0.5 - 0.01 * i}\n"
+                                                                      for i in range(30)))
+    with pytest.raises(PatternReadError, match=r"holds EXAFS chi\(k\) \(columns 'k chi'\)"):
+        read_pattern(exafs)
+    headless = tmp_path / "headless.chi"
+    headless.write_text("".join(f"{10 + 0.01 * i:.2f} {100 + i}\n" for i in range(30)))
+    with pytest.raises(PatternReadError, match="line 4 is a data row"):
+        read_pattern(headless)

@@ -65,10 +65,24 @@ def read_chi(path: str | Path, unit: str = "2th_deg",
     if len(lines) < 4:
         raise PatternReadError(f"'{path}': a .chi file starts with 4 header lines; found {len(lines)} lines")
     _check_chi_unit(path, lines[1], unit)
+    _check_fit2d_layout(path, lines)
     stated = lines[3].strip()
     return build_pattern(path, lines, reader="chi", unit=unit, columns=columns, fixed_header=4,
                          title_unit=False, complete=text.endswith(("\n", "\r")),
                          stated_points=int(stated) if stated.isdigit() else None)
+
+
+def _check_fit2d_layout(path: str, lines: list[str]) -> None:
+    """Refuse files that only share the suffix: EXAFS chi(k) from Larch or IFEFFIT (a ``k chi``
+    column header), and any file whose fourth line is already a data row."""
+    for line in lines[:4]:
+        if re.match(r"^[#!%]?\s*k\s+chi\b", line.strip(), re.IGNORECASE):
+            raise PatternReadError(f"'{path}': holds EXAFS chi(k) (columns '{' '.join(line.strip(' #!%').split())}'), not a "
+                                   "diffraction pattern; a Fit2D .chi starts with a title, the x and y labels "
+                                   "and the number of points")
+    if len(lines[3].split()) >= 2:
+        raise PatternReadError(f"'{path}': line 4 is a data row ('{lines[3].strip()[:40]}'); a Fit2D .chi starts "
+                               "with 4 header lines (title, x label, y label, number of points)")
 
 
 def _check_chi_unit(path: str, label: str, unit: str) -> None:
