@@ -28,11 +28,16 @@ def _runs(outdir: Path) -> dict[str, bool]:
     return {r["stage"]: bool(r.get("cached")) for r in json.loads((outdir / ".xpipe" / "runs.json").read_text())}
 
 
+#: when the run and its stages wrote their results (/entry/start_time, end_time, process_*/date)
+_WHEN = ("start_time", "end_time", "date")
+
+
 def _datasets(path: Path) -> dict:
     out = {}
     with h5py.File(path, "r") as h5:
         h5["entry"].visititems(lambda name, obj: out.__setitem__(name, obj[()])
-                               if isinstance(obj, h5py.Dataset) and not name.startswith("provenance") else None)
+                               if isinstance(obj, h5py.Dataset) and not name.startswith("provenance")
+                               and name.rsplit("/", 1)[-1] not in _WHEN else None)
     return out
 
 
