@@ -238,7 +238,9 @@ def write_exafs(root, o: SeriesOutcome) -> None:
         g.create_dataset("k", data=k).attrs["units"] = "1/angstrom"
         set_units(g.create_dataset("chi", data=np.stack([np.interp(k, r.k, r.chi) for r in res])), "1", "chi(k)")
         g.create_dataset("r", data=res[0].r_a).attrs["units"] = "angstrom"
-        g.create_dataset("chir_mag", data=np.stack([np.interp(res[0].r_a, r.r_a, r.chir_mag) for r in res]))
+        w = o.cfg.exafs.kweight
+        set_units(g.create_dataset("chir_mag", data=np.stack([np.interp(res[0].r_a, r.r_a, r.chir_mag) for r in res])),
+                  f"angstrom^-{w + 1}", f"|chi(R)|, Fourier transform of k^{w} chi(k)")
         write_strings(g, "label", [r.label for r in res])
     fit = o.shells
     if fit is None:

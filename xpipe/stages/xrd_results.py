@@ -313,7 +313,8 @@ def _write_cake(xrd, cake_rows: list[tuple[int, np.ndarray]], cake_azim, radial:
     axis_name, axis_units = RADIAL_AXES[unit]
     cake_rows.sort(key=lambda t: t[0])
     cake = nx_group(xrd, "cake", "NXdata", signal="intensity")
-    cake.create_dataset("intensity", data=np.stack([c for _, c in cake_rows]), compression="gzip", compression_opts=4)
+    ci = cake.create_dataset("intensity", data=np.stack([c for _, c in cake_rows]), compression="gzip", compression_opts=4)
+    set_attrs(ci, units="counts", long_name="intensity (counts after pyFAI's normalisation)")
     cake.create_dataset("frame_index", data=np.asarray([i for i, _ in cake_rows], dtype=np.int64))
     cake.create_dataset("azimuthal_deg", data=cake_azim).attrs["units"] = "deg"
     r = cake.create_dataset("radial", data=radial)
