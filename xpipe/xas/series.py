@@ -17,6 +17,15 @@ import numpy as np
 from .chi import background, fourier
 from .scan import XasScan
 from .valence import LcfResult, PcaResult, ValenceCalibration, lcf, pca
+from .valence_check import (
+    MethodValence,
+    ValenceCheck,
+    calibrate_method,
+    check_valence,
+    feature_method,
+    leave_one_out_lcf,
+    spectrum_features,
+)
 from .xanes import (
     Calibration,
     NormSettings,
@@ -372,7 +381,10 @@ class SeriesValence:
     pca : PcaResult or None
         Principal components of the series (3 spectra or more).
     messages : list of str
-        Why a route gave nothing.
+        Why a route gave nothing, and the warnings of the check.
+    check : ValenceCheck or None
+        Every method's valence, their leave-one-out on the standards and the status of
+        each spectrum's valence (see :mod:`xpipe.xas.valence_check`).
 
     Examples
     --------
@@ -393,10 +405,12 @@ class SeriesValence:
     lcf: list[LcfResult | None] | None = None
     pca: PcaResult | None = None
     messages: list[str] = field(default_factory=list)
+    check: ValenceCheck | None = None
 
 
 def _feature_err(r: SpectrumResult, feature: str) -> float:
-    return r.edge_energy_err_ev if feature == "edge_energy_ev" else r.pre_edge_area_err
+    return {"edge_energy_ev": r.edge_energy_err_ev, "pre_edge_area": r.pre_edge_area_err,
+            "pre_edge_centroid_ev": r.pre_edge_centroid_err_ev}[feature]
 
 
 def _by_calibration(out: SeriesValence, spectra: list[SpectrumResult],
@@ -448,19 +462,51 @@ def _by_lcf(out: SeriesValence, spectra: list[SpectrumResult],
             out.valence[i], out.valence_err[i] = fit.valence, fit.valence_err
 
 
+def _valence_check(out: SeriesValence, spectra: list[SpectrumResult],
+                   standards: list[tuple[SpectrumResult, float]], s: XanesSettings, *,
+                   names: list[str] | None, lcf_names: list[str] | None, window: tuple[float, float],
+                   model: str, feature: str, reported_lcf: bool, max_gap: float) -> None:
+    """Every method's valence, its leave-one-out on the standards, and each spectrum's status."""
+    use = [(r, v) for r, v in standards if names is None or r.label in names]
+    kw = dict(main_window_ev=s.windows_abs()[1], edge_method=s.edge_method, fraction=s.edge_fraction,
+              smooth_ev=s.smooth_ev)
+    fs = [spectrum_features(r, **kw) for r in spectra]
+    fstd = [spectrum_features(r, **kw) for r, _ in use]
+    series_m = feature_method(feature, s.edge_method)
+    names_m = ["edge_half_height", "edge_derivative", "pre_edge_centroid", "pre_edge_area"]
+    if series_m not in names_m:
+        names_m.insert(0, series_m)
+    methods = [calibrate_method(m, [f[m][0] for f in fs], [f[m][1] for f in fs], [f[m][0] for f in fstd],
+                                [f[m][1] for f in fstd], [v for _, v in use], [r.label for r, _ in use], model=model)
+               for m in names_m]
+    if out.lcf is not None:
+        refs = [(r, v) for r, v in standards if lcf_names is None or r.label in lcf_names]
+        loo = leave_one_out_lcf([(r.label, r.energy_ev, r.norm) for r, _ in refs], [v for _, v in refs],
+                                window_ev=window)
+        methods.append(MethodValence("lcf", np.array([f.valence if f else np.nan for f in out.lcf]),
+                                     np.array([f.valence_err if f else np.nan for f in out.lcf]), loo))
+    out.check = check_valence(methods, [r.label for r in spectra], reported="lcf" if reported_lcf else series_m,
+                              series_method=series_m, max_gap=max_gap)
+    out.messages.extend(out.check.warnings)
+
+
+# long for its docstring: every keyword of the recipe's valence section, and a worked example
 def series_valence(
     spectra: list[SpectrumResult],
     standards: list[tuple[SpectrumResult, float]],
     *,
     method: Literal["calibration", "lcf", "both"] = "calibration",
-    feature: Literal["edge_energy_ev", "pre_edge_area"] = "edge_energy_ev",
-    model: Literal["pchip", "linear"] = "pchip",
+    feature: Literal["edge_energy_ev", "pre_edge_area", "pre_edge_centroid_ev"] = "edge_energy_ev",
+    model: Literal["piecewise_linear", "pchip", "linear", "quadratic"] = "piecewise_linear",
     calibration_standards: list[str] | None = None,
     lcf_references: list[str] | None = None,
     lcf_window_ev: tuple[float, float] = (-20.0, 40.0),
     edge_ev: float,
     run_pca: bool = True,
     report: Literal["calibration", "lcf"] = "calibration",
+    settings: XanesSettings | None = None,
+    max_gap: float = 1.0,
+    check: bool = True,
 ) -> SeriesValence:
     """Valence per spectrum of a series, from processed standards of known valence.
 
@@ -472,10 +518,10 @@ def series_valence(
         Processed standards and their valences.
     method : {'calibration', 'lcf', 'both'}
         Calibration of ``feature`` against valence, linear combination fits, or both.
-    feature : {'edge_energy_ev', 'pre_edge_area'}
+    feature : {'edge_energy_ev', 'pre_edge_area', 'pre_edge_centroid_ev'}
         What the calibration maps to valence.
-    model : {'pchip', 'linear'}
-        The calibration curve.
+    model : {'piecewise_linear', 'pchip', 'linear', 'quadratic'}
+        The calibration curve (see :class:`~xpipe.xas.valence.ValenceCalibration`).
     calibration_standards, lcf_references : list of str, optional
         Labels of the standards each route uses; all when None.
     lcf_window_ev : (float, float)
@@ -486,6 +532,15 @@ def series_valence(
         Count the series' components (3 spectra or more).
     report : {'calibration', 'lcf'}
         With ``both``, the route that gives the reported valence; the other is kept.
+    settings : XanesSettings, optional
+        The series' windows and edge method, for the check (default: the defaults around
+        ``edge_ev``).
+    max_gap : float
+        Spacing of the standards (valence units) above which a spectrum between them is
+        flagged ``sparse_standards``.
+    check : bool
+        Compare every method, run the leave-one-out and set each value's status
+        (:mod:`xpipe.xas.valence_check`).
 
     Returns
     -------
@@ -507,8 +562,9 @@ def series_valence(
     ...                                  (5482.0, "V2O5", 5.0))]
     >>> spectra = [process_spectrum([scan(e0, f"x{i}")], s)
     ...            for i, e0 in enumerate((5477.0, 5479.0, 5481.0))]
-    >>> np.round(series_valence(spectra, standards, edge_ev=5465.0).valence, 2).tolist()
-    [3.14, 3.66, 4.44]
+    >>> out = series_valence(spectra, standards, edge_ev=5465.0)
+    >>> np.round(out.valence, 2).tolist(), out.check.status
+    ([3.25, 3.75, 4.5], ['ok', 'ok', 'ok'])
     >>> both = series_valence(spectra, standards, edge_ev=5465.0, method="both", report="lcf")
     >>> both.method, np.round(both.valence, 2).tolist(), both.pca.n_components
     ('both (reported: lcf)', [3.25, 3.77, 4.41], 1)
@@ -516,12 +572,17 @@ def series_valence(
     n = len(spectra)
     out = SeriesValence(valence=np.full(n, np.nan), valence_err=np.full(n, np.nan),
                         method=method if method != "both" else f"both (reported: {report})")
+    window = (edge_ev + lcf_window_ev[0], edge_ev + lcf_window_ev[1])
     if method in ("calibration", "both"):
         _by_calibration(out, spectra, standards, calibration_standards, feature, model)
     if method in ("lcf", "both"):
-        window = (edge_ev + lcf_window_ev[0], edge_ev + lcf_window_ev[1])
         _by_lcf(out, spectra, standards, lcf_references, window,
                 reported=method == "lcf" or report == "lcf")
+    if check and n:
+        s = settings or XanesSettings(element="", edge="K", edge_ev=edge_ev, norm=NormSettings())
+        _valence_check(out, spectra, standards, s, names=calibration_standards, lcf_names=lcf_references,
+                       window=window, model=model, feature=feature, max_gap=max_gap,
+                       reported_lcf=method == "lcf" or (method == "both" and report == "lcf"))
     if run_pca and n >= 3:
         out.pca = _series_pca(spectra, edge_ev + lcf_window_ev[0], edge_ev + lcf_window_ev[1])
     return out

@@ -1,13 +1,16 @@
 """Valence from XANES: calibration against standards, linear combination fitting, PCA.
 
-Calibration (:class:`ValenceCalibration`) maps an edge position (or a pre-edge area) to a
+Calibration (:class:`ValenceCalibration`) maps an edge position (or a pre-edge feature) to a
 valence through reference standards of declared valence. The K-edge of V is not linear in
-valence (V4+ -> V5+ moves it about 0.5 eV, V2+ -> V3+ about 3.5 eV), so the default model is a
-monotone piecewise-cubic (PCHIP) curve through the standards, not a straight line; the valence
-uncertainty is the local slope times the edge uncertainties of the sample and of the curve, so
-it grows where the edge hardly moves with valence. A straight line (``model='linear'``, least
-squares weighted by the standards' uncertainties) is the choice when only two standards or a
-known linear trend are at hand.
+valence (V4+ -> V5+ moves it about 0.5 eV, V2+ -> V3+ about 3.5 eV), and a metal sits far off
+the oxides' trend, so the default curve is piecewise linear through the standards: a sample
+between two standards gets a valence between theirs. A monotone cubic (PCHIP) bends near the
+outer standards and can overshoot (magnetite at 2.9 instead of 2.67 from Fe, FeO and Fe2O3);
+a least-squares straight line or parabola does not pass through every standard and carries the
+standards' scatter in its uncertainty. The valence uncertainty is the local slope times the
+edge uncertainties of the sample and of the curve, so it grows where the edge hardly moves with
+valence. How well each curve and each edge feature predicts a standard left out is measured by
+:mod:`xpipe.xas.valence_check`, and docs/xas_valence.md says which to trust for which element.
 
 LCF (:func:`lcf`) is Larch's ``lincombo_fit`` on normalised spectra; the mean valence and its
 uncertainty follow from the weights and their covariance. PCA (:func:`pca`) counts the
@@ -23,14 +26,52 @@ from typing import Literal
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-CalibrationModel = Literal["pchip", "linear"]
+CalibrationModel = Literal["piecewise_linear", "pchip", "linear", "quadratic"]
+
+#: the calibration curves: two through every standard, two least-squares fits
+CALIBRATION_MODELS = ("piecewise_linear", "pchip", "linear", "quadratic")
+#: the curves that pass through every standard (one standard per valence, monotonic feature)
+INTERPOLATING_MODELS = ("piecewise_linear", "pchip")
+
+
+def _poly_fit(x: np.ndarray, v: np.ndarray, xe: np.ndarray, degree: int):
+    """Weighted least squares of valence on powers of (x - x0), errors in x carried through the
+    local slope (effective variance); the covariance is scaled by the reduced chi-square when it
+    exceeds 1 (the scatter of the standards about the curve), so the curve's uncertainty is
+    never below what its misfit shows. Returns (x0, coefficients, covariance)."""
+    x0 = float(np.mean(x))
+    t = x - x0
+    a = np.stack([t**k for k in range(degree + 1)], axis=1)
+    coef = np.linalg.lstsq(a, v, rcond=None)[0]
+    w = np.ones_like(x)
+    for _ in range(3):
+        slope = sum(k * coef[k] * t ** (k - 1) for k in range(1, degree + 1))
+        w = 1.0 / np.maximum((slope * xe) ** 2, 1e-12) if np.any(xe > 0) else np.ones_like(x)
+        aw = a * np.sqrt(w)[:, None]
+        coef = np.linalg.lstsq(aw, v * np.sqrt(w), rcond=None)[0]
+    cov = np.linalg.pinv(aw.T @ aw)
+    dof = x.size - degree - 1
+    if dof > 0:
+        resid = (v - a @ coef) * np.sqrt(w)
+        cov = cov * max(float(resid @ resid) / dof, 1.0)
+    return x0, coef, cov
 
 
 @dataclass
 class ValenceCalibration:
-    """Valence as a monotone function of an edge feature (edge energy in eV, or pre-edge area).
+    """Valence as a monotone function of an edge feature (an energy in eV, or a pre-edge area).
 
-    Made by :meth:`fit` from standards of known valence.
+    Made by :meth:`fit` from standards of known valence. Four curves:
+
+    - ``'piecewise_linear'`` (the default): straight segments between neighbouring standards.
+      A sample between two standards gets a valence between theirs, never beyond.
+    - ``'pchip'``: a monotone piecewise-cubic curve through the standards. Its end slopes bend
+      the curve near the outer standards, and with uneven spacing a sample between two
+      standards can land well away from the straight segment.
+    - ``'linear'``: a weighted least-squares straight line through all standards. It does not
+      pass through every standard; its uncertainty grows with the standards' scatter about it.
+    - ``'quadratic'``: a weighted least-squares parabola, at least four standards, refused
+      when it is not monotonic over the standards' range.
 
     Parameters
     ----------
@@ -40,10 +81,10 @@ class ValenceCalibration:
         The standards' valences.
     names : list of str
         The standards' names.
-    model : {'pchip', 'linear'}
-        Monotone piecewise-cubic curve through the standards, or a weighted straight line.
+    model : {'piecewise_linear', 'pchip', 'linear', 'quadratic'}
+        The curve.
     feature : str
-        What ``x`` is: 'edge_energy_ev' or 'pre_edge_area'.
+        What ``x`` is (e.g. 'edge_energy_ev', 'pre_edge_area').
 
     Examples
     --------
@@ -51,20 +92,21 @@ class ValenceCalibration:
     ...                              names=["V2O3", "VO2", "V2O5"])
     >>> v, err = cal.predict([5472.0, 5475.0], 0.05)
     >>> np.round(v, 2).tolist(), np.round(err, 2).tolist(), cal.inside([5472.0, 5475.0]).tolist()
-    ([3.31, 7.0], [0.04, 0.22], [True, False])
+    ([3.57, 7.0], [0.03, 0.22], [True, False])
     """
 
     x: np.ndarray  # the feature of each standard
     x_err: np.ndarray
     valence: np.ndarray
     names: list[str]
-    model: CalibrationModel = "pchip"
+    model: CalibrationModel = "piecewise_linear"
     feature: str = "edge_energy_ev"
     _coef: np.ndarray | None = field(default=None, repr=False)
     _cov: np.ndarray | None = field(default=None, repr=False)
+    _x0: float = field(default=0.0, repr=False)
 
     @classmethod
-    def fit(cls, x, valence, x_err=None, *, names=None, model: CalibrationModel = "pchip",
+    def fit(cls, x, valence, x_err=None, *, names=None, model: CalibrationModel = "piecewise_linear",
             feature: str = "edge_energy_ev") -> ValenceCalibration:
         """The calibration through standards with features ``x`` and valences ``valence``.
 
@@ -76,15 +118,16 @@ class ValenceCalibration:
             Uncertainty of each feature (NaN counts as 0).
         names : list of str, optional
             The standards' names, for messages.
-        model : {'pchip', 'linear'}
-            'pchip' needs one standard per valence and a feature monotonic in valence.
+        model : {'piecewise_linear', 'pchip', 'linear', 'quadratic'}
+            'piecewise_linear' and 'pchip' need one standard per valence and a feature
+            monotonic in valence; 'quadratic' needs four standards.
         feature : str
             What ``x`` is.
 
         Returns
         -------
         ValenceCalibration
-            Raises ValueError for fewer than two standards or a feature not monotonic.
+            Raises ValueError for too few standards or a feature not monotonic.
 
         Examples
         --------
@@ -97,44 +140,53 @@ class ValenceCalibration:
         x = np.asarray(x, dtype=float)
         v = np.asarray(valence, dtype=float)
         names = list(names) if names is not None else [f"standard {i + 1}" for i in range(x.size)]
-        if x.size != v.size or x.size < 2:
-            raise ValueError(f"valence calibration needs at least two standards with a value each; got {x.size} features and {v.size} valences")
+        if model not in CALIBRATION_MODELS:
+            raise ValueError(f"unknown calibration model {model!r}; expected one of {', '.join(CALIBRATION_MODELS)}")
+        need = 4 if model == "quadratic" else 2
+        if x.size != v.size or x.size < need:
+            raise ValueError(f"valence calibration {model!r} needs at least {need} standards with a value each; "
+                             f"got {x.size} features and {v.size} valences")
         if not np.all(np.isfinite(x)):
             bad = [n for n, xi in zip(names, x) if not np.isfinite(xi)]
             raise ValueError(f"valence calibration: no {feature} for standard(s) {', '.join(bad)}")
         xe = np.zeros_like(x) if x_err is None else np.nan_to_num(np.asarray(x_err, dtype=float), nan=0.0)
-        order = np.argsort(v)
+        order = np.argsort(v, kind="stable")
         x, v, xe = x[order], v[order], xe[order]
         names = [names[i] for i in order]
-        if model == "pchip":
+        listing = ", ".join(f"{n} ({vi:g}): {xi:.4g}" for n, vi, xi in zip(names, v, x))
+        if model in INTERPOLATING_MODELS:
             if np.unique(v).size != v.size:
-                raise ValueError("valence calibration 'pchip' needs one standard per valence; use model 'linear' to fit several")
+                raise ValueError(f"valence calibration {model!r} needs one standard per valence; "
+                                 "use model 'linear' to fit several")
             if not (np.all(np.diff(x) > 0) or np.all(np.diff(x) < 0)):
-                listing = ", ".join(f"{n} ({vi:g}): {xi:.3f}" for n, vi, xi in zip(names, v, x))
-                raise ValueError(f"valence calibration: {feature} of the standards is not monotonic in valence ({listing}); "
-                                 "check the edge method and windows, or use model 'linear'")
+                raise ValueError(f"valence calibration: {feature} of the standards is not monotonic in valence "
+                                 f"({listing}); check the edge method and windows, or use model 'linear'")
             return cls(x, xe, v, names, model, feature)
-        if model != "linear":
-            raise ValueError(f"unknown calibration model {model!r}; expected 'pchip' or 'linear'")
-        # valence = c0 + c1 x, errors in x carried through the slope (effective variance),
-        # scaled by the scatter when there are more standards than parameters
-        a = np.stack([np.ones_like(x), x], axis=1)
-        coef = np.linalg.lstsq(a, v, rcond=None)[0]
-        for _ in range(3):
-            w = 1.0 / np.maximum((coef[1] * xe) ** 2, 1e-12) if np.any(xe > 0) else np.ones_like(x)
-            aw = a * np.sqrt(w)[:, None]
-            coef = np.linalg.lstsq(aw, v * np.sqrt(w), rcond=None)[0]
-        cov = np.linalg.pinv(aw.T @ aw)
-        if x.size > 2:
-            resid = (v - a @ coef) * np.sqrt(w)
-            cov = cov * max(float(resid @ resid) / (x.size - 2), 1.0)
-        return cls(x, xe, v, names, model, feature, coef, cov)
+        x0, coef, cov = _poly_fit(x, v, xe, 1 if model == "linear" else 2)
+        out = cls(x, xe, v, names, model, feature, coef, cov, x0)
+        if model == "quadratic":
+            ends = out._slope(np.array([x.min(), x.max()]))
+            if ends[0] * ends[1] <= 0:
+                raise ValueError(f"valence calibration 'quadratic': the parabola through {listing} turns over inside "
+                                 "the standards' range; use 'linear' or 'piecewise_linear'")
+        return out
+
+    def _slope(self, x: np.ndarray) -> np.ndarray:
+        """d valence / d feature of a least-squares curve at ``x``."""
+        t = np.asarray(x, dtype=float) - self._x0
+        return sum(k * self._coef[k] * t ** (k - 1) for k in range(1, self._coef.size))
+
+    def _sorted(self):
+        """Features, valences and feature errors in increasing feature order."""
+        if self.x[-1] > self.x[0]:
+            return self.x, self.valence, self.x_err
+        return self.x[::-1], self.valence[::-1], self.x_err[::-1]
 
     def predict(self, x, x_err=0.0):
         """Valence and its uncertainty for feature value(s) ``x`` with uncertainty ``x_err``.
 
-        Outside the range of the standards, the curve is continued straight with its end slope
-        (the result is then an extrapolation; see :meth:`inside`).
+        Outside the range of the standards, an interpolating curve is continued straight with
+        its end slope (the result is then an extrapolation; see :meth:`inside`).
 
         Parameters
         ----------
@@ -155,40 +207,116 @@ class ValenceCalibration:
         """
         x = np.asarray(x, dtype=float)
         xe = np.broadcast_to(np.asarray(x_err, dtype=float), x.shape)
-        if self.model == "linear":
-            v = self._coef[0] + self._coef[1] * x
-            var_cal = self._cov[0, 0] + 2 * x * self._cov[0, 1] + x**2 * self._cov[1, 1]
-            err = np.sqrt((self._coef[1] * xe) ** 2 + var_cal)
-            return v, err
-        xs, vs = (self.x, self.valence) if self.x[-1] > self.x[0] else (self.x[::-1], self.valence[::-1])
-        xes = self.x_err if self.x[-1] > self.x[0] else self.x_err[::-1]
-        curve = PchipInterpolator(xs, vs, extrapolate=False)
-        slope_curve = curve.derivative()
+        if self.model in ("linear", "quadratic"):
+            t = x - self._x0
+            jac = np.stack([t**k for k in range(self._coef.size)], axis=-1)
+            v = jac @ self._coef
+            var_cal = np.einsum("...i,ij,...j->...", jac, self._cov, jac)
+            return v, np.sqrt((self._slope(x) * xe) ** 2 + var_cal)
+        xs, vs, xes = self._sorted()
         lo_s, hi_s = (vs[1] - vs[0]) / (xs[1] - xs[0]), (vs[-1] - vs[-2]) / (xs[-1] - xs[-2])
         inside = (x >= xs[0]) & (x <= xs[-1])
-        v = np.where(inside, curve(np.clip(x, xs[0], xs[-1])),
-                     np.where(x < xs[0], vs[0] + lo_s * (x - xs[0]), vs[-1] + hi_s * (x - xs[-1])))
-        slope = np.where(inside, slope_curve(np.clip(x, xs[0], xs[-1])), np.where(x < xs[0], lo_s, hi_s))
-        # PCHIP flattens the curve at a standard where the neighbouring slopes differ much (its
-        # end slopes may even be zero); for the uncertainty, the sensitivity is never taken below
-        # the straight slope of the segment the point lies in
+        xc = np.clip(x, xs[0], xs[-1])
+        outside = np.where(x < xs[0], vs[0] + lo_s * (x - xs[0]), vs[-1] + hi_s * (x - xs[-1]))
         seg = np.clip(np.searchsorted(xs, x) - 1, 0, xs.size - 2)
         secant = (vs[seg + 1] - vs[seg]) / (xs[seg + 1] - xs[seg])
-        slope = np.where(np.abs(slope) >= np.abs(secant), slope, secant)
+        if self.model == "pchip":
+            curve = PchipInterpolator(xs, vs, extrapolate=False)
+            v = np.where(inside, curve(xc), outside)
+            slope = np.where(inside, curve.derivative()(xc), np.where(x < xs[0], lo_s, hi_s))
+            # PCHIP flattens the curve at a standard where the neighbouring slopes differ much
+            # (its end slopes may even be zero); for the uncertainty, the sensitivity is never
+            # taken below the straight slope of the segment the point lies in
+            slope = np.where(np.abs(slope) >= np.abs(secant), slope, secant)
+        else:
+            v = np.where(inside, np.interp(xc, xs, vs), outside)
+            slope = secant
         # the curve's own uncertainty: the standards' feature errors, interpolated
         cal_err = np.interp(x, xs, xes)
-        err = np.abs(slope) * np.sqrt(xe**2 + cal_err**2)
-        return v, err
+        return v, np.abs(slope) * np.sqrt(xe**2 + cal_err**2)
 
     def inside(self, x) -> np.ndarray:
-        """True where ``x`` lies within the standards' range (no extrapolation)."""
+        """True where ``x`` lies within the standards' range (no extrapolation).
+
+        Parameters
+        ----------
+        x : float or array_like
+            Feature value(s).
+
+        Returns
+        -------
+        ndarray of bool
+
+        Examples
+        --------
+        >>> ValenceCalibration.fit([5470.0, 5474.0], [3, 5]).inside([5469.0, 5471.0]).tolist()
+        [False, True]
+        """
         return (np.asarray(x) >= self.x.min()) & (np.asarray(x) <= self.x.max())
 
+    def residuals(self) -> np.ndarray:
+        """Declared minus calibrated valence of each standard (zero for the interpolating curves).
+
+        Returns
+        -------
+        ndarray
+            One per standard, in the order of :attr:`names`.
+
+        Examples
+        --------
+        >>> cal = ValenceCalibration.fit([0.0, 1.0, 2.2], [3, 4, 5], model="linear")
+        >>> np.round(cal.residuals(), 3).tolist()
+        [-0.033, 0.06, -0.027]
+        """
+        if self.model in INTERPOLATING_MODELS:
+            return np.zeros_like(self.valence)
+        return self.valence - self.predict(self.x)[0]
+
+    def bracket_gap(self, x) -> np.ndarray:
+        """Valence difference of the two standards whose features bracket ``x`` (NaN outside).
+
+        Parameters
+        ----------
+        x : float or array_like
+            Feature value(s).
+
+        Returns
+        -------
+        ndarray
+            The spacing of the standards around each value, in valence units.
+
+        Examples
+        --------
+        >>> cal = ValenceCalibration.fit([7118.4, 7119.3, 7123.5], [0, 2, 3], names=["Fe", "FeO", "Fe2O3"])
+        >>> cal.bracket_gap([7118.9, 7121.0, 7125.0]).tolist()
+        [2.0, 1.0, nan]
+        """
+        xs, vs, _ = self._sorted()
+        x = np.asarray(x, dtype=float)
+        seg = np.clip(np.searchsorted(xs, x) - 1, 0, xs.size - 2)
+        gap = np.abs(vs[seg + 1] - vs[seg])
+        return np.where((x >= xs[0]) & (x <= xs[-1]), gap, np.nan)
+
     def describe(self) -> dict:
-        """The calibration as plain data (for the results file)."""
+        """The calibration as plain data (for the results file).
+
+        Returns
+        -------
+        dict
+            Model, feature, standards, their valences and features, the least-squares
+            coefficients (in powers of ``x - x0``) and the residuals.
+
+        Examples
+        --------
+        >>> d = ValenceCalibration.fit([5470.0, 5474.0], [3, 5], names=["V2O3", "V2O5"]).describe()
+        >>> d["model"], d["standards"], d["coefficients"]
+        ('piecewise_linear', ['V2O3', 'V2O5'], None)
+        """
         return {"model": self.model, "feature": self.feature, "standards": self.names,
                 "valence": self.valence.tolist(), "x": self.x.tolist(), "x_err": self.x_err.tolist(),
-                "coefficients": None if self._coef is None else self._coef.tolist()}
+                "coefficients": None if self._coef is None else self._coef.tolist(),
+                "x0": None if self._coef is None else self._x0,
+                "residual": self.residuals().tolist()}
 
 
 # ----------------------------------------------------------------------------- LCF
