@@ -273,7 +273,8 @@ class XasStage(Stage):
             o.valence = series_valence(
                 [o.results[s.key] for s in spectra], stds, method=v.method, feature=v.feature, model=v.model,
                 calibration_standards=v.standards, lcf_references=v.lcf_references,
-                lcf_window_ev=tuple(v.lcf_window_ev), edge_ev=o.settings.edge_ev, run_pca=v.pca, report=v.report)
+                lcf_window_ev=tuple(v.lcf_window_ev), edge_ev=o.settings.edge_ev, run_pca=v.pca, report=v.report,
+                settings=o.settings, max_gap=v.max_standard_gap)
             o.messages.extend(o.valence.messages)
         if cfg.exafs is not None and cfg.exafs.fit is not None:
             try:

@@ -19,6 +19,7 @@ from ..xas.readers import write_athena
 from ..xas.series import SpectrumResult, XanesSettings
 from .output import csv_value, float_or_nan
 from .xas_figures import plot_exafs, plot_valence, plot_xanes
+from .xas_valence_results import write_valence_check
 
 log = logging.getLogger("xpipe")
 
@@ -167,6 +168,9 @@ def _write_valence(g, v) -> None:
         set_units(cal["valence"], "1")
         for name in ("x", "x_err"):  # the feature: an edge energy, or a pre-edge area (normalised mu x eV)
             set_units(cal[name], "eV")
+        set_units(cal["residual"], "1", "declared minus calibrated valence of each standard")
+        if cal["x0"].dtype.kind == "f":  # least-squares curves: coefficients in powers of (x - x0)
+            set_units(cal["x0"], "eV")
     if v.lcf is not None:
         lg = nx_group(g, "lcf", "NXcollection")
         names = next((f.names for f in v.lcf if f is not None), [])
@@ -187,6 +191,7 @@ def _write_valence(g, v) -> None:
         set_units(pg.create_dataset("ind", data=v.pca.ind), "1", "Malinowski indicator function, n = 1, 2, ...")
         pg.create_dataset("n_components", data=v.pca.n_components)
         pg.create_dataset("window_ev", data=np.array(v.pca.window_ev))
+    write_valence_check(g, v)
 
 
 def _jsonable(d):

@@ -141,14 +141,15 @@ class ValenceConfig:
     >>> build(ValenceConfig, {"method": "lfc"}, "xas[0].valence", 1, ctx)
     >>> ctx.problems[0].message
     "expected one of 'calibration', 'lcf', 'both', found 'lfc' (str) (did you mean 'lcf'?)"
-    >>> ValenceConfig().model
-    'pchip'
+    >>> ValenceConfig().model, ValenceConfig().max_standard_gap
+    ('piecewise_linear', 1.0)
     """
 
     method: Literal["calibration", "lcf", "both"] = setting("calibration", doc="Calibration curve of the standards, linear combination fit of reference spectra, or both (see report).")
     report: Literal["calibration", "lcf"] = setting("calibration", doc="With method 'both': which route gives the reported valence (the other is kept beside it). LCF suits a two-phase mixture of known end members; the edge position of a mixture is not linear in its fraction.")
-    feature: Literal["edge_energy_ev", "pre_edge_area"] = setting("edge_energy_ev", doc="What the calibration maps to valence.")
-    model: Literal["pchip", "linear"] = setting("pchip", doc="Calibration curve: monotone piecewise cubic through the standards, or a weighted straight line.")
+    feature: Literal["edge_energy_ev", "pre_edge_area", "pre_edge_centroid_ev"] = setting("edge_energy_ev", doc="What the calibration maps to valence: the edge position (by edge_position.method), or the pre-edge peak's area or centroid.")
+    model: Literal["piecewise_linear", "pchip", "linear", "quadratic"] = setting("piecewise_linear", doc="Calibration curve: straight segments between neighbouring standards (never beyond the valences of the two around a sample), a monotone piecewise cubic through the standards (bends near the outer standards), a weighted least-squares straight line, or a monotone least-squares parabola (four standards or more). See docs/xas_valence.md for the leave-one-out evidence.")
+    max_standard_gap: float = setting(1.0, doc="A spectrum whose calibration standards on either side differ by more valence units than this is flagged sparse_standards.", minimum=0.1)
     standards: list[str] | None = setting(None, doc="Names of the standards used for the calibration (default: all).")
     lcf_references: list[str] | None = setting(None, doc="Names of the standards used as LCF components (default: all).")
     lcf_window_ev: tuple[float, float] = setting((-20.0, 40.0), doc="LCF (and PCA) range relative to the tabulated edge.", unit="eV", length=2, increasing=True)
