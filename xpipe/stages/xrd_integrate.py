@@ -33,6 +33,7 @@ from ..recipe.sections.xrd import XrdConfig
 from ..recipe.sections.xrd_frames import IntegrateConfig, build_ai
 from ..xrd import opencl as _ocl
 from ..xrd.integrate import (
+    BLOCK_FRAMES,
     FrameError,
     FrameIntegrator,
 )
@@ -208,37 +209,34 @@ class IntegrateWorker:
             return None, None, f"cannot read {ref.key}: {type(exc).__name__}: {exc}"
 
     def process(self, indices: list[int]) -> dict:
-        """Integrate frames ``indices``; returns arrays for successes and reasons for failures."""
+        """Integrate frames ``indices``; returns arrays for successes and reasons for failures.
+
+        Frames are read ahead in a thread and integrated :data:`BLOCK_FRAMES` at a time, so the
+        CSR matrix is read once per block (:meth:`FrameIntegrator.integrate_many`)."""
         fi = self.integrator
         rows, intens, sigmas, cakes, meta, failures = [], [], [], [], [], []
+        pending: list[tuple[int, np.ndarray, object]] = []
+
+        def flush() -> None:
+            try:
+                patterns = fi.integrate_many([p[1] for p in pending])
+            except Exception as exc:  # pyFAI errors on a damaged frame must not stop the run
+                patterns = [exc] * len(pending)
+            for (index, data, ftime), pattern in zip(pending, patterns):
+                self._integrated(index, data, ftime, pattern, rows, intens, sigmas, cakes, meta, failures)
+            pending.clear()
+
         for index, (data, ftime, err) in prefetched(self._load, indices, self.prefetch):
-            ref = self.refs[index]
             if err is not None:
                 failures.append((index, err))
                 continue
-            try:
-                pattern = fi.integrate(data)
-                if fi.settings.npt_azimuthal and index % self.cfg.cake_every == 0:
-                    cakes.append((index, fi.cake(data)))
-            except FrameError as exc:
-                failures.append((index, f"{ref.key}: {exc}"))
-                continue
-            except Exception as exc:  # pyFAI errors on a damaged frame must not stop the run
-                failures.append((index, f"{ref.key}: integration failed: {type(exc).__name__}: {exc}"))
-                continue
-            rows.append(index)
-            intens.append(pattern.intensity)
-            sigmas.append(pattern.sigma)
-            meta.append(
-                {
-                    "index": index,
-                    "header_time": ftime.start.isoformat() if ftime and ftime.start else None,
-                    "exposure_s": ftime.exposure_s if ftime else None,
-                    "valid_pixels": pattern.valid_pixels,
-                    "sha256": self._checksums.get(ref.path),
-                }
-            )
-            self._radial = pattern.radial
+            pending.append((index, data, ftime))
+            if len(pending) >= BLOCK_FRAMES:
+                flush()
+        if pending:
+            flush()
+        position = {index: n for n, index in enumerate(indices)}
+        failures.sort(key=lambda f: position[f[0]])  # read failures come before a block's
         arrays = {}
         if rows:
             arrays = {
@@ -259,6 +257,39 @@ class IntegrateWorker:
             "cake_keys": [self.refs[c[0]].key for c in cakes],  # rows of cake_intensity
             "pid": os.getpid(),
         }
+
+    def _integrated(self, index, data, ftime, pattern, rows, intens, sigmas, cakes, meta, failures) -> None:
+        """File one frame's pattern (or the exception that refused it) into the chunk's lists."""
+        fi = self.integrator
+        ref = self.refs[index]
+        if isinstance(pattern, FrameError):
+            failures.append((index, f"{ref.key}: {pattern}"))
+            return
+        if isinstance(pattern, Exception):
+            failures.append((index, f"{ref.key}: integration failed: {type(pattern).__name__}: {pattern}"))
+            return
+        try:
+            if fi.settings.npt_azimuthal and index % self.cfg.cake_every == 0:
+                cakes.append((index, fi.cake(data)))
+        except FrameError as exc:
+            failures.append((index, f"{ref.key}: {exc}"))
+            return
+        except Exception as exc:  # pyFAI errors on a damaged frame must not stop the run
+            failures.append((index, f"{ref.key}: integration failed: {type(exc).__name__}: {exc}"))
+            return
+        rows.append(index)
+        intens.append(pattern.intensity)
+        sigmas.append(pattern.sigma)
+        meta.append(
+            {
+                "index": index,
+                "header_time": ftime.start.isoformat() if ftime and ftime.start else None,
+                "exposure_s": ftime.exposure_s if ftime else None,
+                "valid_pixels": pattern.valid_pixels,
+                "sha256": self._checksums.get(ref.path),
+            }
+        )
+        self._radial = pattern.radial
 
 
 

@@ -40,6 +40,7 @@ from typing import Literal
 import numpy as np
 
 from . import opencl
+from .blockcsr import BlockIntegrator
 from .opencl import OpenCLUnavailable, opencl_unavailable_message
 
 Unit = Literal["2th_deg", "q_nm^-1", "q_A^-1"]
@@ -59,6 +60,9 @@ log = logging.getLogger("xpipe")
 #: Passed to pyFAI as ``dummy`` so that it applies no dummy value of its own (see the module
 #: notes): no pixel equals -inf once :meth:`FrameIntegrator.prepare` has made non-finite ones NaN.
 NO_DUMMY = float("-inf")
+
+#: Frames multiplied with the folded CSR matrix at once (see :mod:`xpipe.xrd.blockcsr`).
+BLOCK_FRAMES = 8
 
 class FrameError(ValueError):
     """A frame that cannot be integrated (wrong shape, all pixels masked, ...).
@@ -260,6 +264,9 @@ class FrameIntegrator:
         self._pid = os.getpid()
         self._opencl_checked: set[int] = set()  # dimensions whose OpenCL engine was built here
         self._methods: dict[int, object] = {1: self._resolve(1)}
+        self._block: BlockIntegrator | None = None
+        self._block_radial: np.ndarray | None = None
+        self._block_checked = False
         if settings.npt_azimuthal:
             self._methods[2] = self._resolve(2)
 
@@ -339,6 +346,7 @@ class FrameIntegrator:
             return
         blank = np.zeros(self.shape, np.float32)
         self.integrate(blank)
+        self.block_engine()
         if self.settings.npt_azimuthal:
             self.cake(blank)
 
@@ -411,6 +419,15 @@ class FrameIntegrator:
 
     def integrate(self, frame: np.ndarray) -> Pattern1D:
         """Integrate one frame to a 1D pattern (intensity per bin, pyFAI's normalisation)."""
+        if self.block_engine() is not None:
+            out = self.integrate_many([frame])[0]
+            if isinstance(out, FrameError):
+                raise out
+            return out
+        return self._integrate_pyfai(frame)
+
+    def _integrate_pyfai(self, frame: np.ndarray) -> Pattern1D:
+        """One frame through pyFAI's ``integrate1d`` (any method, OpenCL included)."""
         data, valid = self.prepare(frame)
         s = self.settings
         res = self._call(1, lambda method: self.ai.integrate1d(
@@ -429,6 +446,100 @@ class FrameIntegrator:
             sigma=np.asarray(sigma, dtype=np.float32),
             valid_pixels=valid,
         )
+
+    def integrate_many(self, frames: list[np.ndarray]) -> list[Pattern1D | FrameError]:
+        """Integrate several frames; one :class:`Pattern1D`, or the :class:`FrameError` that
+        refuses it, per frame, in order.
+
+        With a cython CSR method and the Poisson or no error model, the frames go through
+        pyFAI's CSR matrix with the corrections folded in, :data:`BLOCK_FRAMES` at a time
+        (:mod:`xpipe.xrd.blockcsr`); the numbers are pyFAI's ``integrate1d`` ones to float32
+        rounding. Otherwise each frame goes through ``integrate1d``.
+
+        Examples
+        --------
+        >>> from xpipe.xrd.geometry import azimuthal_integrator
+        >>> ai = azimuthal_integrator("Pilatus100k", 0.2, 0.017, 0.042, wavelength_a=1.0)
+        >>> settings = IntegrationSettings(npt=300, polarization_factor=None, correct_solid_angle=False)
+        >>> fi = FrameIntegrator(ai, settings)
+        >>> out = fi.integrate_many([np.full((195, 487), 7, np.int32), np.full((195, 487), -1)])
+        >>> round(float(np.nanmax(out[0].intensity)), 3), str(out[1])
+        (7.0, 'every pixel of the frame is masked or invalid')
+        """
+        engine = self.block_engine()
+        if engine is None:
+            out: list[Pattern1D | FrameError] = []
+            for frame in frames:
+                try:
+                    out.append(self._integrate_pyfai(frame))
+                except FrameError as exc:
+                    out.append(exc)
+            return out
+        out = [None] * len(frames)
+        good, arrays = [], []
+        for i, frame in enumerate(frames):
+            frame = np.asarray(frame)
+            if frame.ndim != 2:
+                out[i] = FrameError(f"expected a 2D frame, got an array of shape {frame.shape}")
+            elif frame.shape != self.shape:
+                out[i] = FrameError(f"frame shape {frame.shape} does not match the detector shape {self.shape}")
+            else:
+                good.append(i)
+                arrays.append(frame)
+        if arrays:
+            res = engine.integrate(arrays)
+            for row, i in enumerate(good):
+                if res.valid_pixels[row] == 0:
+                    out[i] = FrameError("every pixel of the frame is masked or invalid")
+                    continue
+                out[i] = Pattern1D(radial=self._block_radial, intensity=res.intensity[row],
+                                   sigma=res.sigma[row], valid_pixels=int(res.valid_pixels[row]))
+        return out
+
+    def block_engine(self) -> BlockIntegrator | None:
+        """The folded CSR engine for this integrator's settings, built on first use from
+        pyFAI's own cython CSR matrix; None when the method or error model needs pyFAI's
+        per-frame path (OpenCL, other algorithms, the azimuthal error model)."""
+        if self._block_checked:
+            return self._block
+        self._block_checked = True
+        s = self.settings
+        if (self.shape is None or _is_opencl(self._methods[1]) or s.method[1] != "csr"
+                or s.method[2] != "cython" or s.error_model not in ("poisson", "none")):
+            return None
+        blank = np.zeros(self.shape, np.float32)
+        res = self._integrate_pyfai_result(blank)
+        engine = getattr(self.ai.engines.get(res.method), "engine", None)
+        lut = getattr(engine, "lut", None)
+        if lut is None or len(lut) != 3:
+            return None
+        shape = self.shape
+        ai = self.ai
+        omega = np.ones(int(np.prod(shape)), np.float32)
+        flat = self.flat if self.flat is not None else ai.detector.flatfield
+        dark = self.dark if self.dark is not None else ai.detector.darkcurrent
+        if flat is not None:  # pyFAI's preprocessing: 1 * flat * polarisation * solid angle
+            omega *= np.ascontiguousarray(flat, np.float32).ravel()
+        if s.polarization_factor is not None:
+            omega *= np.ascontiguousarray(ai.polarization(shape, s.polarization_factor), np.float32).ravel()
+        if s.correct_solid_angle:
+            omega *= np.ascontiguousarray(ai.solidAngleArray(shape, True), np.float32).ravel()
+        self._block = BlockIntegrator(
+            lut, shape, omega, static_mask=self.static_mask, dark=dark,
+            variance=s.error_model == "poisson", empty=float(getattr(engine, "empty", 0.0) or 0.0),
+            mask_negative=s.mask_negative, dummy=s.dummy, delta_dummy=s.delta_dummy, block=BLOCK_FRAMES)
+        self._block_radial = np.asarray(res.radial, dtype=np.float64)
+        return self._block
+
+    def _integrate_pyfai_result(self, data: np.ndarray):
+        """pyFAI's own result for a prepared frame (the engine is built, and counted, here)."""
+        s = self.settings
+        res = self.ai.integrate1d(data, s.npt, method=self._methods[1],
+                                  error_model=None if s.error_model == "none" else s.error_model,
+                                  **self._common())
+        self._note_engines(res.method)
+        self.method_used = str(res.method)
+        return res
 
     def cake(self, frame: np.ndarray) -> Cake2D:
         """Integrate one frame to 2D (azimuth x radial), for texture and spottiness checks."""
