@@ -276,7 +276,8 @@ def _validate(args) -> int:
                 if loaded.written_version != loaded.recipe.version else "")
     print(f"{args.recipe}: valid{migrated}")
     for st in build_stages(loaded):
-        print(f"  {st.name}: {len(st.keys())} {st.label}")
+        # a whole-results stage has no items: its plan has a line per unit (an XPS series, ...)
+        print(f"  {st.name}: {len(st.keys()) or len(st.plan_lines())} {st.label}")
     return EXIT_OK
 
 
@@ -302,7 +303,37 @@ def _run(args) -> int:
     if args.dry_run:
         return EXIT_OK
     log.info("wrote %s (%d item(s) done, %d failed, %d engine build(s))", report.results, report.done, len(report.failed), report.engine_builds)
-    return _outcome(report, "the failed groups (/entry/xrd/failed, /entry/xas/<series>/failed)", "the CSV tables")
+    return _outcome(report, failed_groups(report), "the CSV tables")
+
+
+#: Where each stage records its failed items in results.h5.
+_FAILED_GROUPS = {"xrd.integrate": "/entry/xrd/failed", "xrd.patterns": "/entry/xrd/failed",
+                  "xas": "/entry/xas/<series>/failed", "xps": "/entry/xps/<series>/failed"}
+
+
+def failed_groups(report) -> str:
+    """Where a run's failed items are recorded: the failed groups of the stages that had some.
+
+    Parameters
+    ----------
+    report : xpipe.run_steps.RunReport
+        The run's report.
+
+    Returns
+    -------
+    str
+        The groups, said for the log line.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from xpipe.run_steps import RunReport
+    >>> failed_groups(RunReport(Path("out"), None, failed=[("V2p/a.vms", "fit failed")], failed_stages=["xps"]))
+    'the failed group (/entry/xps/<series>/failed)'
+    """
+    stages = report.failed_stages or list(_FAILED_GROUPS)
+    groups = dict.fromkeys(_FAILED_GROUPS.get(name, f"/entry/{name}") for name in stages)
+    return f"the failed group{'s' if len(groups) > 1 else ''} ({', '.join(groups)})"
 
 
 def _outcome(report, groups: str, tables: str) -> int:

@@ -52,6 +52,8 @@ class RunReport:
         Tables, figures and summaries written beside ``results.h5``.
     engine_builds : int
         Integration engines pyFAI built (one per worker process when all goes well).
+    failed_stages : list of str
+        Names of the stages with failed items, in run order.
 
     Examples
     --------
@@ -67,6 +69,7 @@ class RunReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     engine_builds: int = 0
+    failed_stages: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -482,6 +485,8 @@ def _write_results(loaded: LoadedRecipe, results: Path, stages: list[Stage], wor
             write_process(entry, st, index, now_iso(), versions()["xpipe"], _stage_settings(effective, st.name))
             report.done += summary.done
             report.failed.extend(summary.failed)
+            if summary.failed:
+                report.failed_stages.append(st.name)
             report.engine_builds += summary.engine_builds
             inputs.extend(summary.inputs)
         write_provenance(entry, recipe_text=loaded.text, recipe_sha256=loaded.sha256,

@@ -22,7 +22,7 @@ import numpy as np
 from ..io.frames import expand_inputs
 from ..nexus import nx_data, nx_names, set_units, write_instrument
 from ..outfiles import atomic_open, safe_target
-from ..recipe.sections.xps import SHAPE_PARAMS, ComponentConfig, XpsSeriesConfig
+from ..recipe.sections.xps import SHAPE_PARAMS, ComponentConfig, XpsSeriesConfig, pick_block
 from ..store import nx_group, set_attrs, write_strings
 from .base import Stage, StageSummary
 from .output import csv_value, float_or_nan
@@ -63,12 +63,14 @@ class Sample:
         Photon and pass energy (eV), source, block and region of the file.
     flags : list of str
         What the reading noticed (a reference that could not be fitted).
+    charge_corrected : bool
+        Whether a charge correction was applied (a fixed shift or a fitted reference).
 
     Examples
     --------
     >>> s = Sample("data/nvp_xps_0.vms", "nvp_xps_0", 3.162)
-    >>> s.label, s.voltage_v, s.charge_shift_ev, s.x, s.flags
-    ('nvp_xps_0', 3.162, 0.0, None, [])
+    >>> s.label, s.voltage_v, s.charge_shift_ev, s.x, s.flags, s.charge_corrected
+    ('nvp_xps_0', 3.162, 0.0, None, [], False)
     """
 
     path: str
@@ -81,20 +83,7 @@ class Sample:
     charge_measured_ev: float | None = None
     meta: dict = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
-
-
-def _pick(spectra, block: str | None, path: str):
-    if block is None:
-        if len(spectra) == 1:
-            return spectra[0]
-        labels = ", ".join(repr(s.label) for s in spectra)
-        raise ValueError(f"{path}: {len(spectra)} blocks ({labels}); set 'block' to choose one")
-    key = block.lower()
-    hits = [s for s in spectra if key in s.label.lower() or key in (s.region or "").lower()]
-    if not hits:
-        labels = ", ".join(repr(s.label) for s in spectra)
-        raise ValueError(f"{path}: no block matching {block!r}; the file holds {labels}")
-    return hits[0]
+    charge_corrected: bool = False
 
 
 def _prepare_sample(cfg: XpsSeriesConfig, path: str, voltage: float | None) -> Sample:
@@ -103,7 +92,7 @@ def _prepare_sample(cfg: XpsSeriesConfig, path: str, voltage: float | None) -> S
     from ..xps.readers import read_xps  # with the line above
 
     spectra = read_xps(path)
-    target = _pick(spectra, cfg.block, path)
+    target = pick_block(spectra, cfg.block, path)
     s = Sample(path=path, label=Path(path).stem, voltage_v=voltage)
     if s.voltage_v is None:
         v = target.metadata.get("experimental_variables", {}).get("Cell voltage")
@@ -117,14 +106,17 @@ def _prepare_sample(cfg: XpsSeriesConfig, path: str, voltage: float | None) -> S
     if ch is not None:
         if ch.shift_ev is not None:
             s.charge_shift_ev = ch.shift_ev
+            s.charge_corrected = True
         else:
-            ref = _pick(spectra, ch.block, path) if ch.block else target
+            ref = target
             try:
+                ref = pick_block(spectra, ch.block, path) if ch.block else target
                 model, links = ch.model()
                 cs = charge_shift(ref.binding_energy_ev, ref.intensity, reference=ch.reference,
                                   reference_ev=ch.energy_ev, window=tuple(ch.window_ev) if ch.window_ev else None,
                                   model=model, links=links)
                 s.charge_shift_ev, s.charge_shift_err_ev, s.charge_measured_ev = cs.shift_ev, cs.shift_err_ev, cs.measured_ev
+                s.charge_corrected = True
             except Exception as exc:  # a reference that cannot be fitted: the sample fails or is flagged
                 if ch.required:
                     raise ValueError(f"{path}: charge reference {ch.reference!r} in block {ref.label!r} could not be fitted: {exc}") from None
@@ -342,6 +334,8 @@ def fit_series_config(cfg: XpsSeriesConfig, base_dir: Path) -> SeriesResult:
     links = cfg.all_links()
     source = None if cfg.source == "mono" else cfg.source
     opts = {"avg_points": cfg.avg_points}
+    if cfg.background == "tougaard" and cfg.tougaard is not None:
+        opts.update(cfg.tougaard.options())
     fits: list = [None] * len(samples)
     joint = None
     if samples and cfg.shared:
@@ -361,6 +355,8 @@ def fit_series_config(cfg: XpsSeriesConfig, base_dir: Path) -> SeriesResult:
     settings = {
         "region_ev": list(cfg.region_ev), "block": cfg.block, "background": cfg.background, "avg_points": cfg.avg_points,
         "source": cfg.source, "library": str(cfg.library) if cfg.library else None,
+        **({"tougaard": cfg.tougaard.options()} if cfg.tougaard is not None else {}),
+        **({"fix": list(cfg.fix)} if cfg.fix else {}), **({"free": list(cfg.free)} if cfg.free else {}),
         "components": [_component_settings(c) for c in cfg.model_configs()], "links": links, "shared": list(cfg.shared),
         "charge": None if cfg.charge is None else {k: getattr(cfg.charge, k) for k in ("block", "reference", "energy_ev", "window_ev", "shift_ev", "required", "library")},
         "monte_carlo": cfg.monte_carlo,
@@ -375,7 +371,7 @@ def _model_entries(cfg: XpsSeriesConfig, photon_energy_ev: float | None) -> list
     the analyser transmission T(KE) = (KE / 1000 eV)^-x at its kinetic energy KE = hv - BE
     (constant-pass-energy mode; x about 0.5-1 depending on the lens mode, from the instrument's
     calibration), so that fractions compare electrons emitted, not electrons counted."""
-    entries = [c.entry() for c in cfg.model_configs()]
+    entries = cfg.entries()
     x = cfg.transmission_exponent
     if x is None:
         return entries
@@ -396,6 +392,10 @@ def _component_settings(c: ComponentConfig) -> dict:
     d["center_bounds"] = list(c.center_bounds) if c.center_bounds else None
     d["fwhm_bounds"] = list(c.fwhm_bounds)
     d["fix"] = list(c.fix)
+    if c.free:
+        d["free"] = list(c.free)
+    if c.link is not None:
+        d["link"] = c.link.given()
     return d
 
 

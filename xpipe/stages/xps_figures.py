@@ -105,8 +105,30 @@ def _fit_panel(fig, cell, s, f, colours: dict) -> None:
     axr.plot(f.x, r, "-", color="0.3", lw=0.6)
     axr.axhline(0, color="crimson", lw=0.6)
     axr.set_ylabel("res./σ", fontsize=7)
-    axr.set_xlabel("binding energy (eV, charge corrected)")
+    axr.set_xlabel(energy_label(s))
     axr.tick_params(labelsize=7)
+
+
+def energy_label(sample) -> str:
+    """The binding-energy axis label of a sample: charge corrected only when a correction was applied.
+
+    Parameters
+    ----------
+    sample : xpipe.stages.xps.Sample
+        The sample drawn.
+
+    Returns
+    -------
+    str
+        The axis label.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> energy_label(SimpleNamespace(charge_corrected=False))
+    'binding energy (eV, not charge corrected)'
+    """
+    return "binding energy (eV, charge corrected)" if sample.charge_corrected else "binding energy (eV, not charge corrected)"
 
 
 @styled

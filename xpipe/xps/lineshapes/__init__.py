@@ -21,8 +21,11 @@ Shapes (keys of :data:`LINESHAPES`):
 ``la``
     CasaXPS-style LA(alpha, beta, m): a Lorentzian raised to different powers on either side,
     convolved with a Gaussian.
+``lf``
+    CasaXPS-style LF(alpha, beta, w, m): LA with its tails damped, so that its area is finite
+    for every alpha, beta > 0.
 
-Conventions for the numerically convolved shapes (``ds``, ``la``): the unconvolved profile is
+Conventions for the numerically convolved shapes (``ds``, ``la``, ``lf``): the unconvolved profile is
 integrated analytically over the cells of a uniform grid (so sharp cusps are handled exactly),
 convolved by FFT with a unit-sum discrete Gaussian, and interpolated to ``x`` with a cubic
 spline.  Far from the peak (beyond 40 widths) the Gaussian smoothing is negligible and the
@@ -38,8 +41,8 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from ...lineshapes import gaussian, lorentzian
+from .asymmetric import LA_MIN_EXPONENT, doniach_sunjic, ds, la, lf
 from .asymmetric import _ds_window as _ds_window  # kept reachable here, where it was
-from .asymmetric import doniach_sunjic, ds, la
 from .symmetric import _gl_area_per_f as _gl_area_per_f  # kept reachable here, where it was
 from .symmetric import gl, pseudo_voigt, sgl, voigt
 
@@ -51,6 +54,7 @@ __all__ = [
     "gaussian",
     "gl",
     "la",
+    "lf",
     "lorentzian",
     "profile",
     "pseudo_voigt",
@@ -92,6 +96,11 @@ class Lineshape:
 
 
 # ----------------------------------------------------------------------------- registry
+# LA's exponents must exceed 1/2 (its area diverges at 1/2); LF's damping makes any positive
+# exponent usable. CasaXPS sets no upper limit; 1000 is far beyond any tail seen in practice.
+_LA_MIN = LA_MIN_EXPONENT + 1e-6
+_LF_MIN = 1e-6
+_MAX_EXPONENT = 1000.0
 LINESHAPES: dict[str, Lineshape] = {
     "gl": Lineshape(
         "gl",
@@ -130,14 +139,27 @@ LINESHAPES: dict[str, Lineshape] = {
     "la": Lineshape(
         "la",
         {
-            "alpha": (1.0, 0.55, 100.0),
-            "beta": (1.0, 0.55, 100.0),
+            "alpha": (1.0, _LA_MIN, _MAX_EXPONENT),
+            "beta": (1.0, _LA_MIN, _MAX_EXPONENT),
             "gauss_fwhm": (0.5, 0.0, 5.0),
         },
         la,
         "CasaXPS-style LA(alpha, beta, m): Lorentzian of width F = fwhm raised to alpha on "
-        "the high-BE side and beta on the low-BE side, convolved with a Gaussian of FWHM "
-        "gauss_fwhm (eV). Unit area (exact).",
+        "the high-BE side and beta on the low-BE side (each above 1/2, where the area is "
+        "finite), convolved with a Gaussian of FWHM gauss_fwhm (eV). Unit area (exact).",
+    ),
+    "lf": Lineshape(
+        "lf",
+        {
+            "alpha": (1.0, _LF_MIN, _MAX_EXPONENT),
+            "beta": (1.0, _LF_MIN, _MAX_EXPONENT),
+            "damping_fwhm": (10.0, 0.01, 1000.0),
+            "gauss_fwhm": (0.5, 0.0, 5.0),
+        },
+        lf,
+        "CasaXPS-style LF(alpha, beta, w, m): LA times the damping envelope "
+        "exp(-4 ln2 (x - center)^2 / damping_fwhm^2), so any alpha, beta > 0 gives a finite "
+        "area, convolved with a Gaussian of FWHM gauss_fwhm (eV). Unit area (quadrature).",
     ),
 }
 
@@ -151,7 +173,7 @@ def profile(name, x, center, fwhm, **params) -> np.ndarray:
     ----------
     name : str
         A key of :data:`LINESHAPES` (``'gl'``, ``'sgl'``, ``'pseudo_voigt'``, ``'voigt'``,
-        ``'ds'``, ``'la'``).
+        ``'ds'``, ``'la'``, ``'lf'``).
     x : float or array_like
         Binding energies (eV).
     center : float
