@@ -368,6 +368,10 @@ def calibrate_method(method: str, x, x_err, std_x, std_err, std_valence, std_nam
     x = np.asarray(x, dtype=float)
     nan = np.full(x.shape, np.nan)
     feature = "pre_edge_area" if method == "pre_edge_area" else f"{method}_ev"
+    # a standard without this feature (a metal has no pre-edge peak) calibrates the others
+    ok = np.isfinite(np.asarray(std_x, dtype=float))
+    std_x, std_err, std_valence = (np.asarray(a, dtype=float)[ok] for a in (std_x, std_err, std_valence))
+    std_names = [n for n, k in zip(std_names, ok) if k]
     loo = leave_one_out(std_x, std_valence, std_err, names=std_names, model=model, feature=feature, method=method)
     try:
         cal = ValenceCalibration.fit(std_x, std_valence, std_err, names=std_names, model=model, feature=feature)
