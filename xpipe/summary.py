@@ -194,6 +194,56 @@ def _valence_ranges(timeline) -> dict:
     return out
 
 
+def xas_valence(xas_group) -> dict:
+    """Per XAS series: the reported valence method, the status of its values and every method's
+    leave-one-out error on the standards (``/entry/xas/<series>/valence_check``).
+
+    Parameters
+    ----------
+    xas_group : h5py.Group
+        ``/entry/xas``.
+
+    Returns
+    -------
+    dict
+        Per series with a check: ``reported``, ``model``, ``status`` (count per status),
+        ``methods`` (per method: ``usable``, ``loo_interior_rms``, ``loo_max``, ``reason``).
+
+    Examples
+    --------
+    >>> import h5py
+    >>> from xpipe.store import write_record
+    >>> h5 = h5py.File("xasv.h5", "w", driver="core", backing_store=False)  # in memory
+    >>> write_record(h5.require_group("xas"), {"V_K": {
+    ...     "spectra": {"valence_status": ["ok", "extrapolated"]},
+    ...     "calibration": {"model": "piecewise_linear"},
+    ...     "valence_check": {"method": ["edge_half_height", "lcf"], "usable": [True, True],
+    ...                       "reason": ["", ""], "calibration_err": [0.69, float("nan")],
+    ...                       "leave_one_out": {"edge_half_height": {"max_error": 0.81}}}}})
+    >>> h5["xas/V_K/valence_check"].attrs["reported"] = "lcf"
+    >>> out = xas_valence(h5["xas"])["V_K"]
+    >>> out["reported"], out["status"], out["methods"]["edge_half_height"]["loo_interior_rms"]
+    ('lcf', {'ok': 1, 'extrapolated': 1}, 0.69)
+    """
+    out = {}
+    for name, g in xas_group.items():
+        if "valence_check" not in g:
+            continue
+        c = g["valence_check"]
+        loo = c.get("leave_one_out")
+        methods = {}
+        for i, m in enumerate(_text(x) for x in c["method"][()]):
+            lg = loo.get(m) if loo is not None else None
+            methods[m] = {"usable": bool(c["usable"][i]), "loo_interior_rms": _r(float(c["calibration_err"][i]), 3),
+                          "loo_max": _r(float(lg["max_error"][()]), 3) if lg is not None and "max_error" in lg else None,
+                          "reason": _text(c["reason"][i])}
+        status = [_text(x) for x in g["spectra/valence_status"][()]] if "spectra/valence_status" in g else []
+        model = _text(g["calibration/model"][()]) if "calibration/model" in g else None
+        out[name] = {"reported": _text(c.attrs.get("reported", "")), "model": model,
+                     "status": dict(Counter(k for st in status for k in st.split("; "))), "methods": methods}
+    return out
+
+
 def _kinds(text: str) -> list[str]:
     """Flag kinds in a '; '-joined flag text ('unresolved: ...; correlation: ...')."""
     return re.findall(r"(?:^|;\s*)([a-z][a-z0-9_]*):", text)
@@ -291,6 +341,8 @@ def build_summary(results_path: Path, report) -> dict:
             out["valence"] = _valence_ranges(entry["timeline"])
             if "notes" in entry["timeline"]:
                 out["timeline_notes"] = [_text(n) for n in entry["timeline/notes"][()]]
+        if "xas" in entry and (xv := xas_valence(entry["xas"])):
+            out["xas_valence"] = xv
         out["quality_flags"] = _quality(entry)
     out["failures"] = [{"item": k, "reason": r} for k, r in report.failed]
     out["items_done"] = report.done
@@ -334,6 +386,14 @@ def _md(s: dict) -> str:
             pl = ", ".join(f"{k} {n}" for k, n in v["placement"].items())
             lines.append(f"| {name} | {v['technique']} | {v['kind']} | {v['n']} | {v['min']} | {v['max']} | {v['range']} | "
                          f"{v['median_err']} | {pl} |")
+        lines.append("")
+    for name, xv in s.get("xas_valence", {}).items():
+        status = ", ".join(f"{k} {n}" for k, n in xv["status"].items())
+        lines += [f"## XAS valence: {name}", "", f"Reported by {xv['reported']} (calibration curve {xv['model']}); "
+                  f"status of the values: {status or 'none'}. Leave-one-out on the standards (docs/xas_valence.md):", "",
+                  "| method | usable | LOO RMS between standards | LOO largest | note |", "|---|---|---|---|---|"]
+        for m, d in xv["methods"].items():
+            lines.append(f"| {m} | {'yes' if d['usable'] else 'no'} | {d['loo_interior_rms']} | {d['loo_max']} | {d['reason']} |")
         lines.append("")
     lines += ["## Quality flags", ""]
     for stage, c in s["quality_flags"].items():
