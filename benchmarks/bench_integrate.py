@@ -250,6 +250,159 @@ xrd:
 """
 
 
+# --------------------------------------------------------------------------------- breakdown
+
+
+def memory_bandwidth_gbs(mb: int = 256, threads: int = 1, repeat: int = 5) -> float:
+    """GB/s of a numpy copy of an ``mb`` MB float64 array (bytes read + bytes written), best of
+    ``repeat``; with ``threads`` > 1 the array is copied in that many slices at once (numpy's copy
+    releases the GIL)."""
+    import numpy as np
+
+    src = np.ones(mb * 2**20 // 8)
+    dst = np.empty_like(src)
+    parts = np.array_split(np.arange(src.size), threads)
+    bounds = [(int(p[0]), int(p[-1]) + 1) for p in parts]
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        if threads == 1:
+            np.copyto(dst, src)
+        else:
+            ts = [threading.Thread(target=np.copyto, args=(dst[a:b], src[a:b])) for a, b in bounds]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.nbytes / best / 1e9
+
+
+def breakdown(workdir: Path, n: int) -> dict:
+    """Per-frame cost of each step of xpipe's integration, with the bytes each step moves, on the
+    first ``n`` frames (one thread); the plain loop's two steps for comparison."""
+    import hashlib
+    import io
+
+    import fabio
+    import fabio.cbfimage
+    import numpy as np
+    import pyFAI
+    from threadpoolctl import threadpool_limits
+
+    from xpipe.io.frames.images import _check_cbf_layout, _section_of, check_cbf_binary
+    from xpipe.xrd.integrate import BLOCK_FRAMES, FrameIntegrator, IntegrationSettings
+
+    threadpool_limits(1, "openmp")
+    files = [workdir / "frames" / f"frame_{i:05d}.cbf" for i in range(n)]
+    ai = pyFAI.load(str(workdir / "geometry.poni"))
+    fi = FrameIntegrator(ai, IntegrationSettings(npt=NPT, unit=UNIT, method=METHOD, polarization_factor=POLARIZATION))
+    fi.build_engines()
+    bi = fi.block_engine()
+    npix = bi.npix
+    steps: dict[str, list[float]] = {}
+    nbytes: dict[str, float] = {}
+
+    def timed(name, fn, share=1.0):
+        """Run ``fn``; add its seconds (times ``share``) to this frame's entry of ``name``."""
+        t0 = time.perf_counter()
+        out = fn()
+        dt = (time.perf_counter() - t0) * share
+        frame_no = current[0]
+        got = steps.setdefault(name, [])
+        got.extend([0.0] * (frame_no + 1 - len(got)))
+        got[frame_no] += dt
+        return out
+
+    def spread(start, k, name, fn):
+        """Run ``fn`` once for a block of ``k`` frames; each frame gets 1/k of its time."""
+        t0 = time.perf_counter()
+        out = fn()
+        dt = (time.perf_counter() - t0) / k
+        got = steps.setdefault(name, [])
+        got.extend([0.0] * (start + k - len(got)))
+        for i in range(start, start + k):
+            got[i] += dt
+        return out
+
+    current = [0]
+    frames = []
+    for no, f in enumerate(files):
+        current[0] = no
+        raw = timed("read file", f.read_bytes)
+        section = timed("CBF checks (layout, MD5)", lambda: _section_of(raw))
+        timed("CBF checks (layout, MD5)", lambda: _check_cbf_layout(str(f), section))
+        img = timed("decode (byte offset)", lambda: fabio.cbfimage.CbfImage().read(io.BytesIO(raw), check_MD5=False))
+        timed("CBF checks (layout, MD5)", lambda: check_cbf_binary(str(f), img.data.shape, section=section))
+        timed("SHA-256 (provenance)", lambda: hashlib.sha256(f.read_bytes()).hexdigest())
+        frames.append(img.data)
+        blob = len(section[1])
+    size = files[0].stat().st_size
+    nbytes["read file"] = size
+    nbytes["CBF checks (layout, MD5)"] = 2 * blob
+    nbytes["decode (byte offset)"] = 2 * blob + 4 * npix  # fabio copies the section, writes int32
+    nbytes["SHA-256 (provenance)"] = 2 * size
+    k = BLOCK_FRAMES
+    mat = bi.stacked.data.nbytes + bi.stacked.indices.nbytes + bi.stacked.indptr.nbytes
+    for start in range(0, n - k + 1, k):
+        part = frames[start:start + k]
+        scans = []
+        for i, fr in enumerate(part):
+            current[0] = start + i
+            scans.append(timed("valid pixels", lambda: bi.scan(fr)))
+        block = bi._block_buffer("frames", k)
+        spread(start, k, "block fill (to float64)", lambda: bi._fill_block(block, part, [sc[0] for sc in scans]))
+        spread(start, k, "CSR product [C; C^2] x block", lambda: bi.stacked @ block)
+        res = spread(start, k, "whole integration (all above)", lambda: bi.integrate(part))
+        spread(start, k, "write (checkpoint of the block)",
+               lambda: np.savez(io.BytesIO(), intensity=res.intensity, sigma=res.sigma))
+    frames_done = (n // k) * k
+    steps = {key: v[:frames_done] if len(v) >= frames_done else v for key, v in steps.items()}
+    nbytes["valid pixels"] = 4 * npix  # one pass over the int32 frame
+    nbytes["block fill (to float64)"] = 4 * npix * 3 + 8 * npix  # staged (read + write), transposed
+    nbytes["CSR product [C; C^2] x block"] = mat / k + 8 * npix
+    nbytes["write (checkpoint of the block)"] = 2 * 4 * NPT
+    plain = {}
+    for no, f in enumerate(files[: min(n, 16)]):
+        current[0] = no
+        data = timed("plain: fabio.open", lambda: fabio.open(str(f)).data)
+        timed("plain: pyFAI integrate1d", lambda: ai.integrate1d(
+            data, NPT, unit=UNIT, method=METHOD, polarization_factor=POLARIZATION, correctSolidAngle=True,
+            error_model="poisson", dummy=DUMMY, delta_dummy=DELTA_DUMMY))
+    plain["plain: fabio.open"] = size + 2 * blob + 4 * npix
+    plain["plain: pyFAI integrate1d"] = 4 * npix + 16 * npix + 16 * bi._c.nnz + mat / 2  # preprocessed + gathered + matrix
+    return {"steps": {k: float(np.median(v)) for k, v in steps.items()}, "bytes": {**nbytes, **plain},
+            "bw1": memory_bandwidth_gbs(threads=1), "bw2": memory_bandwidth_gbs(threads=2),
+            "nnz": int(bi._c.nnz), "matrix_mb": mat / 1e6, "block": k, "frames": n}
+
+
+def print_breakdown(b: dict) -> float:
+    """Print the breakdown table; returns the bound in ms per frame (bytes / 2-thread bandwidth)."""
+    print(f"\nCost per frame, one thread, median over {b['frames']} frames (Pilatus 1M, {b['nnz'] / 1e6:.2f} M "
+          f"matrix entries, [C; C^2] {b['matrix_mb']:.0f} MB float64, blocks of {b['block']} frames)")
+    print(f"{'step':<36} {'ms':>7} {'MB moved':>9} {'GB/s':>6}")
+    own = [k for k in b["steps"] if not k.startswith("plain") and k != "whole integration (all above)"
+           and k != "CSR product [C; C^2] x block"]
+    own.insert(own.index("block fill (to float64)") + 1, "CSR product [C; C^2] x block")
+    total_ms = total_mb = 0.0
+    for key in own + ["whole integration (all above)", "plain: fabio.open", "plain: pyFAI integrate1d"]:
+        ms = 1e3 * b["steps"][key]
+        mb = b["bytes"].get(key)
+        mbs = f"{mb / 1e6:9.1f}" if mb is not None else f"{'':>9}"
+        gbs = f"{mb / 1e6 / ms:6.2f}" if mb is not None and ms > 0 else f"{'':>6}"
+        print(f"{key:<36} {ms:7.2f} {mbs} {gbs}")
+        if key in own:
+            total_ms += ms
+            total_mb += b["bytes"][key]
+    bound_ms = total_mb / 1e6 / b["bw2"]
+    print(f"{'xpipe, sum of the steps':<36} {total_ms:7.2f} {total_mb / 1e6:9.1f} {total_mb / 1e6 / total_ms:6.2f}")
+    print(f"memory bandwidth (numpy copy of 256 MB, read + write): {b['bw1']:.2f} GB/s one thread, "
+          f"{b['bw2']:.2f} GB/s two threads")
+    print(f"memory-bandwidth bound of xpipe's steps: {total_mb / 1e6:.1f} MB / {b['bw2']:.2f} GB/s = {bound_ms:.2f} ms "
+          f"per frame; one thread's sum of the steps is {total_ms / bound_ms:.2f}x that")
+    return bound_ms
+
+
 # --------------------------------------------------------------------------------- measuring
 
 
@@ -375,12 +528,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="workers of the parallel xpipe run (default 2)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each way, round-robin; the table shows the fastest (default 3)")
+    ap.add_argument("--breakdown-frames", type=int, default=64,
+                    help="frames of the per-step cost breakdown (default 64; 0: none)")
     ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--breakdown-only", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.frames < 2:
         ap.error("--frames must be >= 2")
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
+
+    if args.breakdown_only is not None:
+        if args.workdir is None:
+            ap.error("--breakdown-only needs --workdir")
+        result = breakdown(args.workdir, min(args.frames, args.breakdown_frames))
+        args.breakdown_only.write_text(json.dumps(result))
+        return 0
 
     if args.generate_only:
         if args.workdir is None:
@@ -468,6 +631,25 @@ def _bench(args, workdir: Path) -> int:
     print(f"memory vs frame count (xpipe, 1 worker): max RSS {e['maxrss_mb']:.0f} MB for {e['frames']} frames, "
           f"{c['maxrss_mb']:.0f} MB for {c['frames']} ({c['maxrss_mb'] - e['maxrss_mb']:+.0f} MB); {fixed}")
 
+    # ---- where the time goes, and the memory-bandwidth bound (after the timed runs)
+    bound_ms = None
+    if args.breakdown_frames > 0:
+        bfile = workdir / "breakdown.json"
+        rc = subprocess.run([sys.executable, __file__, "--breakdown-only", str(bfile), "--workdir", str(workdir),
+                             "--frames", str(n), "--breakdown-frames", str(args.breakdown_frames)]).returncode
+        if rc == 0:
+            bound_ms = print_breakdown(json.loads(bfile.read_text()))
+        else:
+            print("the breakdown failed", file=sys.stderr)
+    workers = max(1, args.workers)
+    steady = steady_rate(workdir / "out_d" / ".xpipe" / "xrd.integrate", workers)
+    if bound_ms is not None:
+        for key, label, rate in (("d", f"(d) steady rate after each worker's first chunk", steady),
+                                 ("d", "(d) whole command", fps["d"])):
+            if rate:
+                print(f"{label}: {rate:.1f} frames/s = {1e3 / rate:.2f} ms per frame = "
+                      f"{1e3 / rate / bound_ms:.2f}x the memory-bandwidth bound")
+
     # ---- agreement (last run of each way)
     import numpy as np
 
@@ -512,6 +694,24 @@ def _bench(args, workdir: Path) -> int:
         print("the ways disagree", file=sys.stderr)
         return 1
     return 0
+
+
+def steady_rate(folder: Path, workers: int) -> float | None:
+    """Frames/s of the chunks that finished after the first chunk of every worker, from the
+    times their checkpoints were written: start-up and the engine build left out. None with
+    fewer than three such chunks."""
+    import numpy as np
+
+    chunks = sorted(folder.glob("chunk_*.npz"))
+    k = min(workers, len(chunks)) - 1
+    if len(chunks) - k < 4:
+        return None
+    later = 0
+    for path in chunks[k + 1:]:
+        with np.load(path, allow_pickle=False) as npz:
+            later += npz["intensity"].shape[0]
+    span = chunks[-1].stat().st_mtime - chunks[k].stat().st_mtime
+    return later / span if span > 0 else None
 
 
 def _own_maxrss_mb() -> float:

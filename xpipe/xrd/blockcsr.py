@@ -54,8 +54,10 @@ import scipy.sparse as sp
 #: Frames with more pixels below one count than this share get an extra column in the block
 #: for their variance term instead of a gather over the matrix columns of those pixels.
 DENSE_SHARE = 0.02
-#: Pixels per slice when a frame is copied into its column of the block (about 128 KiB of block).
+#: Bytes of the block written per slice when a frame is copied into its column.
 _SLICE_BYTES = 1 << 17
+#: Bytes of the block written per slice when a staged block of frames is transposed into it.
+_TRANSPOSE_BYTES = 1 << 21
 
 
 @dataclass
@@ -131,14 +133,15 @@ class BlockIntegrator:
         self.delta_dummy = float(delta_dummy or 0.0)
         self.block = max(1, int(block))
         omega = np.asarray(omega, np.float32).ravel()
-        static = np.zeros(self.npix, bool) if static_mask is None else np.asarray(static_mask, bool).ravel().copy()
-        static |= ~np.isfinite(omega) | (omega == 0)
+        given = np.zeros(self.npix, bool) if static_mask is None else np.asarray(static_mask, bool).ravel()
+        self.given = given
+        self.n_given = int(np.count_nonzero(given))
+        static = given | ~np.isfinite(omega) | (omega == 0)
         self.dark = None
         if dark is not None:
             self.dark = np.ascontiguousarray(dark, np.float32).ravel()
             static |= ~np.isfinite(self.dark)
         self.static = static
-        self.n_static = int(np.count_nonzero(static))
         csr = sp.csr_matrix((data.astype(np.float64), indices, indptr), shape=(self.bins, self.npix))
         csr.data[static[csr.indices]] = 0.0  # excluded pixels leave the matrix: no 0 * NaN
         csr.eliminate_zeros()
@@ -167,27 +170,58 @@ class BlockIntegrator:
         return buf[: self.npix * columns].reshape(self.npix, columns)
 
     # ------------------------------------------------------------------ frames
-    def invalid_pixels(self, frame: np.ndarray) -> np.ndarray:
-        """Flat indices of the pixels this frame marks invalid outside the static mask."""
+    def scan(self, frame: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+        """What one frame changes: the pixels it marks invalid outside the static mask, its
+        count of valid pixels, and the pixels whose Poisson variance is raised to one count
+        with how much (``max(I, 1) - I``).
+
+        Parameters
+        ----------
+        frame : numpy.ndarray
+            A raw frame shaped as the detector.
+
+        Returns
+        -------
+        (numpy.ndarray, int, numpy.ndarray, numpy.ndarray)
+            Flat indices of the invalid pixels that the matrix holds, the valid pixel count
+            (outside the detector and user masks), flat indices below one count and their
+            variance increments.
+        """
         flat = frame.reshape(-1)
-        bad = None
-        if flat.dtype.kind == "f":
-            bad = ~np.isfinite(flat)
-        if self.mask_negative:
-            bad = (flat < 0) if bad is None else (bad | (flat < 0))
-        if self.dummy is not None:
-            d = np.abs(flat.astype(np.float32) - np.float32(self.dummy)) <= self.delta_dummy
-            bad = d if bad is None else (bad | d)
-        if bad is None:
-            return np.zeros(0, np.intp)
-        idx = np.flatnonzero(bad)
-        return idx[~self.static[idx]]
+        low = np.zeros(0, np.intp)
+        with np.errstate(invalid="ignore"):
+            if self.variance or self.mask_negative:
+                low = np.flatnonzero(flat < 1)  # one pass finds negatives and the below-one pixels
+            parts = []
+            if flat.dtype.kind == "f":
+                parts.append(np.flatnonzero(~np.isfinite(flat)))
+            if self.mask_negative:
+                parts.append(low[flat[low] < 0])
+            if self.dummy is not None:
+                d = np.abs(flat.astype(np.float32) - np.float32(self.dummy)) <= self.delta_dummy
+                parts.append(np.flatnonzero(d))
+        bad = parts[0] if len(parts) == 1 else (np.union1d(*parts[:2]) if len(parts) == 2 else
+                                                 np.unique(np.concatenate(parts)) if parts else low[:0])
+        outside = bad[~self.given[bad]]
+        valid = self.npix - self.n_given - outside.size
+        invalid = outside[~self.static[outside]]
+        below = extra = low[:0]
+        if self.variance:
+            values = flat[low]
+            keep = ~self.static[low]  # NaN is never below one; negatives and dummies may be
+            if self.mask_negative:
+                keep &= values >= 0
+            if self.dummy is not None:
+                keep &= ~(np.abs(values.astype(np.float32) - np.float32(self.dummy)) <= self.delta_dummy)
+            below = low[keep]
+            extra = 1.0 - flat[below].astype(np.float32).astype(np.float64)
+        return invalid, valid, below, extra
 
     def _fill(self, column: np.ndarray, frame: np.ndarray, invalid: np.ndarray) -> None:
         """Copy ``frame - dark`` into a strided column of the block, slice by slice (each slice
         of the block stays in cache while it is written); invalid pixels become 0."""
         flat = frame.reshape(-1)
-        step = max(1024, _SLICE_BYTES // (8 * max(1, column.strides[0] // 8)))
+        step = max(1024, _SLICE_BYTES // column.strides[0])
         src = flat
         if self.dark is not None:
             src = flat.astype(np.float32) - self.dark  # pyFAI's float32 subtraction
@@ -196,17 +230,37 @@ class BlockIntegrator:
         if invalid.size:
             column[invalid] = 0.0
 
-    def _below_one(self, frame: np.ndarray, invalid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pixels whose Poisson variance is raised to one count, and by how much."""
-        flat = frame.reshape(-1)
-        with np.errstate(invalid="ignore"):
-            idx = np.flatnonzero(flat < 1)
-        keep = ~self.static[idx]
-        if invalid.size and idx.size:
-            keep &= ~np.isin(idx, invalid, assume_unique=True)
-        idx = idx[keep]
-        extra = 1.0 - flat[idx].astype(np.float32).astype(np.float64)  # max(I, 1) - I
-        return idx, extra
+    def _fill_block(self, block: np.ndarray, frames: list[np.ndarray], invalid: list[np.ndarray]) -> None:
+        """Copy the frames into the columns of ``block`` (pixels x frames, float64).
+
+        Frames of one dtype and no dark are first copied whole into a staging array (frames x
+        pixels, contiguous), which is then transposed into the block slice by slice: numpy's
+        transposing copy is faster than a strided copy per frame."""
+        k = len(frames)
+        dtype = frames[0].dtype
+        if self.dark is not None or any(f.dtype != dtype for f in frames):
+            for i, (frame, inv) in enumerate(zip(frames, invalid)):
+                self._fill(block[:, i], frame, inv)
+            return
+        stage = self._staging(dtype, k)
+        for i, frame in enumerate(frames):
+            np.copyto(stage[i], frame.reshape(-1))
+        step = max(1024, _TRANSPOSE_BYTES // (8 * k))
+        for start in range(0, self.npix, step):
+            np.copyto(block[start:start + step], stage[:, start:start + step].T, casting="unsafe")
+        for i, inv in enumerate(invalid):
+            if inv.size:
+                block[inv, i] = 0.0
+
+    def _staging(self, dtype: np.dtype, frames: int) -> np.ndarray:
+        """A contiguous (frames, pixels) array of ``dtype``, one per process and dtype."""
+        if os.getpid() != self._pid:
+            self._buffers, self._pid = {}, os.getpid()
+        key = f"stage-{np.dtype(dtype).str}"
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = np.empty(self.npix * self.block, dtype)
+        return buf[: self.npix * frames].reshape(frames, self.npix)
 
     def _gather(self, pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``stacked[:, pixels] @ weights`` through the compressed columns of those pixels."""
@@ -247,12 +301,12 @@ class BlockIntegrator:
     def _integrate_block(self, frames, intensity, sigma, valid) -> None:
         k = len(frames)
         nb = self.bins
-        invalid = [self.invalid_pixels(f) for f in frames]
-        below = [self._below_one(f, inv) if self.variance else None for f, inv in zip(frames, invalid)]
-        dense = [b is not None and b[0].size > DENSE_SHARE * self.npix for b in below]
+        scans = [self.scan(f) for f in frames]
+        invalid = [sc[0] for sc in scans]
+        below = [(sc[2], sc[3]) for sc in scans]
+        dense = [self.variance and b[0].size > DENSE_SHARE * self.npix for b in below]
         block = self._block_buffer("frames", k)
-        for i, (frame, inv) in enumerate(zip(frames, invalid)):
-            self._fill(block[:, i], frame, inv)
+        self._fill_block(block, frames, invalid)
         sums = self.stacked @ block  # (bins, or 2 bins with C^2, frames)
         dense_col: dict[int, int] = {}
         if any(dense):
@@ -270,7 +324,7 @@ class BlockIntegrator:
                 corr = self._gather(inv, self.omega[inv].astype(np.float64))[:nb]
                 norm = norm - corr
                 norm[norm <= 1e-9 * self.norm] = 0.0
-            valid[i] = self.npix - self.n_static - inv.size
+            valid[i] = scans[i][1]
             with np.errstate(divide="ignore", invalid="ignore"):
                 empty = norm == 0
                 out = sums[:nb, i] / norm
@@ -282,7 +336,7 @@ class BlockIntegrator:
                 var = sums[nb:, i].copy()
                 if i in dense_col:
                     var += sums_below[nb:, dense_col[i]]
-                elif below[i][0].size:
+                elif below[i][0].size:  # a few pixels below one count
                     var += self._gather(below[i][0], below[i][1])[nb:]
                 if self.dark_variance is not None:
                     var += self.dark_variance  # (I - dark) + dark: pyFAI's variance is max(I, 1)

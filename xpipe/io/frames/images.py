@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 from datetime import datetime, timezone
 
@@ -46,6 +47,7 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
                 handles: dict | None = None) -> tuple[np.ndarray, FrameTime]:
     """The image and the time its header states (``start`` None if absent)."""
     import fabio  # heavy (its many format modules): imported on first use
+    import fabio.cbfimage  # noqa: F401 - the CBF class, used on the bytes already read
 
     check_file(path)
     is_cbf, section = False, _MISSING
@@ -55,7 +57,10 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
         is_cbf, section = raw.startswith(b"###CBF"), _section_of(raw)
         _check_cbf_layout(path, section)  # fabio loops forever on a CBF without its binary section
     try:
-        img = fabio.open(path)
+        if is_cbf:  # decoded from the bytes read above: one read of the file, not three
+            img = fabio.cbfimage.CbfImage().read(io.BytesIO(raw), check_MD5=False)  # MD5: checked below
+        else:
+            img = fabio.open(path)
         data = img.data
         header = dict(img.header)
         nframes = getattr(img, "nframes", 1)
