@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -303,40 +304,32 @@ def breakdown(workdir: Path, n: int) -> dict:
     steps: dict[str, list[float]] = {}
     nbytes: dict[str, float] = {}
 
-    def timed(name, fn, share=1.0):
-        """Run ``fn``; add its seconds (times ``share``) to this frame's entry of ``name``."""
+    @contextmanager
+    def clock(name, first, count=1):
+        """Time the block of code; frames ``first`` .. ``first + count - 1`` get equal shares."""
         t0 = time.perf_counter()
-        out = fn()
-        dt = (time.perf_counter() - t0) * share
-        frame_no = current[0]
+        yield
+        dt = (time.perf_counter() - t0) / count
         got = steps.setdefault(name, [])
-        got.extend([0.0] * (frame_no + 1 - len(got)))
-        got[frame_no] += dt
-        return out
-
-    def spread(start, k, name, fn):
-        """Run ``fn`` once for a block of ``k`` frames; each frame gets 1/k of its time."""
-        t0 = time.perf_counter()
-        out = fn()
-        dt = (time.perf_counter() - t0) / k
-        got = steps.setdefault(name, [])
-        got.extend([0.0] * (start + k - len(got)))
-        for i in range(start, start + k):
+        got.extend([0.0] * (first + count - len(got)))
+        for i in range(first, first + count):
             got[i] += dt
-        return out
 
-    current = [0]
     frames = []
     for no, f in enumerate(files):
-        current[0] = no
-        raw = timed("read file", f.read_bytes)
-        section = timed("CBF checks (layout, MD5)", lambda: _section_of(raw))
-        timed("CBF checks (layout, MD5)", lambda: _check_cbf_layout(str(f), section))
-        img = timed("decode (byte offset)", lambda: fabio.cbfimage.CbfImage().read(io.BytesIO(raw), check_MD5=False))
-        timed("CBF checks (layout, MD5)", lambda: check_cbf_binary(str(f), img.data.shape, section=section))
-        timed("SHA-256 (provenance)", lambda: hashlib.sha256(f.read_bytes()).hexdigest())
+        with clock("read file", no):
+            raw = f.read_bytes()
+        with clock("CBF checks (layout, MD5)", no):
+            section = _section_of(raw)
+            _check_cbf_layout(str(f), section)
+        with clock("decode (byte offset)", no):
+            img = fabio.cbfimage.CbfImage().read(io.BytesIO(raw), check_MD5=False)
+        with clock("CBF checks (layout, MD5)", no):
+            check_cbf_binary(str(f), img.data.shape, section=section)
+        with clock("SHA-256 (provenance)", no):
+            hashlib.sha256(f.read_bytes()).hexdigest()
         frames.append(img.data)
-        blob = len(section[1])
+    blob = len(section[1])
     size = files[0].stat().st_size
     nbytes["read file"] = size
     nbytes["CBF checks (layout, MD5)"] = 2 * blob
@@ -348,14 +341,17 @@ def breakdown(workdir: Path, n: int) -> dict:
         part = frames[start:start + k]
         scans = []
         for i, fr in enumerate(part):
-            current[0] = start + i
-            scans.append(timed("valid pixels", lambda: bi.scan(fr)))
+            with clock("valid pixels", start + i):
+                scans.append(bi.scan(fr))
         block = bi._block_buffer("frames", k)
-        spread(start, k, "block fill (to float64)", lambda: bi._fill_block(block, part, [sc[0] for sc in scans]))
-        spread(start, k, "CSR product [C; C^2] x block", lambda: bi.stacked @ block)
-        res = spread(start, k, "whole integration (all above)", lambda: bi.integrate(part))
-        spread(start, k, "write (checkpoint of the block)",
-               lambda: np.savez(io.BytesIO(), intensity=res.intensity, sigma=res.sigma))
+        with clock("block fill (to float64)", start, k):
+            bi._fill_block(block, part, [sc[0] for sc in scans])
+        with clock("CSR product [C; C^2] x block", start, k):
+            bi.stacked @ block
+        with clock("whole integration (all above)", start, k):
+            res = bi.integrate(part)
+        with clock("write (checkpoint of the block)", start, k):
+            np.savez(io.BytesIO(), intensity=res.intensity, sigma=res.sigma)
     frames_done = (n // k) * k
     steps = {key: v[:frames_done] if len(v) >= frames_done else v for key, v in steps.items()}
     nbytes["valid pixels"] = 4 * npix  # one pass over the int32 frame
@@ -363,14 +359,16 @@ def breakdown(workdir: Path, n: int) -> dict:
     nbytes["CSR product [C; C^2] x block"] = mat / k + 8 * npix
     nbytes["write (checkpoint of the block)"] = 2 * 4 * NPT
     plain = {}
+    kw = dict(unit=UNIT, method=METHOD, polarization_factor=POLARIZATION, correctSolidAngle=True,
+              error_model="poisson", dummy=DUMMY, delta_dummy=DELTA_DUMMY)
     for no, f in enumerate(files[: min(n, 16)]):
-        current[0] = no
-        data = timed("plain: fabio.open", lambda: fabio.open(str(f)).data)
-        timed("plain: pyFAI integrate1d", lambda: ai.integrate1d(
-            data, NPT, unit=UNIT, method=METHOD, polarization_factor=POLARIZATION, correctSolidAngle=True,
-            error_model="poisson", dummy=DUMMY, delta_dummy=DELTA_DUMMY))
+        with clock("plain: fabio.open", no):
+            data = fabio.open(str(f)).data
+        with clock("plain: pyFAI integrate1d", no):
+            ai.integrate1d(data, NPT, **kw)
     plain["plain: fabio.open"] = size + 2 * blob + 4 * npix
-    plain["plain: pyFAI integrate1d"] = 4 * npix + 16 * npix + 16 * bi._c.nnz + mat / 2  # preprocessed + gathered + matrix
+    # the preprocessed frame (16 bytes a pixel) written and gathered entry by entry, and the matrix
+    plain["plain: pyFAI integrate1d"] = 4 * npix + 16 * npix + 16 * bi._c.nnz + mat / 2
     return {"steps": {k: float(np.median(v)) for k, v in steps.items()}, "bytes": {**nbytes, **plain},
             "bw1": memory_bandwidth_gbs(threads=1), "bw2": memory_bandwidth_gbs(threads=2),
             "nnz": int(bi._c.nnz), "matrix_mb": mat / 1e6, "block": k, "frames": n}
@@ -644,8 +642,8 @@ def _bench(args, workdir: Path) -> int:
     workers = max(1, args.workers)
     steady = steady_rate(workdir / "out_d" / ".xpipe" / "xrd.integrate", workers)
     if bound_ms is not None:
-        for key, label, rate in (("d", f"(d) steady rate after each worker's first chunk", steady),
-                                 ("d", "(d) whole command", fps["d"])):
+        for label, rate in (("(d) steady rate after each worker's first chunk", steady),
+                            ("(d) whole command", fps["d"])):
             if rate:
                 print(f"{label}: {rate:.1f} frames/s = {1e3 / rate:.2f} ms per frame = "
                       f"{1e3 / rate / bound_ms:.2f}x the memory-bandwidth bound")

@@ -143,3 +143,23 @@ def test_engine_built_once_and_shared_after_fork(frames):
     engine = fi.block_engine()
     fi.integrate_many(frames[:4])
     assert fi.block_engine() is engine and fi.engine_builds == 1
+
+
+def test_worker_with_several_loading_threads_gives_the_same_chunk(monkeypatch):
+    """With a GPU engine the worker decodes in several threads; the chunk is the same."""
+    import pathlib
+
+    import xpipe
+    from xpipe.stages.xrd_integrate import IntegrateWorker
+
+    root = pathlib.Path(xpipe.__file__).parents[1]
+    xrd = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml").recipe.xrd
+    worker = IntegrateWorker(xrd.integrate, xrd.frames.refs)
+    worker.setup()
+    indices = list(range(11))
+    one = worker.process(indices)
+    monkeypatch.setattr(FrameIntegrator, "uses_opencl", property(lambda self: True))
+    several = worker.process(indices)
+    np.testing.assert_array_equal(one["arrays"]["intensity"], several["arrays"]["intensity"])
+    np.testing.assert_array_equal(one["arrays"]["index"], indices)
+    assert [m["sha256"] for m in one["meta"]] == [m["sha256"] for m in several["meta"]]

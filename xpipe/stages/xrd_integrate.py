@@ -183,6 +183,7 @@ class IntegrateWorker:
             log.warning("%s", fi.fallback_message)
         self.integrator = fi
         self.reader = FrameReader()
+        self._readers = threading.local()  # one reader (open HDF5 files) per loading thread
         self._checksums: dict[str, str] = {}
 
     def warm_up(self) -> None:
@@ -199,7 +200,11 @@ class IntegrateWorker:
     def _load(self, index: int):
         ref = self.refs[index]
         try:
-            data, ftime = self.reader.read(ref)
+            reader = self.reader
+            if threading.current_thread().name.startswith("xpipe-prefetch_"):  # a pooled loader
+                reader = getattr(self._readers, "reader", None) or FrameReader()
+                self._readers.reader = reader
+            data, ftime = reader.read(ref)
             if ref.path not in self._checksums:
                 self._checksums[ref.path] = sha256_file(ref.path)
             return data, ftime, None
@@ -226,7 +231,11 @@ class IntegrateWorker:
                 self._integrated(index, data, ftime, pattern, rows, intens, sigmas, cakes, meta, failures)
             pending.clear()
 
-        for index, (data, ftime, err) in prefetched(self._load, indices, self.prefetch):
+        # a GPU integrates faster than one thread decodes: several decode there (file reads,
+        # checksums and part of the decoding release the GIL)
+        loaders = min(4, os.cpu_count() or 1) if fi.uses_opencl else 1
+        for index, (data, ftime, err) in prefetched(self._load, indices, max(self.prefetch, 2 * loaders),
+                                                    threads=loaders):
             if err is not None:
                 failures.append((index, err))
                 continue

@@ -351,16 +351,17 @@ def _stack_squares(csc: sp.csc_matrix) -> sp.csc_matrix:
     """``[C; C^2]`` in compressed-column form, each column's C entries then its C^2 entries."""
     bins, npix = csc.shape
     p = csc.indptr.astype(np.int64)
-    lens = np.diff(p)
     nnz = int(p[-1])
-    within = np.arange(nnz) - np.repeat(p[:-1], lens)
-    first = 2 * np.repeat(p[:-1], lens) + within
+    # the column of every entry, without a repeat per entry: count the column starts, cumulate
+    col = np.cumsum(np.bincount(p[1:-1], minlength=nnz + 1)[:nnz])
+    entry = np.arange(nnz, dtype=np.int64)
+    first = entry + p[col]  # entry e of column j goes to 2 p[j] + (e - p[j])
+    second = entry + p[col + 1]  # and its square after the column's C entries
+    index = np.int64 if 2 * nnz > np.iinfo(np.int32).max else np.int32
     data = np.empty(2 * nnz)
-    rows = np.empty(2 * nnz, np.int32)
+    rows = np.empty(2 * nnz, index)
     data[first] = csc.data
     rows[first] = csc.indices
-    second = first + np.repeat(lens, lens)
     data[second] = csc.data * csc.data
     rows[second] = csc.indices + bins
-    return sp.csc_matrix((data, rows, (2 * p).astype(np.int64 if 2 * nnz > 2**31 - 1 else np.int32)),
-                         shape=(2 * bins, npix))
+    return sp.csc_matrix((data, rows, (2 * p).astype(index)), shape=(2 * bins, npix))
