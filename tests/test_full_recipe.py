@@ -45,7 +45,9 @@ def test_outputs_and_layout(full_run):
         assert e["echem/time_s"].shape == (761,)
         assert e["echem/electrode"].attrs["formula"] == "Na3V2(PO4)3"
         series = set(e["timeline/series"])
-        assert {"xrd_frames", "xanes_valence_V_K", "xps_valence_V2p_O1s", "xrd_volume_Na3V2(PO4)3"} <= series
+        assert {"xrd_frames", "xanes_valence_V_K", "xps_valence_V2p_O1s", "xrd_volume_Na3V2_PO4_3"} <= series
+        # valid NeXus names, the label itself in @long_name
+        assert e["timeline/series/xrd_volume_Na3V2_PO4_3"].attrs["long_name"] == "xrd_volume_Na3V2(PO4)3"
         g = e["timeline/series/xanes_valence_V_K"]
         assert g.attrs["kind"] == "ex_situ" and g["value_err"].shape == (6,)
 

@@ -92,7 +92,9 @@ def _text(v) -> str:
 
 
 def _safe(name: str) -> str:
-    return nx_name(name)
+    """A part of a series label: the label keeps its phase or species as written (the group is
+    named with :func:`~xpipe.nexus.nx_name` of the whole label when it is written)."""
+    return name.replace("/", "_").replace(" ", "_")
 
 
 class TimelineStage(Stage):
@@ -384,7 +386,8 @@ def _write_timeline(entry, stage: TimelineStage, start: datetime | None, offset_
     sg = nx_group(tg, "series", "NXcollection")
     for s in stage.series:
         g = nx_data(sg, nx_name(s.name), "value", ["time_s"])
-        set_attrs(g, quantity=s.quantity, units=s.units, technique=s.technique, kind=s.kind, label=s.label, source=s.source)
+        set_attrs(g, long_name=s.name, quantity=s.quantity, units=s.units, technique=s.technique, kind=s.kind,
+                  label=s.label, source=s.source)
         voltage, x, _, half = stage._state(s.time_s)
         _, x_lo, _, _ = stage._state(s.time_s - s.time_err_s)
         _, x_hi, _, _ = stage._state(s.time_s + s.time_err_s)
