@@ -22,6 +22,7 @@ from ..recipe.sections.xas import State, XasSeriesConfig, resolve_states
 from ..store import nx_group
 from ..xas.exafs import Chi, fit_shells, run_feff, select_paths
 from ..xas.readers import read_scan
+from ..xas.readers.athena import athena_selection_problem
 from ..xas.scan import XasReadError
 from ..xas.series import (
     ExafsSettings,
@@ -34,6 +35,7 @@ from ..xas.xanes import (
     Calibration,
     NormSettings,
     XasEdgeError,
+    edge_windows,
     main_edge_e0,
     resolve_norm_settings,
     tabulated_edge_ev,
@@ -51,11 +53,14 @@ def _series_settings(cfg: XasSeriesConfig, first_scan=None) -> XanesSettings:
     """Resolve the fixed settings of a series (normalisation resolved once on ``first_scan``)."""
     edge_ev = tabulated_edge_ev(cfg.element, cfg.edge)
     ec = cfg.edge_position
+    auto = edge_windows(cfg.element, cfg.edge)  # the element's windows where the recipe gives none
+    pre_w = tuple(ec.pre_edge_window_ev or auto.pre_edge_window_ev)
+    main_w = tuple(ec.main_edge_window_ev or auto.main_edge_window_ev)
     given = asdict(cfg.normalisation)
     if any(v is None for v in given.values()):
         if first_scan is None:
             raise ValueError("normalisation settings left to be resolved need the first spectrum")
-        main = (edge_ev + ec.main_edge_window_ev[0], edge_ev + ec.main_edge_window_ev[1])
+        main = (edge_ev + main_w[0], edge_ev + main_w[1])
         e0 = ec.fixed_e0_ev or main_edge_e0(first_scan.energy_ev, first_scan.mu, window_ev=main)
         norm = resolve_norm_settings(first_scan.energy_ev, first_scan.mu, e0, given)
     else:
@@ -64,19 +69,22 @@ def _series_settings(cfg: XasSeriesConfig, first_scan=None) -> XanesSettings:
     return XanesSettings(
         element=cfg.element, edge=cfg.edge, edge_ev=edge_ev, norm=norm, reference=cfg.calibration.reference,
         align_window_ev=tuple(cfg.calibration.window_ev), deglitch=cfg.deglitch, deglitch_threshold=cfg.deglitch_threshold,
-        merge_reject=cfg.merge_reject, pre_edge_window_ev=tuple(ec.pre_edge_window_ev),
-        main_edge_window_ev=tuple(ec.main_edge_window_ev), edge_method=ec.method, edge_fraction=ec.fraction,
+        merge_reject=cfg.merge_reject, pre_edge_window_ev=pre_w,
+        main_edge_window_ev=main_w, edge_method=ec.method, edge_fraction=ec.fraction,
         smooth_ev=ec.smooth_ev, e0_ev=ec.fixed_e0_ev,
         exafs=None if ex is None else ExafsSettings(rbkg_a=ex.rbkg_a, kweight=ex.kweight, kmin=ex.kmin, kmax=ex.kmax,
                                                      dk=ex.dk, window=ex.window))
 
 
-def _read_state(files: list[str]):
+def _read_state(files: list[str], group: int | str | None = None):
     scans = []
     for f in files:
         if not os.path.isfile(f):
             raise XasReadError(f"{f}: file not found")
-        got = read_scan(f)
+        problem = athena_selection_problem(f, group)  # a project's groups are never merged
+        if problem:
+            raise XasReadError(f"{f}: {problem}")
+        got = read_scan(f, group=group)
         if not got:
             raise XasReadError(f"{f}: no spectrum in the file")
         scans.extend(got)
@@ -112,7 +120,7 @@ class _XasWorker:
             st = self.states[index]
             series = st.key.split("/")[0]
             try:
-                scans = _read_state(st.files)
+                scans = _read_state(st.files, st.group)
                 res = process_spectrum(scans, self.settings[series], label=st.label)
             except (XasReadError, XasEdgeError, ValueError) as exc:
                 failures.append((index, f"{st.key}: {exc}"))
@@ -203,7 +211,7 @@ class XasStage(Stage):
                 first = None
                 if any(v is None for v in asdict(cfg.normalisation).values()):
                     spectra = [s for s in self.states if s.key.startswith(cfg.name + "/") and not s.is_standard]
-                    first = _read_state(spectra[0].files)[0]
+                    first = _read_state(spectra[0].files, spectra[0].group)[0]
                 out[cfg.name] = _series_settings(cfg, first)
             self._settings = out
         return self._settings

@@ -1,14 +1,15 @@
-"""XANES: normalisation, edge position and pre-edge peak (and, importable from here, the
-calibration, deglitching and merging of :mod:`xpipe.xas.prepare` and the edge tools of
-:mod:`xpipe.xas.edge`).
+"""XANES: normalisation and edge position (and, importable from here, the calibration,
+deglitching and merging of :mod:`xpipe.xas.prepare`, the edge tools of :mod:`xpipe.xas.edge`,
+the pre-edge fit of :mod:`xpipe.xas.preedge` and the default windows of
+:mod:`xpipe.xas.windows`).
 
 Energies are in eV throughout. A scan's monochromator energy is never changed: calibration gives
 a shift per scan (``calibrated = energy_ev + shift_ev``) that is stored beside the raw axis.
 
 Normalisation is Larch's ``pre_edge`` with ranges and polynomial orders fixed for a whole series
-(:class:`NormSettings`); its E0 is the *main-edge* derivative maximum, found with the pre-edge
-window excluded, because Larch's own default (the global derivative maximum) lands on the
-pre-edge peak of VO2 and V2O5 and of many other transition-metal oxides.
+(:class:`NormSettings`); its E0 is the *main-edge* derivative maximum, a pre-edge peak passed
+over (:func:`~xpipe.xas.edge.main_edge_e0`), because Larch's own default (the global derivative
+maximum) lands on the pre-edge peak of VO2 and V2O5 and of many other transition-metal oxides.
 
 Edge-position methods (:func:`edge_position`):
 
@@ -17,7 +18,8 @@ Edge-position methods (:func:`edge_position`):
     crossing below the white line (so a pre-edge peak that reaches the fraction is skipped);
     linear interpolation between points, uncertainty from the noise over the local slope.
 ``derivative``
-    maximum of the smoothed first derivative inside the main-edge window.
+    maximum of the smoothed first derivative inside the main-edge window (the main edge's: a
+    pre-edge peak is passed over as by :func:`~xpipe.xas.edge.main_edge_e0`).
 ``second_derivative``
     zero crossing of the smoothed second derivative nearest the derivative maximum (the
     inflection point, refined between grid points).
@@ -38,19 +40,22 @@ import numpy as np
 
 from .edge import (
     XasEdgeError,
-    _derivative_max,
-    _inflection,
     _uniform,
+    main_edge_derivative_max,
     main_edge_e0,
+    main_edge_inflection,
     noise_level,
     tabulated_edge_ev,
 )
+from .preedge import PreEdge, pre_edge_peak
 from .prepare import Calibration, Merged, calibrate_foil, deglitch, merge_scans
+from .windows import EdgeWindows, core_width_ev, edge_windows
 
-__all__ = ["EDGE_METHODS", "Calibration", "Edge", "EdgeMethod", "Merged", "NormSettings",
-           "Normalised", "PreEdge", "XasEdgeError", "calibrate_foil", "deglitch", "edge_position",
-           "main_edge_e0", "merge_scans", "noise_level", "normalise", "pre_edge_peak",
-           "resolve_norm_settings", "tabulated_edge_ev"]
+__all__ = ["EDGE_METHODS", "Calibration", "Edge", "EdgeMethod", "EdgeWindows", "Merged",
+           "NormSettings", "Normalised", "PreEdge", "XasEdgeError", "calibrate_foil",
+           "core_width_ev", "deglitch", "edge_position", "edge_windows", "main_edge_e0",
+           "merge_scans", "noise_level", "normalise", "pre_edge_peak", "resolve_norm_settings",
+           "tabulated_edge_ev"]
 
 EdgeMethod = Literal["half_height", "derivative", "second_derivative", "fixed"]
 EDGE_METHODS = ("half_height", "derivative", "second_derivative", "fixed")
@@ -374,109 +379,10 @@ def edge_position(
         raise ValueError(f"unknown edge method {method!r}; expected one of "
                          f"{', '.join(EDGE_METHODS)}")
     grid, yg = _uniform(e, y, lo, hi)
-    find = _derivative_max if method == "derivative" else _inflection
+    find = main_edge_derivative_max if method == "derivative" else main_edge_inflection
     pos = find(grid, yg, smooth_ev)
     pos = pos[0] if isinstance(pos, tuple) else pos
     # Monte-Carlo over the noise, on the measured points, for the uncertainty
     spread = _monte_carlo_spread(e, y, lo, hi, find, smooth_ev, noise, n_monte_carlo, seed)
     settings["smooth_ev"] = smooth_ev
     return Edge(float(pos), spread, method, settings)
-
-
-@dataclass
-class PreEdge:
-    """A pre-edge peak above its baseline.
-
-    Parameters
-    ----------
-    centroid_ev, centroid_err_ev : float
-        Centroid energy and its uncertainty (eV).
-    area, area_err : float
-        Area and its uncertainty (normalised mu x eV).
-    height : float
-        Highest point above the baseline (normalised mu).
-    window_ev : (float, float)
-        The window (eV).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> e = np.linspace(5440.0, 5560.0, 1201)
-    >>> norm = (0.5 + np.arctan((e - 5480.0) / 1.5) / np.pi
-    ...         + 0.1 * np.exp(-0.5 * ((e - 5469.0) / 0.8) ** 2))
-    >>> pe = pre_edge_peak(e, norm, window_ev=(5463.0, 5474.0))
-    >>> round(pe.centroid_ev, 2), round(pe.area, 3), round(pe.height, 3)
-    (5469.01, 0.159, 0.089)
-    """
-
-    centroid_ev: float
-    centroid_err_ev: float
-    area: float  # normalised mu x eV
-    area_err: float
-    height: float
-    window_ev: tuple[float, float]
-
-
-def pre_edge_peak(energy_ev: np.ndarray, norm: np.ndarray, *, window_ev: tuple[float, float],
-                  noise: float | None = None, anchor_ev: float = 0.5) -> PreEdge:
-    """Pre-edge peak above a straight baseline through the window ends.
-
-    The baseline joins the mean normalised mu over ``anchor_ev`` at each end of ``window_ev``
-    (the rising main edge's tail and the pre-edge floor); the centroid and area are those of the
-    positive remainder. Uncertainties propagate the noise of every point (trapezoid weights).
-
-    Parameters
-    ----------
-    energy_ev, norm : ndarray
-        Calibrated energies (eV) and normalised mu.
-    window_ev : (float, float)
-        The pre-edge window, absolute energies (eV).
-    noise : float, optional
-        Noise of ``norm``; measured over the whole spectrum when None.
-    anchor_ev : float
-        Width (eV) averaged at each window end for the baseline.
-
-    Returns
-    -------
-    PreEdge
-
-    Examples
-    --------
-    A Gaussian pre-edge peak of height 0.1 and width 0.8 eV at 5469 eV (area 0.2):
-
-    >>> import numpy as np
-    >>> e = np.linspace(5440.0, 5560.0, 1201)
-    >>> peak = 0.1 * np.exp(-0.5 * ((e - 5469.0) / 0.8) ** 2)
-    >>> pe = pre_edge_peak(e, 0.01 * (e - 5440.0) / 30.0 + peak, window_ev=(5463.0, 5475.0))
-    >>> round(pe.centroid_ev, 1), round(pe.area, 3)
-    (5469.0, 0.201)
-    """
-    e = np.asarray(energy_ev, dtype=float)
-    y = np.asarray(norm, dtype=float)
-    lo, hi = window_ev
-    m = (e >= lo) & (e <= hi)
-    if m.sum() < 5:
-        raise XasEdgeError(f"pre-edge window {lo:.1f}-{hi:.1f} eV holds {m.sum()} points; "
-                           "expected at least 5")
-    if noise is None:
-        noise = noise_level(e, y)
-    a_lo = (e >= lo) & (e <= lo + anchor_ev)
-    a_hi = (e >= hi - anchor_ev) & (e <= hi)
-    y_lo = y[a_lo].mean() if a_lo.any() else y[m][0]
-    y_hi = y[a_hi].mean() if a_hi.any() else y[m][-1]
-    ee = e[m]
-    base = y_lo + (y_hi - y_lo) * (ee - lo) / (hi - lo)
-    p = np.clip(y[m] - base, 0.0, None)
-    w = np.zeros(ee.size)
-    de = np.diff(ee)
-    w[:-1] += 0.5 * de
-    w[1:] += 0.5 * de
-    area = float(np.sum(w * p))
-    area_err = float(noise * np.sqrt(np.sum(w**2)))
-    if area > 0:
-        c = float(np.sum(w * p * ee) / area)
-        c_err = float(noise * np.sqrt(np.sum(((ee - c) * w) ** 2)) / area)
-    else:
-        c, c_err = float("nan"), float("nan")
-    return PreEdge(centroid_ev=c, centroid_err_ev=c_err, area=area, area_err=area_err,
-                   height=float(p.max(initial=0.0)), window_ev=(float(lo), float(hi)))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from ...io.frames import expand_inputs
+from ...xas.readers.athena import athena_selection_problem
 from ...xas.series import SpectrumResult
 from ...xas.xanes import tabulated_edge_ev
 from ..schema import Context, InputFile, setting
@@ -35,6 +36,7 @@ class StandardConfig:
     name: str = setting(doc="Label of the standard (e.g. 'V2O3').")
     file: InputFile = setting(doc="Scan file of the standard (XDI, column file, Athena .prj, NeXus).")
     valence: float = setting(doc="Formal valence of the absorber in the standard.", minimum=-4, maximum=9)
+    group: int | str | None = setting(None, doc="Group of an Athena project (.prj) to use: its label (e.g. 'FeO') or its index (0 = first); required when the project holds several groups, which are never merged.")
 
 
 @dataclass(kw_only=True)
@@ -58,6 +60,7 @@ class SpectrumConfig:
     label: str | None = setting(None, doc="Label (default: the first file's name).")
     voltage_v: float | None = setting(None, doc="Cell voltage of the state (ex situ samples).", unit="V")
     time_s: float | None = setting(None, doc="Time of the state on the experiment clock (default: scan start from the file).", unit="s")
+    group: int | str | None = setting(None, doc="Group of an Athena project (.prj) to use: its label (e.g. 'FeO') or its index (0 = first); required when a project holds several groups, which are never merged. The same group is taken from every file of the state.")
 
 
 @dataclass(kw_only=True)
@@ -96,15 +99,15 @@ class EdgeConfig:
     >>> data = {"method": "derivative", "pre_edge_window_ev": [-2, 6]}
     >>> cfg = build(EdgeConfig, data, "xas[0].edge_position", 1, Context(base_dir=Path(".")))
     >>> cfg.pre_edge_window_ev, cfg.main_edge_window_ev
-    ((-2.0, 6.0), (8.0, 45.0))
+    ((-2.0, 6.0), None)
     """
 
     method: Literal["half_height", "derivative", "second_derivative", "fixed"] = setting(
         "half_height", doc="Edge position: fraction of the edge step (last crossing below the white line), maximum of the first derivative or zero of the second inside the main-edge window, or a fixed energy.")
     fraction: float = setting(0.5, doc="Fraction of the edge step for 'half_height'.", minimum=0.05, maximum=0.95)
     fixed_e0_ev: float | None = setting(None, doc="E0 for normalisation and for the 'fixed' method (default: main-edge derivative maximum of each spectrum).", unit="eV")
-    pre_edge_window_ev: tuple[float, float] = setting((-2.0, 8.0), doc="Pre-edge peak window, relative to the tabulated edge; excluded from the derivative search.", unit="eV", length=2, increasing=True)
-    main_edge_window_ev: tuple[float, float] = setting((8.0, 45.0), doc="Main-edge window, relative to the tabulated edge: derivative search and half-height crossing.", unit="eV", length=2, increasing=True)
+    pre_edge_window_ev: tuple[float, float] | None = setting(None, doc="Pre-edge window, relative to the tabulated edge: where the peaks lie, fitted (number by BIC) on a line plus the arctangent tail of the main edge from 4 eV below the window to below the rising edge (null: from the element and edge, -(3 eV + 4 core-hole widths) to +(8 eV + 2 widths), e.g. -8..+10.5 eV for Fe K).", unit="eV", length=2, increasing=True)
+    main_edge_window_ev: tuple[float, float] | None = setting(None, doc="Main-edge window, relative to the tabulated edge: derivative search (a pre-edge peak inside is passed over) and half-height crossing (null: from the element and edge, -(3 eV + 4 core-hole widths) to +45 eV, e.g. -8..+45 eV for Fe K, so a metal foil's edge is inside).", unit="eV", length=2, increasing=True)
     smooth_ev: float = setting(0.5, doc="Gaussian smoothing (sigma) before derivatives.", unit="eV", minimum=0.0)
 
 
@@ -262,6 +265,7 @@ class XasSeriesConfig:
         except (FileNotFoundError, ValueError) as exc:
             yield "files" if self.files is not None else "spectra", str(exc)
             return
+        yield from _athena_problems(self)
         names = [s.name for s in self.standards]
         if len(set(names)) != len(names):
             yield "standards", "standard names must be unique"
@@ -273,6 +277,20 @@ class XasSeriesConfig:
             yield "valence.standards", "a calibration needs at least two standards"
         if self.exafs is not None and self.exafs.kmax <= self.exafs.kmin:
             yield "exafs.kmax", f"must be above kmin ({self.exafs.kmin})"
+
+
+def _athena_problems(cfg: XasSeriesConfig):
+    """(key, message) for every file whose Athena groups the recipe does not pick one of."""
+    for i, st in enumerate(cfg._states):
+        for f in st.files:
+            problem = athena_selection_problem(f, st.group)
+            if problem:
+                if st.is_standard:
+                    key = f"standards[{i}].file"
+                else:
+                    key = "files" if cfg.files is not None else f"spectra[{i - len(cfg.standards)}].files"
+                yield key, f"{Path(f).name}: {problem}"
+                break
 
 
 @dataclass
@@ -310,6 +328,7 @@ class State:
     time_s: float | None = None
     valence: float | None = None  # standards only
     is_standard: bool = False
+    group: int | str | None = None  # Athena project group
 
 
 def resolve_states(cfg: XasSeriesConfig, base_dir: Path) -> list[State]:
@@ -349,7 +368,7 @@ def resolve_states(cfg: XasSeriesConfig, base_dir: Path) -> list[State]:
     """
     states: list[State] = []
     for s in cfg.standards:
-        states.append(State(f"{cfg.name}/standard/{s.name}", s.name, [str(s.file)], valence=s.valence, is_standard=True))
+        states.append(State(f"{cfg.name}/standard/{s.name}", s.name, [str(s.file)], valence=s.valence, is_standard=True, group=s.group))
     if cfg.files is not None:
         refs = expand_inputs(cfg.files, base_dir)
         for r in refs:
@@ -358,7 +377,7 @@ def resolve_states(cfg: XasSeriesConfig, base_dir: Path) -> list[State]:
         for sp in cfg.spectra or []:
             paths = [r.path for r in expand_inputs(sp.files, base_dir)]
             label = sp.label or Path(paths[0]).stem
-            states.append(State(f"{cfg.name}/{label}", label, paths, voltage_v=sp.voltage_v, time_s=sp.time_s))
+            states.append(State(f"{cfg.name}/{label}", label, paths, voltage_v=sp.voltage_v, time_s=sp.time_s, group=sp.group))
     keys = [s.key for s in states]
     dup = sorted({k for k in keys if keys.count(k) > 1})
     if dup:

@@ -42,7 +42,8 @@ __all__ = ["DUPLICATE_STEP_EV", "HC_EV_ANGSTROM", "KEV_BELOW", "REGISTRY", "Colu
            "read_scan", "read_xdi", "read_xdi_blocks", "write_athena"]
 
 
-def read_scan(path: PathLike, format: str = "auto", **kw: Any) -> list[XasScan]:
+def read_scan(path: PathLike, format: str = "auto", *, group: str | int | None = None,
+              **kw: Any) -> list[XasScan]:
     """Read any supported XAS file, its format found by content, then by suffix.
 
     The formats are those in :data:`REGISTRY`: XDI (an ``# XDI/`` first line or ``.xdi``),
@@ -56,6 +57,9 @@ def read_scan(path: PathLike, format: str = "auto", **kw: Any) -> list[XasScan]:
     format : str
         ``'auto'`` to detect the format, or a format name from ``REGISTRY.names()`` ('xdi',
         'athena', 'nexus', 'columns') or one of its suffixes.
+    group : str or int, optional
+        One group of an Athena project, by label or index (see :func:`read_athena`); refused
+        for the other formats.
     **kw
         Passed to the reader of the format (``mode=``, ``energy=``, ``entry=``, ...).
 
@@ -83,4 +87,10 @@ def read_scan(path: PathLike, format: str = "auto", **kw: Any) -> list[XasScan]:
     ['nexus', 'athena', 'xdi', 'columns']
     """
     p = _existing_file(path)
+    if group is not None:
+        fmt = REGISTRY.detect(p) if (format or "auto").lower() == "auto" else REGISTRY[format]
+        if fmt.name != "athena":
+            raise XasReadError(f"{p}: 'group' selects a group of an Athena project; this file "
+                               f"is read as {fmt.name!r}, which has no groups")
+        kw["group"] = group
     return REGISTRY.read(p, format, **kw)

@@ -63,13 +63,118 @@ def _athena_scan(p: Path, name: str, grp: Any, label: str) -> XasScan:
     return scan
 
 
-def read_athena(path: PathLike) -> list[XasScan]:
+def _select_group(p: Path, scans: list[XasScan], group: str | int) -> list[XasScan]:
+    """The one group named ``group`` (its label or Athena id) or at index ``group``."""
+    names = ", ".join(f"{i}: {s.label!r}" for i, s in enumerate(scans))
+    if isinstance(group, bool) or not isinstance(group, (int, str)):
+        raise XasReadError(f"{p}: group must be a group label or an index, got {group!r}; the "
+                           f"project holds {names}")
+    if isinstance(group, int):
+        if -len(scans) <= group < len(scans):
+            return [scans[group]]
+        raise XasReadError(f"{p}: no group at index {group}; the project holds {len(scans)} "
+                           f"mu(E) groups ({names})")
+    hits = [s for s in scans if group in (s.label, str(s.metadata.get("athena_group")),
+                                          str(s.metadata["athena"].get("id")))]
+    if len(hits) == 1:
+        return hits
+    if hits:
+        raise XasReadError(f"{p}: {len(hits)} groups are labelled {group!r}; select one by "
+                           f"index ({names})")
+    raise XasReadError(f"{p}: no group labelled {group!r}; the project holds {names}")
+
+
+def athena_group_labels(path: PathLike) -> list[str]:
+    """Labels of the mu(E) groups of an Athena project, in project order.
+
+    Parameters
+    ----------
+    path : str or Path
+        The project file.
+
+    Returns
+    -------
+    list of str
+        One label per group that :func:`read_athena` returns.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> e = np.linspace(7000.0, 7400.0, 201)
+    >>> mu = 0.5 + np.arctan((e - 7112.0) / 3.0) / np.pi
+    >>> path = write_athena(Path(tempfile.mkdtemp()) / "two.prj", [("FeO", e, mu), ("Fe2O3", e, mu)])
+    >>> athena_group_labels(path)
+    ['FeO', 'Fe2O3']
+    """
+    return [s.label for s in read_athena(path)]
+
+
+def athena_selection_problem(path: PathLike, group: str | int | None) -> str | None:
+    """Why ``group`` does not pick one spectrum of ``path``, or None when it does.
+
+    A file that is not an Athena project needs no group (and may not have one); a project of
+    one mu(E) group needs none; a project of several needs one, by label or index. Used by
+    recipe validation and by the XAS stage, so a project is never merged group into group.
+
+    Parameters
+    ----------
+    path : str or Path
+        The scan file.
+    group : str or int or None
+        The selection the recipe gives.
+
+    Returns
+    -------
+    str or None
+        A one-line reason naming the groups, or None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> e = np.linspace(7000.0, 7400.0, 201)
+    >>> mu = 0.5 + np.arctan((e - 7112.0) / 3.0) / np.pi
+    >>> two = write_athena(Path(tempfile.mkdtemp()) / "two.prj", [("FeO", e, mu), ("Fe2O3", e, mu)])
+    >>> print(athena_selection_problem(two, None))
+    the Athena project holds 2 groups (0: 'FeO', 1: 'Fe2O3'); choose one with 'group' (a label or an index)
+    >>> athena_selection_problem(two, "FeO") is None
+    True
+    """
+    p = Path(path)
+    try:
+        is_project = REGISTRY.detect(p).name == "athena"
+    except Exception:  # noqa: BLE001 - an unreadable file is the reader's to report, later
+        is_project = False
+    if not is_project:
+        return None if group is None else (f"'group' selects a group of an Athena project; "
+                                           f"{p.name} is not one")
+    try:
+        labels = athena_group_labels(p)
+        if group is not None:
+            _select_group(p, read_athena(p), group)
+    except XasReadError as exc:
+        return str(exc).replace(f"{p}: ", "", 1)
+    if group is None and len(labels) > 1:
+        names = ", ".join(f"{i}: {x!r}" for i, x in enumerate(labels))
+        return (f"the Athena project holds {len(labels)} groups ({names}); choose one with "
+                "'group' (a label or an index)")
+    return None
+
+
+def read_athena(path: PathLike, group: str | int | None = None) -> list[XasScan]:
     """Read the mu(E) groups of an Athena project (.prj, old Perl-text or JSON, plain or gzip).
 
     Parameters
     ----------
     path : str or Path
         The project file.
+    group : str or int, optional
+        Only this group: its label (or Athena id), or its index among the mu(E) groups in
+        project order. A label or index that is not there raises
+        :class:`~xpipe.xas.scan.XasReadError` listing the groups. None: every group.
 
     Returns
     -------
@@ -96,6 +201,9 @@ def read_athena(path: PathLike) -> list[XasScan]:
     [('Fe foil', 'Fe', 'K', 201)]
     >>> scans[0].metadata["athena"]["rbkg"]
     1.1
+    >>> two = write_athena(Path(tempfile.mkdtemp()) / "two.prj", [("FeO", e, mu), ("Fe2O3", e, mu)])
+    >>> [s.label for s in read_athena(two, group="Fe2O3")], read_athena(two, group=0)[0].label
+    (['Fe2O3'], 'FeO')
     """
     # larch takes seconds to import: only when a project is read
     from larch.io.athena_project import AthenaProject, is_athena_project
@@ -127,7 +235,9 @@ def read_athena(path: PathLike) -> list[XasScan]:
     if skipped:
         for scan in scans:
             scan.metadata["athena_skipped"] = list(skipped)
-    return scans
+    for scan in scans:
+        scan.metadata["athena_groups"] = [s.label for s in scans]
+    return scans if group is None else _select_group(p, scans, group)
 
 
 # --------------------------------------------------------------------------------------------
