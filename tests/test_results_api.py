@@ -375,3 +375,44 @@ def test_labels_come_from_long_name(tmp_path, full_run):
 def test_top_level_names():
     assert xpipe.open_results is open_results
     assert xpipe.TechniqueNotRun is TechniqueNotRun
+
+
+@pytest.fixture(scope="session")
+def xanes_run(tmp_path_factory):
+    """``recipes/nvp_xanes.yaml``: XANES with the EXAFS part (chi(k), |chi(R)|), no shell fit."""
+    out = tmp_path_factory.mktemp("api_xanes")
+    report = xpipe.run(ROOT / "recipes" / "nvp_xanes.yaml", out, workers=1)
+    assert report.exit_code == 0 and not report.failed
+    return report.results
+
+
+def test_xas_exafs_chi_and_shells(xanes_run, tmp_path):
+    with open_results(xanes_run) as r, h5py.File(xanes_run, "r") as f:
+        s = r.xas["V_K"]
+        ds = s.exafs
+        raw_g = f["entry/exafs/V_K"]
+        assert ds.chi.dims == ("spectrum", "k_inv_angstrom") and ds.chir_mag.dims == ("spectrum", "r_angstrom")
+        _equal(ds.chi.values, raw_g["chi"][()])
+        _equal(ds.k_inv_angstrom.values, raw_g["k"][()])
+        _equal(ds.chir_mag.values, raw_g["chir_mag"][()])
+        assert ds.k_inv_angstrom.attrs["units"] == "1/angstrom" and ds.r_angstrom.attrs["units"] == "angstrom"
+        assert ds.label.values.tolist() == _strings(raw_g["label"])
+        with pytest.raises(LookupError, match="no EXAFS shell fit"):
+            s.shells
+    # a shell fit as the XAS stage writes it: one row per spectrum and path, the statistics in attrs
+    path = tmp_path / "results.h5"
+    with h5py.File(path, "w") as h5:
+        g = h5.create_group("entry/xas/Fe_K/spectra")
+        g = h5.create_group("entry/exafs/Fe_K")
+        g["k"], g["r"] = np.linspace(0, 10, 5), np.linspace(0, 6, 4)
+        g["chi"], g["chir_mag"] = np.zeros((1, 5)), np.zeros((1, 4))
+        fg = g.create_group("fit")
+        fg["label"] = np.array([b"Fe-O"], dtype=object)
+        fg["r_a"], fg["r_err_a"], fg["n"] = [2.11], [0.01], [6.0]
+        fg["r_a"].attrs["units"] = "angstrom"
+        fg["r_factor"] = 0.012
+    with open_results(path) as r:
+        shells = r.xas["Fe_K"].shells
+    assert shells[["label", "r_a", "r_err_a", "n"]].to_dict("list") == {"label": ["Fe-O"], "r_a": [2.11],
+                                                                         "r_err_a": [0.01], "n": [6.0]}
+    assert shells.attrs["r_factor"] == 0.012 and shells.attrs["units"]["r_a"] == "angstrom"

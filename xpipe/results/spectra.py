@@ -26,6 +26,7 @@ from ._h5 import (
     ordered,
     parse_json,
     read_array,
+    scalar,
     table,
     text,
     units_of,
@@ -258,6 +259,48 @@ class XasSeries:
     def failed(self) -> pd.DataFrame:
         """``key`` and ``reason`` of every spectrum that failed."""
         return _failed(self._g)
+
+    def _exafs_group(self):
+        root = self._g.file.get("entry/exafs")
+        g = None if root is None else root.get(self.name)
+        if g is None or "k" not in g:
+            raise LookupError(f"{self._file}: XAS series {self.label!r} has no EXAFS (the recipe's xas[].exafs "
+                              "section writes /entry/exafs/<series>)")
+        return g
+
+    @property
+    def exafs(self):
+        """chi(k) and |chi(R)| of every spectrum as an ``xarray.Dataset``: ``chi`` [spectrum,
+        k_inv_angstrom] and ``chir_mag`` [spectrum, r_angstrom] (units in each variable's attrs),
+        with the spectrum ``label`` as a coordinate. Raises LookupError without an EXAFS part."""
+        import xarray as xr
+
+        g = self._exafs_group()
+        ds = xr.Dataset({"chi": data_var(g["chi"], ("spectrum", "k_inv_angstrom")),
+                         "chir_mag": data_var(g["chir_mag"], ("spectrum", "r_angstrom"))},
+                        coords={"k_inv_angstrom": ("k_inv_angstrom", read_array(g["k"]), attrs_of(g["k"])),
+                                "r_angstrom": ("r_angstrom", read_array(g["r"]), attrs_of(g["r"]))})
+        if "label" in g:
+            ds = ds.assign_coords(label=("spectrum", read_array(g["label"])))
+        return ds
+
+    @property
+    def shells(self) -> pd.DataFrame:
+        """The EXAFS shell fit, one row per spectrum and path: ``reff_a``, ``r_a`` and ``r_err_a``,
+        ``n``, ``sigma2_a2``, ``de0_ev``, ``s02`` with their errors; the fit's ``r_factor``,
+        ``chi_square``, ``reduced_chi_square``, ``n_independent`` and ``n_variables`` in
+        ``df.attrs``. Raises LookupError when no shell fit ran."""
+        g = self._exafs_group()
+        if "fit" not in g:
+            raise LookupError(f"{self._file}: XAS series {self.label!r} has no EXAFS shell fit "
+                              "(xas[].exafs.shells)")
+        fg = g["fit"]
+        n = fg["r_a"].shape[0]
+        cols = ordered([k for k, ds in fields(fg).items() if ds.shape == (n,)], ["spectrum", "path", "label"])
+        df = table(fg, n=n, names=cols)
+        df.attrs.update({k: float(scalar(fg[k])) for k in ("r_factor", "chi_square", "reduced_chi_square",
+                                                          "n_independent", "n_variables") if k in fg})
+        return df
 
     @property
     def messages(self) -> list[str]:
