@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, SHARED, needs_shared, write_recipe
 
+from xpipe.nexus import labelled, nx_name
 from xpipe.xrd.operando import AnalysisSettings, analyse_stack
 from xpipe.xrd.phases import make_phase
 from xpipe.xrd.reflections import Cell
@@ -31,8 +32,9 @@ def _truth(phase: str, key: str) -> np.ndarray:
 def lattice(example_run):
     out = {}
     with h5py.File(example_run / "results.h5", "r") as h5:
+        phases = labelled(h5["entry/xrd/lattice"])  # groups under NeXus names, labels in @long_name
         for name in (NVP, NVP1, V2O3):
-            g = h5[f"entry/xrd/lattice/{name}"]
+            g = phases[name]
             out[name] = {k: g[k][()] for k in g}
     return out
 
@@ -99,7 +101,8 @@ def test_results_and_tables_are_complete(example_run):
         for name in ("position_err", "fwhm", "area", "area_err", "track_hkl", "track_phase", "frame_time_s"):
             assert name in pk
         assert pk["position"].attrs["units"] == "deg"
-        lat = h5[f"entry/xrd/lattice/{NVP}"]
+        lat = h5[f"entry/xrd/lattice/{nx_name(NVP)}"]
+        assert lat.attrs["long_name"] == NVP
         for name in ("a", "b", "c", "alpha", "beta", "gamma", "volume"):
             assert name in lat and f"{name}_err" in lat
         assert lat["volume"].attrs["units"] == "angstrom^3"
