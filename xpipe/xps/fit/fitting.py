@@ -17,6 +17,7 @@ from .data import _end_levels, _prepare, _Spectrum, _static_background
 from .evaluate import _line_values, _Problem
 from .links import _check_cycles, _LinkError, _parse_link, _tokenize
 from .model import BACKGROUNDS, ModelEntry
+from .multistart import DEFAULT_LOCAL, DEFAULT_SCREEN, global_fit
 from .report import _finish
 from .results import Diagnostic, SeriesFit, XpsFit
 
@@ -151,13 +152,25 @@ def _build(spectra_in, model, *, shared, links, region, background, background_o
     return spectra, params, applied, shared_params
 
 
+def _minimize(problem: _Problem, params: lmfit.Parameters, method: str, starts: int):
+    """The minimiser's result and the record of the starts (a plain dict, empty for a single
+    lmfit run)."""
+    if int(starts) < 1:
+        raise ValueError(f"starts={starts}: at least one local fit is needed")
+    if method != "least_squares":
+        return problem.minimize(params, method), {}
+    result, optimum = global_fit(problem, params, screen=DEFAULT_SCREEN if int(starts) > 1 else 0,
+                                 local=int(starts))
+    return result, optimum.as_dict()
+
+
 # ----------------------------------------------------------------------------- public API
 
 
 def fit_spectrum(x, y, model: Sequence[ModelEntry], *, region=None, background: str = "shirley",
                  links: Sequence[str] = (), sigma=None, source: str | None = None, monte_carlo: int = 0,
-                 seed: int = 0, background_options: Mapping[str, Any] | None = None, method: str = "leastsq",
-                 mc_kind: str = "parametric") -> XpsFit:
+                 seed: int = 0, background_options: Mapping[str, Any] | None = None,
+                 method: str = "least_squares", mc_kind: str = "parametric", starts: int = DEFAULT_LOCAL) -> XpsFit:
     """Fit one XPS spectrum with components and doublets over a background.
 
     Parameters
@@ -188,9 +201,16 @@ def fit_spectrum(x, y, model: Sequence[ModelEntry], *, region=None, background: 
         ``avg_points`` (end averages), ``fit_endpoints`` (active Shirley), ``max_iter``/``tol``
         (Shirley), ``B``/``C``/``D``/``fit_B`` (Tougaard).
     method : str
-        lmfit minimiser (default Levenberg-Marquardt, ``"leastsq"``).
+        ``"least_squares"`` (default): the deterministic multi-start fit of
+        :mod:`xpipe.xps.fit.multistart` (scipy's trust-region least squares from the template
+        start and the best screened starts, the lowest chi-square kept), which finds the same
+        optimum whatever the machine; any other lmfit method name (``"leastsq"``, ``"nelder"``,
+        ...) runs that minimiser once from the template start.
     mc_kind : str
         ``"parametric"`` (Gaussian noise) or ``"bootstrap"`` (resampled residuals).
+    starts : int
+        Local fits of the multi-start (the template start and the ``starts - 1`` best of the
+        screened starts); 1 fits from the template start only.
 
     Returns
     -------
@@ -217,17 +237,19 @@ def fit_spectrum(x, y, model: Sequence[ModelEntry], *, region=None, background: 
                                          background=background, background_options=background_options,
                                          source=source, series=False)
     problem = _Problem(spectra, params)
-    result = problem.minimize(params, method)
+    result, optimum = _minimize(problem, params, method, starts)
     fits, _, _ = _finish(problem, result, spectra, model, links=links, shared_texts=(), applied=applied,
                          options=dict(background_options or {}), source=source, method=method,
                          monte_carlo=monte_carlo, mc_kind=mc_kind, seed=seed, series=False)
+    fits[0].optimum = optimum
+    fits[0].settings["optimum"] = optimum
     return fits[0]
 
 
 def fit_series(spectra: Sequence[tuple], model: Sequence[ModelEntry], *, shared: Sequence[str] = (),
                links: Sequence[str] = (), region=None, background: str = "shirley", monte_carlo: int = 0,
                seed: int = 0, source: str | None = None, background_options: Mapping[str, Any] | None = None,
-               method: str = "leastsq", mc_kind: str = "parametric") -> SeriesFit:
+               method: str = "least_squares", mc_kind: str = "parametric", starts: int = DEFAULT_LOCAL) -> SeriesFit:
     """Fit several spectra at once with one model, some parameters shared.
 
     Every parameter is per spectrum (prefix ``s<k>_``) except those listed in ``shared``: one
@@ -248,7 +270,7 @@ def fit_series(spectra: Sequence[tuple], model: Sequence[ModelEntry], *, shared:
     links : sequence of str
         Constraints applied within every spectrum, or across spectra when written with
         indices (``"center(A)[1] = center(A)[0] + 0.2"``).
-    region, background, monte_carlo, seed, source, background_options, method, mc_kind
+    region, background, monte_carlo, seed, source, background_options, method, mc_kind, starts
         As for :func:`fit_spectrum`.
 
     Returns
@@ -281,7 +303,7 @@ def fit_series(spectra: Sequence[tuple], model: Sequence[ModelEntry], *, shared:
                                                      background=background, background_options=background_options,
                                                      source=source, series=True)
     problem = _Problem(sp_list, params)
-    result = problem.minimize(params, method)
+    result, optimum = _minimize(problem, params, method, starts)
     fits, corr, mc_info = _finish(problem, result, sp_list, model, links=links, shared_texts=shared, applied=applied,
                                   options=dict(background_options or {}), source=source, method=method,
                                   monte_carlo=monte_carlo, mc_kind=mc_kind, seed=seed, series=True)
@@ -293,7 +315,9 @@ def fit_series(spectra: Sequence[tuple], model: Sequence[ModelEntry], *, shared:
              for (a, b), r in corr.items() if abs(r) > 0.9]
     for f in fits:
         diags += [d for d in f.diagnostics if d.kind != "correlation"]
+        f.optimum = optimum
+        f.settings["optimum"] = optimum
     return SeriesFit(fits, chi_square=float(result.chisqr), reduced_chi_square=float(result.redchi), n_points=npts,
                      n_params=int(result.nvarys), success=bool(result.success), message=str(result.message),
                      correlations=corr, diagnostics=diags, shared={t: labels.get(p, p) for t, p in zip(shared, shared_params)},
-                     monte_carlo=mc_info, params=result.params)
+                     monte_carlo=mc_info, params=result.params, optimum=optimum)

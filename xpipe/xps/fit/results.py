@@ -220,6 +220,10 @@ class XpsFit:
         Refit statistics and standard deviations (empty without refits).
     params : lmfit.Parameters or None
         The fitted lmfit parameters.
+    optimum : dict
+        How the optimum was found (:class:`xpipe.xps.fit.multistart.Optimum` as plain data:
+        starts screened, local fits, how many reached the best chi-square); empty for a single
+        lmfit run.
 
     Examples
     --------
@@ -233,6 +237,8 @@ class XpsFit:
     ...                    background="linear")
     >>> round(fit.get("C-O").center, 2), round(fit.fraction("C-C")[0], 3), fit.n_params
     (286.5, 0.833, 6)
+    >>> fit.valence_shares()  # no entry carries a valence
+    {}
     >>> print(fit.summary().splitlines()[1])
     line                      center (eV)       FWHM (eV)                 area        fraction
     """
@@ -262,6 +268,7 @@ class XpsFit:
     parameters: dict[str, dict[str, Any]]  # label -> value, err, vary, expr, min, max
     monte_carlo: dict[str, Any] = field(default_factory=dict)
     params: lmfit.Parameters | None = field(default=None, repr=False)
+    optimum: dict[str, Any] = field(default_factory=dict)
 
     def get(self, name: str) -> ComponentResult | SpeciesResult:
         """The line or model entry called ``name`` (lines first)."""
@@ -279,6 +286,17 @@ class XpsFit:
         """(fraction, error) of a component, doublet (total) or doublet line."""
         r = self.get(name)
         return r.fraction, r.fraction_err
+
+    def valence_shares(self) -> dict[float, float]:
+        """Share of each valence among the model entries that carry one: the fractions of all
+        entries of that valence (multiplet lines and satellites of an envelope together), over
+        the total of the labelled entries. Empty when no entry carries a valence."""
+        tot: dict[float, float] = {}
+        for s in self.species:
+            if s.label_valence is not None:
+                tot[float(s.label_valence)] = tot.get(float(s.label_valence), 0.0) + s.fraction
+        norm = sum(tot.values())
+        return {v: f / norm for v, f in sorted(tot.items())} if norm > 0 else {}
 
     def diagnostic_kinds(self) -> set[str]:
         """The kinds of the diagnostics raised."""
@@ -329,6 +347,8 @@ class SeriesFit(list):
         Refit statistics (empty without refits).
     params : lmfit.Parameters
         The fitted joint parameters.
+    optimum : dict
+        How the joint optimum was found (as :attr:`XpsFit.optimum`).
 
     Examples
     --------
@@ -344,7 +364,7 @@ class SeriesFit(list):
     """
 
     def __init__(self, fits, *, chi_square, reduced_chi_square, n_points, n_params, success, message,
-                 correlations, diagnostics, shared, monte_carlo, params):
+                 correlations, diagnostics, shared, monte_carlo, params, optimum=None):
         super().__init__(fits)
         self.chi_square = chi_square
         self.reduced_chi_square = reduced_chi_square
@@ -357,6 +377,7 @@ class SeriesFit(list):
         self.shared = shared
         self.monte_carlo = monte_carlo
         self.params = params
+        self.optimum = dict(optimum or {})
 
 
 def _pm(v, e, nd, g=False):
