@@ -47,7 +47,7 @@ def _assert_same_results(a: Path, b: Path, rtol: float = 0.0) -> None:
     da, db = _datasets(a), _datasets(b)
     assert da.keys() == db.keys()
     for name, value in da.items():
-        if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+        if np.asarray(value).dtype.kind in "fc":  # arrays and scalars: NaN equals NaN
             np.testing.assert_allclose(value, db[name], rtol=rtol, atol=0, equal_nan=True, err_msg=name)
         else:
             assert np.array_equal(np.asarray(value), np.asarray(db[name])), name

@@ -452,7 +452,9 @@ def _describe(res) -> str:
     if res.has("xrd/lattice"):
         for name, g in res.entry["xrd/lattice"].items():
             present = g["present"][()]
-            lines.append(f"  /entry/xrd/lattice/{name}: refined in {int(present.sum())} of {present.size} frames")
+            label = str(g.attrs.get("long_name", name))
+            shown = name if label == name else f"{name} ({label})"
+            lines.append(f"  /entry/xrd/lattice/{shown}: refined in {int(present.sum())} of {present.size} frames")
     if res.has("xas"):
         for name, g in res.entry["xas"].items():
             n = g["spectra/label"].shape[0] if "spectra" in g else 0

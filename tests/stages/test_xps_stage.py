@@ -83,14 +83,31 @@ xps:
     block: V 2p
     region_ev: [510, 538]
     library: {ROOT / 'recipes' / 'xps' / 'v2p_o1s.yaml'}
-    charge: {{block: Au 4f, reference: Au 4f7/2}}
 """, "r.yaml")
     report = run(load_recipe(recipe), tmp_path / "out", workers=1, quiet=True)
     assert report.exit_code == 1
     reasons = dict(report.failed)
-    assert len(reasons) == 5
+    assert list(reasons) == ["V2p/nvp_xps_1.vms"]  # the others are fitted and kept
     assert "nvp_xps_1.vms" in reasons["V2p/nvp_xps_1.vms"] and "expected" in reasons["V2p/nvp_xps_1.vms"]
-    assert "no block matching 'Au 4f'" in reasons["V2p/nvp_xps_0.vms"]
+
+
+def test_a_charge_block_the_files_lack_is_refused_before_the_run(tmp_path):
+    """What the run would fail on in every file is a recipe error, found by validate as by run."""
+    recipe = write_recipe(tmp_path, f"""
+name: no such reference
+xps:
+  - name: V2p
+    files: {DATA}/nvp_xps_*.vms
+    block: V 2p
+    region_ev: [510, 538]
+    library: {ROOT / 'recipes' / 'xps' / 'v2p_o1s.yaml'}
+    charge: {{block: Au 4f, reference: Au 4f7/2}}
+""", "r.yaml")
+    with pytest.raises(RecipeInvalid) as info:
+        load_recipe(recipe)
+    text = str(info.value)
+    assert "xps[0].charge.block" in text and "no block matching 'Au 4f'" in text
+    assert "charge: false corrects nothing" in text
 
 
 def test_library_errors_name_the_file_and_key(tmp_path):

@@ -32,6 +32,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..nexus import labelled
 from ..recipe.model import load_recipe
 from ..runner import run
 from .scenarios import make_scenario, write_scenario
@@ -123,9 +124,8 @@ class ScenarioScore:
 def _read(results: Path) -> dict:
     out = {}
     with h5py.File(results, "r") as h:
-        lat = h["entry/xrd/lattice"]
-        for name in lat:
-            g = lat[name]
+        # phase groups are named with valid NeXus names; the phase itself is their @long_name
+        for name, g in labelled(h["entry/xrd/lattice"]).items():
             out[name] = {k: g[k][()] for k in ("present", "a", "b", "c", "a_err", "b_err", "c_err",
                                               "phase_fraction", "phase_fraction_err", "detection_limit")}
             out[name]["status"] = [s.decode() if isinstance(s, bytes) else str(s) for s in g["status"][()]]

@@ -434,7 +434,7 @@ class XpsSeriesConfig:
                 try:
                     pick_block(spectra, block, str(path))
                 except ValueError as exc:
-                    hint = (" (charge: {shift_ev: ...} sets a fixed shift, charge: null corrects nothing, "
+                    hint = (" (charge: {shift_ev: ...} sets a fixed shift, charge: false corrects nothing, "
                             "required: false fits such files uncorrected)" if key == "charge.block" else "")
                     yield key, f"{exc}{hint}"
 
