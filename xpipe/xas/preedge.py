@@ -12,11 +12,12 @@ below ``top_level`` or stops falling (the dip after a strong pre-edge peak). Ene
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 from scipy.optimize import least_squares
 
-from ..lineshapes import pseudo_voigt
+from ..lineshapes import GAUSS_C, GAUSS_NORM, pseudo_voigt
 from .edge import XasEdgeError, noise_level
 
 #: Lorentzian fraction of the pseudo-Voigt peaks: the core hole's Lorentzian (about 1 eV for
@@ -31,6 +32,9 @@ BASELINE_LEAD_EV = 4.0
 TOP_GAP_EV = 1.0
 #: Spacing of the starting centres tried for each added peak (eV).
 START_STEP_EV = 2.0
+#: Starting points fitted in full for each number of peaks (the best of all tried, once their
+#: linear parameters are solved for).
+FULL_FITS = 8
 
 
 @dataclass
@@ -120,11 +124,65 @@ def _model(p: np.ndarray, x: np.ndarray, n: int, x0: float):
     return base, peaks
 
 
-def _fit(x, y, n, p0, bounds, x0):
+def _jacobian(p: np.ndarray, x: np.ndarray, n: int, x0: float) -> np.ndarray:
+    """d(model)/d(parameters) at ``x``, analytic: [c0, c1, h, ec, w, (a, c, f) per peak]."""
+    _, _, h, ec, w = p[:5]
+    jac = np.empty((x.size, 5 + 3 * n))
+    u = (x - ec) / w
+    step_slope = h / np.pi / (1.0 + u * u)
+    jac[:, 0] = 1.0
+    jac[:, 1] = x - x0
+    jac[:, 2] = 0.5 + np.arctan(u) / np.pi
+    jac[:, 3] = -step_slope / w
+    jac[:, 4] = -step_slope * u / w
+    for i in range(n):
+        a, c, f = p[5 + 3 * i: 8 + 3 * i]
+        v = (x - c) / f
+        v2 = v * v
+        lor = (2.0 / np.pi) / f / (1.0 + 4.0 * v2)
+        gau = GAUSS_NORM / f * np.exp(-GAUSS_C * v2)
+        shape = PEAK_ETA * lor + (1.0 - PEAK_ETA) * gau
+        # d(shape)/dv of the unit-area pseudo-Voigt; v = (x - c) / f
+        d_dv = PEAK_ETA * lor * (-8.0 * v / (1.0 + 4.0 * v2)) + (1.0 - PEAK_ETA) * gau * (-2.0 * GAUSS_C * v)
+        jac[:, 5 + 3 * i] = shape
+        jac[:, 6 + 3 * i] = -a * d_dv / f
+        jac[:, 7 + 3 * i] = a * (-shape / f - d_dv * v / f)
+    return jac
+
+
+def _fit(x, y, n, p0, bounds, x0, tol: float = 1e-8):
     lb, ub = (np.asarray(b, dtype=float) for b in bounds)
     p0 = np.clip(p0, lb + 1e-9 * (ub - lb), ub - 1e-9 * (ub - lb))
     return least_squares(lambda q: np.sum(_model(q, x, n, x0), axis=0) - y, p0,
-                         bounds=(lb, ub), x_scale="jac")
+                         jac=lambda q: _jacobian(q, x, n, x0), bounds=(lb, ub), x_scale="jac",
+                         ftol=tol, xtol=tol, gtol=tol)
+
+
+def _screened(x: np.ndarray, y: np.ndarray, n: int, guesses: list[np.ndarray], x0: float,
+              keep: int = FULL_FITS) -> list[np.ndarray]:
+    """The ``keep`` starting points of least misfit once their linear parameters (line, step
+    height, peak areas) are solved for, in the order given where misfits tie: only these are
+    fitted in full."""
+    scored = []
+    for k, q in enumerate(guesses):
+        _, _, _, ec, w = q[:5]
+        cols = [np.ones_like(x), x - x0, 0.5 + np.arctan((x - ec) / w) / np.pi]
+        cols += [pseudo_voigt(x, q[6 + 3 * i], q[7 + 3 * i], PEAK_ETA) for i in range(n)]
+        coef, *_ = np.linalg.lstsq(np.column_stack(cols), y, rcond=None)
+        if np.any(coef[3:] < 0) or coef[2] < 0:
+            coef[2:] = np.maximum(coef[2:], 0.0)
+        miss = float(np.sum((np.column_stack(cols) @ coef - y) ** 2))
+        start = q.copy()
+        start[[0, 1, 2]] = coef[:3]
+        start[5::3] = np.maximum(coef[3:], 1e-4)
+        scored.append((miss, k, start))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return [start for _, _, start in scored[:keep]]
+
+
+def _amplitude(x: np.ndarray, miss: np.ndarray, center: float) -> float:
+    """Starting area of a peak at ``center`` from what the model misses there."""
+    return max(float(np.interp(center, x, miss)), 1e-4) * 1.6
 
 
 def _covariance(res, npts: int) -> np.ndarray:
@@ -153,9 +211,17 @@ def _fits(x, y, lo, top, e_half, noise, max_peaks):
         else:
             base, peaks = _model(p, x, n - 1, lo)
             miss = y - base - peaks
-            tries = [_fit(x, y, n, np.r_[p, max(float(np.interp(c, x, miss)), 1e-4) * 1.6, c, 1.5],
-                          bounds, lo) for c in starts]
-            best = min(tries, key=lambda r: r.cost)
+            guesses = [np.r_[p, _amplitude(x, miss, c), c, 1.5] for c in starts]
+            if n == 2:
+                # every pair of grid centres placed afresh on the baseline as well: the optimum
+                # found must not depend on the path the one-peak fit took
+                p0 = out[0][2].x
+                miss0 = y - _model(p0, x, 0, lo)[0]
+                guesses += [np.r_[p0, _amplitude(x, miss0, c1), c1, 1.5, _amplitude(x, miss0, c2), c2, 1.5]
+                            for c1, c2 in combinations(starts, 2)]
+            tries = [_fit(x, y, n, q, bounds, lo) for q in _screened(x, y, n, guesses, lo)]
+            # the best converged to the end, so that its numbers do not depend on where it started
+            best = _fit(x, y, n, min(tries, key=lambda r: r.cost).x, bounds, lo, tol=1e-12)
         p = best.x
         chi2 = float(np.sum(best.fun ** 2)) / noise ** 2
         out.append((chi2 + best.x.size * np.log(x.size), n, best))
