@@ -416,3 +416,31 @@ def test_xas_exafs_chi_and_shells(xanes_run, tmp_path):
     assert shells[["label", "r_a", "r_err_a", "n"]].to_dict("list") == {"label": ["Fe-O"], "r_a": [2.11],
                                                                          "r_err_a": [0.01], "n": [6.0]}
     assert shells.attrs["r_factor"] == 0.012 and shells.attrs["units"]["r_a"] == "angstrom"
+
+
+def test_xas_valence_check(xanes_run, tmp_path):
+    """Every method's leave-one-out error and every spectrum's status, equal to the raw values."""
+    with open_results(xanes_run) as r, h5py.File(xanes_run, "r") as f:
+        chk = r.xas["V_K"].valence_check
+        g = f["entry/xas/V_K"]
+        methods = _strings(g["valence_check/method"])
+        assert chk.methods["method"].tolist() == methods
+        assert methods == ["edge_half_height", "edge_derivative", "pre_edge_centroid", "pre_edge_area", "lcf"]
+        _equal(chk.methods["calibration_err"], g["valence_check/calibration_err"][()])
+        assert chk.reported == "lcf" and chk.series_method == "edge_half_height"
+        half = chk.leave_one_out[chk.leave_one_out["method"] == "edge_half_height"]
+        raw_loo = g["valence_check/leave_one_out/edge_half_height"]
+        assert half["standard"].tolist() == _strings(raw_loo["standard"]) == ["V2O3", "VO2", "V2O5"]
+        _equal(half["error"], raw_loo["error"][()])
+        assert half["extrapolated"].tolist() == [True, False, True]  # only VO2 lies between two others
+        assert chk.methods.set_index("method").loc["edge_half_height", "max_error"] == raw_loo["max_error"][()]
+        sp = chk.spectra
+        assert sp["label"].tolist() == _strings(g["spectra/label"])
+        assert sp["valence_status"].tolist() == _strings(g["spectra/valence_status"])
+        _equal(sp["lcf"], g["valence_check/valence"][()][:, 4])
+        _equal(sp["pre_edge_centroid_err"], g["valence_check/valence_err"][()][:, 2])
+        _equal(sp["valence"], g["spectra/valence"][()])
+    with h5py.File(tmp := tmp_path / "results.h5", "w") as h5:
+        h5.create_group("entry/xas/V_K/spectra")
+    with open_results(tmp) as r, pytest.raises(LookupError, match="no valence check"):
+        _ = r.xas["V_K"].valence_check

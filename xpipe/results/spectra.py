@@ -31,6 +31,7 @@ from ._h5 import (
     text,
     units_of,
 )
+from .xas_valence import XasValenceCheck, read_valence_check
 
 #: column order of the per-spectrum XAS table (other fields follow)
 XAS_COLUMNS = ("label", "source", "time_s", "voltage_v", "calibrated", "calibration_shift_ev", "e0_ev", "edge_step",
@@ -248,6 +249,15 @@ class XasSeries:
         """The valence calibration: ``model``, ``feature``, ``standards``, ``valence``, ``x``,
         ``x_err``, ``coefficients``."""
         return read_record(self._need("calibration", "valence calibration (valence.calibration)"))
+
+    @property
+    def valence_check(self) -> XasValenceCheck:
+        """How far to trust each valence method (docs/xas_valence.md): ``.methods`` (one row
+        per method: its leave-one-out ``calibration_err``, ``rms_error``, ``max_error`` on the
+        standards), ``.leave_one_out`` (one row per method and standard), ``.spectra`` (each
+        spectrum's ``valence_status`` and every method's valence), ``.reported``. Raises
+        LookupError for a series without standards."""
+        return read_valence_check(self._g, self._file)
 
     @property
     def settings(self) -> dict:
