@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+import os
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..xrd.geometry import orientation_of
+from ..xrd.geometry import ORIENTATIONS, orientation_of
+from .pyfai_detectors import DETECTORS
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class PoniHeader:
         The ``Detector`` line, None when absent.
     detector_config : dict
         The ``Detector_config`` JSON mapping (empty when absent).
+    values : dict
+        Every ``key: value`` line as text, keys in lower case (the last value of a key wins).
 
     Examples
     --------
@@ -34,6 +39,7 @@ class PoniHeader:
     version: float
     detector: str | None
     detector_config: dict
+    values: dict = field(default_factory=dict)
 
     @property
     def states_orientation(self) -> bool:
@@ -114,7 +120,95 @@ def read_poni_header(path: str) -> PoniHeader:
             raise ValueError(f"Detector_config is not JSON ({exc})") from None
         if not isinstance(config, dict):
             raise ValueError(f"Detector_config is not a mapping: {values['detector_config']!r}")
-    return PoniHeader(version, values.get("detector") or None, config)
+    return PoniHeader(version, values.get("detector") or None, config, values)
+
+
+@dataclass(frozen=True)
+class PoniText:
+    """What a recipe check needs from a PONI file, read from its text alone (no pyFAI).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The detector's shape (rows, columns).
+    pixel1_m, pixel2_m : float
+        Pixel sizes in metres.
+    distance_m : float
+        Sample-detector distance in metres (> 0).
+    wavelength_m : float or None
+        The file's wavelength in metres, None when it states none (or 0).
+
+    Examples
+    --------
+    >>> PoniText((1043, 981), 172e-6, 172e-6, 0.3, None).wavelength_m is None
+    True
+    """
+
+    shape: tuple[int, int]
+    pixel1_m: float
+    pixel2_m: float
+    distance_m: float
+    wavelength_m: float | None
+
+
+def poni_from_text(header: PoniHeader) -> PoniText | None:
+    """The geometry of a plain PONI file without pyFAI, or None where only pyFAI can tell.
+
+    Loading a PONI with pyFAI imports pyFAI (a second or more), so a recipe check reads the
+    text: the detector name is looked up in the table of pyFAI's models
+    (:mod:`xpipe.io.pyfai_detectors`). Anything out of the ordinary returns None, and the
+    caller then loads the file with pyFAI as before: a PONI version below 2, a detector not
+    in the table (or a file path), a Detector_config with more than a valid orientation and
+    the model's own pixel sizes and shape, a number that does not parse or is not finite, a
+    distance that is not positive, or a negative wavelength.
+
+    Parameters
+    ----------
+    header : PoniHeader
+        The file as read by :func:`read_poni_header`.
+
+    Returns
+    -------
+    PoniText or None
+
+    Examples
+    --------
+    >>> values = {"distance": "0.3", "poni1": "0.09", "poni2": "0.08", "wavelength": "7.3e-11"}
+    >>> g = poni_from_text(PoniHeader(2.1, "Pilatus1M", {"orientation": 3}, values))
+    >>> g.shape, g.pixel1_m, g.distance_m, g.wavelength_m
+    ((1043, 981), 0.000172, 0.3, 7.3e-11)
+    >>> poni_from_text(PoniHeader(2.1, "Pilatus1M", {}, {**values, "distance": "0"})) is None
+    True
+    >>> poni_from_text(PoniHeader(2.1, "NoSuchDetector", {}, values)) is None
+    True
+    """
+    name = header.detector
+    config = header.detector_config
+    if header.version < 2 or not name or set(config) - {"orientation", "pixel1", "pixel2", "max_shape"}:
+        return None
+    if config.get("orientation", ORIENTATIONS[0]) not in ORIENTATIONS:
+        return None
+    model = DETECTORS.get(name.lower()) or DETECTORS.get(name.lower().replace(" ", "_"))
+    if model is None or os.path.exists(name):
+        return None
+    stated = {"max_shape": list(model[:2]), "pixel1": model[2], "pixel2": model[3]}
+    if any(config[key] != value for key, value in stated.items() if key in config):
+        return None  # a model with other pixels or another shape: pyFAI builds it
+    numbers = {}
+    for key in ("distance", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength"):
+        text = header.values.get(key)
+        if text is None or (key == "wavelength" and text.lower() in ("", "none", "null")):
+            continue
+        try:
+            numbers[key] = float(text)
+        except ValueError:
+            return None
+        if not math.isfinite(numbers[key]):
+            return None
+    if numbers["distance"] <= 0 or numbers.get("wavelength", 0.0) < 0:
+        return None
+    rows, cols, pixel1_m, pixel2_m = model
+    return PoniText((rows, cols), pixel1_m, pixel2_m, numbers["distance"], numbers.get("wavelength") or None)
 
 
 def load_image(path: str) -> np.ndarray:

@@ -19,9 +19,10 @@ from ...io.frames import (
     read_header_time,
     read_scan_log,
 )
-from ...io.geometry import load_image, read_poni_header
+from ...io.geometry import load_image, poni_from_text, read_poni_header
+from ...io.pyfai_detectors import DETECTORS
 from ...xrd import opencl as _ocl
-from ...xrd.geometry import azimuthal_integrator, with_orientation
+from ...xrd.geometry import ORIENTATIONS, azimuthal_integrator, with_orientation
 from ...xrd.integrate import IntegrationSettings
 from ...xrd.opencl import opencl_unavailable_message, parse_opencl_device
 from ..schema import Context, InputFile, setting
@@ -218,7 +219,17 @@ class GeometryConfig:
     rot3_rad: float = setting(0.0, doc="Rotation 3 (pyFAI convention).", unit="rad")
     wavelength_a: float = setting(doc="X-ray wavelength.", unit="angstrom", minimum=0, exclusive_minimum=True)
 
+    def model(self) -> tuple[int, int, float, float] | None:
+        """(rows, columns, pixel1_m, pixel2_m) of the named pyFAI detector from the table kept
+        without pyFAI (:mod:`xpipe.io.pyfai_detectors`); None where only pyFAI can tell."""
+        name = self.detector.lower()
+        if os.path.exists(self.detector):
+            return None
+        return DETECTORS.get(name) or DETECTORS.get(name.replace(" ", "_"))
+
     def check(self, ctx: Context):
+        if self.model() is not None:
+            return
         import pyFAI.detectors
 
         try:
@@ -328,12 +339,13 @@ class IntegrateConfig:
             return
         if self.delta_dummy is not None and self.dummy is None:
             yield "delta_dummy", "'delta_dummy' needs 'dummy'"
-        ai = yield from self._check_geometry()
-        if ai is None:
+        found = yield from self._check_geometry()
+        if found is None:
             return
-        if not ai.wavelength:
+        shape, has_wavelength = found
+        if not has_wavelength:
             yield "wavelength_a", "the geometry has no wavelength; set 'wavelength_a'"
-        yield from self._check_images(tuple(ai.detector.shape) if ai.detector.shape is not None else None)
+        yield from self._check_images(shape)
 
     def _check_method(self):
         """Problems of ``method`` (and its OpenCL device); returns False when it is unusable."""
@@ -362,7 +374,13 @@ class IntegrateConfig:
         return True
 
     def _check_geometry(self):
-        """Problems of the PONI file or inline geometry; returns the integrator, or None."""
+        """Problems of the PONI file or inline geometry.
+
+        Returns the detector shape (rows, columns; None when unknown) and whether a wavelength
+        is given, or None when the geometry is unusable. A plain PONI file of a detector model
+        pyFAI knows is checked from its text (:func:`~xpipe.io.geometry.poni_from_text`),
+        without importing pyFAI; anything else is built with pyFAI.
+        """
         header = None
         if self.poni is not None:
             try:
@@ -378,6 +396,12 @@ class IntegrateConfig:
                     f"xrd.integrate.geometry instead"
                 )
                 return None
+            text = poni_from_text(header) if self.orientation in (None, *ORIENTATIONS) else None
+            if text is not None:
+                self._warn_orientation(header)
+                return text.shape, bool(self.wavelength_a is not None or text.wavelength_m)
+        elif self.orientation in (None, *ORIENTATIONS) and (model := self.geometry.model()) is not None:
+            return model[:2], True
         try:
             ai = build_ai(self)
         except Exception as exc:
@@ -387,7 +411,13 @@ class IntegrateConfig:
         if missing:
             yield self._no_pixel_size(header, missing)
             return None
-        if self.poni is not None and self.orientation is None and not header.states_orientation:
+        if self.poni is not None:
+            self._warn_orientation(header)
+        return (tuple(ai.detector.shape) if ai.detector.shape is not None else None), bool(ai.wavelength)
+
+    def _warn_orientation(self, header) -> None:
+        """Log that a PONI file's image orientation cannot be checked, unless the recipe sets it."""
+        if self.orientation is None and not header.states_orientation:
             why = (f"PONI version {header.version:g}; orientation arrives with version 2.1"
                    if header.version < 2.1 else "no 'orientation' in its Detector_config")
             log.warning(
@@ -397,7 +427,6 @@ class IntegrateConfig:
                 "default and silence this warning",
                 self.poni, why,
             )
-        return ai
 
     def _no_pixel_size(self, header, missing: list[str]) -> tuple[str, str]:
         if self.poni is None:
