@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ...echem.electrode import Electrode
 from ...io.frames import parse_time
 from ..schema import Context, InputFile, setting
+
+if TYPE_CHECKING:
+    from ...echem.electrode import Electrode  # annotations only: no import at run time
 
 
 @dataclass(kw_only=True)
@@ -78,6 +80,8 @@ class ElectrodeConfig:
             yield "formula", str(exc)
 
     def build(self) -> Electrode:
+        from ...echem.electrode import Electrode  # deferred: only echem recipes need it
+
         return Electrode(self.formula, self.active_mass_mg, ion=self.ion, ion_charge=self.ion_charge, x_start=self.x_start,
                          x_min=self.x_min, theoretical_capacity_mah_g=self.theoretical_capacity_mah_g,
                          charge_removes_ion=self.charge_removes_ion)

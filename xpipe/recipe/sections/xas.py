@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ...io.frames import expand_inputs
-from ...xas.readers.athena import athena_selection_problem
-from ...xas.series import SpectrumResult
-from ...xas.xanes import tabulated_edge_ev
 from ..schema import Context, InputFile, setting
+
+if TYPE_CHECKING:
+    from ...xas.series import SpectrumResult  # annotations only: no XAS import at run time
 
 
 @dataclass(kw_only=True)
@@ -252,6 +252,8 @@ class XasSeriesConfig:
     athena: Literal["auto", "always", "never"] = setting("auto", doc="Write the processed spectra as an Athena project (xas_<name>.prj): 'auto' up to 200 spectra (Athena is not made for thousands of groups, and writing them takes longer than processing), 'always', or 'never'.")
 
     def check(self, ctx: Context):
+        from ...xas.xanes import tabulated_edge_ev  # deferred: only XAS recipes need it
+
         try:
             self._edge_ev = tabulated_edge_ev(self.element, self.edge)
         except ValueError as exc:
@@ -281,6 +283,8 @@ class XasSeriesConfig:
 
 def _athena_problems(cfg: XasSeriesConfig):
     """(key, message) for every file whose Athena groups the recipe does not pick one of."""
+    from ...xas.readers.athena import athena_selection_problem  # deferred: only XAS recipes
+
     for i, st in enumerate(cfg._states):
         for f in st.files:
             problem = athena_selection_problem(f, st.group)
