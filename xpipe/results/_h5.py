@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
+
+from ._lazy import pd
 
 
 class TechniqueNotRun(LookupError):

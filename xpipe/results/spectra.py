@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator, Mapping
 
 import numpy as np
-import pandas as pd
 
 from ..nexus import nx_name
 from ..store import read_record
@@ -31,6 +30,7 @@ from ._h5 import (
     text,
     units_of,
 )
+from ._lazy import pd
 from .xas_valence import XasValenceCheck, read_valence_check
 
 #: column order of the per-spectrum XAS table (other fields follow)

@@ -7,9 +7,8 @@ frames) placed on the cycler clock, each one a DataFrame, and all of them in one
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ._h5 import attrs_of, fields, find_named, groups, label, ordered, read_array, table
+from ._lazy import pd
 
 #: the cycler record's columns in their usual order (any other 1D field follows)
 ECHEM_COLUMNS = ("time_s", "voltage_v", "current_ma", "capacity_mah", "cycle", "half_cycle", "step",

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..nexus import nx_name
 from ._h5 import read_array, scalar, text
+from ._lazy import pd
 
 #: the columns of :attr:`XasValenceCheck.methods`
 METHOD_COLUMNS = ("method", "usable", "reason", "calibration_err", "rms_error", "max_error")

@@ -9,7 +9,6 @@ of ``/entry/xrd`` when asked, into memory.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..store import read_record
 from ._h5 import (
@@ -26,6 +25,7 @@ from ._h5 import (
     text,
     units_of,
 )
+from ._lazy import pd
 
 #: the unit-named aliases of the radial axis a stack may carry, and the pyFAI unit of each
 RADIAL_NAMES = {"two_theta_deg": "2th_deg", "q_nm_inv": "q_nm^-1", "q_a_inv": "q_A^-1"}

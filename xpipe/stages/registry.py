@@ -8,28 +8,45 @@ the place where the results it reads are already written.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from .base import Stage
-from .echem import EchemStage
-from .timeline import TimelineStage
-from .xas import XasStage
-from .xps import XpsStage
-from .xrd_integrate import IntegrateStage
-from .xrd_patterns import PatternStage
-from .xrd_phases import PhasesStage
 
-#: Every stage class, in run order: XRD (frames or patterns, then phases), XAS, XPS, the
-#: cycler record, then the timeline that places everything on the cycler clock.
-STAGES: tuple[type[Stage], ...] = (
-    PatternStage,
-    IntegrateStage,
-    PhasesStage,
-    XasStage,
-    XpsStage,
-    EchemStage,
-    TimelineStage,
+#: Every stage, in run order: XRD (frames or patterns, then phases), XAS, XPS, the cycler
+#: record, then the timeline that places everything on the cycler clock. Each is named by its
+#: module and class, with the recipe sections it can take part for (any of them), so a run
+#: imports only the stages its recipe has sections for (an XRD recipe loads no XAS code).
+STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("xrd_patterns", "PatternStage", ("xrd",)),
+    ("xrd_integrate", "IntegrateStage", ("xrd",)),
+    ("xrd_phases", "PhasesStage", ("xrd",)),
+    ("xas", "XasStage", ("xas",)),
+    ("xps", "XpsStage", ("xps",)),
+    ("echem", "EchemStage", ("echem",)),
+    ("timeline", "TimelineStage", ("echem", "figures")),
 )
+
+
+def stage_class(module: str, name: str) -> type[Stage]:
+    """The stage class ``name`` of ``xpipe.stages.<module>``, imported on first use.
+
+    Parameters
+    ----------
+    module, name : str
+        An entry of :data:`STAGES`.
+
+    Returns
+    -------
+    type
+        The :class:`~xpipe.stages.base.Stage` subclass.
+
+    Examples
+    --------
+    >>> stage_class("xas", "XasStage").__name__
+    'XasStage'
+    """
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
 
 def build_stages(recipe, base_dir: Path) -> list[Stage]:
@@ -56,8 +73,10 @@ def build_stages(recipe, base_dir: Path) -> list[Stage]:
     ['xrd.integrate', 'xrd_phases', 'xas', 'xps', 'echem', 'timeline']
     """
     built: dict[str, Stage] = {}
-    for cls in STAGES:
-        stage = cls.from_recipe(recipe, base_dir, built)
+    for module, name, sections in STAGES:
+        if not any(getattr(recipe, section, None) for section in sections):
+            continue
+        stage = stage_class(module, name).from_recipe(recipe, base_dir, built)
         if stage is not None:
             built[stage.name] = stage
     return list(built.values())
