@@ -89,6 +89,20 @@ def _check_xanes_output(out: str, data: str):
     assert _number(out, r"V2O3/VO2 series: (\d+) components") == 2
     assert _number(out, r"V2O5 growing in at the end: (\d+) components") == 3
     assert "failed: none" in out
+    _check_calibration_report(out)
+
+
+def _check_calibration_report(out: str):
+    """The batch run's valence check, read through the Results API (same example series in both modes)."""
+    assert "reported: lcf; calibration curve: piecewise_linear of edge_half_height" in out
+    for method in ("edge_half_height", "edge_derivative", "pre_edge_centroid", "pre_edge_area", "lcf"):
+        assert re.search(rf"^ *{method} +True", out, re.M), f"no leave-one-out row for {method}:\n{out}"
+    # VO2, the one oxide between two others, predicted from V2O3 and V2O5 by the half-height edge
+    assert abs(_number(out, r"edge_half_height +V2O3 [-+0-9.]+\*, VO2 ([-+0-9.]+),") - 0.69) < 0.05
+    assert "LCF needs at least two other references" in out
+    assert "status of every value: {'methods_disagree': 6}" in out
+    assert _number(out, r"largest error against the true valence: .*lcf ([0-9.]+)") < 0.05
+    assert _number(out, r"PCA of the series: (\d+) components") == 2
 
 
 def test_ex_situ_xanes_example_data(tmp_path):
@@ -103,6 +117,9 @@ def test_ex_situ_xanes_measured_standards(tmp_path):
     _check_xanes_output(proc.stdout, "measured standards")
     assert proc.stdout.count("Larch E0 on the pre-edge peak") == 2  # VO2 and V2O5
     assert abs(_number(proc.stdout, r"V2O3 from a line through VO and VO2: ([0-9.]+)") - 3.0) < 0.25
+    # leave-one-out of the half-height edge on the measured oxides (docs/xas_valence.md): V2O3 from VO and VO2
+    assert abs(_number(proc.stdout, r"piecewise_linear +[-+0-9.]+\* +([-+0-9.]+) ") - 0.13) < 0.05
+    assert abs(_number(proc.stdout, r"pchip +[-+0-9.]+\* +([-+0-9.]+) ") + 0.40) < 0.05
 
 
 def _check_xps_output(out: str, data: str):
@@ -114,10 +131,22 @@ def _check_xps_output(out: str, data: str):
     assert re.search(r"unresolved: 'O lattice' and 'O hydroxyl/adsorbed'", out), out
     assert "x axis: decreasing to the right" in out
     assert "failed: none" in out
+    _check_lf(out)
     rows = re.findall(r"nvp_xps_\d +[-+0-9.]+ +[-+0-9.]+ +([0-9.]+) \+- [0-9.]+ +([0-9.]+)", out)
     assert len(rows) == 5, out
     valence = [float(v) for v, _ in rows]
     assert valence[-1] > valence[0] + 0.5  # oxidised on charge
+
+
+def _check_lf(out: str):
+    """The synthetic Pt 4f doublet fitted with LF gives back the parameters it was drawn with."""
+    for name, true in (("fwhm", 0.55), ("alpha", 1.1), ("beta", 2.0), ("gauss_fwhm", 0.45)):
+        m = re.search(rf"LF {name} +([0-9.]+) \+- ([0-9.]+)", out)
+        assert m, f"no fitted LF {name} in:\n{out}"
+        assert abs(float(m.group(1)) - true) < 3 * float(m.group(2)) + 1e-3, m.group(0)
+    assert "LF damping_fwhm 5.000 (held)" in out
+    fitted, true = (_number(out, p) for p in (r"FWHM of the 4f7/2 line ([0-9.]+) eV", r"4f7/2 line [0-9.]+ eV \(true ([0-9.]+)"))
+    assert abs(fitted - true) < 0.01
 
 
 def test_ex_situ_xps_example_data(tmp_path):
