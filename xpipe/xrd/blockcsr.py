@@ -352,11 +352,15 @@ def _stack_squares(csc: sp.csc_matrix) -> sp.csc_matrix:
     bins, npix = csc.shape
     p = csc.indptr.astype(np.int64)
     nnz = int(p[-1])
-    # the column of every entry, without a repeat per entry: count the column starts, cumulate
-    col = np.cumsum(np.bincount(p[1:-1], minlength=nnz + 1)[:nnz])
-    entry = np.arange(nnz, dtype=np.int64)
-    first = entry + p[col]  # entry e of column j goes to 2 p[j] + (e - p[j])
-    second = entry + p[col + 1]  # and its square after the column's C entries
+    # column j's entries go to [2 p[j], 2 p[j+1]): its C entries, then their squares. Mark
+    # where each non-empty column's C entries start (+1) and end (-1) and cumulate: a mask of
+    # the C places, so both halves are filled by masked copies instead of index scatters
+    filled = p[1:] > p[:-1]
+    edge = np.zeros(2 * nnz + 1, np.int8)
+    edge[2 * p[:-1][filled]] = 1
+    edge[(p[:-1] + p[1:])[filled]] = -1
+    first = np.cumsum(edge[:-1], dtype=np.int8).view(bool)
+    second = ~first
     index = np.int64 if 2 * nnz > np.iinfo(np.int32).max else np.int32
     data = np.empty(2 * nnz)
     rows = np.empty(2 * nnz, index)
