@@ -331,3 +331,20 @@ def test_series_cross_spectrum_link():
     assert series[1].get("B").fwhm == series[1].get("A").fwhm
     with pytest.raises(ValueError, match=r"out of range"):
         fit_series(spectra, model, links=["center(A)[2] = center(A)[0]"])
+
+
+def test_an_exponent_below_one_is_not_at_its_bound():
+    """A line-shape exponent ranges over 1e-6..1000: 0.54 (a Casa LA alpha) is far from both
+    bounds, 2e-6 is at the lower one."""
+    import lmfit
+
+    from xpipe.xps.fit.uncertainty import _bound_side
+
+    p = lmfit.Parameter("alpha", value=0.54, min=1e-6, max=1000.0)
+    assert _bound_side(p, None) is None
+    p.value = 1.00002e-6
+    assert _bound_side(p, None) == "lower"
+    p.value = 999.99
+    assert _bound_side(p, None) == "upper"
+    linear = lmfit.Parameter("eta", value=0.0005, min=0.0, max=1.0)
+    assert _bound_side(linear, None) == "lower"

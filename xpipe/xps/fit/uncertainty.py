@@ -20,8 +20,17 @@ from .evaluate import _evaluate, _Problem
 
 def _bound_side(p: lmfit.Parameter, area_total: float | None) -> str | None:
     """'lower'/'upper' when a free parameter sits within 0.1 % of its range (for a half-open
-    range: of the total peak area for areas, of its own value otherwise) of a bound."""
+    range: of the total peak area for areas, of its own value otherwise) of a bound. A positive
+    range over more than three decades (a line shape's exponent, 1e-6 to 1000) is measured on a
+    log scale, so a value of 0.5 is not 'at' a bound of 1e-6."""
     lo, hi = p.min, p.max
+    if np.isfinite(lo) and np.isfinite(hi) and lo > 0 and hi / lo > 1e3 and p.value > 0:
+        tol = 1e-3 * np.log(hi / lo)
+        if np.log(p.value / lo) <= tol:
+            return "lower"
+        if np.log(hi / p.value) <= tol:
+            return "upper"
+        return None
     if np.isfinite(lo) and np.isfinite(hi):
         tol = 1e-3 * (hi - lo)
     elif area_total is not None:
