@@ -15,12 +15,13 @@ from .base import Stage
 
 #: Every stage, in run order: XRD (frames or patterns, then phases), XAS, XPS, the cycler
 #: record, then the timeline that places everything on the cycler clock. Each is named by its
-#: module and class, with the recipe sections it can take part for (any of them), so a run
-#: imports only the stages its recipe has sections for (an XRD recipe loads no XAS code).
+#: module and class, with the recipe sections it can take part for (any of them; a dotted
+#: name is a key inside a section), so a run imports only the stages its recipe has sections
+#: for (an XRD recipe loads no XAS code, integrating frames loads no phase analysis).
 STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("xrd_patterns", "PatternStage", ("xrd",)),
+    ("xrd_patterns", "PatternStage", ("xrd.patterns",)),
     ("xrd_integrate", "IntegrateStage", ("xrd",)),
-    ("xrd_phases", "PhasesStage", ("xrd",)),
+    ("xrd_phases", "PhasesStage", ("xrd.peaks",)),
     ("xas", "XasStage", ("xas",)),
     ("xps", "XpsStage", ("xps",)),
     ("echem", "EchemStage", ("echem",)),
@@ -74,9 +75,19 @@ def build_stages(recipe, base_dir: Path) -> list[Stage]:
     """
     built: dict[str, Stage] = {}
     for module, name, sections in STAGES:
-        if not any(getattr(recipe, section, None) for section in sections):
+        if not any(_has(recipe, section) for section in sections):
             continue
         stage = stage_class(module, name).from_recipe(recipe, base_dir, built)
         if stage is not None:
             built[stage.name] = stage
     return list(built.values())
+
+
+def _has(recipe, dotted: str) -> bool:
+    """Whether the recipe sets the section or key ``dotted`` (e.g. ``xrd.peaks``)."""
+    value = recipe
+    for name in dotted.split("."):
+        value = getattr(value, name, None)
+        if value is None:
+            return False
+    return bool(value)
