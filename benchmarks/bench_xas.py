@@ -210,10 +210,11 @@ def pre_edge_fit(g, lo, hi, max_peaks=2):
     outside the peaks: from ``BASELINE_LEAD_EV`` below ``lo`` to ``lo`` and over the last
     ``TOP_GAP_EV`` below the rising edge (:func:`fit_top`). That baseline starts an lmfit model
     of the baseline plus 0 to ``max_peaks`` pseudo-Voigt peaks (Lorentzian fraction 0.5, FWHM
-    0.5-3 eV), all fitted together over the whole range (``least_squares``). Each added peak is
-    started at every ``START_STEP_EV`` across the peak range on the best fit before, and the
-    best start counts; the number of peaks of least BIC (chi-square over the noise of the
-    normalised mu, as xpipe) is reported.
+    0.5-3 eV), all fitted together over the whole range (``least_squares``, numerical
+    Jacobian). Each added peak starts on the best fit before: the first where that fit misses
+    most, the second at every ``START_STEP_EV`` across the peak range, the best start counting;
+    the number of peaks of least BIC (chi-square over the noise of the normalised mu, as xpipe)
+    is reported.
     """
     from larch.xafs import pre_edge_baseline
     from lmfit.models import LinearModel, PseudoVoigtModel, StepModel
