@@ -120,6 +120,20 @@ def example_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def nvp_full_results(tmp_path_factory) -> Path:
+    """``results.h5`` of ``xpipe run recipes/nvp_full.yaml``: XRD, XAS, XPS, the cycler record and
+    the timeline, run once for every test that only reads it."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("nvp_full_shared")
+    res = subprocess.run([sys.executable, "-m", "xpipe", "run", str(ROOT / "recipes" / "nvp_full.yaml"),
+                          "-o", str(out), "-q"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return out / "results.h5"
+
+
 def write_recipe(folder: Path, text: str, name: str = "recipe.yaml") -> Path:
     path = folder / name
     path.write_text(text)

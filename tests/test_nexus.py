@@ -33,13 +33,9 @@ ALLOWED_WARNINGS = {
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory) -> Path:
+def full_run(nvp_full_results) -> Path:
     """results.h5 of the whole bundled chain (XRD, XANES, XPS, cycler, timeline)."""
-    out = tmp_path_factory.mktemp("nx_full")
-    res = subprocess.run([sys.executable, "-m", "xpipe", "run", str(ROOT / "recipes" / "nvp_full.yaml"),
-                          "-o", str(out), "-q"], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    return out / "results.h5"
+    return nvp_full_results
 
 
 class _Collect(logging.Handler):

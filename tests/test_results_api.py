@@ -8,8 +8,6 @@ API does, so the tests hold for files written before and after labels had their 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -23,13 +21,9 @@ from xpipe.results import TechniqueNotRun, open_results
 
 
 @pytest.fixture(scope="session")
-def full_run(tmp_path_factory):
+def full_run(nvp_full_results):
     """``xpipe run recipes/nvp_full.yaml``: XRD, XAS, XPS, the cycler record and the timeline."""
-    out = tmp_path_factory.mktemp("api_full")
-    res = subprocess.run([sys.executable, "-m", "xpipe", "run", str(ROOT / "recipes" / "nvp_full.yaml"),
-                          "-o", str(out), "-q", "--workers", "1"], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    return out / "results.h5"
+    return nvp_full_results
 
 
 @pytest.fixture(scope="session")
