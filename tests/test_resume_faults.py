@@ -75,7 +75,14 @@ def _stop_when(recipe: Path, out: Path, resume: bool, ready, sig: int, group: bo
     if proc.poll() is not None:
         pytest.fail(f"the run ended before it could be stopped: {proc.stderr.read()[-2000:]}")
     (os.killpg if group else os.kill)(proc.pid, sig)
-    _, err = proc.communicate(timeout=60)
+    try:
+        # a stopped run finishes the block in flight and writes what is done: seconds, but a
+        # loaded machine can stretch that; a run that never ends still fails here, with its log
+        _, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+        pytest.fail(f"the run did not end within 180 s of signal {sig}: {err[-2000:]}")
     return proc.returncode, err
 
 
