@@ -169,8 +169,7 @@ def _screened(x: np.ndarray, y: np.ndarray, n: int, guesses: list[np.ndarray], x
         cols = [np.ones_like(x), x - x0, 0.5 + np.arctan((x - ec) / w) / np.pi]
         cols += [pseudo_voigt(x, q[6 + 3 * i], q[7 + 3 * i], PEAK_ETA) for i in range(n)]
         coef, *_ = np.linalg.lstsq(np.column_stack(cols), y, rcond=None)
-        if np.any(coef[3:] < 0) or coef[2] < 0:
-            coef[2:] = np.maximum(coef[2:], 0.0)
+        coef[2:] = np.maximum(coef[2:], 0.0)  # no negative step or peak
         miss = float(np.sum((np.column_stack(cols) @ coef - y) ** 2))
         start = q.copy()
         start[[0, 1, 2]] = coef[:3]
