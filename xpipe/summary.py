@@ -12,7 +12,6 @@ import numpy as np
 
 from .nexus import labelled
 from .store import atomic_write_text, versions
-from .xrd.sequential import absence_text
 
 
 def _text(v) -> str:
@@ -84,6 +83,8 @@ def phase_presence(lattice_group) -> dict:
             if np.isfinite(dl).any():
                 rec.update(detection_limit_median=_r(np.nanmedian(dl), 4), detection_limit_min=_r(np.nanmin(dl), 4),
                            detection_limit_max=_r(np.nanmax(dl), 4))
+            from .xrd.refine_results import absence_text  # slow scipy imports: only if needed
+
             rec["text"] = absence_text(dl)
         out[name] = rec
     return out
