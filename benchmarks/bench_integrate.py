@@ -10,6 +10,8 @@ integrates them with identical settings (1D, 2000 bins in 2th_deg, bbox/csr/cyth
   (b) a plain loop: ``pyFAI.load`` once, then ``fabio.open(f).data`` + ``ai.integrate1d`` per file
   (c) ``xpipe run RECIPE -o OUT -q``            (d) the same with ``--workers 2``
   (e) ``xpipe run`` on half of the frames, to show that peak memory does not grow with frames
+  (f) (d) with the engine cache off: the integration engine built in the command, as on the
+      first run of a geometry ((c) to (e) read the one the first xpipe command kept)
 
 Each way runs as its own subprocess: wall-clock seconds include interpreter start-up, imports and
 the engine build. The ways run round-robin ``--repeat`` times and the fastest run of each is
@@ -453,11 +455,12 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
-def run_measured(label: str, cmd: list[str], log: Path, cwd: Path) -> dict:
-    """Run ``cmd`` as a child process; wall seconds, child max RSS and tree PSS peak."""
+def run_measured(label: str, cmd: list[str], log: Path, cwd: Path, env: dict | None = None) -> dict:
+    """Run ``cmd`` as a child process (``env`` added to the environment); wall seconds, child
+    max RSS and tree PSS peak."""
     with open(log, "wb") as fh:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd)
+        p = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, **(env or {})})
         sampler = TreeSampler(p.pid)
         sampler.start()
         _, status, ru = os.wait4(p.pid, 0)
@@ -573,24 +576,33 @@ def _bench(args, workdir: Path) -> int:
     half = max(1, n // 2)
     xp = bin_path("xpipe")
     w = str(args.workers)
-    plan = [  # key, label, command, output folder, frames
+    # xpipe keeps its folded integration engine in a folder of this run (emptied here): the
+    # first xpipe command builds and keeps it, the others read it; way (f) builds it every time
+    engines = workdir / "engines"
+    shutil.rmtree(engines, ignore_errors=True)
+    cached, uncached = {"XPIPE_ENGINE_CACHE": str(engines)}, {"XPIPE_ENGINE_CACHE": "off"}
+    plan = [  # key, label, command, output folder, frames, environment
         ("a", "pyFAI-integrate", [bin_path("pyFAI-integrate"), "--no-gui", "--json", "pyfai_integrate.json",
-                                  "-o", "out_a"] + [str(f) for f in files], "out_a", n),
-        ("b", "plain loop", [sys.executable, "loop.py", "geometry.poni", "files.txt", "out_b/loop.npy"], "out_b", n),
-        ("c", "xpipe run", [xp, "run", "recipe.yaml", "-o", "out_c", "-q", "--workers", "1"], "out_c", n),
-        ("d", f"xpipe run --workers {w}", [xp, "run", "recipe.yaml", "-o", "out_d", "-q", "--workers", w], "out_d", n),
+                                  "-o", "out_a"] + [str(f) for f in files], "out_a", n, None),
+        ("b", "plain loop", [sys.executable, "loop.py", "geometry.poni", "files.txt", "out_b/loop.npy"], "out_b", n,
+         None),
+        ("c", "xpipe run", [xp, "run", "recipe.yaml", "-o", "out_c", "-q", "--workers", "1"], "out_c", n, cached),
+        ("d", f"xpipe run --workers {w}", [xp, "run", "recipe.yaml", "-o", "out_d", "-q", "--workers", w], "out_d",
+         n, cached),
         ("e", f"xpipe run, {half} frames", [xp, "run", "recipe_half.yaml", "-o", "out_e", "-q", "--workers", "1"],
-         "out_e", half),
+         "out_e", half, cached),
+        ("f", "(d), engine cache off", [xp, "run", "recipe.yaml", "-o", "out_f", "-q", "--workers", w], "out_f",
+         n, uncached),
     ]
     runs: dict[str, list[dict]] = {key: [] for key, *_ in plan}
     load_before = os.getloadavg()
     for rep in range(args.repeat):
-        for key, label, cmd, out, frames in plan:  # round-robin: background load hits every way alike
+        for key, label, cmd, out, frames, env in plan:  # round-robin: background load hits every way alike
             out_dir = workdir / out
             shutil.rmtree(out_dir, ignore_errors=True)
             out_dir.mkdir()
             print(f"[{rep + 1}/{args.repeat}] ({key}) {label} ...", end=" ", flush=True)
-            r = run_measured(label, cmd, workdir / f"log_{key}.txt", workdir)
+            r = run_measured(label, cmd, workdir / f"log_{key}.txt", workdir, env)
             r["frames"] = frames
             runs[key].append(r)
             print(f"{r['seconds']:.2f} s", flush=True)
@@ -655,7 +667,7 @@ def _bench(args, workdir: Path) -> int:
     l_rad, l_int, l_sig = loop[0], loop[1], loop[2]
     ok = True
     checks = []
-    for key in "cde":
+    for key in "cdef":
         rad, inten, sig = load_xpipe(workdir / f"out_{key}" / "results.h5", files)
         k = inten.shape[0]
         if k != best[key]["frames"]:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# integration engines kept between runs go to a folder of this test session, not the user's
+# cache (set at import, before any test or doctest runs; removed when the session ends)
+if "XPIPE_ENGINE_CACHE" not in os.environ:
+    _ENGINES = tempfile.mkdtemp(prefix="xpipe-test-engines-")
+    os.environ["XPIPE_ENGINE_CACHE"] = _ENGINES
+    atexit.register(shutil.rmtree, _ENGINES, ignore_errors=True)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

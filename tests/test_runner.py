@@ -212,7 +212,9 @@ def test_two_workers_give_the_same_numbers(frames):
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     with h5py.File(folder / "two" / "results.h5") as h5:
-        assert h5["entry/xrd/integration/engine_builds"][()] == 1  # built once, shared by both workers
+        integ = h5["entry/xrd/integration"]
+        from_disk = integ["engine_cache_file"][()].decode() != ""  # the first run kept it
+        assert integ["engine_builds"][()] + from_disk == 1  # one engine, shared by both workers
 
 
 def test_dry_run_writes_nothing(frames):

@@ -163,3 +163,30 @@ def test_worker_with_several_loading_threads_gives_the_same_chunk(monkeypatch):
     np.testing.assert_array_equal(one["arrays"]["intensity"], several["arrays"]["intensity"])
     np.testing.assert_array_equal(one["arrays"]["index"], indices)
     assert [m["sha256"] for m in one["meta"]] == [m["sha256"] for m in several["meta"]]
+
+
+@pytest.mark.parametrize("mask_negative, dummy, variance", [(True, None, True), (False, None, True),
+                                                              (True, -2.0, True), (False, -2.0, False)])
+def test_the_scan_of_integer_counts_finds_what_the_general_scan_finds(mask_negative, dummy, variance):
+    """Integer frames take a one-pass scan over the pixels outside the static mask; floats take
+    the general one. Both must find the same invalid pixels, valid count and below-one pixels,
+    pixels of the static mask outside the user mask (a zero correction) included."""
+    rng = np.random.default_rng(3)
+    shape = (40, 50)
+    npix = shape[0] * shape[1]
+    lut = (np.ones(npix, np.float32), np.arange(npix), np.linspace(0, npix, 21).astype(int))
+    omega = np.ones(npix, np.float32)
+    omega[[5, 77, 300]] = 0  # in the static mask, not in the user mask
+    given = np.zeros(npix, bool)
+    given[:100] = True
+    bi = BlockIntegrator(lut, shape, omega, static_mask=given, variance=variance, mask_negative=mask_negative,
+                         dummy=dummy, delta_dummy=0.5 if dummy is not None else None)
+    frame = rng.poisson(1.5, shape).astype(np.int32)
+    frame.flat[rng.integers(0, npix, 60)] = -2
+    frame.flat[rng.integers(0, npix, 60)] = -1
+    frame.flat[[5, 77]] = -2
+    fast = bi.scan(frame)
+    general = bi.scan(frame.astype(np.float64))
+    for a, b in zip(fast, general):
+        np.testing.assert_array_equal(a, b)
+    assert fast[2].size > 100 or not variance  # zero counts found

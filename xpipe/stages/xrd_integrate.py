@@ -27,10 +27,11 @@ from ..io.frames import (
     FrameReadError,
     FrameRef,
 )
-from ..io.geometry import load_image
+from ..io.geometry import geometry_record, load_image
 from ..io.prefetch import prefetched
 from ..recipe.sections.xrd import XrdConfig
 from ..recipe.sections.xrd_frames import IntegrateConfig, build_ai
+from ..xrd import engine_cache
 from ..xrd import opencl as _ocl
 from ..xrd.integrate import (
     BLOCK_FRAMES,
@@ -107,6 +108,61 @@ def _keep_integrator(key: str, fi: FrameIntegrator) -> None:
             _INTEGRATORS.popitem(last=False)
 
 
+def _integrator(cfg: IntegrateConfig, key: str) -> FrameIntegrator:
+    """A new integrator for ``cfg``: through the folded engine kept on disk for this geometry
+    (:mod:`xpipe.xrd.engine_cache`; pyFAI is then not even imported), or built with pyFAI, its
+    folded engine kept for the next run."""
+    settings = cfg.settings()
+    mask = load_image(cfg.mask) if cfg.mask else None
+    dark = load_image(cfg.dark) if cfg.dark else None
+    flat = load_image(cfg.flat) if cfg.flat else None
+    folder = engine_cache.cache_dir() if FrameIntegrator.folds(settings) else None
+    disk_key = engine_cache.engine_key(key) if folder is not None else ""
+    found = engine_cache.load_engine(folder, disk_key) if folder is not None else None
+    fi = FrameIntegrator(
+        (lambda: build_ai(cfg)) if found else build_ai(cfg), settings, mask=mask, dark=dark, flat=flat,
+        use_detector_mask=cfg.use_detector_mask, engine=found,
+    )
+    if found is not None:
+        log.debug("integration engine read from %s", found.path)
+    elif fi.uses_opencl:
+        fi.build_engines()  # an OpenCL device that cannot take the engine fails (or falls back) here
+    elif folder is not None and fi.block_engine() is not None:
+        engine_cache.save_engine(folder, disk_key, fi.block_engine(), fi.block_radial, fi.method_used,
+                                 geometry_record(fi.ai))
+    return fi
+
+
+def integration_geometry(cfg: IntegrateConfig) -> dict:
+    """:func:`xpipe.io.geometry.geometry_record` of the recipe's integrator: the one kept with
+    its folded engine when the cache holds it (no pyFAI import), else from pyFAI.
+
+    Parameters
+    ----------
+    cfg : IntegrateConfig
+        The recipe's ``xrd.integrate`` section.
+
+    Returns
+    -------
+    dict
+        Detector, shape, pixel sizes, distance, PONI, rotations, wavelength, orientation.
+
+    Examples
+    --------
+    >>> import pathlib, xpipe
+    >>> root = pathlib.Path(xpipe.__file__).parents[1]
+    >>> cfg = xpipe.load_recipe(root / "recipes" / "nvp_operando.yaml").recipe.xrd.integrate
+    >>> g = integration_geometry(cfg)
+    >>> g["detector"], round(g["wavelength_a"], 4)
+    ('Pilatus 300k', 0.7749)
+    """
+    if FrameIntegrator.folds(cfg.settings()):
+        record = engine_cache.load_record(engine_cache.cache_dir(), engine_cache.engine_key(integrator_key(cfg)))
+        if record is not None and isinstance(record.get("geometry"), dict):
+            return record["geometry"]
+    return geometry_record(build_ai(cfg))
+
+
 class IntegrateWorker:
     """Reads and integrates chunks of frames; built once per process (picklable before setup).
 
@@ -125,6 +181,9 @@ class IntegrateWorker:
         Every frame of the run; :meth:`process` takes indices into it.
     prefetch : int
         Frames read ahead in a thread while one is integrated.
+    digests : dict of str to str, optional
+        sha256 of frame files already known (the runner's, for the stage cache): not computed
+        again for the provenance record.
 
     Examples
     --------
@@ -141,10 +200,12 @@ class IntegrateWorker:
     ((2, 2000), [], '2025-03-14T09:10:00')
     """
 
-    def __init__(self, cfg: IntegrateConfig, refs: list[FrameRef], prefetch: int = 2) -> None:
+    def __init__(self, cfg: IntegrateConfig, refs: list[FrameRef], prefetch: int = 2,
+                 digests: dict[str, str] | None = None) -> None:
         self.cfg = cfg
         self.refs = refs
         self.prefetch = prefetch
+        self.digests = dict(digests or {})
         self.integrator: FrameIntegrator | None = None
 
     @property
@@ -169,22 +230,15 @@ class IntegrateWorker:
         key = integrator_key(cfg)
         fi = _cached_integrator(key)
         if fi is None:
-            ai = build_ai(cfg)
-            mask = load_image(cfg.mask) if cfg.mask else None
-            dark = load_image(cfg.dark) if cfg.dark else None
-            flat = load_image(cfg.flat) if cfg.flat else None
-            fi = FrameIntegrator(
-                ai, cfg.settings(), mask=mask, dark=dark, flat=flat, use_detector_mask=cfg.use_detector_mask
-            )
-            if fi.uses_opencl:
-                fi.build_engines()  # an OpenCL device that cannot take the engine fails (or falls back) here
+            fi = _integrator(cfg, key)
             _keep_integrator(key, fi)
         elif fi.fallback_message:
             log.warning("%s", fi.fallback_message)
         self.integrator = fi
         self.reader = FrameReader()
         self._readers = threading.local()  # one reader (open HDF5 files) per loading thread
-        self._checksums: dict[str, str] = {}
+        # sha256 of the frames: those the runner computed for the stage cache, else read here
+        self._checksums: dict[str, str] = {p: d for p, d in self.digests.items() if d != "missing"}
 
     def warm_up(self) -> None:
         """Build the integration engine(s) now, on a blank frame, so that processes forked
@@ -195,7 +249,8 @@ class IntegrateWorker:
 
     def __getstate__(self) -> dict:
         """Only the configuration travels to spawned processes; each sets itself up there."""
-        return {"cfg": self.cfg, "refs": self.refs, "prefetch": self.prefetch, "integrator": None}
+        return {"cfg": self.cfg, "refs": self.refs, "prefetch": self.prefetch, "digests": self.digests,
+                "integrator": None}
 
     def _load(self, index: int):
         ref = self.refs[index]
@@ -263,6 +318,7 @@ class IntegrateWorker:
             "failures": failures,
             "engine_builds": fi.engine_builds_by_process(),
             "method_used": fi.method_used,
+            "engine_file": str(fi.engine_file) if fi.engine_file else None,
             "cake_keys": [self.refs[c[0]].key for c in cakes],  # rows of cake_intensity
             "pid": os.getpid(),
         }
@@ -356,7 +412,7 @@ class IntegrateStage(Stage):
         return (self.cfg.frames, self.cfg.integrate), sorted({r.path for r in self.refs})
 
     def worker(self) -> IntegrateWorker:
-        return IntegrateWorker(self.cfg.integrate, self.refs)
+        return IntegrateWorker(self.cfg.integrate, self.refs, digests=self.input_digests)
 
     def plan_lines(self) -> list[str]:
         c = self.cfg.integrate
@@ -379,6 +435,10 @@ class IntegrateStage(Stage):
         if found is not None:
             return [f"OpenCL device: {found.target_name}"]
         return [f"no OpenCL device ({reason}): integrating with {split}/{algo}/cython"]
+
+    def geometry(self) -> dict:
+        """The resolved geometry of the integration (:func:`integration_geometry`)."""
+        return integration_geometry(self.cfg.integrate)
 
     def write(self, entry, checkpoints):
         return StageSummary(**write_xrd(entry, self, checkpoints))

@@ -329,7 +329,7 @@ def write_patterns(entry, stage: PatternStage, checkpoints) -> dict:
     """
     cfg = stage.pcfg
     refs = stage.refs
-    ok, failed, _, _ = _collect(stage, checkpoints)
+    ok, failed, *_ = _collect(stage, checkpoints)
     order = sorted(ok)
     n = len(order)
     at, moved, (target, handling, grid_used) = _stack_grid(cfg, refs, checkpoints, ok, order)

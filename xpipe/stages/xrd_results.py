@@ -12,9 +12,7 @@ import numpy as np
 
 from ..io.files import sha256_file
 from ..io.frames import FrameTime
-from ..io.geometry import geometry_record
 from ..nexus import write_instrument
-from ..recipe.sections.xrd_frames import build_ai
 from ..store import nx_group, set_attrs, write_record, write_strings
 from ..xrd.geometry import d_spacing_a
 from ..xrd.integrate import RADIAL_AXES
@@ -31,12 +29,13 @@ def _collect(stage, checkpoints):
     ok: dict[int, tuple[int, int, dict]] = {}
     failed: dict[int, str] = {}
     builds: dict[int, int] = {}
-    method_used = None
+    method_used = engine_file = None
     for c, (info, _) in enumerate(checkpoints.iter_chunks()):
         extra = info["extra"]
         for pid, n in extra["engine_builds"].items():  # per process; forked copies repeat the parent's
             builds[int(pid)] = max(builds.get(int(pid), 0), n)
         method_used = extra.get("method_used") or method_used
+        engine_file = extra.get("engine_file") or engine_file
         for row, (key, meta) in enumerate(zip(info["ok_keys"], info["meta"])):
             if key in index_of:
                 ok[index_of[key]] = (c, row, meta)
@@ -44,7 +43,7 @@ def _collect(stage, checkpoints):
         for key, reason in info["failures"]:
             if key in index_of and index_of[key] not in ok:
                 failed[index_of[key]] = reason
-    return ok, failed, sum(builds.values()), method_used
+    return ok, failed, sum(builds.values()), method_used, engine_file
 
 
 def _relative_times(times: list[FrameTime | None]) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -75,7 +74,8 @@ def write_xrd(entry, stage, checkpoints) -> dict:
     entry : h5py.Group
         ``/entry`` of the results file being written.
     stage : IntegrateStage
-        The stage: its settings (``cfg``), frame references (``refs``) and ``index_of``.
+        The stage: its settings (``cfg``), frame references (``refs``), ``index_of`` and
+        ``geometry()``.
     checkpoints : Checkpoints
         The stage's finished chunks (``iter_chunks()`` gives ``(info, arrays)`` per chunk).
 
@@ -113,16 +113,16 @@ def write_xrd(entry, stage, checkpoints) -> dict:
     """
     cfg = stage.cfg.integrate
     refs = stage.refs
-    ok, failed, engine_builds, method_used = _collect(stage, checkpoints)
+    ok, failed, engine_builds, method_used, engine_file = _collect(stage, checkpoints)
     order = sorted(ok)
 
     xrd = nx_group(entry, "xrd", "NXsubentry", default="integrated")
     entry.attrs["default"] = "xrd"
     data = nx_group(xrd, "integrated", "NXdata", signal="intensity")
-    ai = build_ai(cfg)
+    geometry = stage.geometry()
     settings = cfg.settings()
     radial, cake_rows, cake_azim = _write_integrated(data, stage, checkpoints, ok, order, settings.error_model)
-    wavelength_a = ai.wavelength * 1e10 if ai.wavelength else None
+    wavelength_a = geometry.get("wavelength_a")
     write_radial(data, radial, settings.unit, wavelength_a, bool(radial.size and wavelength_a))
 
     header_times = {idx: _meta_time(meta) for idx, (_, _, meta) in ok.items()}
@@ -134,7 +134,7 @@ def write_xrd(entry, stage, checkpoints) -> dict:
     write_failed(xrd, refs, failed)
     if cake_rows:
         _write_cake(xrd, cake_rows, cake_azim, radial, settings.unit)
-    _write_integration(xrd, stage, ai, settings, method_used, engine_builds, len(order), len(failed))
+    _write_integration(xrd, stage, geometry, settings, (method_used, engine_builds, engine_file), (len(order), len(failed)))
 
     return {
         "done": len(order),
@@ -324,9 +324,12 @@ def _write_cake(xrd, cake_rows: list[tuple[int, np.ndarray]], cake_azim, radial:
         cake.attrs[f"{axis}_indices"] = i
 
 
-def _write_integration(xrd, stage, ai, settings, method_used: str | None, engine_builds: int, n_done: int,
-                       n_failed: int) -> None:
-    """``/entry/xrd/integration``: the integration settings as used, the geometry and the counts."""
+def _write_integration(xrd, stage, geometry: dict, settings, engine: tuple, counts: tuple[int, int]) -> None:
+    """``/entry/xrd/integration``: the integration settings as used, the geometry and the counts;
+    ``engine`` is (method used, engines built, cached engine file or None), ``counts`` (frames
+    integrated, frames failed)."""
+    method_used, engine_builds, engine_file = engine
+    n_done, n_failed = counts
     cfg = stage.cfg.integrate
     proc = nx_group(xrd, "integration", "NXparameters")
     proc.create_dataset("program", data="pyFAI")
@@ -335,6 +338,7 @@ def _write_integration(xrd, stage, ai, settings, method_used: str | None, engine
         method_requested=cfg.method,
         method_used=method_used or "",
         engine_builds=engine_builds,
+        engine_cache_file=engine_file or "",
         poni_file=cfg.poni or "",
         mask_file=cfg.mask or "",
         dark_file=cfg.dark or "",
@@ -346,7 +350,7 @@ def _write_integration(xrd, stage, ai, settings, method_used: str | None, engine
         n_frames_failed=n_failed,
     )
     write_record(proc, {k: v for k, v in rec.items() if v is not None})
-    geometry = {k: v for k, v in geometry_record(ai).items() if v is not None}
+    geometry = {k: v for k, v in geometry.items() if v is not None}
     write_record(nx_group(proc, "geometry", "NXparameters"), geometry)
     write_instrument(xrd.parent, "xrd", wavelength_a=geometry.get("wavelength_a"), geometry=geometry)
     proc.create_dataset("settings_json", data=json.dumps(rec, default=str))

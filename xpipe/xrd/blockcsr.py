@@ -147,16 +147,123 @@ class BlockIntegrator:
         csr.eliminate_zeros()
         csc = csr.tocsc()
         csc.sort_indices()
-        self._c = csc
         self.omega = np.where(static, np.float32(0), omega)
-        self.norm = csc @ self.omega.astype(np.float64)  # sum of c * omega over the valid pixels
-        self.stacked = _stack_squares(csc) if self.variance else csc
+        self._finish(_stack_squares(csc) if self.variance else csc)
+
+    def _finish(self, stacked: sp.csc_matrix) -> None:
+        """The sums that follow from the folded matrix ``[C; C^2]`` (``C`` alone without an
+        error model): the normalisation and the dark current's variance."""
+        self.stacked = stacked
+        # the C rows of a product with [C; C^2] are C's own sums, added in the same order
+        self.norm = (stacked @ self.omega.astype(np.float64))[: self.bins]
         self.dark_signal = self.dark_variance = None
-        if self.dark is not None:
-            d = np.where(static, np.float32(0), self.dark).astype(np.float64)
-            self.dark_variance = self.stacked[self.bins:] @ d if self.variance else None
+        if self.dark is not None and self.variance:
+            d = np.where(self.static, np.float32(0), self.dark).astype(np.float64)
+            self.dark_variance = (stacked @ d)[self.bins:]
         self._buffers: dict[int, np.ndarray] = {}
         self._pid = os.getpid()
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """What rebuilds this engine without pyFAI (:meth:`from_state`): plain settings and arrays.
+
+        Returns
+        -------
+        (dict, dict of str to numpy.ndarray)
+            The settings (JSON types) and the arrays: the folded matrix ``[C; C^2]`` (``C``
+            without an error model) in compressed-column form (``m_data``, float32 when that
+            holds its values exactly, ``m_indices``, ``m_indptr``), ``omega``, the ``given``
+            and ``static`` masks and ``dark``.
+
+        Examples
+        --------
+        >>> lut = (np.array([1.0, 0.5, 0.5], np.float32), np.array([0, 1, 2]), np.array([0, 1, 3]))
+        >>> settings, arrays = BlockIntegrator(lut, (1, 3), omega=np.ones(3, np.float32)).state()
+        >>> settings["shape"], arrays["m_data"].dtype.name, sorted(arrays)[1:4]
+        ([1, 3], 'float32', ['m_data', 'm_indices', 'm_indptr'])
+        """
+        m = self.stacked
+        narrow = m.data.astype(np.float32)
+        settings = {"shape": list(self.shape), "bins": self.bins, "variance": self.variance,
+                    "empty": self.empty, "mask_negative": self.mask_negative,
+                    "dummy": None if self.dummy is None else float(self.dummy),
+                    "delta_dummy": self.delta_dummy, "block": self.block}
+        arrays = {"m_data": narrow if np.array_equal(narrow, m.data) else m.data,
+                  "m_indices": m.indices, "m_indptr": m.indptr, "omega": self.omega,
+                  "given": self.given, "static": self.static}
+        if self.dark is not None:
+            arrays["dark"] = self.dark
+        return settings, arrays
+
+    @classmethod
+    def from_state(cls, settings: dict, arrays) -> BlockIntegrator:
+        """The engine :meth:`state` describes, checked as untrusted input.
+
+        Parameters
+        ----------
+        settings : dict
+            As :meth:`state` returns them.
+        arrays : mapping of str to numpy.ndarray
+            As :meth:`state` returns them (e.g. an ``.npz`` read with ``allow_pickle=False``).
+
+        Returns
+        -------
+        BlockIntegrator
+
+        Raises
+        ------
+        ValueError
+            A missing or misshapen array, a wrong type, or a matrix whose indices do not fit.
+
+        Examples
+        --------
+        >>> lut = (np.array([1.0, 0.5, 0.5], np.float32), np.array([0, 1, 2]), np.array([0, 1, 3]))
+        >>> bi = BlockIntegrator.from_state(*BlockIntegrator(lut, (1, 3), omega=np.ones(3, np.float32)).state())
+        >>> bi.integrate([np.array([[2, 4, -1]], np.int32)]).intensity.tolist()
+        [[2.0, 4.0]]
+        >>> settings, arrays = bi.state()
+        >>> try:
+        ...     BlockIntegrator.from_state(settings, dict(arrays, m_indices=np.array([0, 1, 2, 3, 9, 5])))
+        ... except ValueError as exc:
+        ...     print(str(exc)[:31])
+        the folded matrix is not valid:
+        """
+        self = cls.__new__(cls)
+        try:
+            rows, cols = (int(n) for n in settings["shape"])
+            self.shape = (rows, cols)
+            self.npix = rows * cols
+            self.bins = int(settings["bins"])
+            self.variance = bool(settings["variance"])
+            self.empty = float(settings["empty"])
+            self.mask_negative = bool(settings["mask_negative"])
+            self.dummy = None if settings["dummy"] is None else float(settings["dummy"])
+            self.delta_dummy = float(settings["delta_dummy"])
+            self.block = max(1, int(settings["block"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"the engine settings are not valid: {exc!r}") from None
+        if rows <= 0 or cols <= 0 or self.bins <= 0:
+            raise ValueError(f"the engine settings are not valid: shape {settings['shape']}, {self.bins} bins")
+        self.omega = _array(arrays, "omega", np.float32, self.npix)
+        self.given = _array(arrays, "given", np.bool_, self.npix)
+        self.static = _array(arrays, "static", np.bool_, self.npix)
+        self.dark = _array(arrays, "dark", np.float32, self.npix) if "dark" in arrays else None
+        self.n_given = int(np.count_nonzero(self.given))
+        data = _array(arrays, "m_data", None, None)
+        if data.dtype not in (np.float32, np.float64):
+            raise ValueError(f"the folded matrix holds {data.dtype} values, expected float32 or float64")
+        indices = _array(arrays, "m_indices", None, data.size)
+        indptr = _array(arrays, "m_indptr", None, self.npix + 1)
+        rows = 2 * self.bins if self.variance else self.bins
+        try:
+            m = sp.csc_matrix((data.astype(np.float64, copy=False), indices, indptr), shape=(rows, self.npix))
+            m.check_format(full_check=True)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"the folded matrix is not valid: {exc}") from None
+        if not m.has_sorted_indices:
+            raise ValueError("the folded matrix is not valid: unsorted row indices")
+        self._finish(m)
+        return self
 
     # ------------------------------------------------------------------ buffers
     def _block_buffer(self, name: str, columns: int) -> np.ndarray:
@@ -188,6 +295,9 @@ class BlockIntegrator:
             variance increments.
         """
         flat = frame.reshape(-1)
+        if flat.dtype.kind in "iu" and (self.variance or self.mask_negative) and (
+                self.dummy is None or self.dummy + self.delta_dummy < 0.5):
+            return self._scan_counts(flat)
         low = np.zeros(0, np.intp)
         with np.errstate(invalid="ignore"):
             if self.variance or self.mask_negative:
@@ -216,6 +326,39 @@ class BlockIntegrator:
             below = low[keep]
             extra = 1.0 - flat[below].astype(np.float32).astype(np.float64)
         return invalid, valid, below, extra
+
+    def _scan_counts(self, flat: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+        """:meth:`scan` of integer counts when every invalid value is below one count (negative
+        counts, a dummy below one): one masked comparison over the pixels outside the static
+        mask finds them and the pixels below one count together; the few pixels of the static
+        mask that the detector and user masks do not hold are looked at on their own."""
+        if os.getpid() != self._pid:
+            self._buffers, self._pid = {}, os.getpid()
+        below_one = self._buffers.get("below_one_mask")
+        if below_one is None:  # the static pixels are never written: they stay False
+            below_one = self._buffers["below_one_mask"] = np.zeros(self.npix, bool)
+            self._buffers["open"] = ~self.static
+            self._buffers["static_only"] = np.flatnonzero(self.static & ~self.given)
+        np.less(flat, 1, out=below_one, where=self._buffers["open"])
+        low = np.flatnonzero(below_one)
+        values = flat[low]
+        bad = self._bad(values)
+        invalid = low[bad]
+        static_only = self._buffers["static_only"]
+        outside = invalid.size + (int(np.count_nonzero(self._bad(flat[static_only]))) if static_only.size else 0)
+        below = extra = low[:0]
+        if self.variance:
+            keep = ~bad
+            below = low[keep]
+            extra = 1.0 - values[keep].astype(np.float32).astype(np.float64)
+        return invalid, self.npix - self.n_given - outside, below, extra
+
+    def _bad(self, values: np.ndarray) -> np.ndarray:
+        """Which integer ``values`` are invalid: negative (with ``mask_negative``) or the dummy."""
+        bad = values < 0 if self.mask_negative else np.zeros(values.shape, bool)
+        if self.dummy is not None:
+            bad |= np.abs(values.astype(np.float32) - np.float32(self.dummy)) <= self.delta_dummy
+        return bad
 
     def _fill(self, column: np.ndarray, frame: np.ndarray, invalid: np.ndarray) -> None:
         """Copy ``frame - dark`` into a strided column of the block, slice by slice (each slice
@@ -347,25 +490,22 @@ class BlockIntegrator:
                 sigma[i] = s
 
 
+def _array(arrays, name: str, dtype, size: int | None) -> np.ndarray:
+    """``arrays[name]`` as a flat array of ``dtype`` and ``size`` (None: any), or ValueError."""
+    if name not in arrays:
+        raise ValueError(f"the engine has no array '{name}'")
+    a = np.asarray(arrays[name])
+    if a.dtype.hasobject or (dtype is not None and a.dtype != dtype):
+        raise ValueError(f"the engine's '{name}' is {a.dtype}, expected {np.dtype(dtype or float).name}")
+    if a.ndim != 1 or (size is not None and a.size != size):
+        raise ValueError(f"the engine's '{name}' has shape {a.shape}, expected ({size},)")
+    return np.ascontiguousarray(a)
+
+
 def _stack_squares(csc: sp.csc_matrix) -> sp.csc_matrix:
-    """``[C; C^2]`` in compressed-column form, each column's C entries then its C^2 entries."""
-    bins, npix = csc.shape
-    p = csc.indptr.astype(np.int64)
-    nnz = int(p[-1])
-    # column j's entries go to [2 p[j], 2 p[j+1]): its C entries, then their squares. Mark
-    # where each non-empty column's C entries start (+1) and end (-1) and cumulate: a mask of
-    # the C places, so both halves are filled by masked copies instead of index scatters
-    filled = p[1:] > p[:-1]
-    edge = np.zeros(2 * nnz + 1, np.int8)
-    edge[2 * p[:-1][filled]] = 1
-    edge[(p[:-1] + p[1:])[filled]] = -1
-    first = np.cumsum(edge[:-1], dtype=np.int8).view(bool)
-    second = ~first
-    index = np.int64 if 2 * nnz > np.iinfo(np.int32).max else np.int32
-    data = np.empty(2 * nnz)
-    rows = np.empty(2 * nnz, index)
-    data[first] = csc.data
-    rows[first] = csc.indices
-    data[second] = csc.data * csc.data
-    rows[second] = csc.indices + bins
-    return sp.csc_matrix((data, rows, (2 * p).astype(index)), shape=(2 * bins, npix))
+    """``[C; C^2]`` in compressed-column form, each column's C entries then its C^2 entries.
+
+    scipy's compiled ``vstack`` of two matrices of one pattern (0.14 s for 4.34 M entries,
+    against 0.4 to 0.7 s for index or mask scatters in numpy)."""
+    squares = sp.csc_matrix((csc.data * csc.data, csc.indices, csc.indptr), shape=csc.shape)
+    return sp.vstack([csc, squares], format="csc")

@@ -209,6 +209,10 @@ class FrameIntegrator:
         Dark-current (counts) and flat-field images, shaped as the detector.
     use_detector_mask : bool
         Include the detector definition's mask (module gaps).
+    engine : xpipe.xrd.engine_cache.CachedEngine, optional
+        A folded engine read back from the cache for exactly this geometry and these settings:
+        frames integrate through it, and ``ai`` may then be a function that builds the
+        integrator, called only if pyFAI itself is needed (2D integration).
 
     Examples
     --------
@@ -236,23 +240,26 @@ class FrameIntegrator:
         dark: np.ndarray | None = None,
         flat: np.ndarray | None = None,
         use_detector_mask: bool = True,
+        engine=None,
     ) -> None:
-        self.ai = ai
+        lazy = callable(ai) and not hasattr(ai, "integrate1d")
+        if lazy and engine is None:
+            ai = ai()
+        self._ai, self._make_ai = (None, ai) if lazy else (ai, None)
         self.settings = settings
-        self.shape = tuple(ai.detector.shape) if ai.detector.shape is not None else None
-        static = np.zeros(self.shape, dtype=bool) if self.shape else None
-        if use_detector_mask and ai.detector.mask is not None:
-            static = np.asarray(ai.detector.mask, dtype=bool).copy()
+        if engine is not None:
+            self.shape = tuple(engine.block.shape)
+        else:
+            self.shape = tuple(ai.detector.shape) if ai.detector.shape is not None else None
         for name, arr in (("mask", mask), ("dark", dark), ("flat", flat)):
             if arr is not None and self.shape is not None and arr.shape != self.shape:
                 raise FrameError(
                     f"{name} has shape {arr.shape} but the detector is {self.shape} (rows, columns)"
                 )
-        if mask is not None:
-            static = np.asarray(mask, dtype=bool) | (
-                static if static is not None else np.zeros(mask.shape, bool)
-            )
-        self.static_mask = static
+        if engine is not None:  # the detector and user masks, as folded when it was built
+            self.static_mask = engine.block.given.reshape(self.shape)
+        else:
+            self.static_mask = _static_mask(ai, self.shape, mask, use_detector_mask)
         self.dark = None if dark is None else np.ascontiguousarray(dark, dtype=np.float32)
         self.flat = None if flat is None else np.ascontiguousarray(flat, dtype=np.float32)
         self._seen_engines: set[int] = set()
@@ -269,6 +276,37 @@ class FrameIntegrator:
         self._block_checked = False
         if settings.npt_azimuthal:
             self._methods[2] = self._resolve(2)
+        #: The cached engine file the frames go through (None: built here).
+        self.engine_file = None
+        if engine is not None:
+            self._block, self._block_radial, self._block_checked = engine.block, engine.radial, True
+            self.method_used, self.engine_file = engine.method_used, engine.path
+
+    @property
+    def ai(self):
+        """pyFAI's integrator (built on first use when a cached engine made it unnecessary so far)."""
+        if self._ai is None:
+            self._ai = self._make_ai()
+        return self._ai
+
+    @staticmethod
+    def folds(settings: IntegrationSettings) -> bool:
+        """Whether frames with these settings go through the folded CSR engine (a cython CSR
+        method with the Poisson or no error model) rather than ``integrate1d`` frame by frame.
+
+        Examples
+        --------
+        >>> FrameIntegrator.folds(IntegrationSettings(npt=10)), FrameIntegrator.folds(
+        ...     IntegrationSettings(npt=10, method=("bbox", "csr", "opencl")))
+        (True, False)
+        """
+        return (settings.method[1] == "csr" and settings.method[2] == "cython"
+                and settings.error_model in ("poisson", "none"))
+
+    @property
+    def block_radial(self) -> np.ndarray | None:
+        """Bin centres of the folded engine (None before it is built, or without one)."""
+        return self._block_radial
 
     # ------------------------------------------------------------------ methods
     def _resolve(self, dim: int):
@@ -504,8 +542,7 @@ class FrameIntegrator:
             return self._block
         self._block_checked = True
         s = self.settings
-        if (self.shape is None or _is_opencl(self._methods[1]) or s.method[1] != "csr"
-                or s.method[2] != "cython" or s.error_model not in ("poisson", "none")):
+        if self.shape is None or _is_opencl(self._methods[1]) or not self.folds(s):
             return None
         blank = np.zeros(self.shape, np.float32)
         res = self._integrate_pyfai_result(blank)
@@ -556,6 +593,16 @@ class FrameIntegrator:
             azimuthal_deg=np.asarray(res.azimuthal, dtype=np.float64),
             intensity=np.asarray(res.intensity, dtype=np.float32),
         )
+
+
+def _static_mask(ai, shape, mask, use_detector_mask: bool) -> np.ndarray | None:
+    """Pixels never counted: the detector definition's mask (module gaps) and the user mask."""
+    static = np.zeros(shape, dtype=bool) if shape else None
+    if use_detector_mask and ai.detector.mask is not None:
+        static = np.asarray(ai.detector.mask, dtype=bool).copy()
+    if mask is not None:
+        static = np.asarray(mask, dtype=bool) | (static if static is not None else np.zeros(mask.shape, bool))
+    return static
 
 
 def _is_opencl(method) -> bool:
