@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,26 @@ class FileHasher:
         digest = h.hexdigest()
         self.remember(path, st, digest)
         return digest
+
+    def sha256_all(self, paths: list[str]) -> dict[str, str]:
+        """:meth:`sha256` of every path; the files not remembered are hashed in threads (file
+        reads and hashlib release the GIL), one per CPU up to four.
+
+        Parameters
+        ----------
+        paths : list of str
+            The files.
+
+        Returns
+        -------
+        dict of str to str
+            Digest by path as given (``"missing"`` for a file that is not there).
+        """
+        unique = list(dict.fromkeys(paths))
+        if len(unique) < 8:
+            return {p: self.sha256(p) for p in unique}
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            return dict(zip(unique, pool.map(self.sha256, unique)))
 
     def remember(self, path: str, st: os.stat_result, digest: str) -> None:
         """Record ``digest`` as the sha256 of ``path`` while its size and mtime are those of
@@ -161,7 +182,7 @@ def stage_hash(stage: Any, upstream: list[str], hasher: FileHasher) -> str | Non
         "xpipe": versions()["xpipe"],
         "layout": LAYOUT_VERSION,  # a results layout change writes the stage afresh
         "settings": plain,
-        "inputs": sorted({(os.path.abspath(p), hasher.sha256(p)) for p in files}),
+        "inputs": sorted({(os.path.abspath(p), d) for p, d in hasher.sha256_all(files).items()}),
         "upstream": upstream,
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()

@@ -169,6 +169,9 @@ def stage_hashes(stages: list[Stage], work: Path, use_cache: bool = True) -> dic
     for st in stages:
         upstream = [hashes[d] or "none" for d in st.depends_on if d in hashes]
         hashes[st.name] = stage_hash(st, upstream, hasher) if use_cache else None
+        fp = st.fingerprint() if use_cache else None
+        if fp is not None:  # hashed above: remembered, so these are lookups
+            st.input_digests = {p: hasher.sha256(p) for p in fp[1]}
     if use_cache:
         hasher.save()
     return hashes

@@ -13,8 +13,10 @@ import this module, never the runner.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["Stage", "StageSummary"]
@@ -96,6 +98,9 @@ class Stage:
     depends_on: tuple[str, ...] = ()
     #: True for a whole-results stage whose written part can be replayed from the cache.
     caches_state: bool = False
+    #: sha256 of the fingerprint's input files by path, as the runner computed them for the
+    #: stage cache (empty without it): a worker may take them instead of hashing the files again.
+    input_digests: Mapping[str, str] = MappingProxyType({})
 
     @classmethod
     def from_recipe(cls, recipe: Any, base_dir: Path, built: dict[str, Stage]) -> Stage | None:
