@@ -190,3 +190,17 @@ def test_the_scan_of_integer_counts_finds_what_the_general_scan_finds(mask_negat
     for a, b in zip(fast, general):
         np.testing.assert_array_equal(a, b)
     assert fast[2].size > 100 or not variance  # zero counts found
+
+
+def test_the_scan_of_unsigned_counts_finds_the_zero_counts():
+    shape = (30, 40)
+    npix = shape[0] * shape[1]
+    lut = (np.ones(npix, np.float32), np.arange(npix), np.linspace(0, npix, 11).astype(int))
+    given = np.zeros(npix, bool)
+    given[:50] = True
+    bi = BlockIntegrator(lut, shape, np.ones(npix, np.float32), static_mask=given)
+    frame = np.random.default_rng(5).poisson(0.7, shape).astype(np.uint16)
+    fast, general = bi.scan(frame), bi.scan(frame.astype(np.float64))
+    for a, b in zip(fast, general):
+        np.testing.assert_array_equal(a, b)
+    assert fast[2].size == np.count_nonzero(frame.reshape(-1)[50:] == 0)

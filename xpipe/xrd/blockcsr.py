@@ -329,17 +329,19 @@ class BlockIntegrator:
 
     def _scan_counts(self, flat: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
         """:meth:`scan` of integer counts when every invalid value is below one count (negative
-        counts, a dummy below one): one masked comparison over the pixels outside the static
-        mask finds them and the pixels below one count together; the few pixels of the static
-        mask that the detector and user masks do not hold are looked at on their own."""
+        counts, a dummy below one): one comparison with a per-pixel threshold (1 outside the
+        static mask, the dtype's minimum inside it) finds them and the pixels below one count
+        together; the few pixels of the static mask that the detector and user masks do not hold
+        are looked at on their own."""
         if os.getpid() != self._pid:
             self._buffers, self._pid = {}, os.getpid()
-        below_one = self._buffers.get("below_one_mask")
-        if below_one is None:  # the static pixels are never written: they stay False
-            below_one = self._buffers["below_one_mask"] = np.zeros(self.npix, bool)
-            self._buffers["open"] = ~self.static
+        key = f"below-one-{flat.dtype.str}"
+        if key not in self._buffers:  # static pixels compare with the dtype's minimum: never below
+            lowest = np.iinfo(flat.dtype).min
+            self._buffers[key] = np.where(self.static, lowest, 1).astype(flat.dtype)
+            self._buffers["below_one_mask"] = np.empty(self.npix, bool)
             self._buffers["static_only"] = np.flatnonzero(self.static & ~self.given)
-        np.less(flat, 1, out=below_one, where=self._buffers["open"])
+        below_one = np.less(flat, self._buffers[key], out=self._buffers["below_one_mask"])
         low = np.flatnonzero(below_one)
         values = flat[low]
         bad = self._bad(values)
