@@ -666,6 +666,8 @@ def _bench(args, workdir: Path) -> int:
                 print(f"{label}: {rate:.1f} frames/s = {1e3 / rate:.2f} ms per frame = "
                       f"{1e3 / rate / bound_ms:.2f}x the memory-bandwidth bound")
 
+    print_targets(n, fps, best, steady, bound_ms)
+
     # ---- agreement (last run of each way)
     import numpy as np
 
@@ -710,6 +712,27 @@ def _bench(args, workdir: Path) -> int:
         print("the ways disagree", file=sys.stderr)
         return 1
     return 0
+
+
+def print_targets(n: int, fps: dict, best: dict, steady: float | None, bound_ms: float | None) -> None:
+    """The speed targets of a 2-core machine, each as met or not met by this run's numbers."""
+    growth = best["c"]["maxrss_mb"] / best["e"]["maxrss_mb"] - 1
+    rows = [
+        ("(d) vs pyFAI-integrate", fps["d"] / fps["a"], ">= 3x", fps["d"] / fps["a"] >= 3),
+        ("(d) vs plain loop", fps["d"] / fps["b"], ">= 2x", fps["d"] / fps["b"] >= 2),
+        ("(c) max RSS, 2x the frames of (e)", growth, "<= +10 %", growth <= 0.10),
+    ]
+    if steady and bound_ms:
+        ratio = 1e3 / steady / bound_ms
+        rows.append(("(d) steady rate vs memory-bandwidth bound", ratio, "<= 3x", ratio <= 3))
+    print()
+    print(f"targets ({n} frames{'' if n >= 300 else ': fewer than the 300 the targets speak of'}; "
+          f"{os.cpu_count()} CPUs)")
+    for name, value, target, met in rows:
+        shown = f"{100 * value:+.0f} %" if "%" in target else f"{value:.2f}x"
+        print(f"  {name:<44} {shown:>8}  target {target:<9} {'met' if met else 'NOT MET'}")
+    print(f"  {'(f) engine cache off, vs pyFAI-integrate':<44} {fps['f'] / fps['a']:>7.2f}x  "
+          f"(first run of a geometry; vs plain loop {fps['f'] / fps['b']:.2f}x)")
 
 
 def steady_rate(folder: Path, workers: int) -> float | None:
