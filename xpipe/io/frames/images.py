@@ -47,7 +47,6 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
                 handles: dict | None = None) -> tuple[np.ndarray, FrameTime]:
     """The image and the time its header states (``start`` None if absent)."""
     import fabio  # heavy (its many format modules): imported on first use
-    import fabio.cbfimage  # noqa: F401 - the CBF class, used on the bytes already read
 
     check_file(path)
     is_cbf, section = False, _MISSING
@@ -58,10 +57,10 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
         _check_cbf_layout(path, section)  # fabio loops forever on a CBF without its binary section
     try:
         if is_cbf:  # decoded from the bytes read above: one read of the file, not three
-            img = fabio.cbfimage.CbfImage().read(io.BytesIO(raw), check_MD5=False)  # MD5: checked below
+            img, data = _read_cbf(raw, section)
         else:
             img = fabio.open(path)
-        data = img.data
+            data = img.data
         header = dict(img.header)
         nframes = getattr(img, "nframes", 1)
     except Exception as exc:  # noqa: BLE001 - fabio raises anything from AssertionError to zlib.error
@@ -83,6 +82,36 @@ def _read_frame(path: str, dataset: str | None = None, index: int | None = None,
 
 #: ``section`` not given: :func:`check_cbf_binary` reads the file itself
 _MISSING = object()
+
+
+def _read_cbf(raw: bytes, section: tuple[dict[str, str], bytes]):
+    """fabio's CBF image (its header) and the decoded pixels of a file's bytes.
+
+    A byte-offset section of a known element type is decoded here with fabio's own decoder,
+    from the section already split off, after fabio has parsed only the header (the bytes up
+    to the binary start marker): the same header and pixels as ``CbfImage().read``, in 2.2
+    instead of 5 to 6 ms for a Pilatus 1M frame (fabio's reader copies the section twice more
+    through its stream). Anything else is read by fabio whole. The MD5 is checked by the
+    caller (:func:`check_cbf_binary`)."""
+    import fabio.cbfimage  # heavy (its many format modules): imported on first use
+    from fabio.compression import decByteOffset
+
+    fields, blob = section
+    start = raw.find(_CBF_STARTER)
+    img = fabio.cbfimage.CbfImage()
+    img.read(io.BytesIO(raw[:start + len(_CBF_STARTER)]), check_MD5=False, only_raw=True)
+    header = img.header
+    dtype = fabio.cbfimage.DATA_TYPES.get(header.get("X-Binary-Element-Type"))
+    size = _int_field(fields, "X-Binary-Size")
+    fast = _int_field(fields, "X-Binary-Size-Fastest-Dimension")
+    slow = _int_field(fields, "X-Binary-Size-Second-Dimension")
+    if header.get("conversions") != "x-CBF_BYTE_OFFSET" or dtype is None or None in (size, fast, slow):
+        img = fabio.cbfimage.CbfImage().read(io.BytesIO(raw), check_MD5=False)  # MD5: the caller's
+        return img, img.data
+    dtype = np.dtype(dtype)
+    stream = blob if len(blob) == size else blob[:size]
+    data = np.ascontiguousarray(decByteOffset(stream, size=fast * slow, dtype=dtype), dtype)
+    return img, data.reshape(slow, fast)
 
 
 def _cbf_binary_section(path: str) -> tuple[dict[str, str], bytes] | None:
