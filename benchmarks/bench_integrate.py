@@ -595,6 +595,7 @@ def _bench(args, workdir: Path) -> int:
         ("f", "(d), engine cache off", [xp, "run", "recipe.yaml", "-o", "out_f", "-q", "--workers", w], "out_f",
          n, uncached),
     ]
+    shutil.rmtree(workdir / "out_warm", ignore_errors=True)  # a finished run there would be replayed
     warm = subprocess.run([xp, "run", "recipe_half.yaml", "-o", "out_warm", "-q", "--workers", "1"], cwd=workdir,
                           env={**os.environ, **cached}, stdout=subprocess.DEVNULL)
     if warm.returncode:  # untimed: builds and keeps the engine that (c) to (e) read
@@ -611,7 +612,7 @@ def _bench(args, workdir: Path) -> int:
             r = run_measured(label, cmd, workdir / f"log_{key}.txt", workdir, env)
             r["frames"] = frames
             runs[key].append(r)
-            print(f"{r['seconds']:.2f} s", flush=True)
+            print(f"{r['seconds']:.2f} s, max RSS {r['maxrss_mb']:.0f} MB", flush=True)
             if r["rc"] != 0:
                 print(f"  FAILED with exit code {r['rc']}; last lines of {r['log']}:", file=sys.stderr)
                 print("".join(r["log"].read_text(errors="replace").splitlines(True)[-20:]), file=sys.stderr)
