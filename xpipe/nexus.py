@@ -280,6 +280,7 @@ def complete_units(group) -> list[str]:
     import h5py
 
     missing: list[str] = []
+    found: list[tuple[str, str]] = []
 
     def visit(name: str, obj) -> None:
         if not isinstance(obj, h5py.Dataset) or obj.dtype.kind != "f" or "units" in obj.attrs:
@@ -295,9 +296,13 @@ def complete_units(group) -> list[str]:
         if units is None:
             missing.append(obj.name)
         else:
-            obj.attrs["units"] = units
+            found.append((name, units))
 
     group.visititems(visit)
+    # written after the walk: HDF5 refuses an object header changed while it visits it
+    # ("Object visitation failed"), depending on how the file happens to be laid out
+    for name, units in found:
+        group[name].attrs["units"] = units
     return missing
 
 
