@@ -16,9 +16,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-#: Groups and names whose content depends on where and when a run happened.
+#: Groups and names whose content depends on where and when a run happened (engines built: 0
+#: when an earlier run kept the folded integration engine).
 VOLATILE = ("provenance", "source", "path", "file", "time_iso", "start_time", "end_time", "date",
-            "created", "version", "host", "command")
+            "created", "version", "host", "command", "engine_builds")
 
 
 def _volatile(name: str) -> bool:

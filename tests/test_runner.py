@@ -46,8 +46,9 @@ def frames(frame_set, tmp_path):
     return dst, truth
 
 
-def test_run_writes_the_documented_layout(frames):
+def test_run_writes_the_documented_layout(frames, monkeypatch):
     folder, truth = frames
+    monkeypatch.setenv("XPIPE_ENGINE_CACHE", str(folder / "engines"))  # none kept yet: built here
     recipe = write_recipe(folder, RECIPE.format(chunk=3, extra="  export:\n    xye: true\n"))
     res = xpipe("run", recipe, "-o", folder / "out", check_rc=0)
     assert "Traceback" not in res.stderr
@@ -67,7 +68,7 @@ def test_run_writes_the_documented_layout(frames):
         assert [Path(s.decode()).name for s in g["source_file"][()]] == [f"frame_{i}.cbf" for i in range(1, 9)]
         assert h5["entry/xrd/failed/reason"].shape == (0,)
         proc = h5["entry/xrd/integration"]
-        assert proc["engine_builds"][()] == 1
+        assert proc["engine_builds"][()] == 1 and proc["engine_cache_file"][()] == b""
         assert proc["polarization_factor"][()] == pytest.approx(0.99)
         assert proc["geometry/wavelength_a"][()] == pytest.approx(0.7749)
         prov = h5["entry/provenance"]

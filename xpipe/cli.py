@@ -440,7 +440,8 @@ def _describe(res) -> str:
         lines.append(f"  /entry/xrd/integrated: {s.n_frames} frames x {s.radial.size} bins, {s.radial_name} {span}")
         if s.n_frames and s.frame_time_s.size and s.frame_time_s[-1] == s.frame_time_s[-1]:
             lines.append(f"    time: start {s.start_time}, last frame at {s.frame_time_s[-1] / 3600:.3f} h")
-        lines.append(f"    method {st.get('method_used')}, engine builds {st.get('engine_builds')}, "
+        cached = " (the folded engine read from the engine cache)" if st.get("engine_cache_file") else ""
+        lines.append(f"    method {st.get('method_used')}, engine builds {st.get('engine_builds')}{cached}, "
                      f"error model {st.get('error_model')}, polarisation {st.get('polarization_factor')}")
         failed = res.failed()
         lines.append(f"  /entry/xrd/failed: {len(failed)} frame(s)")

@@ -353,7 +353,10 @@ def _write_integration(xrd, stage, geometry: dict, settings, engine: tuple, coun
     geometry = {k: v for k, v in geometry.items() if v is not None}
     write_record(nx_group(proc, "geometry", "NXparameters"), geometry)
     write_instrument(xrd.parent, "xrd", wavelength_a=geometry.get("wavelength_a"), geometry=geometry)
-    proc.create_dataset("settings_json", data=json.dumps(rec, default=str))
+    # the settings alone: how many engines were built or which cached one was read says how
+    # this run went, not how it was asked to integrate (both are datasets above)
+    settings_only = {k: v for k, v in rec.items() if k not in ("engine_builds", "engine_cache_file")}
+    proc.create_dataset("settings_json", data=json.dumps(settings_only, default=str))
 
 
 def write_failed(xrd, refs, failed: dict[int, str]) -> None:

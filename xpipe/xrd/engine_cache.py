@@ -240,14 +240,8 @@ def load_record(folder: Path | None, key: str) -> dict | None:
 
 
 def load_engine(folder: Path | None, key: str) -> CachedEngine | None:
-    """The engine kept under ``key``, checked; None (warned when a file is bad) otherwise.
-
-    Parameters
-    ----------
-    folder : Path or None
-        The cache folder.
-    key : str
-        :func:`engine_key`.
+    """The engine kept under ``key`` in ``folder`` (as for :func:`load_record`), checked as
+    untrusted input; None otherwise, with a warning naming the file when it is bad.
 
     Returns
     -------
