@@ -294,7 +294,7 @@ def breakdown(workdir: Path, n: int) -> dict:
     from threadpoolctl import threadpool_limits
 
     from xpipe.io.frames.images import _check_cbf_layout, _read_cbf, _section_of, check_cbf_binary
-    from xpipe.xrd.integrate import BLOCK_FRAMES, FrameIntegrator, IntegrationSettings
+    from xpipe.xrd.integrate import FrameIntegrator, IntegrationSettings
 
     threadpool_limits(1, "openmp")
     files = [workdir / "frames" / f"frame_{i:05d}.cbf" for i in range(n)]
@@ -337,7 +337,7 @@ def breakdown(workdir: Path, n: int) -> dict:
     nbytes["CBF checks (layout, MD5)"] = 2 * blob
     nbytes["decode (byte offset; fabio: header)"] = blob + 4 * npix  # reads the section, writes int32
     nbytes["SHA-256 (provenance)"] = 2 * size
-    k = BLOCK_FRAMES
+    k = bi.block
     mat = bi.stacked.data.nbytes + bi.stacked.indices.nbytes + bi.stacked.indptr.nbytes
     for start in range(0, n - k + 1, k):
         part = frames[start:start + k]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import make_ai, ring_frame
 
-from xpipe.xrd import integrate as integ
+from xpipe.xrd import blockcsr
 from xpipe.xrd.blockcsr import BlockIntegrator
 from xpipe.xrd.integrate import FrameError, FrameIntegrator, IntegrationSettings
 
@@ -102,10 +102,10 @@ def test_results_do_not_depend_on_blocks(frames, monkeypatch):
         np.testing.assert_array_equal(a.intensity, b.intensity)
         np.testing.assert_array_equal(a.sigma, b.sigma)
     assert fi.engine_builds == 1
-    small = BlockIntegrator  # blocks of three frames give the same numbers
-    monkeypatch.setattr(integ, "BLOCK_FRAMES", 3)
+    assert fi.block_engine().block == 16 and fi.block_frames == 16  # a Pilatus 100K: the most
+    monkeypatch.setattr(blockcsr, "BLOCK_BYTES", 3 * 8 * frames[0].size)  # room for three frames
     fi3 = FrameIntegrator(make_ai(), IntegrationSettings(npt=300))
-    assert isinstance(fi3.block_engine(), small) and fi3.block_engine().block == 3
+    assert fi3.block_engine().block == 3 and fi3.block_frames == 3
     for a, b in zip(fi3.integrate_many(frames), whole):
         np.testing.assert_array_equal(a.intensity, b.intensity)
         np.testing.assert_array_equal(a.sigma, b.sigma)

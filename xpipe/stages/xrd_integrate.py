@@ -34,7 +34,6 @@ from ..recipe.sections.xrd_frames import IntegrateConfig, build_ai
 from ..xrd import engine_cache
 from ..xrd import opencl as _ocl
 from ..xrd.integrate import (
-    BLOCK_FRAMES,
     FrameError,
     FrameIntegrator,
 )
@@ -271,7 +270,8 @@ class IntegrateWorker:
     def process(self, indices: list[int]) -> dict:
         """Integrate frames ``indices``; returns arrays for successes and reasons for failures.
 
-        Frames are read ahead in a thread and integrated :data:`BLOCK_FRAMES` at a time, so the
+        Frames are read ahead in a thread and integrated a block at a time (16 frames of a
+        Pilatus 1M, :func:`xpipe.xrd.blockcsr.block_frames`), so the
         CSR matrix is read once per block (:meth:`FrameIntegrator.integrate_many`)."""
         fi = self.integrator
         rows, intens, sigmas, cakes, meta, failures = [], [], [], [], [], []
@@ -295,7 +295,7 @@ class IntegrateWorker:
                 failures.append((index, err))
                 continue
             pending.append((index, data, ftime))
-            if len(pending) >= BLOCK_FRAMES:
+            if len(pending) >= fi.block_frames:
                 flush()
         if pending:
             flush()

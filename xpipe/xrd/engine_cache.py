@@ -56,7 +56,7 @@ from .blockcsr import BlockIntegrator
 log = logging.getLogger("xpipe")
 
 #: Layout of the cached files; a change makes every older engine a miss.
-ENGINE_FORMAT = 2
+ENGINE_FORMAT = 3
 #: Engines kept in the folder (about 45 MB each for a Pilatus 1M at 2000 bins).
 MAX_ENGINES = 8
 #: The environment variable naming the folder (``off``: no cache).

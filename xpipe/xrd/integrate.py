@@ -61,7 +61,8 @@ log = logging.getLogger("xpipe")
 #: notes): no pixel equals -inf once :meth:`FrameIntegrator.prepare` has made non-finite ones NaN.
 NO_DUMMY = float("-inf")
 
-#: Frames multiplied with the folded CSR matrix at once (see :mod:`xpipe.xrd.blockcsr`).
+#: Frames handed to the integrator at once by a worker when no folded engine sets its own
+#: block (:func:`xpipe.xrd.blockcsr.block_frames`; pyFAI's per-frame path takes any number).
 BLOCK_FRAMES = 8
 
 class FrameError(ValueError):
@@ -304,6 +305,12 @@ class FrameIntegrator:
                 and settings.error_model in ("poisson", "none"))
 
     @property
+    def block_frames(self) -> int:
+        """Frames to hand to :meth:`integrate_many` at once: the folded engine's block (once
+        built or read), else :data:`BLOCK_FRAMES`."""
+        return self._block.block if self._block is not None else BLOCK_FRAMES
+
+    @property
     def block_radial(self) -> np.ndarray | None:
         """Bin centres of the folded engine (None before it is built, or without one)."""
         return self._block_radial
@@ -490,7 +497,7 @@ class FrameIntegrator:
         refuses it, per frame, in order.
 
         With a cython CSR method and the Poisson or no error model, the frames go through
-        pyFAI's CSR matrix with the corrections folded in, :data:`BLOCK_FRAMES` at a time
+        pyFAI's CSR matrix with the corrections folded in, a block of frames at a time
         (:mod:`xpipe.xrd.blockcsr`); the numbers are pyFAI's ``integrate1d`` ones to float32
         rounding. Otherwise each frame goes through ``integrate1d``.
 
@@ -564,7 +571,7 @@ class FrameIntegrator:
         self._block = BlockIntegrator(
             lut, shape, omega, static_mask=self.static_mask, dark=dark,
             variance=s.error_model == "poisson", empty=float(getattr(engine, "empty", 0.0) or 0.0),
-            mask_negative=s.mask_negative, dummy=s.dummy, delta_dummy=s.delta_dummy, block=BLOCK_FRAMES)
+            mask_negative=s.mask_negative, dummy=s.dummy, delta_dummy=s.delta_dummy)
         self._block_radial = np.asarray(res.radial, dtype=np.float64)
         return self._block
 
