@@ -102,7 +102,7 @@ def test_results_do_not_depend_on_blocks(frames, monkeypatch):
         np.testing.assert_array_equal(a.intensity, b.intensity)
         np.testing.assert_array_equal(a.sigma, b.sigma)
     assert fi.engine_builds == 1
-    assert fi.block_engine().block == 16 and fi.block_frames == 16  # a Pilatus 100K: the most
+    assert fi.block_engine().block == 8 and fi.block_frames == 8  # a Pilatus 100K: the most
     monkeypatch.setattr(blockcsr, "BLOCK_BYTES", 3 * 8 * frames[0].size)  # room for three frames
     fi3 = FrameIntegrator(make_ai(), IntegrationSettings(npt=300))
     assert fi3.block_engine().block == 3 and fi3.block_frames == 3

@@ -270,7 +270,7 @@ class IntegrateWorker:
     def process(self, indices: list[int]) -> dict:
         """Integrate frames ``indices``; returns arrays for successes and reasons for failures.
 
-        Frames are read ahead in a thread and integrated a block at a time (16 frames of a
+        Frames are read ahead in a thread and integrated a block at a time (8 frames of a
         Pilatus 1M, :func:`xpipe.xrd.blockcsr.block_frames`), so the
         CSR matrix is read once per block (:meth:`FrameIntegrator.integrate_many`)."""
         fi = self.integrator

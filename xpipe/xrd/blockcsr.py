@@ -55,11 +55,12 @@ import scipy.sparse as sp
 #: for their variance term instead of a gather over the matrix columns of those pixels.
 DENSE_SHARE = 0.02
 #: Memory of the float64 block of frames (pixels x frames): the most frames multiplied at once
-#: is what fits, up to :data:`MAX_BLOCK` (16 for a Pilatus 1M, 3 for an Eiger 4M, 1 for 16M).
+#: is what fits, up to :data:`MAX_BLOCK` (8 for a Pilatus 1M, 3 for an Eiger 4M, 1 for 16M).
 BLOCK_BYTES = 128 * 2**20
-#: Most frames in one block: 16 read the matrix once for 16 frames (13 % less time a frame than
-#: 8 on a Pilatus 1M; the product's rows, 2 bins x 16 x 8 bytes, still fit in the L2 cache).
-MAX_BLOCK = 16
+#: Most frames in one block. 16 frames take 13 % less time a frame than 8 in one thread on a
+#: Pilatus 1M, but a whole run with two workers on two cores went slower (140 against 150
+#: frames/s) with 120 MB more per worker: 8 it is.
+MAX_BLOCK = 8
 #: Bytes of the block written per slice when a frame is copied into its column.
 _SLICE_BYTES = 1 << 17
 #: Bytes of the block written per slice when a staged block of frames is transposed into it.
@@ -72,7 +73,7 @@ def block_frames(npix: int) -> int:
     Examples
     --------
     >>> block_frames(1043 * 981), block_frames(2167 * 2070), block_frames(4371 * 4150)
-    (16, 3, 1)
+    (8, 3, 1)
     """
     return max(1, min(MAX_BLOCK, BLOCK_BYTES // (8 * max(1, int(npix)))))
 
