@@ -174,7 +174,7 @@ class BlockIntegrator:
         self.stacked = stacked
         # the C rows of a product with [C; C^2] are C's own sums, added in the same order
         self.norm = (stacked @ self.omega.astype(np.float64))[: self.bins]
-        self.dark_signal = self.dark_variance = None
+        self.dark_variance = None
         if self.dark is not None and self.variance:
             d = np.where(self.static, np.float32(0), self.dark).astype(np.float64)
             self.dark_variance = (stacked @ d)[self.bins:]
@@ -284,14 +284,19 @@ class BlockIntegrator:
         return self
 
     # ------------------------------------------------------------------ buffers
+    def _own_buffers(self) -> dict[str, np.ndarray]:
+        """This process's buffers: a forked copy starts its own, not the parent's pages."""
+        if os.getpid() != self._pid:
+            self._buffers, self._pid = {}, os.getpid()
+        return self._buffers
+
     def _block_buffer(self, name: str, columns: int) -> np.ndarray:
         """A contiguous (pixels, columns) float64 block, ``columns <= block``: a view of one
         buffer per name, allocated once per process."""
-        if os.getpid() != self._pid:  # a forked copy: its own buffers, not the parent's pages
-            self._buffers, self._pid = {}, os.getpid()
-        buf = self._buffers.get(name)
+        buffers = self._own_buffers()
+        buf = buffers.get(name)
         if buf is None:
-            buf = self._buffers[name] = np.empty(self.npix * self.block, np.float64)
+            buf = buffers[name] = np.empty(self.npix * self.block, np.float64)
         return buf[: self.npix * columns].reshape(self.npix, columns)
 
     # ------------------------------------------------------------------ frames
@@ -336,13 +341,9 @@ class BlockIntegrator:
         below = extra = low[:0]
         if self.variance:
             values = flat[low]
-            keep = ~self.static[low]  # NaN is never below one; negatives and dummies may be
-            if self.mask_negative:
-                keep &= values >= 0
-            if self.dummy is not None:
-                keep &= ~(np.abs(values.astype(np.float32) - np.float32(self.dummy)) <= self.delta_dummy)
+            keep = ~self.static[low] & ~self._bad(values)  # NaN is never below one
             below = low[keep]
-            extra = 1.0 - flat[below].astype(np.float32).astype(np.float64)
+            extra = 1.0 - values[keep].astype(np.float32).astype(np.float64)
         return invalid, valid, below, extra
 
     def _scan_counts(self, flat: np.ndarray) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
@@ -351,20 +352,19 @@ class BlockIntegrator:
         static mask, the dtype's minimum inside it) finds them and the pixels below one count
         together; the few pixels of the static mask that the detector and user masks do not hold
         are looked at on their own."""
-        if os.getpid() != self._pid:
-            self._buffers, self._pid = {}, os.getpid()
+        buffers = self._own_buffers()
         key = f"below-one-{flat.dtype.str}"
-        if key not in self._buffers:  # static pixels compare with the dtype's minimum: never below
+        if key not in buffers:  # static pixels compare with the dtype's minimum: never below
             lowest = np.iinfo(flat.dtype).min
-            self._buffers[key] = np.where(self.static, lowest, 1).astype(flat.dtype)
-            self._buffers["below_one_mask"] = np.empty(self.npix, bool)
-            self._buffers["static_only"] = np.flatnonzero(self.static & ~self.given)
-        below_one = np.less(flat, self._buffers[key], out=self._buffers["below_one_mask"])
+            buffers[key] = np.where(self.static, lowest, 1).astype(flat.dtype)
+            buffers["below_one_mask"] = np.empty(self.npix, bool)
+            buffers["static_only"] = np.flatnonzero(self.static & ~self.given)
+        below_one = np.less(flat, buffers[key], out=buffers["below_one_mask"])
         low = np.flatnonzero(below_one)
         values = flat[low]
         bad = self._bad(values)
         invalid = low[bad]
-        static_only = self._buffers["static_only"]
+        static_only = buffers["static_only"]
         outside = invalid.size + (int(np.count_nonzero(self._bad(flat[static_only]))) if static_only.size else 0)
         below = extra = low[:0]
         if self.variance:
@@ -374,7 +374,7 @@ class BlockIntegrator:
         return invalid, self.npix - self.n_given - outside, below, extra
 
     def _bad(self, values: np.ndarray) -> np.ndarray:
-        """Which integer ``values`` are invalid: negative (with ``mask_negative``) or the dummy."""
+        """Which ``values`` (not NaN) are invalid: negative (with ``mask_negative``) or the dummy."""
         bad = values < 0 if self.mask_negative else np.zeros(values.shape, bool)
         if self.dummy is not None:
             bad |= np.abs(values.astype(np.float32) - np.float32(self.dummy)) <= self.delta_dummy
@@ -417,12 +417,11 @@ class BlockIntegrator:
 
     def _staging(self, dtype: np.dtype, frames: int) -> np.ndarray:
         """A contiguous (frames, pixels) array of ``dtype``, one per process and dtype."""
-        if os.getpid() != self._pid:
-            self._buffers, self._pid = {}, os.getpid()
+        buffers = self._own_buffers()
         key = f"stage-{np.dtype(dtype).str}"
-        buf = self._buffers.get(key)
+        buf = buffers.get(key)
         if buf is None:
-            buf = self._buffers[key] = np.empty(self.npix * self.block, dtype)
+            buf = buffers[key] = np.empty(self.npix * self.block, dtype)
         return buf[: self.npix * frames].reshape(frames, self.npix)
 
     def _gather(self, pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:
