@@ -43,7 +43,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -51,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..outfiles import UnsafeOutputPath, atomic_write_bytes
 from .blockcsr import BlockIntegrator
 
 log = logging.getLogger("xpipe")
@@ -197,10 +197,11 @@ def save_engine(folder: Path | None, key: str, block: BlockIntegrator, radial: n
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _replace(folder / f"{key}.bin", data)
-        _replace(folder / f"{key}.json", json.dumps(record, indent=1, default=_plain).encode())
+        atomic_write_bytes(folder / f"{key}.bin", data, outdir=folder)
+        atomic_write_bytes(folder / f"{key}.json", json.dumps(record, indent=1, default=_plain).encode(),
+                           outdir=folder)
         _evict(folder)
-    except OSError as exc:
+    except (OSError, UnsafeOutputPath) as exc:
         log.warning("cannot keep the integration engine in %s (%s); the next run builds it again",
                     folder, exc)
         return None
@@ -299,18 +300,6 @@ def _read_arrays(path: Path, record: dict) -> dict[str, np.ndarray]:
     if at + len(rest) != size or digest.hexdigest() != record["bin_sha256"]:
         raise ValueError("its size or sha256 is not the one recorded when it was written")
     return arrays
-
-
-def _replace(path: Path, data) -> None:
-    """Write ``path`` through a temporary file renamed over it (readers see old or whole)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _evict(folder: Path) -> None:
